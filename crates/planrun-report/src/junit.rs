@@ -1,0 +1,220 @@
+//! JUnit XML for CI test views (GitHub, GitLab, Jenkins): a testsuite per
+//! spec, a testcase per step.
+//!
+//! The document is built with quick-junit at `finish`, from what the events
+//! said; a spec the run never finished is written with its missing steps as
+//! cancelled, so an interrupted run still leaves a readable file. This module
+//! renders and writes; it never looks at a terminal.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Local, TimeDelta};
+use planrun_runner::events::{RunEvent, SpecReport, StepReport, StepStatus};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
+
+use crate::Reporter;
+use crate::collect::{FinalSpec, Retry, RunCollector};
+use crate::sink::Sink;
+use crate::text::{failed_expectations, plain_failures, result_summary};
+
+/// Writes a JUnit XML report when the run is over.
+///
+/// - `<testsuite name="TC-003 WSGI health check">` per spec, with the spec
+///   file, priority, tags, phase and warning count as properties;
+/// - `<testcase classname="TC-003" name="health">` per step;
+/// - `<failure>` for a failed step: the first failed expectation as the
+///   message, every failed expectation rendered as a spec snippet (with
+///   expected and actual) as the text;
+/// - `<error>` for a step that could not be performed, with its help;
+/// - `<skipped>` for skipped and cancelled steps;
+/// - retries as `<flakyFailure>`/`<rerunFailure>`;
+/// - a compact result summary in `<system-out>`, warnings (non-blocking
+///   failures) in `<system-err>`.
+#[derive(Debug)]
+pub struct JunitReporter {
+    sink: Sink,
+    collector: RunCollector,
+    written: bool,
+}
+
+impl JunitReporter {
+    /// A reporter writing the file at `path` (parent directories created).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self::with_sink(Sink::path(path))
+    }
+
+    /// A reporter writing to `out`.
+    pub fn with_writer(out: Box<dyn Write + Send>) -> Self {
+        Self::with_sink(Sink::Writer(out))
+    }
+
+    fn with_sink(sink: Sink) -> Self {
+        Self {
+            sink,
+            collector: RunCollector::default(),
+            written: false,
+        }
+    }
+
+    /// The XML document for what has happened so far.
+    pub fn render(&self) -> io::Result<String> {
+        let mut report = Report::new("planrun");
+        if let Some(started_at) = self.collector.started_at() {
+            report.set_timestamp(started_at);
+        }
+        report.set_time(self.collector.summary().duration);
+        for spec in self.collector.specs() {
+            report.add_test_suite(test_suite(&spec));
+        }
+        report.to_string().map_err(io::Error::other)
+    }
+}
+
+impl Reporter for JunitReporter {
+    fn on_event(&mut self, event: &RunEvent) -> io::Result<()> {
+        self.collector.on_event(event);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if self.written {
+            return Ok(());
+        }
+        let xml = self.render()?;
+        self.written = true;
+        self.sink.write(xml.as_bytes())
+    }
+}
+
+fn test_suite(spec: &FinalSpec<'_>) -> TestSuite {
+    let info = spec.info;
+    let report: &SpecReport = &spec.report;
+    let name = match &info.name {
+        Some(name) => format!("{} {name}", info.id),
+        None => info.id.clone(),
+    };
+    let mut suite = TestSuite::new(name);
+    if let Some(started_at) = spec.started_at {
+        suite.set_timestamp(started_at);
+    }
+    suite.set_time(report.duration);
+    suite.add_property(("file", info.path.display().to_string().as_str()));
+    suite.add_property(("priority", info.priority.as_str()));
+    if !info.tags.is_empty() {
+        suite.add_property(("tags", info.tags.join(",").as_str()));
+    }
+    if let Some(phase) = &info.phase {
+        suite.add_property(("phase", phase.as_str()));
+    }
+    if let Some(objective) = &info.objective {
+        suite.add_property(("objective", objective.as_str()));
+    }
+    suite.add_property((
+        "status",
+        match report.status {
+            planrun_runner::events::SpecStatus::Passed => "passed",
+            planrun_runner::events::SpecStatus::Failed => "failed",
+            planrun_runner::events::SpecStatus::Cancelled => "cancelled",
+        },
+    ));
+    let warnings = spec.warnings();
+    if warnings > 0 {
+        suite.add_property(("warnings", warnings.to_string().as_str()));
+    }
+    for step in &report.steps {
+        suite.add_test_case(test_case(spec, step));
+    }
+    if let Some(error) = &report.error {
+        // A failure of the spec as a whole (its time limit…) belongs to no
+        // step; a testcase of its own makes CI views show it.
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(error.as_str()).set_type("spec error");
+        let mut case = TestCase::new("(spec)", status);
+        case.set_classname(info.id.as_str()).set_time(report.duration);
+        suite.add_test_case(case);
+    }
+    suite
+}
+
+fn test_case(spec: &FinalSpec<'_>, step: &StepReport) -> TestCase {
+    let info = spec.info;
+    let mut status = match step.status {
+        StepStatus::Passed | StepStatus::Warned => TestCaseStatus::success(),
+        StepStatus::Failed => {
+            let failed: Vec<_> = failed_expectations(step)
+                .into_iter()
+                .filter(|e| e.blocking)
+                .collect();
+            let message = match failed.as_slice() {
+                [] => "failed".to_owned(),
+                [one] => one.message.clone(),
+                [first, rest @ ..] => format!("{} (and {} more)", first.message, rest.len()),
+            };
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(message)
+                .set_type("expectation")
+                .set_description(plain_failures(info, step, false));
+            status
+        }
+        StepStatus::Errored => {
+            let message = step
+                .error
+                .as_ref()
+                .map_or("the step could not be performed", |e| e.message.as_str());
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status
+                .set_message(message)
+                .set_type("error")
+                .set_description(plain_failures(info, step, false));
+            status
+        }
+        StepStatus::Skipped | StepStatus::Cancelled => {
+            let word = step.status.as_str();
+            let message = match &step.skip_reason {
+                Some(reason) => format!("{word}: {reason}"),
+                None => word.to_owned(),
+            };
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(message).set_type(word);
+            status
+        }
+    };
+    status.add_reruns(
+        spec.retries
+            .iter()
+            .filter(|r| r.step == step.index)
+            .map(rerun),
+    );
+
+    let mut case = TestCase::new(step.id.as_str(), status);
+    case.set_classname(info.id.as_str())
+        .set_time(step.duration)
+        .set_assertions(step.expectations.len());
+    if let Some(started_at) = spec.started_at {
+        case.set_timestamp(offset(started_at, step.started));
+    }
+    let summary = result_summary(step);
+    if !summary.is_empty() {
+        case.set_system_out(summary);
+    }
+    let warnings = plain_failures(info, step, true);
+    if !warnings.is_empty() {
+        case.set_system_err(warnings);
+    }
+    case
+}
+
+fn rerun(retry: &Retry) -> TestRerun {
+    let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+    rerun
+        .set_message(format!("attempt {}: {}", retry.attempt, retry.reason))
+        .set_type("retry");
+    rerun
+}
+
+fn offset(start: DateTime<Local>, by: Duration) -> DateTime<Local> {
+    TimeDelta::from_std(by).map_or(start, |delta| start + delta)
+}

@@ -1,0 +1,353 @@
+//! A Markdown summary for CI job pages (`$GITHUB_STEP_SUMMARY`, GitLab
+//! Markdown artifacts): a table of specs, then a section per spec that
+//! failed or warned, with each failed expectation's location, expected and
+//! actual values.
+//!
+//! Written at `finish` from what the events said; like the other file
+//! reporters it survives an interrupted run. It renders and writes only.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use planrun_runner::events::{
+    ExpectationOutcome, RunEvent, SpecInfo, SpecStatus, StepReport, StepStatus,
+};
+
+use crate::Reporter;
+use crate::collect::{FinalSpec, RunCollector};
+use crate::sink::Sink;
+use crate::style::Painter;
+use crate::text::{
+    count, failed_expectations, format_duration, format_value, step_counts, steps_passed,
+    summary_line, truncate_lines,
+};
+
+/// Lines of an actual value or a diff kept in the summary.
+const MAX_LINES: usize = 30;
+
+/// Writes a Markdown summary of the run.
+#[derive(Debug)]
+pub struct MarkdownReporter {
+    sink: Sink,
+    collector: RunCollector,
+    written: bool,
+}
+
+impl MarkdownReporter {
+    /// A reporter replacing the file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self::with_sink(Sink::path(path))
+    }
+
+    /// A reporter adding to the end of the file at `path`, as GitHub asks
+    /// for `$GITHUB_STEP_SUMMARY`.
+    pub fn appending(path: impl Into<PathBuf>) -> Self {
+        Self::with_sink(Sink::Path {
+            path: path.into(),
+            append: true,
+        })
+    }
+
+    /// A reporter writing to `out`.
+    pub fn with_writer(out: Box<dyn Write + Send>) -> Self {
+        Self::with_sink(Sink::Writer(out))
+    }
+
+    fn with_sink(sink: Sink) -> Self {
+        Self {
+            sink,
+            collector: RunCollector::default(),
+            written: false,
+        }
+    }
+
+    /// The Markdown for what has happened so far.
+    pub fn render(&self) -> String {
+        let specs = self.collector.specs();
+        let summary = self.collector.summary();
+        let mut out = String::new();
+
+        let total = specs.len();
+        let title = if summary.interrupted {
+            format!("⏹️ planrun: interrupted, {} of {total} finished", total - summary.cancelled)
+        } else if summary.failed > 0 {
+            format!("❌ planrun: {} of {} failed", summary.failed, count(total, "spec", "specs"))
+        } else {
+            format!("✅ planrun: {} passed", count(total, "spec", "specs"))
+        };
+        let _ = writeln!(out, "## {title}\n");
+        let _ = writeln!(out, "{}\n", summary_line(&summary, Painter::new(false)));
+
+        if !specs.is_empty() {
+            out.push_str("| | Spec | Name | Priority | Steps | Duration |\n");
+            out.push_str("|:-:|---|---|---|--:|--:|\n");
+            for spec in &specs {
+                let (passed, steps) = steps_passed(&spec.report.steps);
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {passed}/{steps} | {} |",
+                    spec_emoji(spec),
+                    cell(&spec.info.id),
+                    cell(spec.info.name.as_deref().unwrap_or("")),
+                    spec.info.priority.as_str(),
+                    format_duration(spec.report.duration),
+                );
+            }
+        }
+
+        for spec in &specs {
+            let report = &spec.report;
+            if report.status == SpecStatus::Failed || spec.warnings() > 0 {
+                out.push('\n');
+                spec_section(&mut out, spec);
+            }
+        }
+        out
+    }
+}
+
+impl Reporter for MarkdownReporter {
+    fn on_event(&mut self, event: &RunEvent) -> io::Result<()> {
+        self.collector.on_event(event);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if self.written {
+            return Ok(());
+        }
+        let text = self.render();
+        self.written = true;
+        self.sink.write(text.as_bytes())
+    }
+}
+
+fn spec_emoji(spec: &FinalSpec<'_>) -> &'static str {
+    match spec.report.status {
+        SpecStatus::Failed => "❌",
+        SpecStatus::Cancelled => "⏹️",
+        SpecStatus::Passed if spec.warnings() > 0 => "⚠️",
+        SpecStatus::Passed => "✅",
+    }
+}
+
+fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
+    let info = spec.info;
+    let report = &spec.report;
+    let mut title = format!("{} {}", spec_emoji(spec), info.id);
+    if let Some(name) = &info.name {
+        let _ = write!(title, " {name}");
+    }
+    let _ = writeln!(out, "### {title}\n");
+    let _ = writeln!(
+        out,
+        "{} · {}\n",
+        code(&info.path.display().to_string()),
+        step_counts(&report.steps)
+    );
+    if let Some(error) = &report.error {
+        let _ = writeln!(out, "**Spec error:** {error}\n");
+    }
+
+    for step in &report.steps {
+        match step.status {
+            StepStatus::Failed => {
+                let _ = writeln!(out, "#### ✗ {} ({}) failed\n", code(&step.id), step.kind.key());
+                for outcome in failed_expectations(step).into_iter().filter(|e| e.blocking) {
+                    expectation_item(out, info, None, outcome);
+                }
+                out.push('\n');
+            }
+            StepStatus::Errored => {
+                let _ = writeln!(
+                    out,
+                    "#### ⚠ {} ({}) could not run\n",
+                    code(&step.id),
+                    step.kind.key()
+                );
+                if let Some(error) = &step.error {
+                    let mut line = String::new();
+                    if let Some(span) = &error.span {
+                        let _ = write!(line, "{}: ", code(&location(info, span.start)));
+                    }
+                    let _ = writeln!(out, "{line}{}\n", error.message);
+                    if let Some(help) = &error.help {
+                        let _ = writeln!(out, "> **help:** {help}\n");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let skipped: Vec<&StepReport> = report
+        .steps
+        .iter()
+        .filter(|s| matches!(s.status, StepStatus::Skipped | StepStatus::Cancelled))
+        .collect();
+    if !skipped.is_empty() {
+        let items: Vec<String> = skipped
+            .iter()
+            .map(|s| match &s.skip_reason {
+                Some(reason) => format!("{} ({reason})", code(&s.id)),
+                None => format!("{} ({})", code(&s.id), s.status.as_str()),
+            })
+            .collect();
+        let _ = writeln!(out, "**Not run:** {}\n", items.join(", "));
+    }
+
+    let warnings: Vec<(&StepReport, &ExpectationOutcome)> = report
+        .steps
+        .iter()
+        .flat_map(|step| {
+            failed_expectations(step)
+                .into_iter()
+                .filter(|e| !e.blocking)
+                .map(move |e| (step, e))
+        })
+        .collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(out, "#### ! Warnings\n");
+        for (step, outcome) in warnings {
+            expectation_item(out, info, Some(&step.id), outcome);
+        }
+        out.push('\n');
+    }
+}
+
+/// One failed expectation as a list item with nested expected/actual.
+fn expectation_item(
+    out: &mut String,
+    info: &SpecInfo,
+    step: Option<&str>,
+    outcome: &ExpectationOutcome,
+) {
+    let mut head = String::new();
+    if let Some(step) = step {
+        let _ = write!(head, "{} › ", code(step));
+    }
+    let _ = writeln!(
+        out,
+        "- {head}**{}** at {}: {}",
+        escape(&outcome.target),
+        code(&location(info, outcome.span.start)),
+        outcome.message
+    );
+    value_item(out, "expected", &outcome.expected);
+    let actual = outcome
+        .actual
+        .as_ref()
+        .map_or_else(|| "(no value)".to_owned(), format_value);
+    value_item(out, "actual", &actual);
+    if let Some(diff) = &outcome.diff {
+        let diff = truncate_lines(diff, MAX_LINES, 200).join("\n");
+        let fence = fence_for(&diff);
+        let _ = writeln!(
+            out,
+            "  <details><summary>diff</summary>\n\n  {fence}diff\n{}\n  {fence}\n\n  </details>",
+            indent(&diff, "  ")
+        );
+    }
+}
+
+fn value_item(out: &mut String, label: &str, text: &str) {
+    if text.contains('\n') {
+        let text = truncate_lines(text, MAX_LINES, 200).join("\n");
+        let fence = fence_for(&text);
+        let _ = writeln!(
+            out,
+            "  - {label}:\n\n    {fence}\n{}\n    {fence}",
+            indent(&text, "    ")
+        );
+    } else {
+        let _ = writeln!(out, "  - {label}: {}", code(text));
+    }
+}
+
+/// `path:line:col` of a byte offset in the spec.
+fn location(info: &SpecInfo, offset: usize) -> String {
+    let (line, col) = info.source.line_col(offset);
+    format!("{}:{line}:{col}", info.path.display())
+}
+
+/// Inline code that survives backticks in the text.
+fn code(text: &str) -> String {
+    let longest = longest_run(text, '`');
+    if longest == 0 {
+        return format!("`{text}`");
+    }
+    let ticks = "`".repeat(longest + 1);
+    format!("{ticks} {text} {ticks}")
+}
+
+/// A code fence longer than any backtick run in `text`.
+fn fence_for(text: &str) -> String {
+    "`".repeat(longest_run(text, '`').max(2) + 1)
+}
+
+fn longest_run(text: &str, c: char) -> usize {
+    let (mut longest, mut run) = (0, 0);
+    for ch in text.chars() {
+        if ch == c {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    longest
+}
+
+/// Text for a table cell: no pipes, no line breaks.
+fn cell(text: &str) -> String {
+    escape(text).replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// Keeps text from being read as Markdown or HTML.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '*' | '_' | '`' | '[' | ']' | '\\' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines()
+        .map(|line| {
+            if line.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}{line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_code_with_backticks() {
+        assert_eq!(code("a"), "`a`");
+        assert_eq!(code("a`b"), "`` a`b ``");
+        assert_eq!(fence_for("x"), "```");
+        assert_eq!(fence_for("```"), "````");
+    }
+
+    #[test]
+    fn cells_escape_pipes() {
+        assert_eq!(cell("a|b\nc <d>"), "a\\|b c &lt;d&gt;");
+    }
+}

@@ -1,0 +1,684 @@
+//! The terminal view: a block per spec, a line per step, spec snippets for
+//! whatever failed, and a summary line.
+//!
+//! A spec's lines are never interleaved with another's, even when specs run
+//! concurrently: in verbose mode one spec streams at a time and the others
+//! are held back until it finishes; otherwise a spec is written when it
+//! finishes. Everything but durations is deterministic. The optional live
+//! line (what runs now) is redrawn in place and cleared before anything else
+//! is written, so it never ends up in the scrollback. This module only
+//! writes to the writer it is given; colour and width are the caller's call.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use miette::Severity;
+use planrun_runner::events::{
+    RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepReport, StepStatus,
+};
+
+use crate::Reporter;
+use crate::collect::Retry;
+use crate::snippet::Snippet;
+use crate::style::Painter;
+use crate::text::{
+    count, expectation_details, expectation_snippet, failed_expectations, format_duration,
+    step_counts, summary_line, truncate_chars,
+};
+
+/// Lines of an actual value the terminal shows.
+const ACTUAL_LINES: usize = 6;
+/// Lines of a diff the terminal shows.
+const DIFF_LINES: usize = 20;
+/// Step ids longer than this are not used to align the columns.
+const MAX_ID_COLUMN: usize = 24;
+
+/// How the terminal view looks.
+#[derive(Debug, Clone)]
+pub struct TerminalOptions {
+    /// ANSI colours (off for `NO_COLOR`, pipes and files).
+    pub color: bool,
+    /// Show every spec in full; otherwise a spec that passed without
+    /// warnings takes one line.
+    pub verbose: bool,
+    /// Columns available; snippets and values are cut to it.
+    pub width: usize,
+    /// Redraw a "what runs now" line in place (only for a terminal).
+    pub live: bool,
+}
+
+impl Default for TerminalOptions {
+    fn default() -> Self {
+        Self {
+            color: false,
+            verbose: false,
+            width: 100,
+            live: false,
+        }
+    }
+}
+
+/// A piece of output held for a spec until it may be written.
+#[derive(Debug)]
+struct Chunk {
+    text: String,
+    /// Separate it from what came before by a blank line.
+    gap_before: bool,
+    /// Separate it from what comes after by a blank line.
+    gap_after: bool,
+}
+
+/// What the terminal reporter knows about one spec.
+#[derive(Debug, Default)]
+struct SpecState {
+    started: bool,
+    finished: bool,
+    status: Option<SpecStatus>,
+    /// Verbose mode: rendered output not written yet.
+    chunks: Vec<Chunk>,
+    /// Steps finished so far (for a spec the run leaves unfinished).
+    steps: Vec<StepReport>,
+    retries: Vec<Retry>,
+    /// The step running now and its attempt, for the live line.
+    current: Option<(usize, u32)>,
+}
+
+impl SpecState {
+    fn done(&self) -> bool {
+        self.finished && self.chunks.is_empty()
+    }
+}
+
+/// The human view of a run, for a terminal or a CI log.
+///
+/// ```text
+/// ✓ TC-001 Login works (specs/tc-001.toml)  2 steps  45ms
+///
+/// ▶ TC-003 WSGI health check (specs/tc-003.toml)
+///   ✓ login    http  12ms
+///   ✗ health   http  34ms
+///     × expected status `200`, got `503`
+///     …
+/// ✗ TC-003 failed  2 steps: 1 passed, 1 failed  46ms
+///
+/// 2 specs: 1 passed, 1 failed in 1.23s
+/// ```
+pub struct TerminalReporter {
+    out: Box<dyn Write + Send>,
+    opts: TerminalOptions,
+    paint: Painter,
+    specs: Vec<SpecInfo>,
+    states: Vec<SpecState>,
+    /// Spec indices in the order they started.
+    start_order: Vec<usize>,
+    /// Verbose mode: the spec whose output is written as it comes.
+    cursor: Option<usize>,
+    /// Something has been written (a first block needs no gap).
+    wrote_any: bool,
+    /// The last thing written ends with a blank line.
+    ends_blank: bool,
+    /// A live line is on screen.
+    live_drawn: bool,
+    /// Most recently active spec, for the live line.
+    last_active: Option<usize>,
+}
+
+impl std::fmt::Debug for TerminalReporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TerminalReporter")
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TerminalReporter {
+    /// A reporter writing to `out` (stderr in the binary).
+    pub fn new(out: Box<dyn Write + Send>, opts: TerminalOptions) -> Self {
+        Self {
+            out,
+            paint: Painter::new(opts.color),
+            opts,
+            specs: Vec::new(),
+            states: Vec::new(),
+            start_order: Vec::new(),
+            cursor: None,
+            wrote_any: false,
+            ends_blank: false,
+            live_drawn: false,
+            last_active: None,
+        }
+    }
+
+    fn width(&self) -> usize {
+        if self.opts.width == 0 {
+            100
+        } else {
+            self.opts.width
+        }
+    }
+
+    // ---- writing -------------------------------------------------------
+
+    fn write_chunk(&mut self, chunk: &Chunk) -> io::Result<()> {
+        self.clear_live()?;
+        if chunk.gap_before && self.wrote_any && !self.ends_blank {
+            self.out.write_all(b"\n")?;
+        }
+        self.out.write_all(chunk.text.as_bytes())?;
+        if chunk.gap_after {
+            self.out.write_all(b"\n")?;
+        }
+        self.wrote_any = true;
+        self.ends_blank = chunk.gap_after;
+        Ok(())
+    }
+
+    fn clear_live(&mut self) -> io::Result<()> {
+        if self.live_drawn {
+            self.out.write_all(b"\r\x1b[2K")?;
+            self.live_drawn = false;
+        }
+        Ok(())
+    }
+
+    fn draw_live(&mut self) -> io::Result<()> {
+        if !self.opts.live {
+            return Ok(());
+        }
+        let running: Vec<usize> = self
+            .start_order
+            .iter()
+            .copied()
+            .filter(|&i| self.states.get(i).is_some_and(|s| !s.finished))
+            .collect();
+        self.clear_live()?;
+        let Some(&first) = running.first() else {
+            return Ok(());
+        };
+        let active = self.last_active.filter(|i| running.contains(i)).unwrap_or(first);
+        let Some(info) = self.specs.get(active) else {
+            return Ok(());
+        };
+        let mut text = format!("running {}", info.id);
+        if let Some((step, attempt)) = self.states.get(active).and_then(|s| s.current)
+            && let Some(step_info) = info.steps.get(step)
+        {
+            let _ = write!(
+                text,
+                " › {} (step {}/{}",
+                step_info.id,
+                step + 1,
+                info.steps.len()
+            );
+            if attempt > 1 {
+                let _ = write!(text, ", attempt {attempt}");
+            }
+            text.push(')');
+        }
+        if running.len() > 1 {
+            let _ = write!(text, " and {} more", running.len() - 1);
+        }
+        let done = self.states.iter().filter(|s| s.finished).count();
+        let _ = write!(text, " · {done}/{} specs done", self.specs.len());
+        let text = truncate_chars(&text, self.width().saturating_sub(1));
+        let line = self.paint.dim(&text);
+        self.out.write_all(line.as_bytes())?;
+        self.live_drawn = true;
+        Ok(())
+    }
+
+    /// Verbose mode: writes what the cursor spec has, and when it is done
+    /// moves on to specs that were held back.
+    fn flush_cursor(&mut self) -> io::Result<()> {
+        while let Some(index) = self.cursor {
+            self.write_pending(index)?;
+            if !self.states.get(index).is_some_and(SpecState::done) {
+                return Ok(());
+            }
+            // Specs that finished while held back go first, in start order;
+            // then the earliest still running one takes over.
+            let finished: Vec<usize> = self
+                .start_order
+                .iter()
+                .copied()
+                .filter(|&i| self.states.get(i).is_some_and(|s| s.finished && !s.done()))
+                .collect();
+            for i in finished {
+                self.write_pending(i)?;
+            }
+            self.cursor = self
+                .start_order
+                .iter()
+                .copied()
+                .find(|&i| self.states.get(i).is_some_and(|s| !s.done()));
+        }
+        Ok(())
+    }
+
+    fn write_pending(&mut self, index: usize) -> io::Result<()> {
+        let Some(state) = self.states.get_mut(index) else {
+            return Ok(());
+        };
+        let pending = std::mem::take(&mut state.chunks);
+        for chunk in &pending {
+            self.write_chunk(chunk)?;
+        }
+        Ok(())
+    }
+
+    // ---- rendering -----------------------------------------------------
+
+    fn header(&self, info: &SpecInfo) -> Chunk {
+        let mut text = format!("{} {}", self.paint.cyan("▶"), self.paint.bold(&info.id));
+        if let Some(name) = &info.name {
+            let _ = write!(text, " {name}");
+        }
+        let _ = writeln!(
+            text,
+            " {}",
+            self.paint.dim(&format!("({})", info.path.display()))
+        );
+        Chunk {
+            text,
+            gap_before: true,
+            gap_after: false,
+        }
+    }
+
+    fn footer(&self, info: &SpecInfo, report: &SpecReport) -> Chunk {
+        let mut text = String::new();
+        if let Some(error) = &report.error {
+            let _ = writeln!(
+                text,
+                "  {} {}",
+                self.paint.magenta("⚠"),
+                self.paint.magenta(&format!("spec error: {error}"))
+            );
+        }
+        let (marker, word) = match report.status {
+            SpecStatus::Passed => (self.paint.green("✓"), self.paint.green("passed")),
+            SpecStatus::Failed => (self.paint.red("✗"), self.paint.bold_red("failed")),
+            SpecStatus::Cancelled => (self.paint.dim("-"), self.paint.dim("cancelled")),
+        };
+        let _ = writeln!(
+            text,
+            "{marker} {} {word}  {}: {}  {}",
+            self.paint.bold(&info.id),
+            count(report.steps.len(), "step", "steps"),
+            step_counts(&report.steps),
+            format_duration(report.duration),
+        );
+        Chunk {
+            text,
+            gap_before: false,
+            gap_after: true,
+        }
+    }
+
+    fn compact(&self, info: &SpecInfo, report: &SpecReport) -> Chunk {
+        let mut text = format!("{} {}", self.paint.green("✓"), self.paint.bold(&info.id));
+        if let Some(name) = &info.name {
+            let _ = write!(text, " {name}");
+        }
+        let _ = writeln!(
+            text,
+            " {}  {}  {}",
+            self.paint.dim(&format!("({})", info.path.display())),
+            count(report.steps.len(), "step", "steps"),
+            format_duration(report.duration),
+        );
+        Chunk {
+            text,
+            gap_before: false,
+            gap_after: false,
+        }
+    }
+
+    fn step_block(&self, info: &SpecInfo, step: &StepReport, retries: &[Retry]) -> Chunk {
+        let paint = self.paint;
+        let id_width = info
+            .steps
+            .iter()
+            .map(|s| s.id.chars().count())
+            .filter(|&n| n <= MAX_ID_COLUMN)
+            .max()
+            .unwrap_or(0);
+        let marker = match step.status {
+            StepStatus::Passed => paint.green("✓"),
+            StepStatus::Warned => paint.yellow("!"),
+            StepStatus::Failed => paint.red("✗"),
+            StepStatus::Errored => paint.magenta("⚠"),
+            StepStatus::Skipped | StepStatus::Cancelled => paint.dim("-"),
+        };
+        let id = format!("{:<id_width$}", step.id);
+        let id = match step.status {
+            StepStatus::Failed => paint.bold_red(&id),
+            StepStatus::Skipped | StepStatus::Cancelled => paint.dim(&id),
+            _ => id,
+        };
+        let kind = paint.dim(&format!("{:<6}", step.kind.key()));
+        let mut tail = match step.status {
+            StepStatus::Skipped => {
+                let mut tail = "skipped".to_owned();
+                if let Some(reason) = &step.skip_reason {
+                    let _ = write!(tail, " ({reason})");
+                }
+                paint.dim(&tail)
+            }
+            StepStatus::Cancelled => paint.dim("cancelled"),
+            _ => format_duration(step.duration),
+        };
+        let mut notes = Vec::new();
+        if step.attempts > 1 {
+            notes.push(format!("{} attempts", step.attempts));
+        }
+        if step.always {
+            notes.push("always".to_owned());
+        }
+        if !notes.is_empty() {
+            let _ = write!(tail, "  {}", paint.dim(&format!("({})", notes.join(", "))));
+        }
+        if let Some(name) = &step.name {
+            let _ = write!(tail, "  {}", paint.dim(name));
+        }
+        let mut text = format!("  {marker} {id}  {kind}  {tail}\n");
+
+        for retry in retries.iter().filter(|r| r.step == step.index) {
+            let line = format!(
+                "↻ attempt {} failed: {}; retried after {}",
+                retry.attempt,
+                retry.reason,
+                format_duration(retry.delay)
+            );
+            let line = truncate_chars(&line, self.width().saturating_sub(4));
+            let _ = writeln!(text, "    {}", paint.dim(&line));
+        }
+
+        let snippet_width = self.width().saturating_sub(2);
+        for outcome in failed_expectations(step) {
+            let snippet = expectation_snippet(info, outcome, paint.enabled(), snippet_width);
+            text.push_str(&indent(&snippet, "  "));
+            text.push_str(&expectation_details(
+                outcome,
+                "    ",
+                (ACTUAL_LINES, DIFF_LINES),
+                self.width(),
+                paint,
+            ));
+        }
+        if let Some(error) = &step.error {
+            let snippet = Snippet {
+                message: &error.message,
+                severity: Severity::Error,
+                span: error.span.clone(),
+                label: None,
+                help: error.help.as_deref(),
+            }
+            .render(&info.source, paint.enabled(), snippet_width);
+            text.push_str(&indent(&snippet, "  "));
+        }
+        Chunk {
+            text,
+            gap_before: false,
+            gap_after: false,
+        }
+    }
+
+    /// A whole spec at once (quiet mode, or a spec the run left unfinished).
+    fn spec_block(
+        &self,
+        info: &SpecInfo,
+        report: &SpecReport,
+        retries: &[Retry],
+    ) -> Vec<Chunk> {
+        let quiet = report.status == SpecStatus::Passed && report.warnings() == 0;
+        if quiet && !self.opts.verbose {
+            return vec![self.compact(info, report)];
+        }
+        let mut chunks = vec![self.header(info)];
+        chunks.extend(
+            report
+                .steps
+                .iter()
+                .map(|step| self.step_block(info, step, retries)),
+        );
+        chunks.push(self.footer(info, report));
+        chunks
+    }
+
+    fn summary(&self, summary: &RunSummary) -> Chunk {
+        let paint = self.paint;
+        let total = summary.passed + summary.failed + summary.cancelled;
+        let mut text = summary_line(summary, paint);
+        text.push('\n');
+        if total > 1 {
+            for (info, state) in self.specs.iter().zip(&self.states) {
+                if state.status == Some(SpecStatus::Failed) {
+                    let mut line = format!("  {} {}", paint.red("✗"), paint.bold(&info.id));
+                    if let Some(name) = &info.name {
+                        let _ = write!(line, " {name}");
+                    }
+                    let _ = writeln!(
+                        text,
+                        "{line} {}",
+                        paint.dim(&format!("({})", info.path.display()))
+                    );
+                }
+            }
+        }
+        Chunk {
+            text,
+            gap_before: true,
+            gap_after: false,
+        }
+    }
+
+    // ---- events --------------------------------------------------------
+
+    fn spec_started(&mut self, spec: usize) -> io::Result<()> {
+        let Some(info) = self.specs.get(spec) else {
+            return Ok(());
+        };
+        let header = self.opts.verbose.then(|| self.header(info));
+        let Some(state) = self.states.get_mut(spec) else {
+            return Ok(());
+        };
+        if state.started {
+            return Ok(());
+        }
+        state.started = true;
+        self.start_order.push(spec);
+        self.last_active = Some(spec);
+        if let Some(header) = header {
+            state.chunks.push(header);
+            if self.cursor.is_none() {
+                self.cursor = Some(spec);
+            }
+            self.flush_cursor()?;
+        }
+        Ok(())
+    }
+
+    fn step_finished(&mut self, spec: usize, report: &StepReport) -> io::Result<()> {
+        let Some(info) = self.specs.get(spec) else {
+            return Ok(());
+        };
+        let chunk = match self.states.get(spec) {
+            Some(state) if self.opts.verbose => {
+                Some(self.step_block(info, report, &state.retries))
+            }
+            _ => None,
+        };
+        let Some(state) = self.states.get_mut(spec) else {
+            return Ok(());
+        };
+        state.steps.retain(|s| s.index != report.index);
+        state.steps.push(report.clone());
+        if state.current.is_some_and(|(step, _)| step == report.index) {
+            state.current = None;
+        }
+        if let Some(chunk) = chunk {
+            state.chunks.push(chunk);
+            if self.cursor == Some(spec) {
+                self.flush_cursor()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn spec_finished(&mut self, spec: usize, report: &SpecReport) -> io::Result<()> {
+        let Some(info) = self.specs.get(spec) else {
+            return Ok(());
+        };
+        let Some(state) = self.states.get(spec) else {
+            return Ok(());
+        };
+        if state.finished {
+            return Ok(());
+        }
+        let chunks = if self.opts.verbose {
+            // Steps the runner reported only in the spec report (never
+            // started, so no `StepFinished`) still get their line.
+            let mut chunks: Vec<Chunk> = report
+                .steps
+                .iter()
+                .filter(|step| !state.steps.iter().any(|s| s.index == step.index))
+                .map(|step| self.step_block(info, step, &state.retries))
+                .collect();
+            if !state.started {
+                chunks.insert(0, self.header(info));
+            }
+            chunks.push(self.footer(info, report));
+            chunks
+        } else {
+            self.spec_block(info, report, &state.retries)
+        };
+        let Some(state) = self.states.get_mut(spec) else {
+            return Ok(());
+        };
+        state.finished = true;
+        state.status = Some(report.status);
+        state.current = None;
+        if self.opts.verbose {
+            state.chunks.extend(chunks);
+            if !state.started {
+                state.started = true;
+                self.start_order.push(spec);
+            }
+            if self.cursor.is_none() {
+                self.cursor = Some(spec);
+            }
+            self.flush_cursor()
+        } else {
+            for chunk in &chunks {
+                self.write_chunk(chunk)?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Specs that started and never finished are written as cancelled.
+    fn flush_unfinished(&mut self) -> io::Result<()> {
+        let unfinished: Vec<usize> = self
+            .start_order
+            .iter()
+            .copied()
+            .filter(|&i| self.states.get(i).is_some_and(|s| !s.finished))
+            .collect();
+        for index in unfinished {
+            let (Some(info), Some(state)) = (self.specs.get(index), self.states.get(index)) else {
+                continue;
+            };
+            let mut steps = state.steps.clone();
+            steps.sort_by_key(|s| s.index);
+            let report = SpecReport {
+                index,
+                id: info.id.clone(),
+                status: SpecStatus::Cancelled,
+                duration: steps
+                    .iter()
+                    .map(|s| s.started + s.duration)
+                    .max()
+                    .unwrap_or_default(),
+                steps,
+                error: None,
+            };
+            self.spec_finished(index, &report)?;
+        }
+        // Whatever verbose mode still holds back.
+        let pending: Vec<usize> = self.start_order.clone();
+        for index in pending {
+            self.write_pending(index)?;
+        }
+        self.cursor = None;
+        Ok(())
+    }
+}
+
+impl Reporter for TerminalReporter {
+    fn on_event(&mut self, event: &RunEvent) -> io::Result<()> {
+        match event {
+            RunEvent::RunStarted { specs } => {
+                self.specs.clone_from(specs);
+                self.states = specs.iter().map(|_| SpecState::default()).collect();
+            }
+            RunEvent::SpecStarted { spec } => self.spec_started(*spec)?,
+            RunEvent::StepStarted {
+                spec,
+                step,
+                attempt,
+            } => {
+                if let Some(state) = self.states.get_mut(*spec) {
+                    state.current = Some((*step, *attempt));
+                    self.last_active = Some(*spec);
+                }
+            }
+            RunEvent::StepRetrying {
+                spec,
+                step,
+                attempt,
+                reason,
+                delay,
+            } => {
+                if let Some(state) = self.states.get_mut(*spec) {
+                    state.retries.push(Retry {
+                        step: *step,
+                        attempt: *attempt,
+                        reason: reason.clone(),
+                        delay: *delay,
+                    });
+                }
+            }
+            RunEvent::StepFinished { spec, report } => self.step_finished(*spec, report)?,
+            RunEvent::SpecFinished { spec, report } => self.spec_finished(*spec, report)?,
+            RunEvent::RunFinished { report } => {
+                self.flush_unfinished()?;
+                let chunk = self.summary(report);
+                self.write_chunk(&chunk)?;
+                return self.out.flush();
+            }
+            _ => {}
+        }
+        self.draw_live()?;
+        self.out.flush()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.clear_live()?;
+        self.out.flush()
+    }
+}
+
+/// Prefixes every non-empty line of `text`.
+fn indent(text: &str, prefix: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if line.trim().is_empty() {
+            out.push_str(line.trim_start_matches([' ', '\t']));
+        } else {
+            out.push_str(prefix);
+            out.push_str(line);
+        }
+    }
+    out
+}

@@ -1,0 +1,344 @@
+//! Small text helpers every reporter shares: durations, counts, values,
+//! truncation, and the failure details of a step.
+//!
+//! Nothing here writes or knows about an output format beyond plain text.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use miette::Severity;
+use planrun_runner::events::{
+    ExpectationOutcome, RunSummary, SpecInfo, StepReport, StepStatus,
+};
+use serde_json::Value;
+
+use crate::snippet::Snippet;
+use crate::style::Painter;
+
+/// `12ms`, `1.23s`, `2m05s`: short, and what [`crate::redact_for_snapshot`]
+/// recognises.
+pub(crate) fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1000 {
+        format!("{millis}ms")
+    } else if millis < 60_000 {
+        format!("{:.2}s", duration.as_secs_f64())
+    } else {
+        let secs = duration.as_secs();
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    }
+}
+
+/// `1 spec`, `2 specs`.
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A value as a reader wants it: a one-line string quoted, a multi-line
+/// string as its lines, anything else as (pretty) JSON.
+pub(crate) fn format_value(value: &Value) -> String {
+    match value {
+        Value::String(s) if s.contains('\n') => s.clone(),
+        Value::Array(_) | Value::Object(_) => {
+            serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A value on one line, cut to `max` characters.
+pub(crate) fn format_value_inline(value: &Value, max: usize) -> String {
+    truncate_chars(&value.to_string(), max)
+}
+
+/// Cuts `text` to `max` characters, marking the cut with `…`.
+pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// At most `max_lines` lines of `text`, each at most `width` characters; a
+/// last line says how many were left out.
+pub(crate) fn truncate_lines(text: &str, max_lines: usize, width: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = lines
+        .iter()
+        .take(max_lines)
+        .map(|line| truncate_chars(line, width))
+        .collect();
+    if lines.len() > max_lines {
+        let hidden = lines.len() - max_lines;
+        out.push(format!("… {hidden} more {}", if hidden == 1 { "line" } else { "lines" }));
+    }
+    if out.is_empty() {
+        out.push(String::new());
+    }
+    out
+}
+
+/// The label under an expectation's span: what was found, when it is short.
+pub(crate) fn expectation_label(outcome: &ExpectationOutcome) -> String {
+    match &outcome.actual {
+        Some(actual) => {
+            let inline = actual.to_string();
+            if inline.chars().count() <= 40 && !inline.contains('\n') {
+                format!("got {inline}")
+            } else if outcome.blocking {
+                "expectation failed".to_owned()
+            } else {
+                "should, did not hold".to_owned()
+            }
+        }
+        None => "nothing to compare".to_owned(),
+    }
+}
+
+/// The expectations of a step that did not hold, blocking ones first.
+pub(crate) fn failed_expectations(step: &StepReport) -> Vec<&ExpectationOutcome> {
+    let mut failed: Vec<&ExpectationOutcome> =
+        step.expectations.iter().filter(|e| !e.passed).collect();
+    failed.sort_by_key(|e| !e.blocking);
+    failed
+}
+
+/// How many lines of an actual value or a diff plain reports keep.
+const PLAIN_ACTUAL_LINES: usize = 20;
+const PLAIN_DIFF_LINES: usize = 60;
+
+/// Everything wrong with a step as plain text: a snippet per failed
+/// expectation with expected and actual, and the error with its help.
+/// `warnings` selects the non-blocking failures instead of the blocking ones.
+pub(crate) fn plain_failures(info: &SpecInfo, step: &StepReport, warnings: bool) -> String {
+    let mut out = String::new();
+    for outcome in failed_expectations(step) {
+        if outcome.blocking == warnings {
+            continue;
+        }
+        out.push_str(&expectation_snippet(info, outcome, false, 100));
+        out.push_str(&expectation_details(
+            outcome,
+            "",
+            (PLAIN_ACTUAL_LINES, PLAIN_DIFF_LINES),
+            100,
+            Painter::new(false),
+        ));
+    }
+    if !warnings && let Some(error) = &step.error {
+        out.push_str(
+            &Snippet {
+                message: &error.message,
+                severity: Severity::Error,
+                span: error.span.clone(),
+                label: None,
+                help: error.help.as_deref(),
+            }
+            .render(&info.source, false, 100),
+        );
+    }
+    out
+}
+
+/// The snippet of one failed expectation.
+pub(crate) fn expectation_snippet(
+    info: &SpecInfo,
+    outcome: &ExpectationOutcome,
+    color: bool,
+    width: usize,
+) -> String {
+    let label = expectation_label(outcome);
+    Snippet {
+        message: &outcome.message,
+        severity: if outcome.blocking {
+            Severity::Error
+        } else {
+            Severity::Warning
+        },
+        span: Some(outcome.span.clone()),
+        label: Some(&label),
+        help: None,
+    }
+    .render(&info.source, color, width)
+}
+
+/// `expected: …`, `actual: …` and the diff of one expectation, each line
+/// prefixed with `indent`; the actual value keeps `actual_lines` lines, the
+/// diff `diff_lines`.
+pub(crate) fn expectation_details(
+    outcome: &ExpectationOutcome,
+    indent: &str,
+    (actual_lines, diff_lines): (usize, usize),
+    width: usize,
+    paint: Painter,
+) -> String {
+    let mut out = String::new();
+    let width = width.saturating_sub(indent.len() + 10).max(20);
+    push_labelled(&mut out, indent, "expected:", &outcome.expected, actual_lines, width, paint);
+    let actual = outcome
+        .actual
+        .as_ref()
+        .map_or_else(|| "(no value)".to_owned(), format_value);
+    push_labelled(&mut out, indent, "actual:  ", &actual, actual_lines, width, paint);
+    if let Some(diff) = &outcome.diff {
+        let _ = writeln!(out, "{indent}{}", paint.dim("diff:"));
+        for line in truncate_lines(diff, diff_lines, width) {
+            let line = if line.starts_with('+') {
+                paint.green(&line)
+            } else if line.starts_with('-') {
+                paint.red(&line)
+            } else {
+                line
+            };
+            let _ = writeln!(out, "{indent}  {line}");
+        }
+    }
+    out
+}
+
+fn push_labelled(
+    out: &mut String,
+    indent: &str,
+    label: &str,
+    text: &str,
+    max_lines: usize,
+    width: usize,
+    paint: Painter,
+) {
+    let pad = " ".repeat(label.chars().count());
+    for (i, line) in truncate_lines(text, max_lines, width).iter().enumerate() {
+        let head = if i == 0 { paint.dim(label) } else { pad.clone() };
+        let _ = writeln!(out, "{indent}{head} {line}");
+    }
+}
+
+/// `2 specs: 1 passed, 1 failed, 1 warning in 1.23s`: the run in one line.
+pub(crate) fn summary_line(summary: &RunSummary, paint: Painter) -> String {
+    let total = summary.passed + summary.failed + summary.cancelled;
+    let mut parts = vec![paint.green(&format!("{} passed", summary.passed))];
+    if summary.failed > 0 {
+        parts.push(paint.bold_red(&format!("{} failed", summary.failed)));
+    }
+    if summary.cancelled > 0 {
+        parts.push(paint.dim(&format!("{} cancelled", summary.cancelled)));
+    }
+    if summary.warnings > 0 {
+        parts.push(paint.yellow(&count(summary.warnings, "warning", "warnings")));
+    }
+    let mut text = format!(
+        "{}: {} in {}",
+        paint.bold(&count(total, "spec", "specs")),
+        parts.join(", "),
+        format_duration(summary.duration),
+    );
+    if summary.interrupted {
+        let _ = write!(text, " {}", paint.yellow("(interrupted)"));
+    }
+    text
+}
+
+/// A compact, line-per-field summary of a result document, for JUnit
+/// `system-out`: scalars as they are, long strings cut, arrays and large
+/// objects counted.
+pub(crate) fn result_summary(step: &StepReport) -> String {
+    let mut out = String::new();
+    if let Some(result) = &step.result {
+        match result {
+            Value::Object(fields) => {
+                for (key, value) in fields {
+                    let _ = writeln!(out, "{key}: {}", summarize_field(value));
+                }
+            }
+            other => {
+                let _ = writeln!(out, "result: {}", summarize_field(other));
+            }
+        }
+    }
+    if !step.captures.is_empty() {
+        out.push_str("captures:\n");
+        for (name, value) in &step.captures {
+            let _ = writeln!(out, "  {name} = {}", format_value_inline(value, 200));
+        }
+    }
+    if step.attempts > 1 {
+        let _ = writeln!(out, "attempts: {}", step.attempts);
+    }
+    out
+}
+
+fn summarize_field(value: &Value) -> String {
+    match value {
+        Value::Array(items) => match serde_json::to_string(value) {
+            Ok(text) if text.len() <= 120 => text,
+            _ => count(items.len(), "item", "items"),
+        },
+        Value::Object(map) => match serde_json::to_string(value) {
+            Ok(text) if text.len() <= 200 => text,
+            _ => format!("{{{}}}", count(map.len(), "key", "keys")),
+        },
+        other => format_value_inline(other, 500),
+    }
+}
+
+/// Steps that passed (warnings included) and the number of steps.
+pub(crate) fn steps_passed(steps: &[StepReport]) -> (usize, usize) {
+    let passed = steps
+        .iter()
+        .filter(|s| matches!(s.status, StepStatus::Passed | StepStatus::Warned))
+        .count();
+    (passed, steps.len())
+}
+
+/// `1 passed, 1 failed, 1 skipped`: the non-zero step counts in a fixed order.
+pub(crate) fn step_counts(steps: &[StepReport]) -> String {
+    const ORDER: [StepStatus; 6] = [
+        StepStatus::Passed,
+        StepStatus::Warned,
+        StepStatus::Failed,
+        StepStatus::Errored,
+        StepStatus::Skipped,
+        StepStatus::Cancelled,
+    ];
+    let parts: Vec<String> = ORDER
+        .iter()
+        .filter_map(|status| {
+            let n = steps.iter().filter(|s| s.status == *status).count();
+            (n > 0).then(|| format!("{n} {}", status.as_str()))
+        })
+        .collect();
+    if parts.is_empty() {
+        "no steps".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(Duration::from_micros(400)), "0ms");
+        assert_eq!(format_duration(Duration::from_millis(12)), "12ms");
+        assert_eq!(format_duration(Duration::from_millis(1234)), "1.23s");
+        assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
+    }
+
+    #[test]
+    fn truncation() {
+        assert_eq!(truncate_chars("abcdef", 4), "abc…");
+        assert_eq!(truncate_chars("abc", 4), "abc");
+        let lines = truncate_lines("a\nb\nc\nd", 2, 10);
+        assert_eq!(lines, ["a", "b", "… 2 more lines"]);
+    }
+
+    #[test]
+    fn values() {
+        assert_eq!(format_value(&Value::from("ok")), "\"ok\"");
+        assert_eq!(format_value(&Value::from("a\nb")), "a\nb");
+        assert_eq!(format_value(&Value::from(503)), "503");
+    }
+}

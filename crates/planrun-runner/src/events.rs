@@ -1,0 +1,298 @@
+//! Run events: what the runner tells reporters, and nothing else.
+//!
+//! Events are produced by the runner and consumed by reporters; the runner
+//! never prints. Every value that reaches an event has already had secrets
+//! replaced by `***`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use planrun_spec::model::{Priority, StepKind};
+use planrun_spec::source::SourceFile;
+use planrun_spec::value::Span;
+use serde::Serialize;
+
+/// One thing that happened during a run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunEvent {
+    /// The run begins; lists every spec that will run.
+    RunStarted {
+        /// The specs, indexed by position.
+        specs: Vec<SpecInfo>,
+    },
+    /// A spec begins.
+    SpecStarted {
+        /// Index into `RunStarted::specs`.
+        spec: usize,
+    },
+    /// A step attempt begins.
+    StepStarted {
+        /// Index of the spec.
+        spec: usize,
+        /// Index of the step in its spec.
+        step: usize,
+        /// 1 for the first attempt.
+        attempt: u32,
+    },
+    /// An executor reported something while the step runs (a stream event…).
+    StepObserved {
+        /// Index of the spec.
+        spec: usize,
+        /// Index of the step.
+        step: usize,
+        /// What was observed.
+        observation: serde_json::Value,
+    },
+    /// An attempt failed and the step will run again.
+    StepRetrying {
+        /// Index of the spec.
+        spec: usize,
+        /// Index of the step.
+        step: usize,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why, in one line.
+        reason: String,
+        /// The pause before the next attempt.
+        #[serde(with = "millis")]
+        delay: Duration,
+    },
+    /// A step is done (passed, failed, skipped…).
+    StepFinished {
+        /// Index of the spec.
+        spec: usize,
+        /// What happened.
+        report: StepReport,
+    },
+    /// A spec is done.
+    SpecFinished {
+        /// Index of the spec.
+        spec: usize,
+        /// What happened.
+        report: SpecReport,
+    },
+    /// The run is done.
+    RunFinished {
+        /// Totals.
+        report: RunSummary,
+    },
+}
+
+/// What reporters need to know about a spec before it runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpecInfo {
+    /// Index in the run.
+    pub index: usize,
+    /// The test case id.
+    pub id: String,
+    /// A human title.
+    pub name: Option<String>,
+    /// What the case shows.
+    pub objective: Option<String>,
+    /// The file.
+    pub path: PathBuf,
+    /// The file's text, for rendering snippets.
+    #[serde(skip)]
+    pub source: Arc<SourceFile>,
+    /// How important.
+    pub priority: Priority,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Test phase.
+    pub phase: Option<String>,
+    /// The steps.
+    pub steps: Vec<StepInfo>,
+}
+
+/// A step as reporters see it before it runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepInfo {
+    /// Step id.
+    pub id: String,
+    /// Human title.
+    pub name: Option<String>,
+    /// Kind.
+    pub kind: StepKind,
+    /// A teardown step.
+    pub always: bool,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Every expectation held.
+    Passed,
+    /// Every blocking expectation held; some non-blocking one did not.
+    Warned,
+    /// A blocking expectation did not hold.
+    Failed,
+    /// The step could not be performed (unreachable server, timeout, bad template…).
+    Errored,
+    /// Not run: its condition was false, or something it needs failed.
+    Skipped,
+    /// Not run or stopped: the run was cancelled.
+    Cancelled,
+}
+
+impl StepStatus {
+    /// Whether the step counts against the spec.
+    pub fn is_failure(self) -> bool {
+        matches!(self, StepStatus::Failed | StepStatus::Errored)
+    }
+
+    /// A short word for terminals and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Passed => "passed",
+            StepStatus::Warned => "warned",
+            StepStatus::Failed => "failed",
+            StepStatus::Errored => "error",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The outcome of one expectation.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectationOutcome {
+    /// What was checked (`status`, `header content-type`, `json.$.checks`).
+    pub target: String,
+    /// Where the expectation was written.
+    pub span: Span,
+    /// `expect` (true) or `should` (false).
+    pub blocking: bool,
+    /// Whether it held.
+    pub passed: bool,
+    /// One line: what was expected and what was found.
+    pub message: String,
+    /// The expected value or condition, rendered.
+    pub expected: String,
+    /// The actual value, when there was one.
+    pub actual: Option<serde_json::Value>,
+    /// A line diff of expected and actual for large values.
+    pub diff: Option<String>,
+}
+
+/// Why a step could not be performed.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepFailure {
+    /// The message.
+    pub message: String,
+    /// The place in the spec it concerns, when there is one.
+    pub span: Option<Span>,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+/// Everything about one finished step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// Index in the spec.
+    pub index: usize,
+    /// Step id.
+    pub id: String,
+    /// Human title.
+    pub name: Option<String>,
+    /// Kind.
+    pub kind: StepKind,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Attempts made (0 when skipped).
+    pub attempts: u32,
+    /// Time from the spec's start to the step's start.
+    #[serde(with = "millis")]
+    pub started: Duration,
+    /// Time the step took, all attempts included.
+    #[serde(with = "millis")]
+    pub duration: Duration,
+    /// Outcomes of the last attempt's expectations.
+    pub expectations: Vec<ExpectationOutcome>,
+    /// Why it could not be performed.
+    pub error: Option<StepFailure>,
+    /// Why it was skipped.
+    pub skip_reason: Option<String>,
+    /// The last attempt's result document (bodies cut to a reasonable size).
+    pub result: Option<serde_json::Value>,
+    /// Captured values (secrets shown as `***`).
+    pub captures: Vec<(String, serde_json::Value)>,
+    /// A teardown step.
+    pub always: bool,
+}
+
+/// How a spec ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpecStatus {
+    /// Every step passed (warnings allowed).
+    Passed,
+    /// A step failed or errored.
+    Failed,
+    /// The run was cancelled before it finished.
+    Cancelled,
+}
+
+/// Everything about one finished spec.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpecReport {
+    /// Index in the run.
+    pub index: usize,
+    /// Test case id.
+    pub id: String,
+    /// How it ended.
+    pub status: SpecStatus,
+    /// Wall time.
+    #[serde(with = "millis")]
+    pub duration: Duration,
+    /// Steps in spec order.
+    pub steps: Vec<StepReport>,
+    /// A failure of the spec as a whole (its time limit, a variable that did not render).
+    pub error: Option<String>,
+}
+
+impl SpecReport {
+    /// Steps that ended with non-blocking failures.
+    pub fn warnings(&self) -> usize {
+        self.steps
+            .iter()
+            .map(|s| {
+                s.expectations
+                    .iter()
+                    .filter(|e| !e.blocking && !e.passed)
+                    .count()
+            })
+            .sum()
+    }
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    /// Specs that passed.
+    pub passed: usize,
+    /// Specs that failed.
+    pub failed: usize,
+    /// Specs cancelled.
+    pub cancelled: usize,
+    /// Non-blocking expectations that did not hold.
+    pub warnings: usize,
+    /// Wall time.
+    #[serde(with = "millis")]
+    pub duration: Duration,
+    /// Whether Ctrl-C (or `--fail-fast`) stopped the run.
+    pub interrupted: bool,
+}
+
+/// Serializes a duration as fractional milliseconds.
+pub mod millis {
+    use std::time::Duration;
+
+    /// Milliseconds with three decimals.
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64((d.as_secs_f64() * 1_000_000.0).round() / 1000.0)
+    }
+}

@@ -1,0 +1,238 @@
+//! The contract between the runner and step executors.
+//!
+//! An executor receives a step's rendered configuration and returns a result
+//! document (a JSON value). It knows nothing of expectations, retries, reports
+//! or other steps; the runner knows nothing of HTTP or processes.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use planrun_spec::de::DeError;
+use planrun_spec::model::StepKind;
+use planrun_spec::value::{Span, Value};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::events::RunEvent;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a step could not be performed.
+#[derive(Debug, Clone)]
+pub struct StepError {
+    /// What went wrong (lowercase, no trailing period).
+    pub message: String,
+    /// The spec location concerned, when known.
+    pub span: Option<Span>,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+impl StepError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            span: None,
+            help: None,
+        }
+    }
+
+    /// Points the error at a place in the spec.
+    #[must_use]
+    pub fn at(mut self, span: Span) -> Self {
+        self.span = Some(span);
+        self
+    }
+
+    /// Adds a hint.
+    #[must_use]
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// An error reading the rendered configuration.
+    pub fn config(err: DeError) -> Self {
+        Self {
+            message: err.message,
+            span: err.span,
+            help: err.help,
+        }
+    }
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StepError {}
+
+/// Runs one kind of step.
+pub trait StepExecutor: Send + Sync + 'static {
+    /// The kind this executor runs.
+    fn kind(&self) -> StepKind;
+
+    /// Performs one attempt of a step and returns its result document.
+    ///
+    /// The runner enforces the attempt's time limit by dropping the future, so
+    /// an executor must leave nothing behind when dropped (use `kill_on_drop`
+    /// for processes; register long-lived things with [`SpecContext::on_cleanup`]).
+    fn execute<'a>(&'a self, input: StepInput<'a>) -> BoxFuture<'a, Result<serde_json::Value, StepError>>;
+}
+
+/// What an executor gets for one attempt.
+pub struct StepInput<'a> {
+    /// The rendered configuration; read it with `planrun_spec::de::from_value`.
+    pub config: &'a Value,
+    /// State shared by the steps of one spec run.
+    pub ctx: &'a SpecContext,
+    /// The step's id.
+    pub step_id: &'a str,
+    /// The attempt's time limit (the runner enforces it too).
+    pub timeout: Duration,
+    /// The cap on bodies read into memory.
+    pub max_body: u64,
+    /// The directory of the spec file (relative paths start there).
+    pub base_dir: &'a Path,
+    /// Reports observations while the step runs.
+    pub observer: Observer,
+}
+
+/// Sends observations of a running step to reporters.
+#[derive(Clone)]
+pub struct Observer {
+    pub(crate) tx: Option<UnboundedSender<RunEvent>>,
+    pub(crate) spec: usize,
+    pub(crate) step: usize,
+}
+
+impl Observer {
+    /// An observer that drops everything (for tests of executors).
+    pub fn none() -> Self {
+        Self {
+            tx: None,
+            spec: 0,
+            step: 0,
+        }
+    }
+
+    /// Reports one observation.
+    pub fn observe(&self, observation: serde_json::Value) {
+        if let Some(tx) = &self.tx {
+            // a closed channel means nobody listens any more; nothing to do
+            let _ = tx.send(RunEvent::StepObserved {
+                spec: self.spec,
+                step: self.step,
+                observation,
+            });
+        }
+    }
+}
+
+type Cleanup = (String, Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>);
+
+/// State shared by the steps of one spec run: an HTTP client and cookie jar,
+/// background processes to stop at the end, and so on.
+#[derive(Default)]
+pub struct SpecContext {
+    resources: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    cleanups: Mutex<Vec<Cleanup>>,
+    base_dir: PathBuf,
+}
+
+impl SpecContext {
+    /// A context for a spec whose file is in `base_dir`.
+    pub fn new(base_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            base_dir: base_dir.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The spec file's directory.
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
+    /// The shared resource of type `T`, created by `init` on first use.
+    pub fn resource<T, F>(&self, init: F) -> Result<Arc<T>, StepError>
+    where
+        T: Any + Send + Sync,
+        F: FnOnce() -> Result<T, StepError>,
+    {
+        let mut map = self
+            .resources
+            .lock()
+            .map_err(|_| StepError::new("internal: resource lock poisoned"))?;
+        if let Some(existing) = map.get(&TypeId::of::<T>()) {
+            return Arc::clone(existing)
+                .downcast::<T>()
+                .map_err(|_| StepError::new("internal: resource type mismatch"));
+        }
+        let created = Arc::new(init()?);
+        map.insert(TypeId::of::<T>(), Arc::clone(&created) as Arc<dyn Any + Send + Sync>);
+        Ok(created)
+    }
+
+    /// Registers work to do when the spec ends, whatever the outcome
+    /// (stopping a background process). Runs in reverse order of registration.
+    pub fn on_cleanup<F>(&self, name: impl Into<String>, f: F)
+    where
+        F: FnOnce() -> BoxFuture<'static, ()> + Send + 'static,
+    {
+        if let Ok(mut cleanups) = self.cleanups.lock() {
+            cleanups.push((name.into(), Box::new(f)));
+        }
+    }
+
+    /// Runs every registered cleanup, newest first; returns their names.
+    pub async fn cleanup(&self) -> Vec<String> {
+        let cleanups = match self.cleanups.lock() {
+            Ok(mut c) => std::mem::take(&mut *c),
+            Err(_) => Vec::new(),
+        };
+        let mut names = Vec::new();
+        for (name, f) in cleanups.into_iter().rev() {
+            f().await;
+            names.push(name);
+        }
+        names
+    }
+}
+
+/// The executors available to a run, by kind.
+#[derive(Default, Clone)]
+pub struct Registry {
+    executors: HashMap<StepKind, Arc<dyn StepExecutor>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an executor (replacing one of the same kind).
+    pub fn register(&mut self, executor: impl StepExecutor) {
+        self.executors.insert(executor.kind(), Arc::new(executor));
+    }
+
+    /// The executor of a kind.
+    pub fn get(&self, kind: StepKind) -> Option<Arc<dyn StepExecutor>> {
+        self.executors.get(&kind).cloned()
+    }
+
+    /// Whether a kind can run.
+    pub fn has(&self, kind: StepKind) -> bool {
+        self.executors.contains_key(&kind)
+    }
+}

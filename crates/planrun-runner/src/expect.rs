@@ -1,0 +1,438 @@
+//! Expectations and captures, checked against a step's result document.
+//!
+//! One path for every step kind: a target picks a value out of the result
+//! document, a matcher says whether it is right. A failed expectation is data
+//! (an [`ExpectationOutcome`]), not an error.
+
+use std::cmp::Ordering;
+
+use planrun_spec::duration::parse_duration;
+use planrun_spec::model::{Capture, Expectation, Matcher, Op, OpMatcher, Target};
+use serde_json::Value as Json;
+
+use crate::events::ExpectationOutcome;
+use crate::executor::StepError;
+use crate::render::{Renderer, Scope};
+
+/// Picks the value a target points at; `None` when it does not exist.
+pub fn select(target: &Target, result: &Json, renderer: &Renderer, scope: &Scope) -> Result<Option<Json>, StepError> {
+    Ok(match target {
+        Target::Path { path, .. } => {
+            let found = path.query(result).all();
+            match found.len() {
+                0 => None,
+                1 => Some(found[0].clone()),
+                _ => Some(Json::Array(found.into_iter().cloned().collect())),
+            }
+        }
+        Target::Header(name) => result.get("headers").and_then(|h| h.get(name)).cloned(),
+        Target::Expr(t) => Some(renderer.eval_template(t, &scope.with_result(result))?),
+    })
+}
+
+/// Checks one expectation.
+pub fn check(exp: &Expectation, result: &Json, renderer: &Renderer, scope: &Scope) -> ExpectationOutcome {
+    let target = exp.target.describe();
+    let mut outcome = ExpectationOutcome {
+        target: target.clone(),
+        span: exp.span.clone(),
+        blocking: exp.blocking,
+        passed: false,
+        message: String::new(),
+        expected: String::new(),
+        actual: None,
+        diff: None,
+    };
+    let actual = match select(&exp.target, result, renderer, scope) {
+        Ok(a) => a,
+        Err(e) => {
+            outcome.message = e.message;
+            outcome.expected = String::from("an expression that evaluates");
+            return outcome;
+        }
+    };
+    outcome.actual.clone_from(&actual);
+    let Some(matcher) = &exp.matcher else {
+        outcome.expected = String::from("true");
+        outcome.passed = actual.as_ref().is_some_and(truthy);
+        outcome.message = if outcome.passed {
+            format!("`{target}` holds")
+        } else {
+            format!("`{target}` is {}", show(actual.as_ref()))
+        };
+        return outcome;
+    };
+    let rscope = scope.with_result(result);
+    match check_matcher(matcher, actual.as_ref(), renderer, &rscope) {
+        Ok(expected) => {
+            outcome.passed = true;
+            outcome.expected = expected;
+            outcome.message = format!("{target} is {}", show(actual.as_ref()));
+        }
+        Err(m) => {
+            outcome.expected.clone_from(&m.expected);
+            outcome.message = format!("{target}: {}", m.message);
+            if let (Some(a), Some(e)) = (&actual, &m.expected_json) {
+                outcome.diff = diff(e, a);
+            }
+        }
+    }
+    outcome
+}
+
+/// A capture's value, or why it could not be taken.
+pub fn capture(c: &Capture, result: &Json, renderer: &Renderer, scope: &Scope) -> Result<Json, StepError> {
+    let value = select(&c.target, result, renderer, scope)?.ok_or_else(|| {
+        StepError::new(format!("capture `{}`: `{}` is not in the result", c.name.name, c.target.describe()))
+            .at(c.span.clone())
+    })?;
+    let Some(pattern) = &c.regex else { return Ok(value) };
+    let text = match &value {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let re = regex::Regex::new(pattern)
+        .map_err(|e| StepError::new(format!("invalid regular expression: {e}")).at(c.span.clone()))?;
+    let caps = re.captures(&text).ok_or_else(|| {
+        StepError::new(format!("capture `{}`: `{pattern}` does not match {}", c.name.name, show(Some(&value))))
+            .at(c.span.clone())
+    })?;
+    let m = caps.get(1).or_else(|| caps.get(0)).map_or("", |m| m.as_str());
+    Ok(Json::String(m.to_string()))
+}
+
+struct Mismatch {
+    message: String,
+    expected: String,
+    expected_json: Option<Json>,
+}
+
+fn mismatch(message: impl Into<String>, expected: impl Into<String>) -> Mismatch {
+    Mismatch {
+        message: message.into(),
+        expected: expected.into(),
+        expected_json: None,
+    }
+}
+
+/// Checks `actual` against a matcher; on success returns the expectation in words.
+fn check_matcher(m: &Matcher, actual: Option<&Json>, r: &Renderer, scope: &Scope) -> Result<String, Mismatch> {
+    match m {
+        Matcher::Literal(v) => {
+            let expected = r
+                .render_value(v, scope)
+                .map_err(|e| mismatch(e.message, "a value that renders"))?
+                .to_json();
+            let words = show(Some(&expected));
+            match actual {
+                None => Err(mismatch(format!("expected {words}, but it is missing"), words)),
+                Some(a) if loose_eq(a, &expected) => Ok(words),
+                Some(a) => Err(Mismatch {
+                    message: format!("expected {words}, got {}", show(Some(a))),
+                    expected: words,
+                    expected_json: Some(expected),
+                }),
+            }
+        }
+        Matcher::Object(entries) => {
+            let Some(Json::Object(map)) = actual else {
+                return Err(mismatch(
+                    format!("expected a table, got {}", show(actual)),
+                    "a table",
+                ));
+            };
+            for (key, inner) in entries {
+                check_matcher(inner, map.get(&key.name), r, scope).map_err(|mut e| {
+                    e.message = format!("`{}`: {}", key.name, e.message);
+                    e
+                })?;
+            }
+            Ok(format!("a table with {}", entries.iter().map(|(k, _)| format!("`{}`", k.name)).collect::<Vec<_>>().join(", ")))
+        }
+        Matcher::Array(items, _) => {
+            let Some(Json::Array(arr)) = actual else {
+                return Err(mismatch(format!("expected a list, got {}", show(actual)), "a list"));
+            };
+            if arr.len() != items.len() {
+                return Err(mismatch(
+                    format!("expected a list of {} items, got {} items", items.len(), arr.len()),
+                    format!("{} items", items.len()),
+                ));
+            }
+            for (i, (inner, a)) in items.iter().zip(arr).enumerate() {
+                check_matcher(inner, Some(a), r, scope).map_err(|mut e| {
+                    e.message = format!("item {i}: {}", e.message);
+                    e
+                })?;
+            }
+            Ok(format!("a list of {} items", items.len()))
+        }
+        Matcher::Ops(ops, _) => {
+            let mut words = Vec::new();
+            for op in ops {
+                words.push(check_op(op, actual, r, scope)?);
+            }
+            Ok(words.join(" and "))
+        }
+    }
+}
+
+fn check_op(op: &OpMatcher, actual: Option<&Json>, r: &Renderer, scope: &Scope) -> Result<String, Mismatch> {
+    if let Some(inner) = &op.inner {
+        return match op.op {
+            Op::Not => match check_matcher(inner, actual, r, scope) {
+                Ok(words) => Err(mismatch(format!("expected not {words}, got {}", show(actual)), format!("not {words}"))),
+                Err(e) => Ok(format!("not {}", e.expected)),
+            },
+            Op::Len => {
+                let len = match actual {
+                    Some(Json::String(s)) => s.chars().count(),
+                    Some(Json::Array(a)) => a.len(),
+                    Some(Json::Object(o)) => o.len(),
+                    other => return Err(mismatch(format!("has no length: {}", show(other)), "something with a length")),
+                };
+                check_matcher(inner, Some(&Json::from(len)), r, scope)
+                    .map(|w| format!("length {w}"))
+                    .map_err(|mut e| {
+                        e.message = format!("length: {}", e.message);
+                        e.expected = format!("length {}", e.expected);
+                        e
+                    })
+            }
+            Op::All | Op::Any => {
+                let Some(Json::Array(items)) = actual else {
+                    return Err(mismatch(format!("expected a list, got {}", show(actual)), "a list"));
+                };
+                let results: Vec<_> = items.iter().map(|i| check_matcher(inner, Some(i), r, scope)).collect();
+                if op.op == Op::All {
+                    if let Some((i, Err(e))) = results.into_iter().enumerate().find(|(_, x)| x.is_err()) {
+                        return Err(mismatch(format!("item {i}: {}", e.message), format!("every item {}", e.expected)));
+                    }
+                    Ok(String::from("every item matches"))
+                } else if results.iter().any(Result::is_ok) {
+                    Ok(String::from("some item matches"))
+                } else {
+                    Err(mismatch(format!("no item of {} matches", items.len()), "some item matching"))
+                }
+            }
+            _ => unreachable!("invariant: only len/all/any/not have inner matchers"),
+        };
+    }
+    let arg = r
+        .render_value(&op.arg, scope)
+        .map_err(|e| mismatch(e.message, "a value that renders"))?
+        .to_json();
+    let argw = show(Some(&arg));
+    let key = op.op.key();
+    if op.op == Op::Exists {
+        let want = arg.as_bool().unwrap_or(true);
+        return if actual.is_some() == want {
+            Ok(format!("exists = {want}"))
+        } else if want {
+            Err(mismatch("expected it to exist, but it is missing", "exists"))
+        } else {
+            Err(mismatch(format!("expected it to be absent, got {}", show(actual)), "absent"))
+        };
+    }
+    let Some(a) = actual else {
+        return Err(mismatch(format!("expected {key} {argw}, but it is missing"), format!("{key} {argw}")));
+    };
+    let ok = match op.op {
+        Op::Eq => loose_eq(a, &arg),
+        Op::Ne => !loose_eq(a, &arg),
+        Op::Lt | Op::Le | Op::Gt | Op::Ge => match compare(a, &arg) {
+            Some(ord) => match op.op {
+                Op::Lt => ord == Ordering::Less,
+                Op::Le => ord != Ordering::Greater,
+                Op::Gt => ord == Ordering::Greater,
+                _ => ord != Ordering::Less,
+            },
+            None => {
+                return Err(mismatch(
+                    format!("cannot compare {} with {argw}", show(Some(a))),
+                    format!("{key} {argw}"),
+                ));
+            }
+        },
+        Op::Contains => match a {
+            Json::String(s) => s.contains(&as_text(&arg)),
+            Json::Array(items) => items.iter().any(|i| loose_eq(i, &arg)),
+            Json::Object(o) => o.contains_key(&as_text(&arg)),
+            _ => false,
+        },
+        Op::Matches => match regex::Regex::new(&as_text(&arg)) {
+            Ok(re) => re.is_match(&as_text(a)),
+            Err(e) => return Err(mismatch(format!("invalid regular expression: {e}"), "a valid pattern")),
+        },
+        Op::StartsWith => as_text(a).starts_with(&as_text(&arg)),
+        Op::EndsWith => as_text(a).ends_with(&as_text(&arg)),
+        Op::Type => json_type_matches(a, &as_text(&arg)),
+        Op::OneOf => arg.as_array().is_some_and(|opts| opts.iter().any(|o| loose_eq(a, o))),
+        Op::Exists | Op::Len | Op::All | Op::Any | Op::Not => unreachable!("invariant: handled above"),
+    };
+    let words = format!("{} {argw}", key.replace('_', " "));
+    if ok {
+        Ok(words)
+    } else {
+        Err(Mismatch {
+            message: format!("expected {words}, got {}", show(Some(a))),
+            expected: words,
+            expected_json: if op.op == Op::Eq { Some(arg) } else { None },
+        })
+    }
+}
+
+/// Equality that lets `"42"` equal `42` (headers are text) and `1` equal `1.0`.
+fn loose_eq(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
+        (Json::String(s), Json::Number(n)) | (Json::Number(n), Json::String(s)) => {
+            s.trim().parse::<f64>().ok() == n.as_f64()
+        }
+        (Json::String(s), Json::Bool(b)) | (Json::Bool(b), Json::String(s)) => s == &b.to_string(),
+        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| loose_eq(a, b)),
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| loose_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Orders numbers, durations (`"500ms"` against milliseconds) and strings.
+fn compare(a: &Json, b: &Json) -> Option<Ordering> {
+    let num = |v: &Json| -> Option<f64> {
+        match v {
+            Json::Number(n) => n.as_f64(),
+            Json::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .or_else(|| parse_duration(s).ok().map(|d| d.as_secs_f64() * 1000.0)),
+            _ => None,
+        }
+    };
+    match (num(a), num(b)) {
+        (Some(x), Some(y)) => x.partial_cmp(&y),
+        _ => match (a, b) {
+            (Json::String(x), Json::String(y)) => Some(x.cmp(y)),
+            _ => None,
+        },
+    }
+}
+
+fn json_type_matches(v: &Json, ty: &str) -> bool {
+    match ty {
+        "string" => v.is_string(),
+        "number" => v.is_number(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "boolean" => v.is_boolean(),
+        "array" => v.is_array(),
+        "object" => v.is_object(),
+        "null" => v.is_null(),
+        _ => false,
+    }
+}
+
+fn as_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn truthy(v: &Json) -> bool {
+    match v {
+        Json::Null => false,
+        Json::Bool(b) => *b,
+        Json::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Json::String(s) => !s.is_empty(),
+        Json::Array(a) => !a.is_empty(),
+        Json::Object(o) => !o.is_empty(),
+    }
+}
+
+/// A short rendering of a value for one-line messages.
+pub fn show(v: Option<&Json>) -> String {
+    match v {
+        None => String::from("missing"),
+        Some(v) => {
+            let text = v.to_string();
+            if text.chars().count() > 120 {
+                let cut: String = text.chars().take(117).collect();
+                format!("`{cut}…`")
+            } else {
+                format!("`{text}`")
+            }
+        }
+    }
+}
+
+fn diff(expected: &Json, actual: &Json) -> Option<String> {
+    let e = serde_json::to_string_pretty(expected).ok()?;
+    let a = serde_json::to_string_pretty(actual).ok()?;
+    if e.lines().count() < 3 && a.lines().count() < 3 {
+        return None;
+    }
+    let d = similar::TextDiff::from_lines(&e, &a);
+    Some(
+        d.unified_diff()
+            .context_radius(3)
+            .header("expected", "actual")
+            .to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use planrun_spec::error::Diagnostics;
+    use planrun_spec::lower::{lower_matcher, parse_target};
+    use planrun_spec::parse::parse_toml;
+    use serde_json::json;
+
+    fn exp(target: &str, matcher_toml: &str) -> Expectation {
+        let v = parse_toml(&format!("m = {matcher_toml}")).expect("toml");
+        let mut diags = Diagnostics::default();
+        let m = lower_matcher(v.get("m").expect("m"), &mut diags).expect("matcher");
+        assert!(diags.is_empty(), "{diags:?}");
+        Expectation {
+            target: parse_target(target, &(0..1)).expect("target"),
+            matcher: Some(m),
+            blocking: true,
+            span: 0..1,
+        }
+    }
+
+    fn passes(target: &str, m: &str, doc: &Json) -> bool {
+        check(&exp(target, m), doc, &Renderer::new(), &Scope::default()).passed
+    }
+
+    #[test]
+    fn operators() {
+        let doc = json!({"status": 200, "headers": {"content-type": "text/event-stream; charset=utf-8", "content-length": "42"},
+            "json": {"items": [1, 2, 3], "name": "planrun", "checks": {"database": "ok", "cache": "ok", "channels": "configured"}},
+            "duration": 123.4});
+        assert!(passes("status", "200", &doc));
+        assert!(!passes("status", "201", &doc));
+        assert!(passes("status", "{ one_of = [200, 201] }", &doc));
+        assert!(passes("header.content-type", "{ starts_with = \"text/event-stream\" }", &doc));
+        assert!(passes("header.content-length", "42", &doc));
+        assert!(passes("json.items", "{ len = { ge = 3 }, contains = 2, all = { gt = 0 } }", &doc));
+        assert!(passes("json.checks", "{ database = \"ok\", cache = \"ok\" }", &doc));
+        assert!(!passes("json.checks", "{ eq = { database = \"ok\" } }", &doc));
+        assert!(passes("duration", "{ lt = \"500ms\" }", &doc));
+        assert!(!passes("duration", "{ lt = \"100ms\" }", &doc));
+        assert!(passes("json.name", "{ matches = \"^plan\", type = \"string\", not = \"x\" }", &doc));
+        assert!(passes("json.missing", "{ exists = false }", &doc));
+        assert!(passes("$.json.items[*]", "[1, 2, 3]", &doc));
+    }
+
+    #[test]
+    fn failure_message_says_expected_and_actual() {
+        let doc = json!({"status": 404});
+        let out = check(&exp("status", "200"), &doc, &Renderer::new(), &Scope::default());
+        assert!(!out.passed);
+        assert_eq!(out.message, "status: expected `200`, got `404`");
+        assert_eq!(out.actual, Some(json!(404)));
+    }
+}

@@ -1,0 +1,8 @@
+//! planrun's runner: walks a plan's step graph, renders templates, calls
+//! executors, checks expectations and emits events.
+pub mod events;
+pub mod executor;
+pub mod render;
+pub mod expect;
+pub mod redact;
+pub mod run;

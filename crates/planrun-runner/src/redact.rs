@@ -1,0 +1,105 @@
+//! Secret redaction: every value marked secret is replaced by `***` before
+//! anything leaves the runner.
+
+use serde_json::Value as Json;
+
+use crate::events::StepReport;
+
+/// The secret strings of one spec run.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// Adds a secret (too-short values are still hidden, but only whole).
+    pub fn add(&mut self, secret: &str) {
+        if !secret.is_empty() && !self.secrets.iter().any(|s| s == secret) {
+            self.secrets.push(secret.to_string());
+            // longest first, so a secret that contains another is hidden whole
+            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+
+    /// Adds every string (and number) inside a JSON value.
+    pub fn add_json(&mut self, value: &Json) {
+        match value {
+            Json::String(s) => self.add(s),
+            Json::Number(n) => self.add(&n.to_string()),
+            Json::Array(items) => items.iter().for_each(|v| self.add_json(v)),
+            Json::Object(map) => map.values().for_each(|v| self.add_json(v)),
+            _ => {}
+        }
+    }
+
+    /// Text with secrets hidden.
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    /// A JSON value with secrets hidden in every string.
+    pub fn json(&self, value: &mut Json) {
+        if self.secrets.is_empty() {
+            return;
+        }
+        match value {
+            Json::String(s) => {
+                let r = self.text(s);
+                *s = r;
+            }
+            Json::Number(n) => {
+                if self.secrets.iter().any(|s| *s == n.to_string()) {
+                    *value = Json::String(String::from("***"));
+                }
+            }
+            Json::Array(items) => items.iter_mut().for_each(|v| self.json(v)),
+            Json::Object(map) => map.values_mut().for_each(|v| self.json(v)),
+            _ => {}
+        }
+    }
+
+    /// A step report with secrets hidden everywhere.
+    pub fn report(&self, report: &mut StepReport) {
+        if self.secrets.is_empty() {
+            return;
+        }
+        if let Some(r) = &mut report.result {
+            self.json(r);
+        }
+        for (_, v) in &mut report.captures {
+            self.json(v);
+        }
+        for e in &mut report.expectations {
+            e.message = self.text(&e.message);
+            e.expected = self.text(&e.expected);
+            if let Some(a) = &mut e.actual {
+                self.json(a);
+            }
+            e.diff = e.diff.as_deref().map(|d| self.text(d));
+        }
+        if let Some(err) = &mut report.error {
+            err.message = self.text(&err.message);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hides_secrets_everywhere() {
+        let mut r = Redactor::default();
+        r.add("hunter2");
+        let mut v = json!({"body": "password=hunter2", "list": ["hunter2"]});
+        r.json(&mut v);
+        assert_eq!(v, json!({"body": "password=***", "list": ["***"]}));
+    }
+}

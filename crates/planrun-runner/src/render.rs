@@ -1,0 +1,228 @@
+//! Templating at run time: variables, captures and helpers rendered with
+//! minijinja in strict mode, so a missing value is an error, never "".
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use minijinja::{Environment, UndefinedBehavior};
+use planrun_spec::de::is_template;
+use planrun_spec::template::{Template, single_expression};
+use planrun_spec::value::{Key, Span, Value, ValueKind};
+use rand::Rng as _;
+
+use crate::executor::StepError;
+
+/// The values a template can read: variables, `env`, captures by step id and,
+/// inside expectations, `result`.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Top-level names.
+    pub values: BTreeMap<String, serde_json::Value>,
+}
+
+impl Scope {
+    /// Sets a top-level name.
+    pub fn set(&mut self, name: impl Into<String>, value: serde_json::Value) {
+        self.values.insert(name.into(), value);
+    }
+
+    /// A copy with `result` set.
+    #[must_use]
+    pub fn with_result(&self, result: &serde_json::Value) -> Scope {
+        let mut scope = self.clone();
+        scope.set("result", result.clone());
+        scope
+    }
+
+    fn context(&self) -> minijinja::Value {
+        minijinja::Value::from(minijinja::value::Serde(&self.values))
+    }
+}
+
+/// Renders templates; one per run.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Renderer {
+    /// A renderer with planrun's helpers.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
+        env.add_function("now", || chrono::Utc::now().to_rfc3339());
+        env.add_function("timestamp", || chrono::Utc::now().timestamp());
+        env.add_function("random_int", |lo: i64, hi: i64| {
+            if lo > hi {
+                lo
+            } else {
+                rand::rng().random_range(lo..=hi)
+            }
+        });
+        env.add_function("random_string", |len: Option<usize>| {
+            let len = len.unwrap_or(12).min(4096);
+            rand::rng()
+                .sample_iter(&rand::distr::Alphanumeric)
+                .take(len)
+                .map(char::from)
+                .collect::<String>()
+        });
+        env.add_filter("b64encode", |s: String| {
+            base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+        });
+        env.add_filter("b64decode", |s: String| -> Result<String, minijinja::Error> {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s.trim())
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))?;
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        });
+        env.add_filter("urlencode", |s: String| {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        });
+        Self { env }
+    }
+
+    /// Renders text that may hold `{{ … }}` to a string.
+    pub fn render_str(&self, text: &str, span: &Span, scope: &Scope) -> Result<String, StepError> {
+        if !is_template(text) {
+            return Ok(text.to_string());
+        }
+        self.env
+            .render_str(text, scope.context())
+            .map_err(|e| template_error(&e, text, span))
+    }
+
+    /// Evaluates an expression to JSON.
+    pub fn eval(&self, expr: &str, span: &Span, scope: &Scope) -> Result<serde_json::Value, StepError> {
+        let compiled = self
+            .env
+            .compile_expression(expr)
+            .map_err(|e| template_error(&e, expr, span))?;
+        let value = compiled
+            .eval(scope.context())
+            .map_err(|e| template_error(&e, expr, span))?;
+        if value.is_undefined() {
+            return Err(StepError::new(format!("`{expr}` is undefined")).at(span.clone()));
+        }
+        serde_json::to_value(&value).map_err(|e| StepError::new(format!("`{expr}`: {e}")).at(span.clone()))
+    }
+
+    /// Evaluates a parsed template: typed when it is one expression.
+    pub fn eval_template(&self, t: &Template, scope: &Scope) -> Result<serde_json::Value, StepError> {
+        match &t.expr {
+            Some(expr) => self.eval(expr, &t.span, scope),
+            None => self.render_str(&t.source, &t.span, scope).map(serde_json::Value::String),
+        }
+    }
+
+    /// Evaluates a condition; minijinja's truthiness applies.
+    pub fn truthy(&self, t: &Template, scope: &Scope) -> Result<bool, StepError> {
+        let v = self.eval_template(t, scope)?;
+        Ok(match v {
+            serde_json::Value::Null => false,
+            serde_json::Value::Bool(b) => b,
+            serde_json::Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+            serde_json::Value::String(s) => !s.is_empty() && s != "false",
+            serde_json::Value::Array(a) => !a.is_empty(),
+            serde_json::Value::Object(o) => !o.is_empty(),
+        })
+    }
+
+    /// Renders every template string in a value tree. A string that is one
+    /// `{{ expr }}` keeps the expression's type (a number stays a number).
+    pub fn render_value(&self, value: &Value, scope: &Scope) -> Result<Value, StepError> {
+        let kind = match &value.kind {
+            ValueKind::Str(s) if is_template(s) => {
+                if let Some(expr) = single_expression(s) {
+                    let json = self.eval(expr, &value.span, scope)?;
+                    return Ok(Value::from_json(&json, &value.span));
+                }
+                ValueKind::Str(self.render_str(s, &value.span, scope)?)
+            }
+            ValueKind::Seq(items) => ValueKind::Seq(
+                items
+                    .iter()
+                    .map(|v| self.render_value(v, scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+            ValueKind::Map(entries) => ValueKind::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        Ok((
+                            Key {
+                                name: self.render_str(&k.name, &k.span, scope)?,
+                                span: k.span.clone(),
+                            },
+                            self.render_value(v, scope)?,
+                        ))
+                    })
+                    .collect::<Result<_, StepError>>()?,
+            ),
+            other => other.clone(),
+        };
+        Ok(Value::new(kind, value.span.clone()))
+    }
+}
+
+fn template_error(err: &minijinja::Error, text: &str, span: &Span) -> StepError {
+    let detail = err.detail().map_or_else(|| err.kind().to_string(), str::to_string);
+    let mut e = StepError::new(format!("cannot render `{text}`: {detail}")).at(span.clone());
+    if matches!(err.kind(), minijinja::ErrorKind::UndefinedError) {
+        e = e.help("a value it reads is not set: an environment variable, or a field missing from a capture");
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_strings_and_keeps_types() {
+        let r = Renderer::new();
+        let mut scope = Scope::default();
+        scope.set("base_url", json!("http://h"));
+        scope.set("login", json!({"count": 2}));
+        let v = Value::from_json(
+            &json!({"url": "{{ base_url }}/x", "n": "{{ login.count + 1 }}", "plain": "a"}),
+            &(0..1),
+        );
+        let out = r.render_value(&v, &scope).expect("renders");
+        assert_eq!(out.to_json(), json!({"url": "http://h/x", "n": 3, "plain": "a"}));
+    }
+
+    #[test]
+    fn undefined_is_an_error() {
+        let r = Renderer::new();
+        let err = r
+            .render_str("{{ nope }}/x", &(3..5), &Scope::default())
+            .expect_err("strict");
+        assert_eq!(err.span, Some(3..5));
+        assert!(err.message.contains("nope"), "{}", err.message);
+    }
+
+    #[test]
+    fn helpers_work() {
+        let r = Renderer::new();
+        let s = r
+            .render_str("{{ 'qa:pw' | b64encode }} {{ uuid() | length }}", &(0..1), &Scope::default())
+            .expect("renders");
+        assert_eq!(s, "cWE6cHc= 36");
+    }
+}

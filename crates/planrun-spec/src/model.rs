@@ -1,0 +1,425 @@
+//! The typed model of a spec after lowering: metadata, variables, steps,
+//! expectations and captures. Every part keeps the span it came from.
+//!
+//! Nothing here runs anything; the runner interprets these types.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json_path::JsonPath;
+
+use crate::source::SourceFile;
+use crate::template::Template;
+use crate::value::{Key, Span, Value};
+
+/// How important a test case is (the seed plan's HIGH / MEDIUM / LOW).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Blocking for a release.
+    High,
+    /// The default.
+    #[default]
+    Medium,
+    /// Nice to have.
+    Low,
+}
+
+impl Priority {
+    /// Parses `high`, `medium`, `low` in any case.
+    pub fn parse(text: &str) -> Option<Priority> {
+        match text.to_ascii_lowercase().as_str() {
+            "high" => Some(Priority::High),
+            "medium" => Some(Priority::Medium),
+            "low" => Some(Priority::Low),
+            _ => None,
+        }
+    }
+
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Medium => "medium",
+            Priority::Low => "low",
+        }
+    }
+}
+
+/// A variable of a spec or of a directory's `planrun.toml`.
+#[derive(Debug, Clone)]
+pub struct Var {
+    /// The name, with its span.
+    pub name: Key,
+    /// The value (may hold templates, rendered once at the start of a run).
+    pub value: Option<Value>,
+    /// An environment variable that overrides the value when set.
+    pub env: Option<String>,
+    /// Whether the value must never be shown.
+    pub secret: bool,
+}
+
+/// Defaults that a spec or a directory can set.
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    /// Time limit of one step attempt.
+    pub timeout: Option<Duration>,
+    /// Time limit of the whole spec.
+    pub spec_timeout: Option<Duration>,
+    /// Cap on a response body read into memory.
+    pub max_body: Option<u64>,
+}
+
+impl Defaults {
+    /// The documented default for a step attempt: 30 seconds.
+    pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The documented default for a whole spec: 10 minutes.
+    pub const SPEC_TIMEOUT: Duration = Duration::from_secs(600);
+    /// The documented default body cap: 16 MiB.
+    pub const MAX_BODY: u64 = 16 * 1024 * 1024;
+
+    /// `self` with gaps filled from `other`.
+    #[must_use]
+    pub fn or(&self, other: &Defaults) -> Defaults {
+        Defaults {
+            timeout: self.timeout.or(other.timeout),
+            spec_timeout: self.spec_timeout.or(other.spec_timeout),
+            max_body: self.max_body.or(other.max_body),
+        }
+    }
+}
+
+/// A whole spec file, lowered.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The file.
+    pub source: Arc<SourceFile>,
+    /// The test case id (`TC-005`); the file stem when absent.
+    pub id: String,
+    /// Where the id was written (the file start when absent).
+    pub id_span: Span,
+    /// A human title.
+    pub name: Option<String>,
+    /// What the case shows.
+    pub objective: Option<String>,
+    /// How important it is.
+    pub priority: Priority,
+    /// Free tags, for filtering.
+    pub tags: Vec<String>,
+    /// The test phase (infrastructure, routing, …).
+    pub phase: Option<String>,
+    /// Variables, in order.
+    pub vars: Vec<Var>,
+    /// Defaults set by the spec itself.
+    pub defaults: Defaults,
+    /// The steps, in file order.
+    pub steps: Vec<Step>,
+}
+
+/// The built-in step kinds. A kind is a key of the step (`http = {...}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepKind {
+    /// An HTTP request.
+    Http,
+    /// A process (foreground or background).
+    Exec,
+    /// A pause or a readiness wait.
+    Wait,
+    /// A Server-Sent Events stream.
+    Sse,
+    /// A WebSocket conversation.
+    Ws,
+    /// Docker engine actions.
+    Docker,
+    /// SQL statements.
+    Sql,
+}
+
+impl StepKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [StepKind; 7] = [
+        StepKind::Http,
+        StepKind::Exec,
+        StepKind::Wait,
+        StepKind::Sse,
+        StepKind::Ws,
+        StepKind::Docker,
+        StepKind::Sql,
+    ];
+
+    /// The key that selects the kind.
+    pub fn key(self) -> &'static str {
+        match self {
+            StepKind::Http => "http",
+            StepKind::Exec => "exec",
+            StepKind::Wait => "wait",
+            StepKind::Sse => "sse",
+            StepKind::Ws => "ws",
+            StepKind::Docker => "docker",
+            StepKind::Sql => "sql",
+        }
+    }
+
+    /// The kind selected by a key.
+    pub fn from_key(key: &str) -> Option<StepKind> {
+        StepKind::ALL.into_iter().find(|k| k.key() == key)
+    }
+
+    /// Top-level fields of the kind's result document, for "did you mean".
+    pub fn result_fields(self) -> &'static [&'static str] {
+        match self {
+            StepKind::Http => &[
+                "status", "headers", "body", "json", "duration", "timings", "url", "size",
+                "redirects", "version",
+            ],
+            StepKind::Exec => &[
+                "exit_code", "stdout", "stderr", "json", "duration", "signal", "pid", "timed_out",
+                "ready",
+            ],
+            StepKind::Wait => &["duration", "waited", "attempts", "ready"],
+            StepKind::Sse | StepKind::Ws | StepKind::Docker | StepKind::Sql => &[],
+        }
+    }
+}
+
+/// One step of a spec.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Index in the spec.
+    pub index: usize,
+    /// The id (`step-N` when not written).
+    pub id: String,
+    /// Where the id was written, or the step's first key.
+    pub id_span: Span,
+    /// A human title.
+    pub name: Option<String>,
+    /// What the step does.
+    pub kind: StepKind,
+    /// Where the kind key stands.
+    pub kind_span: Span,
+    /// The kind's configuration, templates unrendered.
+    pub config: Value,
+    /// Steps this one waits for; `None` means "the previous step".
+    pub needs: Option<Vec<Key>>,
+    /// Checks on the result; blocking ones fail the step.
+    pub expect: Vec<Expectation>,
+    /// Values kept for later steps (`{{ step_id.name }}`).
+    pub captures: Vec<Capture>,
+    /// Run again until the expectations pass.
+    pub retry: Option<Retry>,
+    /// Time limit of one attempt.
+    pub timeout: Option<Duration>,
+    /// Run only when this renders true.
+    pub when: Option<Template>,
+    /// Teardown: runs even after failures and on Ctrl-C.
+    pub always: bool,
+    /// The whole step.
+    pub span: Span,
+}
+
+/// Retrying or polling a step until its expectations pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    /// Attempts in all (the first included).
+    pub attempts: u32,
+    /// Pause before the second attempt.
+    pub interval: Duration,
+    /// Factor applied to the pause after each attempt.
+    pub backoff: f64,
+    /// Longest pause.
+    pub max_interval: Duration,
+    /// Give up after this long in all, whatever `attempts` says.
+    pub timeout: Option<Duration>,
+}
+
+/// What an expectation or capture looks at.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A JSONPath over the result document (`status` is `$.status`).
+    Path {
+        /// How the user wrote it (`status`, `json.user.id`, `$.headers`).
+        text: String,
+        /// The compiled path.
+        path: JsonPath,
+    },
+    /// A response header, by lowercase name.
+    Header(String),
+    /// An expression in the template language.
+    Expr(Template),
+}
+
+impl Target {
+    /// How the target is shown in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Path { text, .. } => text.clone(),
+            Target::Header(name) => format!("header `{name}`"),
+            Target::Expr(t) => t.source.clone(),
+        }
+    }
+}
+
+/// A comparison operator of a matcher table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Equal (deep).
+    Eq,
+    /// Not equal.
+    Ne,
+    /// Less than (numbers, durations, strings).
+    Lt,
+    /// Less or equal.
+    Le,
+    /// Greater than.
+    Gt,
+    /// Greater or equal.
+    Ge,
+    /// A string contains a substring, a list an item, a table a key.
+    Contains,
+    /// A string matches a regular expression.
+    Matches,
+    /// A string starts with.
+    StartsWith,
+    /// A string ends with.
+    EndsWith,
+    /// The target exists (`true`) or not (`false`).
+    Exists,
+    /// The length of a string, list or table matches.
+    Len,
+    /// The JSON type (`string`, `number`, `integer`, `boolean`, `array`, `object`, `null`).
+    Type,
+    /// Equal to one of a list.
+    OneOf,
+    /// Every item of a list matches.
+    All,
+    /// Some item of a list matches.
+    Any,
+    /// The inner matcher does not match.
+    Not,
+}
+
+impl Op {
+    /// Every operator with its key.
+    pub const ALL: [(&'static str, Op); 17] = [
+        ("eq", Op::Eq),
+        ("ne", Op::Ne),
+        ("lt", Op::Lt),
+        ("le", Op::Le),
+        ("gt", Op::Gt),
+        ("ge", Op::Ge),
+        ("contains", Op::Contains),
+        ("matches", Op::Matches),
+        ("starts_with", Op::StartsWith),
+        ("ends_with", Op::EndsWith),
+        ("exists", Op::Exists),
+        ("len", Op::Len),
+        ("type", Op::Type),
+        ("one_of", Op::OneOf),
+        ("all", Op::All),
+        ("any", Op::Any),
+        ("not", Op::Not),
+    ];
+
+    /// The operator of a key.
+    pub fn from_key(key: &str) -> Option<Op> {
+        Op::ALL.iter().find(|(k, _)| *k == key).map(|(_, op)| *op)
+    }
+
+    /// The key of the operator.
+    pub fn key(self) -> &'static str {
+        Op::ALL
+            .iter()
+            .find(|(_, op)| *op == self)
+            .map_or("?", |(k, _)| k)
+    }
+}
+
+/// What a value must look like.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// Equal to a scalar (strings may hold templates).
+    Literal(Value),
+    /// A table: every key given must be present and match (extra keys allowed).
+    Object(Vec<(Key, Matcher)>),
+    /// A list: same length, item by item.
+    Array(Vec<Matcher>, Span),
+    /// A table of operators: all must hold.
+    Ops(Vec<OpMatcher>, Span),
+}
+
+impl Matcher {
+    /// Where the matcher was written.
+    pub fn span(&self) -> Span {
+        match self {
+            Matcher::Literal(v) => v.span.clone(),
+            Matcher::Object(entries) => match (entries.first(), entries.last()) {
+                (Some((first, _)), Some((_, last))) => first.span.start..last.span().end,
+                _ => 0..0,
+            },
+            Matcher::Array(_, span) | Matcher::Ops(_, span) => span.clone(),
+        }
+    }
+}
+
+/// One operator and its argument.
+#[derive(Debug, Clone)]
+pub struct OpMatcher {
+    /// The operator.
+    pub op: Op,
+    /// Its argument as written (for `len`, `all`, `any`, `not`: see `inner`).
+    pub arg: Value,
+    /// The nested matcher of `len`, `all`, `any`, `not`.
+    pub inner: Option<Box<Matcher>>,
+    /// Where the operator key stands.
+    pub span: Span,
+}
+
+/// A check on a step's result.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    /// What is checked.
+    pub target: Target,
+    /// How (`None` for an expression, which must be true).
+    pub matcher: Option<Matcher>,
+    /// Failing it fails the step (`expect`), or only warns (`should`).
+    pub blocking: bool,
+    /// The whole expectation, for the underline.
+    pub span: Span,
+}
+
+/// A value kept from a step's result.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// The name, read later as `{{ step_id.name }}`.
+    pub name: Key,
+    /// Where the value comes from.
+    pub target: Target,
+    /// A regular expression applied to the string; group 1 (or the whole match) is kept.
+    pub regex: Option<String>,
+    /// Keep it out of every report.
+    pub secret: bool,
+    /// Where the capture was written.
+    pub span: Span,
+}
+
+/// A directory-level `planrun.toml`: shared variables and defaults.
+#[derive(Debug, Clone, Default)]
+pub struct DirConfig {
+    /// The file, when one was found.
+    pub source: Option<Arc<SourceFile>>,
+    /// Shared variables.
+    pub vars: Vec<Var>,
+    /// Shared defaults.
+    pub defaults: Defaults,
+}
+
+/// Values given on the command line or by the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--var k=v`, highest precedence.
+    pub vars: IndexMap<String, String>,
+    /// Names of variables to treat as secret in addition to those marked in files.
+    pub secret_vars: Vec<String>,
+}

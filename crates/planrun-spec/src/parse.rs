@@ -1,0 +1,340 @@
+//! Reads TOML and YAML text into one spanned [`Value`] tree.
+//!
+//! TOML goes through `toml`'s spanned document model; YAML through
+//! `serde-saphyr`'s `Spanned`. Both end as the same tree, so everything after
+//! this module is format-blind.
+
+use std::borrow::Cow;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use toml::de::{DeTable, DeValue};
+
+use crate::error::{Diagnostic, DiagnosticKind};
+use crate::source::{Format, SourceFile};
+use crate::value::{Key, Span, Value, ValueKind};
+
+/// Parses a source file into a value tree, or a syntax diagnostic.
+pub fn parse_source(source: &SourceFile) -> Result<Value, Diagnostic> {
+    match source.format {
+        Format::Toml => parse_toml(&source.text),
+        Format::Yaml => parse_yaml(source),
+    }
+}
+
+/// Parses TOML text.
+pub fn parse_toml(text: &str) -> Result<Value, Diagnostic> {
+    match DeTable::parse(text) {
+        Ok(table) => {
+            let span = table.span();
+            Ok(Value::new(toml_table(table.into_inner()), span))
+        }
+        Err(err) => {
+            let span = err.span().unwrap_or(0..0);
+            let message = err.message().trim().to_string();
+            Err(Diagnostic::new(
+                DiagnosticKind::Syntax,
+                span,
+                format!("invalid TOML: {}", first_line(&message)),
+            )
+            .label(first_line(&message))
+            .help("check the TOML syntax at this point (quotes, brackets, `=` between key and value)"))
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).to_string()
+}
+
+fn toml_table(table: DeTable<'_>) -> ValueKind {
+    ValueKind::Map(
+        table
+            .into_iter()
+            .map(|(k, v)| {
+                let key = Key {
+                    span: k.span(),
+                    name: k.into_inner().into_owned(),
+                };
+                let span = v.span();
+                (key, Value::new(toml_value(v.into_inner()), span))
+            })
+            .collect(),
+    )
+}
+
+fn toml_value(value: DeValue<'_>) -> ValueKind {
+    match value {
+        DeValue::String(s) => ValueKind::Str(s.into_owned()),
+        DeValue::Integer(i) => {
+            let digits = i.as_str().replace('_', "");
+            match i64::from_str_radix(&digits, i.radix()) {
+                Ok(n) => ValueKind::Int(n),
+                Err(_) => ValueKind::Str(i.to_string()),
+            }
+        }
+        DeValue::Float(f) => {
+            let text = f.as_str().replace('_', "");
+            let n = match text.trim_start_matches('+') {
+                "inf" => f64::INFINITY,
+                "-inf" => f64::NEG_INFINITY,
+                "nan" | "-nan" => f64::NAN,
+                other => other.parse().unwrap_or(f64::NAN),
+            };
+            ValueKind::Float(n)
+        }
+        DeValue::Boolean(b) => ValueKind::Bool(b),
+        DeValue::Datetime(d) => ValueKind::Str(d.to_string()),
+        DeValue::Array(items) => ValueKind::Seq(
+            items
+                .into_iter()
+                .map(|v| {
+                    let span = v.span();
+                    Value::new(toml_value(v.into_inner()), span)
+                })
+                .collect(),
+        ),
+        DeValue::Table(t) => toml_table(t),
+    }
+}
+
+/// Parses YAML text (the first document).
+pub fn parse_yaml(source: &SourceFile) -> Result<Value, Diagnostic> {
+    if source.text.trim().is_empty() {
+        return Ok(Value::new(ValueKind::Map(Vec::new()), 0..0));
+    }
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.duplicate_keys = serde_saphyr::options::DuplicateKeyPolicy::Error;
+    options.with_snippet = false;
+    match serde_saphyr::from_str_with_options::<YamlNode>(&source.text, options) {
+        Ok(node) => Ok(node.resolve(source)),
+        Err(err) => {
+            let span = err.location().map_or(0..0, |loc| {
+                let start = loc.span().byte_offset().map_or_else(
+                    || source.offset_of(loc.line() as usize, loc.column() as usize),
+                    |b| b as usize,
+                );
+                start..start + 1
+            });
+            let message = yaml_message(&err.to_string());
+            Err(Diagnostic::new(
+                DiagnosticKind::Syntax,
+                span,
+                format!("invalid YAML: {message}"),
+            )
+            .label(message)
+            .help("check the indentation and the `key: value` layout at this point"))
+        }
+    }
+}
+
+/// serde-saphyr's message carries its own location and snippet; keep the words.
+fn yaml_message(text: &str) -> String {
+    let line = first_line(text);
+    let line = line.split(" at line ").next().unwrap_or(&line);
+    line.trim().trim_start_matches("error: ").to_string()
+}
+
+/// A YAML node as read, with saphyr's location still unresolved to bytes.
+struct YamlNode {
+    kind: YamlKind,
+    loc: Option<serde_saphyr::Location>,
+}
+
+enum YamlKind {
+    Scalar(ValueKind),
+    Seq(Vec<YamlNode>),
+    Map(Vec<(YamlNode, YamlNode)>),
+}
+
+impl YamlNode {
+    fn span(&self, source: &SourceFile) -> Span {
+        let Some(loc) = self.loc else { return 0..0 };
+        let span = loc.span();
+        match (span.byte_offset(), span.byte_len()) {
+            (Some(start), Some(len)) => start as usize..(start + len) as usize,
+            _ => {
+                let start = source.offset_of(loc.line() as usize, loc.column() as usize);
+                start..start + span.len() as usize
+            }
+        }
+    }
+
+    fn resolve(self, source: &SourceFile) -> Value {
+        let span = self.span(source);
+        let kind = match self.kind {
+            YamlKind::Scalar(kind) => kind,
+            YamlKind::Seq(items) => {
+                ValueKind::Seq(items.into_iter().map(|n| n.resolve(source)).collect())
+            }
+            YamlKind::Map(entries) => ValueKind::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let key_span = k.span(source);
+                        let name = match k.kind {
+                            YamlKind::Scalar(ValueKind::Str(s)) => s,
+                            YamlKind::Scalar(ValueKind::Int(i)) => i.to_string(),
+                            YamlKind::Scalar(ValueKind::Float(f)) => f.to_string(),
+                            YamlKind::Scalar(ValueKind::Bool(b)) => b.to_string(),
+                            YamlKind::Scalar(ValueKind::Null) => String::from("null"),
+                            _ => String::from("<complex key>"),
+                        };
+                        (
+                            Key {
+                                name,
+                                span: key_span,
+                            },
+                            v.resolve(source),
+                        )
+                    })
+                    .collect(),
+            ),
+        };
+        // saphyr gives collections a zero-length span at their start; widen it
+        // to the first child so a label has something to underline.
+        let span = if span.is_empty() {
+            span.start..(span.start + 1).min(source.text.len())
+        } else {
+            span
+        };
+        Value::new(kind, span)
+    }
+}
+
+impl<'de> Deserialize<'de> for YamlNode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<YamlInner>::deserialize(d)?;
+        Ok(YamlNode {
+            kind: spanned.value.0,
+            loc: Some(spanned.referenced),
+        })
+    }
+}
+
+struct YamlInner(YamlKind);
+
+impl<'de> Deserialize<'de> for YamlInner {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(YamlVisitor).map(YamlInner)
+    }
+}
+
+struct YamlVisitor;
+
+impl<'de> Visitor<'de> for YamlVisitor {
+    type Value = YamlKind;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<YamlKind, E> {
+        Ok(YamlKind::Scalar(ValueKind::Bool(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<YamlKind, E> {
+        Ok(YamlKind::Scalar(ValueKind::Int(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<YamlKind, E> {
+        Ok(YamlKind::Scalar(match i64::try_from(v) {
+            Ok(i) => ValueKind::Int(i),
+            Err(_) => ValueKind::Str(v.to_string()),
+        }))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<YamlKind, E> {
+        Ok(YamlKind::Scalar(ValueKind::Float(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<YamlKind, E> {
+        Ok(YamlKind::Scalar(ValueKind::Str(v.to_string())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<YamlKind, E> {
+        Ok(YamlKind::Scalar(ValueKind::Str(v)))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<YamlKind, E> {
+        Ok(YamlKind::Scalar(ValueKind::Str(Cow::Borrowed(v).into_owned())))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<YamlKind, E> {
+        Ok(YamlKind::Scalar(ValueKind::Null))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<YamlKind, E> {
+        Ok(YamlKind::Scalar(ValueKind::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<YamlKind, D::Error> {
+        d.deserialize_any(YamlVisitor)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<YamlKind, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<YamlNode>()? {
+            items.push(item);
+        }
+        Ok(YamlKind::Seq(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<YamlKind, A::Error> {
+        let mut entries = Vec::new();
+        while let Some((k, v)) = map.next_entry::<YamlNode, YamlNode>()? {
+            entries.push((k, v));
+        }
+        Ok(YamlKind::Map(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at<'a>(text: &'a str, v: &Value) -> &'a str {
+        &text[v.span.clone()]
+    }
+
+    #[test]
+    fn toml_spans_point_at_values_and_keys() {
+        let text = "id = \"TC-1\"\n[[steps]]\nhttp = { get = \"/x\" }\nexpect.status = 200\n";
+        let v = parse_toml(text).expect("parses");
+        assert_eq!(at(text, v.get("id").expect("id")), "\"TC-1\"");
+        let steps = v.get("steps").and_then(Value::as_seq).expect("steps");
+        let step = &steps[0];
+        let status = step.get("expect").and_then(|e| e.get("status")).expect("status");
+        assert_eq!(status.kind, ValueKind::Int(200));
+        assert_eq!(at(text, status), "200");
+        let (key, _) = &step.as_map().expect("map")[0];
+        assert_eq!(&text[key.span.clone()], "http");
+    }
+
+    #[test]
+    fn yaml_spans_point_at_values_and_keys() {
+        let text = "id: TC-1\nsteps:\n  - http: { get: /x }\n    expect:\n      status: 200\n      ok: yes\n";
+        let src = SourceFile::new("a.yaml", text, Format::Yaml);
+        let v = parse_yaml(&src).expect("parses");
+        assert_eq!(at(text, v.get("id").expect("id")), "TC-1");
+        let step = &v.get("steps").and_then(Value::as_seq).expect("steps")[0];
+        let status = step.get("expect").and_then(|e| e.get("status")).expect("status");
+        assert_eq!(status.kind, ValueKind::Int(200));
+        assert_eq!(at(text, status), "200");
+        let (key, _) = &step.as_map().expect("map")[0];
+        assert_eq!(&text[key.span.clone()], "http");
+        // YAML 1.2: `yes` is a string
+        let ok = step.get("expect").and_then(|e| e.get("ok")).expect("ok");
+        assert_eq!(ok.as_str(), Some("yes"));
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let err = parse_toml("id = \"x\"\nsteps = [\n").expect_err("bad");
+        assert_eq!(err.kind, DiagnosticKind::Syntax);
+        let src = SourceFile::new("a.yaml", "id: x\nsteps:\n  - a: 1\n   b: 2\n", Format::Yaml);
+        let err = parse_yaml(&src).expect_err("bad");
+        assert_eq!(err.kind, DiagnosticKind::Syntax);
+        assert!(err.span.start > 0, "{err:?}");
+    }
+}

@@ -1,0 +1,551 @@
+//! Planning: a lowered [`Spec`] becomes a [`Plan`], a graph of steps whose
+//! every reference has been checked. Nothing after this point can fail for a
+//! reason that was knowable from the files alone.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, did_you_mean};
+use crate::lower::{lower_dir_config, lower_spec};
+use crate::model::{DirConfig, Matcher, Overrides, Spec, StepKind, Target};
+use crate::parse::parse_source;
+use crate::source::{Format, SourceFile};
+use crate::template::{BUILTIN_NAMES, Template};
+use crate::value::Span;
+
+/// A spec ready to run: steps, their dependencies and a valid order.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The spec.
+    pub spec: Spec,
+    /// The directory configuration that applies.
+    pub dir: Arc<DirConfig>,
+    /// For each step, the indices of the steps it waits for.
+    pub deps: Vec<Vec<usize>>,
+    /// A topological order of the steps.
+    pub order: Vec<usize>,
+}
+
+impl Plan {
+    /// Steps that run after `step` (directly).
+    pub fn dependents(&self, step: usize) -> impl Iterator<Item = usize> + '_ {
+        self.deps
+            .iter()
+            .enumerate()
+            .filter(move |(_, d)| d.contains(&step))
+            .map(|(i, _)| i)
+    }
+}
+
+/// Reads a file into a [`SourceFile`], or an I/O diagnostic.
+pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
+    let format = Format::from_path(path).ok_or_else(|| {
+        Diagnostic::new(
+            DiagnosticKind::Io,
+            0..0,
+            format!("`{}` is not a spec file", path.display()),
+        )
+        .help("spec files end in `.toml`, `.yaml` or `.yml`")
+    })?;
+    let text = fs::read_to_string(path).map_err(|e| {
+        Diagnostic::new(
+            DiagnosticKind::Io,
+            0..0,
+            format!("cannot read `{}`: {e}", path.display()),
+        )
+    })?;
+    Ok(Arc::new(SourceFile::new(path, text, format)))
+}
+
+/// Parses and lowers one spec file.
+pub fn load_spec(source: &Arc<SourceFile>) -> Result<Spec, Diagnostics> {
+    let value = parse_source(source).map_err(|d| Diagnostics(vec![d.with_source(source)]))?;
+    lower_spec(source, &value)
+}
+
+/// The nearest `planrun.toml` at or above `dir`, lowered.
+pub fn find_dir_config(dir: &Path) -> Result<DirConfig, Diagnostics> {
+    let mut current: Option<PathBuf> = Some(dir.to_path_buf());
+    while let Some(d) = current {
+        let candidate = d.join("planrun.toml");
+        if candidate.is_file() {
+            let source = read_source(&candidate).map_err(|d| Diagnostics(vec![d]))?;
+            let value =
+                parse_source(&source).map_err(|d| Diagnostics(vec![d.with_source(&source)]))?;
+            return lower_dir_config(&source, &value);
+        }
+        current = d.parent().map(Path::to_path_buf);
+        if d.as_os_str().is_empty() {
+            break;
+        }
+    }
+    Ok(DirConfig::default())
+}
+
+/// Loads, lowers and plans one file.
+pub fn plan_file(path: &Path, overrides: &Overrides) -> Result<Plan, Diagnostics> {
+    let source = read_source(path).map_err(|d| Diagnostics(vec![d]))?;
+    let spec = load_spec(&source)?;
+    let dir = path
+        .parent()
+        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .unwrap_or(Path::new("."));
+    let dir_config = find_dir_config(dir)?;
+    plan(spec, Arc::new(dir_config), overrides, &[])
+}
+
+/// Plans a lowered spec. `unavailable` lists kinds this build cannot run.
+pub fn plan(
+    spec: Spec,
+    dir: Arc<DirConfig>,
+    overrides: &Overrides,
+    unavailable: &[StepKind],
+) -> Result<Plan, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let source = Arc::clone(&spec.source);
+
+    // step ids are unique
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for step in &spec.steps {
+        if let Some(&first) = ids.get(step.id.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    DiagnosticKind::Duplicate,
+                    step.id_span.clone(),
+                    format!("two steps have the id `{}`", step.id),
+                )
+                .label("second use")
+                .related(spec.steps[first].id_span.clone(), "first use")
+                .help("step ids must be unique within a spec"),
+            );
+        } else {
+            ids.insert(&step.id, step.index);
+        }
+        if unavailable.contains(&step.kind) {
+            diags.push(
+                Diagnostic::new(
+                    DiagnosticKind::UnavailableKind,
+                    step.kind_span.clone(),
+                    format!("step kind `{}` is not available in this build of planrun", step.kind.key()),
+                )
+                .label("this kind")
+                .help(format!(
+                    "build planrun with the `{}` feature of planrun-steps",
+                    step.kind.key()
+                )),
+            );
+        }
+    }
+
+    // variables: spec, directory and command line
+    let mut var_names: BTreeSet<String> = BTreeSet::new();
+    for var in dir.vars.iter().chain(&spec.vars) {
+        var_names.insert(var.name.name.clone());
+    }
+    var_names.extend(overrides.vars.keys().cloned());
+    for var in &spec.vars {
+        if ids.contains_key(var.name.name.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    DiagnosticKind::Duplicate,
+                    var.name.span.clone(),
+                    format!("`{}` is both a variable and a step id", var.name.name),
+                )
+                .label("variable")
+                .help("rename one of them: `{{ name }}` must mean one thing"),
+            );
+        }
+        if BUILTIN_NAMES.contains(&var.name.name.as_str()) || var.name.name == "result" {
+            diags.push(
+                Diagnostic::new(
+                    DiagnosticKind::Duplicate,
+                    var.name.span.clone(),
+                    format!("`{}` is a built-in name", var.name.name),
+                )
+                .label("reserved")
+                .help("choose another name for the variable"),
+            );
+        }
+    }
+
+    // dependencies
+    let mut deps: Vec<Vec<usize>> = Vec::with_capacity(spec.steps.len());
+    for (i, step) in spec.steps.iter().enumerate() {
+        let mut d = Vec::new();
+        match &step.needs {
+            None => {
+                if i > 0 {
+                    d.push(i - 1);
+                }
+            }
+            Some(needs) => {
+                for need in needs {
+                    match ids.get(need.name.as_str()) {
+                        Some(&j) if j == i => diags.push(
+                            Diagnostic::new(
+                                DiagnosticKind::Cycle,
+                                need.span.clone(),
+                                format!("step `{}` needs itself", step.id),
+                            )
+                            .label("here")
+                            .help("remove it from `needs`"),
+                        ),
+                        Some(&j) => d.push(j),
+                        None => diags.push(
+                            Diagnostic::new(
+                                DiagnosticKind::UnknownStep,
+                                need.span.clone(),
+                                format!("no step has the id `{}`", need.name),
+                            )
+                            .label("unknown step")
+                            .help(
+                                did_you_mean(&need.name, ids.keys().copied()).unwrap_or_else(|| {
+                                    let mut known: Vec<_> = ids.keys().map(|k| format!("`{k}`")).collect();
+                                    known.sort();
+                                    format!("steps in this spec: {}", known.join(", "))
+                                }),
+                            ),
+                        ),
+                    }
+                }
+            }
+        }
+        deps.push(d);
+    }
+
+    let order = match topo_order(&deps) {
+        Ok(order) => order,
+        Err(cycle) => {
+            let names: Vec<_> = cycle.iter().map(|&i| format!("`{}`", spec.steps[i].id)).collect();
+            let first = cycle[0];
+            let mut d = Diagnostic::new(
+                DiagnosticKind::Cycle,
+                needs_span(&spec, first),
+                format!(
+                    "the steps' `needs` form a cycle: {} -> {}",
+                    names.join(" -> "),
+                    names[0]
+                ),
+            )
+            .label(format!("`{}` waits for `{}`", spec.steps[first].id, spec.steps[cycle[1 % cycle.len()]].id))
+            .help("remove one of these `needs` so the steps can run in some order");
+            for w in cycle.windows(2).skip(1) {
+                d = d.related(
+                    needs_span(&spec, w[0]),
+                    format!("`{}` waits for `{}`", spec.steps[w[0]].id, spec.steps[w[1]].id),
+                );
+            }
+            if cycle.len() > 1 {
+                let last = cycle[cycle.len() - 1];
+                d = d.related(
+                    needs_span(&spec, last),
+                    format!("`{}` waits for `{}`", spec.steps[last].id, spec.steps[first].id),
+                );
+            }
+            diags.push(d);
+            Vec::new()
+        }
+    };
+
+    // references in templates
+    if !order.is_empty() {
+        let ancestors = ancestors(&deps);
+        let captures: HashMap<&str, Vec<&str>> = spec
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.captures.iter().map(|c| c.name.name.as_str()).collect()))
+            .collect();
+        for var in dir.vars.iter().chain(&spec.vars) {
+            if let Some(value) = &var.value {
+                let from_spec = spec.vars.iter().any(|v| std::ptr::eq(v, var));
+                value.visit_strings(&mut |s, span| {
+                    if !crate::de::is_template(s) {
+                        return;
+                    }
+                    match Template::parse(s, span.clone()) {
+                        Ok(t) => {
+                            for (root, _) in t.roots() {
+                                if !(var_names.contains(root) || BUILTIN_NAMES.contains(&root)) && from_spec {
+                                    diags.push(undefined(&t, root, None, "in a variable"));
+                                }
+                            }
+                        }
+                        Err(d) => {
+                            if from_spec {
+                                diags.push(d);
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        for step in &spec.steps {
+            let scope = Scope {
+                var_names: &var_names,
+                ids: &ids,
+                captures: &captures,
+                ancestors: &ancestors[step.index],
+                spec: &spec,
+                step_index: step.index,
+            };
+            let mut templates: Vec<(Template, bool)> = Vec::new();
+            step.config.visit_strings(&mut |s, span| {
+                if crate::de::is_template(s) {
+                    if let Ok(t) = Template::parse(s, span.clone()) {
+                        templates.push((t, false));
+                    }
+                }
+            });
+            if let Some(when) = &step.when {
+                templates.push((when.clone(), false));
+            }
+            for e in &step.expect {
+                if let Target::Expr(t) = &e.target {
+                    templates.push((t.clone(), true));
+                }
+                if let Some(m) = &e.matcher {
+                    matcher_templates(m, &mut templates);
+                }
+            }
+            for c in &step.captures {
+                if let Target::Expr(t) = &c.target {
+                    templates.push((t.clone(), true));
+                }
+            }
+            for (t, has_result) in &templates {
+                scope.check(t, *has_result, &mut diags);
+            }
+        }
+    }
+
+    diags.attach(&source);
+    if diags.is_empty() {
+        Ok(Plan {
+            spec,
+            dir,
+            deps,
+            order,
+        })
+    } else {
+        Err(diags)
+    }
+}
+
+fn matcher_templates(m: &Matcher, out: &mut Vec<(Template, bool)>) {
+    match m {
+        Matcher::Literal(v) => v.visit_strings(&mut |s, span| {
+            if crate::de::is_template(s) {
+                if let Ok(t) = Template::parse(s, span.clone()) {
+                    out.push((t, true));
+                }
+            }
+        }),
+        Matcher::Object(entries) => entries.iter().for_each(|(_, m)| matcher_templates(m, out)),
+        Matcher::Array(items, _) => items.iter().for_each(|m| matcher_templates(m, out)),
+        Matcher::Ops(ops, _) => {
+            for op in ops {
+                match &op.inner {
+                    Some(inner) => matcher_templates(inner, out),
+                    None => matcher_templates(&Matcher::Literal(op.arg.clone()), out),
+                }
+            }
+        }
+    }
+}
+
+struct Scope<'a> {
+    var_names: &'a BTreeSet<String>,
+    ids: &'a HashMap<&'a str, usize>,
+    captures: &'a HashMap<&'a str, Vec<&'a str>>,
+    ancestors: &'a BTreeSet<usize>,
+    spec: &'a Spec,
+    step_index: usize,
+}
+
+impl Scope<'_> {
+    fn check(&self, t: &Template, has_result: bool, diags: &mut Diagnostics) {
+        for (root, field) in t.roots() {
+            if self.var_names.contains(root)
+                || BUILTIN_NAMES.contains(&root)
+                || (has_result && root == "result")
+            {
+                continue;
+            }
+            if let Some(&j) = self.ids.get(root) {
+                let step = &self.spec.steps[self.step_index];
+                if j == self.step_index {
+                    diags.push(
+                        undefined(t, root, None, "here")
+                            .help("a step reads its own result through `result`, e.g. `result.status`"),
+                    );
+                } else if !self.ancestors.contains(&j) {
+                    diags.push(
+                        Diagnostic::new(
+                            DiagnosticKind::UndefinedReference,
+                            t.span.clone(),
+                            format!("step `{}` reads `{root}`, which may not have run yet", step.id),
+                        )
+                        .label(format!("reads `{root}`"))
+                        .help(format!("add `needs = [\"{root}\"]` to step `{}`", step.id)),
+                    );
+                } else if let Some(field) = field {
+                    let caps = &self.captures[root];
+                    if !caps.contains(&field) {
+                        diags.push(
+                            Diagnostic::new(
+                                DiagnosticKind::UndefinedReference,
+                                t.span.clone(),
+                                format!("step `{root}` captures no `{field}`"),
+                            )
+                            .label(format!("reads `{root}.{field}`"))
+                            .help(did_you_mean(field, caps.iter().copied()).unwrap_or_else(|| {
+                                if caps.is_empty() {
+                                    format!("add `capture.{field} = \"json.{field}\"` to step `{root}`")
+                                } else {
+                                    format!(
+                                        "step `{root}` captures {}",
+                                        caps.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                                    )
+                                }
+                            })),
+                        );
+                    }
+                }
+                continue;
+            }
+            diags.push(undefined(t, root, Some(self), "here"));
+        }
+    }
+}
+
+fn undefined(t: &Template, root: &str, scope: Option<&Scope<'_>>, where_: &str) -> Diagnostic {
+    let mut candidates: Vec<&str> = BUILTIN_NAMES.to_vec();
+    if let Some(scope) = scope {
+        candidates.extend(scope.var_names.iter().map(String::as_str));
+        candidates.extend(scope.ids.keys().copied());
+    }
+    Diagnostic::new(
+        DiagnosticKind::UndefinedReference,
+        t.span.clone(),
+        format!("`{root}` is not defined {where_}"),
+    )
+    .label(format!("reads `{root}`"))
+    .help(did_you_mean(root, candidates).unwrap_or_else(|| {
+        format!("define it under `[vars]`, pass `--var {root}=…`, or capture it in an earlier step")
+    }))
+}
+
+fn needs_span(spec: &Spec, step: usize) -> Span {
+    let s = &spec.steps[step];
+    s.needs
+        .as_ref()
+        .and_then(|n| Some(n.first()?.span.start..n.last()?.span.end))
+        .unwrap_or_else(|| s.id_span.clone())
+}
+
+/// Kahn's algorithm, keeping file order among ready steps; on a cycle returns
+/// the steps of one cycle in order.
+fn topo_order(deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
+    let n = deps.len();
+    let mut indegree: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut order = Vec::with_capacity(n);
+    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for (j, d) in deps.iter().enumerate() {
+            if d.contains(&i) {
+                indegree[j] -= d.iter().filter(|&&x| x == i).count();
+                if indegree[j] == 0 {
+                    ready.insert(j);
+                }
+            }
+        }
+    }
+    if order.len() == n {
+        return Ok(order);
+    }
+    // walk back along unresolved dependencies until a step repeats
+    let start = (0..n).find(|&i| indegree[i] > 0).expect("invariant: a step is left");
+    let mut path = vec![start];
+    let mut current = start;
+    loop {
+        let next = *deps[current]
+            .iter()
+            .find(|&&d| indegree[d] > 0)
+            .expect("invariant: a blocked step waits for a blocked step");
+        if let Some(pos) = path.iter().position(|&p| p == next) {
+            return Err(path[pos..].to_vec());
+        }
+        path.push(next);
+        current = next;
+    }
+}
+
+fn ancestors(deps: &[Vec<usize>]) -> Vec<BTreeSet<usize>> {
+    let n = deps.len();
+    let mut out: Vec<Option<BTreeSet<usize>>> = vec![None; n];
+    fn visit(i: usize, deps: &[Vec<usize>], out: &mut Vec<Option<BTreeSet<usize>>>) -> BTreeSet<usize> {
+        if let Some(done) = &out[i] {
+            return done.clone();
+        }
+        let mut set = BTreeSet::new();
+        for &d in &deps[i] {
+            set.insert(d);
+            set.extend(visit(d, deps, out));
+        }
+        out[i] = Some(set.clone());
+        set
+    }
+    (0..n).map(|i| visit(i, deps, &mut out)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Format;
+
+    fn plan_text(text: &str) -> Result<Plan, Diagnostics> {
+        let source = Arc::new(SourceFile::new("t.toml", text, Format::Toml));
+        let spec = load_spec(&source)?;
+        plan(spec, Arc::new(DirConfig::default()), &Overrides::default(), &[])
+    }
+
+    #[test]
+    fn default_dependency_is_previous_step() {
+        let p = plan_text("[[steps]]\nwait = \"1ms\"\n[[steps]]\nwait = \"1ms\"\n").expect("plan");
+        assert_eq!(p.deps, vec![vec![], vec![0]]);
+        assert_eq!(p.order, vec![0, 1]);
+    }
+
+    #[test]
+    fn cycle_names_every_step() {
+        let err = plan_text(
+            "[[steps]]\nid = \"a\"\nneeds = [\"c\"]\nwait = \"1ms\"\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nwait = \"1ms\"\n[[steps]]\nid = \"c\"\nneeds = [\"b\"]\nwait = \"1ms\"\n",
+        )
+        .expect_err("cycle");
+        let d = &err.0[0];
+        assert_eq!(d.kind, DiagnosticKind::Cycle);
+        assert!(d.message.contains("`a`") && d.message.contains("`b`") && d.message.contains("`c`"), "{}", d.message);
+    }
+
+    #[test]
+    fn capture_must_come_from_an_ancestor() {
+        let err = plan_text(
+            "[[steps]]\nid = \"a\"\nneeds = []\nhttp = { get = \"http://x/\" }\ncapture.token = \"json.token\"\n[[steps]]\nid = \"b\"\nneeds = []\nhttp = { get = \"http://x/{{ a.token }}\" }\n",
+        )
+        .expect_err("not an ancestor");
+        assert_eq!(err.0[0].kind, DiagnosticKind::UndefinedReference);
+        assert!(err.0[0].help.as_deref().unwrap_or("").contains("needs"));
+        let ok = plan_text(
+            "[[steps]]\nid = \"a\"\nhttp = { get = \"http://x/\" }\ncapture.token = \"json.token\"\n[[steps]]\nid = \"b\"\nhttp = { get = \"http://x/{{ a.token }}\" }\n",
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        let err = plan_text(
+            "[[steps]]\nid = \"a\"\nhttp = { get = \"http://x/\" }\ncapture.token = \"json.token\"\n[[steps]]\nid = \"b\"\nhttp = { get = \"http://x/{{ a.tokn }}\" }\n",
+        )
+        .expect_err("unknown capture");
+        assert_eq!(err.0[0].help.as_deref(), Some("did you mean `token`?"));
+    }
+}

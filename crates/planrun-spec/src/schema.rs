@@ -1,0 +1,143 @@
+//! The JSON Schema of spec files, for editors and CI.
+//!
+//! Step configurations come from their types (schemars); the layout around
+//! them (metadata, vars, steps, expectations) is declared here to match the
+//! lowering in [`crate::lower`].
+
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{Value as Json, json};
+
+use crate::kinds::{ExecConfig, HttpConfig, WaitConfig};
+use crate::model::Op;
+
+fn def<T: JsonSchema>(generator: &mut SchemaGenerator) -> Json {
+    serde_json::to_value(generator.subschema_for::<T>()).unwrap_or(Json::Null)
+}
+
+/// The schema of a spec file (TOML or YAML read as JSON).
+pub fn spec_schema() -> Json {
+    let mut generator = SchemaGenerator::default();
+    let http = def::<HttpConfig>(&mut generator);
+    let exec = def::<ExecConfig>(&mut generator);
+    let wait = def::<WaitConfig>(&mut generator);
+    let mut defs = serde_json::Map::new();
+    for (name, schema) in generator.definitions() {
+        defs.insert(name.clone(), schema.clone());
+    }
+    let ops: serde_json::Map<String, Json> = Op::ALL
+        .iter()
+        .map(|(k, _)| ((*k).to_string(), json!({})))
+        .collect();
+    defs.insert(
+        "Matcher".into(),
+        json!({
+            "description": "A literal (equality; a table matches the keys it names), or a table of operators: eq, ne, lt, le, gt, ge, contains, matches, starts_with, ends_with, exists, len, type, one_of, all, any, not.",
+            "anyOf": [
+                {"type": ["string", "number", "integer", "boolean", "null", "array"]},
+                {"type": "object", "properties": ops},
+                {"type": "object"}
+            ]
+        }),
+    );
+    defs.insert(
+        "Expectations".into(),
+        json!({
+            "description": "Checks on the step's result document: `status = 200`, `header.content-type = { starts_with = \"text/\" }`, `json.user.id = 7`, `duration = { lt = \"500ms\" }`, `that = \"{{ result.status == 200 }}\"`.",
+            "type": "object",
+            "properties": {
+                "that": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                "header": {"type": "object", "additionalProperties": {"$ref": "#/$defs/Matcher"}},
+                "headers": {"type": "object", "additionalProperties": {"$ref": "#/$defs/Matcher"}},
+                "json": {"anyOf": [{"type": "object", "additionalProperties": {"$ref": "#/$defs/Matcher"}}, {"$ref": "#/$defs/Matcher"}]}
+            },
+            "additionalProperties": {"$ref": "#/$defs/Matcher"}
+        }),
+    );
+    defs.insert(
+        "Duration".into(),
+        json!({"type": "string", "description": "A duration with a unit: `250ms`, `2s`, `1m30s`.", "examples": ["500ms", "2s"]}),
+    );
+    defs.insert(
+        "Var".into(),
+        json!({
+            "description": "A literal value, or `{ value, env, secret }`.",
+            "anyOf": [
+                {"type": ["string", "number", "integer", "boolean", "array"]},
+                {"type": "object", "properties": {
+                    "value": {}, "env": {"type": "string"}, "secret": {"type": "boolean"}, "description": {"type": "string"}
+                }},
+                {"type": "object"}
+            ]
+        }),
+    );
+    defs.insert(
+        "Defaults".into(),
+        json!({"type": "object", "additionalProperties": false, "properties": {
+            "timeout": {"$ref": "#/$defs/Duration"},
+            "spec_timeout": {"$ref": "#/$defs/Duration"},
+            "max_body": {"type": ["string", "integer"]}
+        }}),
+    );
+    let one_of: Vec<Json> = crate::model::StepKind::ALL
+        .iter()
+        .map(|k| json!({"required": [k.key()]}))
+        .collect();
+    let step = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "needs": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+            "expect": {"$ref": "#/$defs/Expectations"},
+            "should": {"$ref": "#/$defs/Expectations"},
+            "capture": {"type": "object", "additionalProperties": {"anyOf": [
+                {"type": "string"},
+                {"type": "object", "additionalProperties": false, "required": ["from"], "properties": {
+                    "from": {"type": "string"}, "regex": {"type": "string"}, "secret": {"type": "boolean"}
+                }}
+            ]}},
+            "retry": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "object", "additionalProperties": false, "properties": {
+                "attempts": {"type": "integer", "minimum": 1},
+                "interval": {"$ref": "#/$defs/Duration"},
+                "backoff": {"type": "number", "minimum": 1},
+                "max_interval": {"$ref": "#/$defs/Duration"},
+                "timeout": {"$ref": "#/$defs/Duration"}
+            }}]},
+            "timeout": {"$ref": "#/$defs/Duration"},
+            "if": {"type": ["string", "boolean"]},
+            "always": {"type": "boolean"},
+            "http": http,
+            "exec": exec,
+            "wait": {"anyOf": [{"$ref": "#/$defs/Duration"}, wait]},
+            "sse": {"type": "object"},
+            "ws": {"type": "object"},
+            "docker": {"type": "object"},
+            "sql": {"type": "object"}
+        },
+        "oneOf": one_of
+    });
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://planrun.dev/schema/planrun.schema.json",
+        "title": "planrun spec",
+        "description": "A test plan that planrun runs: metadata, variables and steps.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["steps"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "objective": {"type": "string"},
+            "description": {"type": "string"},
+            "priority": {"enum": ["high", "medium", "low", "HIGH", "MEDIUM", "LOW"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "phase": {"type": "string"},
+            "vars": {"type": "object", "additionalProperties": {"$ref": "#/$defs/Var"}},
+            "defaults": {"$ref": "#/$defs/Defaults"},
+            "steps": {"type": "array", "minItems": 1, "items": step}
+        },
+        "$defs": defs
+    })
+}

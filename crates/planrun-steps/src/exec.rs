@@ -1,0 +1,268 @@
+//! `exec`: runs a process, in the foreground (wait for it, capture its output)
+//! or in the background (start it, wait until it is ready, stop it when the
+//! spec ends).
+//!
+//! This module owns starting processes, their process groups and the result
+//! document. It must not leave anything running: a foreground command's whole
+//! group is killed when it exits, times out or its future is dropped; a
+//! background process is stopped by a cleanup registered on the spec context,
+//! and killed if that cleanup is dropped without running.
+
+mod background;
+mod group;
+mod output;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Instant;
+
+use planrun_runner::executor::{BoxFuture, StepError, StepExecutor, StepInput};
+use planrun_spec::de::from_value;
+use planrun_spec::kinds::ExecConfig;
+use planrun_spec::model::StepKind;
+use planrun_spec::value::Value;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::util::{millis, span_of};
+use group::{ProcessGroup, Signal};
+use output::Capture;
+
+/// Runs `exec` steps.
+///
+/// Foreground result document: `{"exit_code": 0, "signal": null, "stdout": "…",
+/// "stderr": "…", "json": <stdout as JSON or null>, "duration": ms, "pid": n,
+/// "timed_out": false}`. `signal` is the number of the signal that ended the
+/// process. When the step's timeout passes first, the group is killed and the
+/// document has `"timed_out": true` and `"exit_code": null`.
+///
+/// Background result document: `{"pid": n, "ready": true, "duration": ms,
+/// "ready_after": ms}`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExecExecutor;
+
+impl ExecExecutor {
+    /// The executor.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl StepExecutor for ExecExecutor {
+    fn kind(&self) -> StepKind {
+        StepKind::Exec
+    }
+
+    fn execute<'a>(
+        &'a self,
+        input: StepInput<'a>,
+    ) -> BoxFuture<'a, Result<serde_json::Value, StepError>> {
+        Box::pin(run(input))
+    }
+}
+
+async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
+    let config: ExecConfig = from_value(input.config).map_err(StepError::config)?;
+    config
+        .check()
+        .map_err(|message| StepError::new(message).at(input.config.span.clone()))?;
+    if let Some(ready) = &config.ready {
+        ready
+            .check()
+            .map_err(|message| StepError::new(message).at(span_of(input.config, "ready")))?;
+    }
+    let launch = Launch::new(&config, input.base_dir, input.config)?;
+    if config.background {
+        background::start(launch, &config, &input).await
+    } else {
+        foreground(launch, &config, &input).await
+    }
+}
+
+/// A command ready to start, and how to name it in messages.
+pub(crate) struct Launch {
+    command: Command,
+    /// The command line as the user wrote it.
+    label: String,
+    /// The program, for "cannot run" messages.
+    program: String,
+    span: planrun_spec::value::Span,
+}
+
+impl Launch {
+    fn new(config: &ExecConfig, base_dir: &Path, value: &Value) -> Result<Self, StepError> {
+        let (mut command, label, program) = match (&config.cmd, &config.shell) {
+            (Some(argv), None) => {
+                let (program, args) = argv
+                    .split_first()
+                    .ok_or_else(|| StepError::new("`cmd` is empty").at(span_of(value, "cmd")))?;
+                let mut command = Command::new(program);
+                command.args(args);
+                (command, argv.join(" "), program.clone())
+            }
+            (None, Some(line)) => {
+                let mut command = Command::new("/bin/sh");
+                command.arg("-c").arg(line);
+                (command, line.clone(), String::from("/bin/sh"))
+            }
+            _ => {
+                return Err(StepError::new(
+                    "internal: exec config passed `check` without one command",
+                ));
+            }
+        };
+        command.envs(&config.env);
+        // relative paths in a spec start at the spec's directory, a process's too
+        let cwd = match &config.cwd {
+            Some(dir) => Some(base_dir.join(dir)),
+            None if base_dir.as_os_str().is_empty() => None,
+            None => Some(base_dir.to_path_buf()),
+        };
+        if let Some(dir) = cwd {
+            if !dir.is_dir() {
+                return Err(StepError::new(format!(
+                    "the working directory `{}` does not exist",
+                    dir.display()
+                ))
+                .at(span_of(value, "cwd"))
+                .help("a relative `cwd` starts at the spec file's directory"));
+            }
+            command.current_dir(dir);
+        }
+        command
+            .stdin(if config.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // its own group, so that stopping it stops what it started
+            .process_group(0)
+            .kill_on_drop(true);
+        Ok(Self {
+            command,
+            label,
+            program,
+            span: value.span.clone(),
+        })
+    }
+
+    /// Starts the process.
+    fn spawn(&mut self) -> Result<(tokio::process::Child, ProcessGroup, u32), StepError> {
+        let child = self.command.spawn().map_err(|err| self.spawn_error(&err))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| StepError::new("internal: a just-started process has no pid"))?;
+        Ok((child, ProcessGroup::new(pid), pid))
+    }
+
+    fn spawn_error(&self, err: &std::io::Error) -> StepError {
+        let program = &self.program;
+        let error = match err.kind() {
+            std::io::ErrorKind::NotFound => StepError::new(format!("cannot run `{program}`: program not found")).help(
+                "check the name or give a path; `cmd` runs without a shell (use `shell = \"…\"` for pipes, globs and variables)",
+            ),
+            std::io::ErrorKind::PermissionDenied => {
+                StepError::new(format!("cannot run `{program}`: permission denied"))
+                    .help("is the file executable? (`chmod +x`)")
+            }
+            _ => StepError::new(format!("cannot run `{program}`: {err}")),
+        };
+        error.at(self.span.clone())
+    }
+}
+
+async fn foreground(
+    mut launch: Launch,
+    config: &ExecConfig,
+    input: &StepInput<'_>,
+) -> Result<serde_json::Value, StepError> {
+    let started = Instant::now();
+    let (mut child, mut group, pid) = launch.spawn()?;
+    let cap = usize::try_from(input.max_body).unwrap_or(usize::MAX);
+    let mut stdout = Capture::new(cap);
+    let mut stderr = Capture::new(cap);
+    let stdin_pipe = child.stdin.take();
+    let stdout_pipe = child.stdout.take();
+    let stderr_pipe = child.stderr.take();
+    let stdin_text = config.stdin.as_deref().unwrap_or_default();
+
+    let finished = tokio::time::timeout(input.timeout, async {
+        let feed = async {
+            if let Some(mut pipe) = stdin_pipe {
+                // a program may exit without reading its input; that is its business
+                let _ = pipe.write_all(stdin_text.as_bytes()).await;
+            }
+        };
+        let wait = async {
+            let status = child.wait().await;
+            // leftovers (`server &` in a shell) would hold the pipes open and
+            // outlive the step; `background = true` is the way to keep one
+            group.signal(Signal::Kill).await;
+            status
+        };
+        let ((), (), (), status) = tokio::join!(
+            feed,
+            stdout.read_all(stdout_pipe),
+            stderr.read_all(stderr_pipe),
+            wait
+        );
+        status
+    })
+    .await;
+
+    let (status, timed_out) = match finished {
+        Ok(status) => (status, false),
+        Err(_) => {
+            group.signal(Signal::Kill).await;
+            (child.wait().await, true)
+        }
+    };
+    group.disarm();
+    let status = status.map_err(|err| {
+        StepError::new(format!("cannot wait for `{}`: {err}", launch.label)).at(launch.span.clone())
+    })?;
+
+    let stdout_text = stdout.text();
+    let json = if stdout.truncated() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(stdout_text.trim()).unwrap_or(serde_json::Value::Null)
+    };
+    Ok(json!({
+        "exit_code": status.code(),
+        "signal": status.signal(),
+        "stdout": stdout_text,
+        "stderr": stderr.text(),
+        "json": json,
+        "duration": millis(started.elapsed()),
+        "pid": pid,
+        "timed_out": timed_out,
+    }))
+}
+
+/// How a process ended, for messages: `exit code 3`, `signal 9 (SIGKILL)`.
+pub(crate) fn describe_status(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit code {code}");
+    }
+    match status.signal() {
+        Some(signal) => {
+            let name = match signal {
+                1 => " (SIGHUP)",
+                2 => " (SIGINT)",
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                13 => " (SIGPIPE)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            format!("signal {signal}{name}")
+        }
+        None => String::from("an unknown status"),
+    }
+}

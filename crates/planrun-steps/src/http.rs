@@ -1,0 +1,479 @@
+//! `http`: one HTTP request and its response as a result document.
+//!
+//! This module owns turning an [`HttpConfig`] into a request (method, URL,
+//! query, headers, cookies, body, redirects, timeout), reading the response
+//! under the `max_body` cap, and the shape of the result document. It must not
+//! judge the response (a 500 is data for expectations, not an error) and must
+//! not keep anything but the spec run's clients and cookie jar between steps.
+
+mod client;
+mod error;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use planrun_runner::executor::{BoxFuture, StepError, StepExecutor, StepInput};
+use planrun_spec::de::from_value;
+use planrun_spec::kinds::{HttpConfig, MultipartField};
+use planrun_spec::model::StepKind;
+use planrun_spec::value::{Span, Value};
+use reqwest::cookie::CookieStore;
+use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
+use reqwest::{Method, Url};
+use serde_json::{Map, json};
+
+use crate::util::{human_size, millis, span_of};
+use client::{HttpClients, Redirects, TlsSettings};
+
+/// Redirects followed when the config does not say.
+const DEFAULT_MAX_REDIRECTS: usize = 10;
+
+/// Runs `http` steps.
+///
+/// Result document:
+///
+/// ```json
+/// {"status": 200, "version": "HTTP/1.1", "url": "<final URL>",
+///  "headers": {"content-type": "…"}, "cookies": {"name": "value"},
+///  "body": "<text>", "json": <parsed body or null>, "size": <bytes>,
+///  "redirects": 0, "duration": <ms>, "timings": {"ttfb": <ms>, "total": <ms>},
+///  "request": {"method": "GET", "url": "…", "headers": {…}}}
+/// ```
+///
+/// Header names are lowercase; a repeated header is joined with `, `, except
+/// `set-cookie`, joined with a newline. `cookies` are those set by the final
+/// response. All cookies go to the spec run's jar and are sent by later steps.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HttpExecutor;
+
+impl HttpExecutor {
+    /// The executor.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl StepExecutor for HttpExecutor {
+    fn kind(&self) -> StepKind {
+        StepKind::Http
+    }
+
+    fn execute<'a>(
+        &'a self,
+        input: StepInput<'a>,
+    ) -> BoxFuture<'a, Result<serde_json::Value, StepError>> {
+        Box::pin(run(input))
+    }
+}
+
+async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
+    let value = input.config;
+    let config: HttpConfig = from_value(value).map_err(StepError::config)?;
+    let (method, url_text) = config
+        .method_url()
+        .map_err(|message| StepError::new(message).at(value.span.clone()))?;
+    let url_span = url_span(value, url_text);
+    if config.body_count() > 1 {
+        return Err(
+            StepError::new("set one body: `json`, `form`, `multipart` or `body`")
+                .at(value.span.clone()),
+        );
+    }
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
+        StepError::new(format!("`{method}` is not an HTTP method")).at(span_of(value, "method"))
+    })?;
+    let mut url = parse_url(url_text, &url_span)?;
+    append_query(&mut url, &config.query);
+
+    let clients = HttpClients::of(input.ctx)?;
+    let settings = TlsSettings {
+        insecure: config.insecure,
+        ca_cert: config.ca_cert.as_ref().map(|p| input.base_dir.join(p)),
+    };
+    let client = clients
+        .client(&settings)
+        .await
+        .map_err(|e| e.at(span_of(value, "ca_cert")))?;
+
+    let timeout = config
+        .timeout
+        .map_or(input.timeout, |t| t.0.min(input.timeout));
+    let headers = request_headers(&config, value, clients.jar(), &url)?;
+    let mut builder = client
+        .request(method.clone(), url.clone())
+        .headers(headers)
+        .timeout(timeout);
+    builder = attach_body(builder, &config, value, input.base_dir).await?;
+    let request = builder.build().map_err(|err| {
+        StepError::new(format!("cannot build the request: {}", error::chain(&err)))
+            .at(value.span.clone())
+    })?;
+    let request_doc = json!({
+        "method": request.method().as_str(),
+        "url": request.url().as_str(),
+        "headers": headers_doc(request.headers()),
+    });
+
+    let max_body = config.max_body.map_or(input.max_body, |b| b.0);
+    let redirects = Redirects::new(
+        config.follow_redirects.unwrap_or(true),
+        config.max_redirects.unwrap_or(DEFAULT_MAX_REDIRECTS),
+    );
+    let started = Instant::now();
+    let (outcome, redirects) = redirects
+        .scope(async {
+            let response = client.execute(request).await?;
+            let ttfb = started.elapsed();
+            Ok::<_, reqwest::Error>((response, ttfb))
+        })
+        .await;
+    let url_str = url.as_str();
+    let (mut response, ttfb) =
+        outcome.map_err(|err| error::request_error(&err, url_str, timeout).at(url_span.clone()))?;
+
+    let status = response.status().as_u16();
+    let version = format!("{:?}", response.version());
+    let final_url = response.url().to_string();
+    let headers = headers_doc(response.headers());
+    let cookies: Map<String, serde_json::Value> = response
+        .cookies()
+        .map(|c| (c.name().to_string(), json!(c.value())))
+        .collect();
+
+    let body = read_body(&mut response, max_body, &final_url, timeout)
+        .await
+        .map_err(|e| e.at(url_span.clone()))?;
+    let total = started.elapsed();
+    let json_body = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null)
+    };
+    Ok(json!({
+        "status": status,
+        "version": version,
+        "url": final_url,
+        "headers": headers,
+        "cookies": cookies,
+        "body": String::from_utf8_lossy(&body),
+        "json": json_body,
+        "size": body.len(),
+        "redirects": redirects,
+        "duration": millis(total),
+        "timings": {"ttfb": millis(ttfb), "total": millis(total)},
+        "request": request_doc,
+    }))
+}
+
+/// The span of the URL's value (`get = "…"` or `url = "…"`).
+fn url_span(config: &Value, url: &str) -> Span {
+    [
+        "get", "post", "put", "patch", "delete", "head", "options", "url",
+    ]
+    .iter()
+    .filter_map(|key| config.get(key))
+    .find(|v| v.as_str() == Some(url))
+    .map_or_else(|| config.span.clone(), |v| v.span.clone())
+}
+
+fn parse_url(text: &str, span: &Span) -> Result<Url, StepError> {
+    let url = Url::parse(text).map_err(|err| {
+        let help = if text.contains("://") {
+            "check the URL's syntax"
+        } else {
+            "a URL needs a scheme and a host, e.g. `http://127.0.0.1:8000/health/` or `{{ base_url }}/health/`"
+        };
+        StepError::new(format!("`{text}` is not a valid URL: {err}"))
+            .at(span.clone())
+            .help(help)
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(
+            StepError::new(format!("`{text}` is not an http:// or https:// URL")).at(span.clone()),
+        );
+    }
+    Ok(url)
+}
+
+/// A query or form value as text: strings as they are, numbers and booleans
+/// as written, null as empty, lists and tables as JSON.
+fn field_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Pairs for a query or form; a list repeats its key (`tag=a&tag=b`).
+fn pairs(fields: &BTreeMap<String, serde_json::Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, value) in fields {
+        match value {
+            serde_json::Value::Array(items) => {
+                out.extend(items.iter().map(|item| (key.clone(), field_text(item))));
+            }
+            other => out.push((key.clone(), field_text(other))),
+        }
+    }
+    out
+}
+
+fn append_query(url: &mut Url, query: &BTreeMap<String, serde_json::Value>) {
+    if query.is_empty() {
+        return;
+    }
+    let pairs = pairs(query);
+    let mut serializer = url.query_pairs_mut();
+    for (key, value) in &pairs {
+        serializer.append_pair(key, value);
+    }
+}
+
+/// The configured headers, with the cookie header merged when the step adds
+/// cookies of its own.
+fn request_headers(
+    config: &HttpConfig,
+    value: &Value,
+    jar: &reqwest::cookie::Jar,
+    url: &Url,
+) -> Result<HeaderMap, StepError> {
+    let headers_span = span_of(value, "headers");
+    let mut headers = HeaderMap::new();
+    let mut user_cookie = None;
+    for (name, text) in &config.headers {
+        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            StepError::new(format!("`{name}` is not a valid header name")).at(headers_span.clone())
+        })?;
+        if header == COOKIE {
+            user_cookie = Some(text.clone());
+            continue;
+        }
+        let header_value = HeaderValue::from_str(text).map_err(|_| {
+            StepError::new(format!("the value of header `{name}` is not valid in HTTP (control characters or non-ASCII text)"))
+                .at(headers_span.clone())
+        })?;
+        headers.append(header, header_value);
+    }
+    if user_cookie.is_some() || !config.cookies.is_empty() {
+        // reqwest leaves the jar out when a request has a cookie header of its
+        // own, so merge it in: jar, then the header, then `cookies` win
+        let mut merged: Vec<(String, String)> = Vec::new();
+        let jar_text = jar
+            .cookies(url)
+            .and_then(|v| v.to_str().ok().map(str::to_string))
+            .unwrap_or_default();
+        let from_header = user_cookie.unwrap_or_default();
+        for pair in jar_text.split(';').chain(from_header.split(';')) {
+            if let Some((name, val)) = pair.trim().split_once('=') {
+                set_cookie(&mut merged, name.trim(), val.trim());
+            }
+        }
+        for (name, val) in &config.cookies {
+            set_cookie(&mut merged, name, val);
+        }
+        let line = merged
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let header_value = HeaderValue::from_str(&line).map_err(|_| {
+            StepError::new("a cookie name or value is not valid in HTTP")
+                .at(span_of(value, "cookies"))
+        })?;
+        headers.insert(COOKIE, header_value);
+    }
+    Ok(headers)
+}
+
+fn set_cookie(cookies: &mut Vec<(String, String)>, name: &str, value: &str) {
+    match cookies.iter_mut().find(|(n, _)| n == name) {
+        Some(existing) => existing.1 = value.to_string(),
+        None => cookies.push((name.to_string(), value.to_string())),
+    }
+}
+
+async fn attach_body(
+    builder: reqwest::RequestBuilder,
+    config: &HttpConfig,
+    value: &Value,
+    base_dir: &std::path::Path,
+) -> Result<reqwest::RequestBuilder, StepError> {
+    let has_content_type = config
+        .headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case(CONTENT_TYPE.as_str()));
+    if let Some(json) = &config.json {
+        let bytes = serde_json::to_vec(json).map_err(|err| {
+            StepError::new(format!("cannot encode `json`: {err}")).at(span_of(value, "json"))
+        })?;
+        let builder = if has_content_type {
+            builder
+        } else {
+            builder.header(CONTENT_TYPE, "application/json")
+        };
+        return Ok(builder.body(bytes));
+    }
+    if let Some(form) = &config.form {
+        return Ok(builder.form(&pairs(form)));
+    }
+    if let Some(fields) = &config.multipart {
+        let span = span_of(value, "multipart");
+        let mut form = reqwest::multipart::Form::new();
+        for (name, field) in fields {
+            form = form.part(
+                name.clone(),
+                multipart_part(name, field, base_dir, &span).await?,
+            );
+        }
+        return Ok(builder.multipart(form));
+    }
+    if let Some(body) = &config.body {
+        return Ok(builder.body(body.clone()));
+    }
+    Ok(builder)
+}
+
+async fn multipart_part(
+    name: &str,
+    field: &MultipartField,
+    base_dir: &std::path::Path,
+    span: &Span,
+) -> Result<reqwest::multipart::Part, StepError> {
+    let part = match (&field.text, &field.file) {
+        (Some(text), None) => reqwest::multipart::Part::text(text.clone()),
+        (None, Some(file)) => {
+            let path = base_dir.join(file);
+            let bytes = tokio::fs::read(&path).await.map_err(|err| {
+                StepError::new(format!(
+                    "cannot read `{}` for multipart field `{name}`: {err}",
+                    path.display()
+                ))
+                .at(span.clone())
+                .help("a relative `file` starts at the spec file's directory")
+            })?;
+            let file_name = field.filename.clone().unwrap_or_else(|| {
+                path.file_name()
+                    .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned())
+            });
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name)
+        }
+        _ => {
+            return Err(StepError::new(format!(
+                "multipart field `{name}` needs exactly one of `text` or `file`"
+            ))
+            .at(span.clone()));
+        }
+    };
+    let part = match (&field.filename, &field.file) {
+        (Some(file_name), None) => part.file_name(file_name.clone()),
+        _ => part,
+    };
+    match &field.content_type {
+        Some(content_type) => part.mime_str(content_type).map_err(|_| {
+            StepError::new(format!(
+                "`{content_type}` is not a content type (multipart field `{name}`)"
+            ))
+            .at(span.clone())
+        }),
+        None => Ok(part),
+    }
+}
+
+/// Reads the body, stopping as soon as it passes `max_body`.
+async fn read_body(
+    response: &mut reqwest::Response,
+    max_body: u64,
+    url: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, StepError> {
+    let too_big = || {
+        StepError::new(format!(
+            "the response body of `{url}` exceeds the {} cap",
+            human_size(max_body)
+        ))
+        .help("set `max_body` on the step to raise it, e.g. `max_body = \"64MiB\"`")
+    };
+    if response.content_length().is_some_and(|n| n > max_body) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| error::request_error(&err, url, timeout))?
+    {
+        if (body.len() + chunk.len()) as u64 > max_body {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Headers as a document: lowercase names, repeats joined.
+fn headers_doc(headers: &HeaderMap) -> Map<String, serde_json::Value> {
+    let mut doc = Map::new();
+    for name in headers.keys() {
+        let separator = if *name == SET_COOKIE { "\n" } else { ", " };
+        let joined = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(separator);
+        doc.insert(name.as_str().to_string(), json!(joined));
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_become_text() {
+        let mut url = Url::parse("http://h/p?keep=1").unwrap();
+        let query: BTreeMap<String, serde_json::Value> = serde_json::from_value(json!({
+            "n": 3, "b": true, "s": "a b", "tags": ["x", "y"], "none": null
+        }))
+        .unwrap();
+        append_query(&mut url, &query);
+        assert_eq!(
+            url.query(),
+            Some("keep=1&b=true&n=3&none=&s=a+b&tags=x&tags=y")
+        );
+    }
+
+    #[test]
+    fn repeated_headers_are_joined() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        headers.append(SET_COOKIE, HeaderValue::from_static("a=1"));
+        headers.append(SET_COOKIE, HeaderValue::from_static("b=2"));
+        let doc = headers_doc(&headers);
+        assert_eq!(doc["x-a"], "1, 2");
+        assert_eq!(doc["set-cookie"], "a=1\nb=2");
+    }
+
+    #[test]
+    fn cookies_merge_with_the_jar_and_step_cookies_win() {
+        let jar = reqwest::cookie::Jar::default();
+        let url = Url::parse("http://h/").unwrap();
+        jar.add_cookie_str("session=jar", &url);
+        jar.add_cookie_str("theme=dark", &url);
+        let config = HttpConfig {
+            get: Some(String::from("http://h/")),
+            headers: BTreeMap::from([(String::from("Cookie"), String::from("extra=1"))]),
+            cookies: BTreeMap::from([(String::from("session"), String::from("mine"))]),
+            ..HttpConfig::default()
+        };
+        let value = Value::from_json(&json!({}), &(0..0));
+        let headers = request_headers(&config, &value, &jar, &url).unwrap();
+        let cookie = headers[COOKIE].to_str().unwrap();
+        let mut parts: Vec<&str> = cookie.split("; ").collect();
+        parts.sort_unstable();
+        assert_eq!(parts, ["extra=1", "session=mine", "theme=dark"]);
+    }
+}

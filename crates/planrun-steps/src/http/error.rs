@@ -1,0 +1,145 @@
+//! Turning reqwest's errors into messages a QA engineer can act on: what
+//! failed (connect, DNS, TLS, timeout, a connection closed mid-response, a
+//! body that would not decode), for which URL, and what to check.
+//!
+//! This module must not decide whether a response is a failure: a 500 is a
+//! result document, not an error.
+
+use std::error::Error as StdError;
+use std::io;
+use std::time::Duration;
+
+use planrun_runner::executor::StepError;
+
+/// The error and all its sources, joined with `: `, minus repeats.
+pub(crate) fn chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        // reqwest repeats its source's text in its own message, and adds the URL
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn has_tls_error(err: &(dyn StdError + 'static)) -> Option<String> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The most specific text of the chain (its deepest source).
+fn root_cause(err: &(dyn StdError + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// Why sending a request or reading its response failed.
+pub(crate) fn request_error(err: &reqwest::Error, url: &str, timeout: Duration) -> StepError {
+    let text = chain(err);
+    let lower = text.to_ascii_lowercase();
+    if err.is_timeout() {
+        return StepError::new(format!(
+            "`{url}` did not answer within {}",
+            planrun_spec::duration::Dur(timeout)
+        ))
+        .help("is the server overloaded or stuck? raise the step's `timeout` if it is just slow");
+    }
+    if err.is_redirect() {
+        return StepError::new(format!(
+            "cannot follow the redirects of `{url}`: {}",
+            root_cause(err)
+        ))
+        .help(
+            "raise `max_redirects`, or set `follow_redirects = false` to check the redirect itself",
+        );
+    }
+    if let Some(tls) = has_tls_error(err) {
+        return StepError::new(format!("TLS handshake with `{url}` failed: {tls}")).help(
+            "for a test system with its own certificate authority set `ca_cert = \"path/to/ca.pem\"`, or `insecure = true` to skip verification",
+        );
+    }
+    if err.is_connect() {
+        if io_kind(err) == Some(io::ErrorKind::ConnectionRefused)
+            || lower.contains("connection refused")
+        {
+            return StepError::new(format!("cannot connect to `{url}`: connection refused"))
+                .help("is the server running? check `base_url`");
+        }
+        if lower.contains("dns error")
+            || lower.contains("failed to lookup address")
+            || lower.contains("name or service not known")
+        {
+            return StepError::new(format!(
+                "cannot connect to `{url}`: the host name does not resolve ({})",
+                root_cause(err)
+            ))
+            .help("check the host name in the URL or `base_url`");
+        }
+        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+            return StepError::new(format!("TLS handshake with `{url}` failed: {}", root_cause(err))).help(
+                "for a test system with its own certificate authority set `ca_cert = \"path/to/ca.pem\"`, or `insecure = true` to skip verification",
+            );
+        }
+        return StepError::new(format!("cannot connect to `{url}`: {}", root_cause(err)))
+            .help("is the server running and reachable from here? check `base_url`");
+    }
+    if lower.contains("connection closed before message completed")
+        || lower.contains("incomplete message")
+    {
+        return StepError::new(format!(
+            "`{url}` closed the connection before sending a complete response"
+        ))
+        .help("the server crashed or dropped the request; check its logs");
+    }
+    if lower.contains("connection reset") || io_kind(err) == Some(io::ErrorKind::ConnectionReset) {
+        return StepError::new(format!("`{url}` reset the connection"))
+            .help("the server crashed or dropped the request; check its logs");
+    }
+    if err.is_decode() {
+        return StepError::new(format!(
+            "cannot decode the response body of `{url}`: {}",
+            root_cause(err)
+        ))
+        .help("the server's `content-encoding` does not match the body it sent");
+    }
+    if err.is_body() {
+        return StepError::new(format!(
+            "reading the response body of `{url}` failed: {}",
+            root_cause(err)
+        ));
+    }
+    if lower.contains("invalid http")
+        || lower.contains("invalid uri")
+        || lower.contains("message head is too large")
+    {
+        return StepError::new(format!(
+            "`{url}` answered with something that is not valid HTTP: {}",
+            root_cause(err)
+        ));
+    }
+    StepError::new(format!("request to `{url}` failed: {text}"))
+}

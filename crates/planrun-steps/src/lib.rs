@@ -1,0 +1,60 @@
+//! planrun's built-in step executors, one module per step kind, each behind a
+//! cargo feature (`http`, `exec`, `wait`).
+//!
+//! This crate owns how a kind talks to the outside world and the shape of its
+//! result document. It must not check expectations, retry, print or know about
+//! other steps: the runner does that with the documents returned here.
+//!
+//! ```
+//! use planrun_spec::model::StepKind;
+//!
+//! planrun_steps::install_crypto_provider();
+//! let registry = planrun_steps::registry();
+//! for kind in StepKind::ALL {
+//!     if registry.has(kind) {
+//!         println!("`{}` steps can run", kind.key());
+//!     }
+//! }
+//! ```
+
+#[cfg(feature = "exec")]
+pub mod exec;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(any(feature = "exec", feature = "wait"))]
+mod probe;
+mod util;
+#[cfg(feature = "wait")]
+pub mod wait;
+
+use planrun_runner::executor::Registry;
+
+/// A registry holding every executor compiled into this build.
+///
+/// A kind left out by cargo features is simply absent; the runner turns that
+/// into a plan-time diagnostic.
+pub fn registry() -> Registry {
+    #[allow(unused_mut, reason = "every feature may be off")]
+    let mut registry = Registry::new();
+    #[cfg(feature = "http")]
+    registry.register(http::HttpExecutor::new());
+    #[cfg(feature = "exec")]
+    registry.register(exec::ExecExecutor::new());
+    #[cfg(feature = "wait")]
+    registry.register(wait::WaitExecutor::new());
+    registry
+}
+
+/// Installs rustls' `ring` crypto provider as the process default.
+///
+/// reqwest is built without a provider of its own and panics when it builds a
+/// client with none installed, so the binary and test harnesses call this
+/// first. Calling it again, or after another provider was installed, does
+/// nothing. Without the `http` feature there is no TLS and nothing to do.
+pub fn install_crypto_provider() {
+    #[cfg(feature = "http")]
+    {
+        // `Err` means a provider is already installed, which is all we want
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}

@@ -1,0 +1,51 @@
+//! Small helpers shared by the executors: durations as milliseconds, sizes and
+//! spans for messages. Must not hold any executor's logic.
+
+use std::time::Duration;
+
+use planrun_spec::value::{Span, Value};
+
+/// A duration as fractional milliseconds, the unit of every result document.
+pub(crate) fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// A byte count for messages: `16 MiB`, `1.5 KiB`, `512 bytes`.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn human_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            return if bytes % size == 0 {
+                format!("{} {unit}", bytes / size)
+            } else {
+                format!("{:.1} {unit}", bytes as f64 / size as f64)
+            };
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// The span of `key` in a configuration table, or of the whole table.
+pub(crate) fn span_of(config: &Value, key: &str) -> Span {
+    config
+        .get(key)
+        .map_or_else(|| config.span.clone(), |v| v.span.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(human_size(16 * 1024 * 1024), "16 MiB");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(512), "512 bytes");
+    }
+
+    #[test]
+    fn millis_are_fractional() {
+        assert!((millis(Duration::from_micros(1500)) - 1.5).abs() < f64::EPSILON);
+    }
+}

@@ -1,0 +1,302 @@
+//! The fixture server's regular routes, served by axum: well-behaved answers,
+//! slow ones, huge and endless bodies, redirects, cookies, a flaky route and a
+//! short SSE stream.
+//!
+//! Owns only what hyper can express; broken framing lives in [`raw`](crate::raw).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{any, get};
+use futures_util::stream;
+use serde_json::{Map, Value, json};
+
+/// Longest `/delay/{ms}` wait, so a typo cannot stall a test run for hours.
+const MAX_DELAY_MS: u64 = 60_000;
+
+/// Largest body `/echo` reads.
+const MAX_ECHO_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Clone, Default)]
+struct Fixtures {
+    /// Calls seen per `/flaky/{key}/...` key.
+    flaky: Arc<Mutex<HashMap<String, u64>>>,
+}
+
+pub(crate) fn router() -> Router {
+    Router::new()
+        .route("/json", get(json_document))
+        .route("/status/{code}", any(status))
+        .route("/echo", any(echo))
+        .route("/echo/{*rest}", any(echo))
+        .route("/delay/{ms}", any(delay))
+        .route("/endless", get(endless))
+        .route("/big/{bytes}", get(big))
+        .route("/redirect/{n}", any(redirect))
+        .route("/set-cookie", get(set_cookie))
+        .route("/needs-cookie", get(needs_cookie))
+        .route("/flaky/{key}/{n}", any(flaky))
+        .route("/sse/basic", get(sse_basic))
+        .fallback(not_found)
+        .with_state(Fixtures::default())
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"error": message.into(), "status": status.as_u16()})),
+    )
+        .into_response()
+}
+
+async fn not_found(uri: Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no fixture at `{}`", uri.path()),
+    )
+}
+
+async fn json_document() -> Json<Value> {
+    Json(json!({"ok": true, "n": 42, "items": [1, 2, 3], "nested": {"name": "planrun"}}))
+}
+
+async fn status(Path(code): Path<String>) -> Response {
+    let Some(status) = code
+        .parse::<u16>()
+        .ok()
+        .filter(|code| (200..=599).contains(code))
+        .and_then(|code| StatusCode::from_u16(code).ok())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{code}` is not a status from 200 to 599"),
+        );
+    };
+    if matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) {
+        return status.into_response();
+    }
+    (status, Json(json!({"status": status.as_u16()}))).into_response()
+}
+
+fn cookies(headers: &HeaderMap) -> Map<String, Value> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(name, value)| (name.to_owned(), Value::String(value.to_owned())))
+        .collect()
+}
+
+/// Repeated keys (query parameters, headers) become arrays; single ones strings.
+fn push_multi(map: &mut Map<String, Value>, key: String, value: String) {
+    match map.get_mut(&key) {
+        None => {
+            map.insert(key, Value::String(value));
+        }
+        Some(Value::Array(values)) => values.push(Value::String(value)),
+        Some(existing) => {
+            let first = existing.take();
+            *existing = Value::Array(vec![first, Value::String(value)]);
+        }
+    }
+}
+
+async fn echo(
+    method: Method,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Ok(body) = axum::body::to_bytes(body, MAX_ECHO_BYTES).await else {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("echo reads at most {MAX_ECHO_BYTES} bytes"),
+        );
+    };
+    let mut query_map = Map::new();
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    for (key, value) in pairs {
+        push_multi(&mut query_map, key, value);
+    }
+    let mut header_map = Map::new();
+    for (name, value) in &headers {
+        // `HeaderName`s are lowercase already.
+        push_multi(
+            &mut header_map,
+            name.as_str().to_owned(),
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        );
+    }
+    Json(json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": query_map,
+        "headers": header_map,
+        "body": String::from_utf8_lossy(&body),
+        "json": serde_json::from_slice::<Value>(&body).ok(),
+        "cookies": cookies(&headers),
+    }))
+    .into_response()
+}
+
+async fn delay(Path(ms): Path<String>) -> Response {
+    let Some(ms) = ms.parse::<u64>().ok().filter(|ms| *ms <= MAX_DELAY_MS) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{ms}` is not a delay from 0 to {MAX_DELAY_MS} ms"),
+        );
+    };
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Json(json!({"delayed_ms": ms})).into_response()
+}
+
+const X_CHUNK: [u8; 16 * 1024] = [b'x'; 16 * 1024];
+
+async fn endless() -> Response {
+    let body = stream::repeat_with(|| Ok::<_, Infallible>(Bytes::from_static(&X_CHUNK)));
+    (
+        [(header::CONTENT_TYPE, "text/plain")],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+async fn big(Path(bytes): Path<String>) -> Response {
+    let Ok(total) = bytes.parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{bytes}` is not a byte count"),
+        );
+    };
+    // Streamed, so `/big/10000000000` costs no memory; the length is declared.
+    let body = stream::unfold(total, |left| async move {
+        if left == 0 {
+            return None;
+        }
+        let n = left.min(X_CHUNK.len() as u64);
+        let chunk = Bytes::from_static(&X_CHUNK[..n as usize]);
+        Some((Ok::<_, Infallible>(chunk), left - n))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/plain")),
+            (header::CONTENT_LENGTH, HeaderValue::from(total)),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+async fn redirect(Path(n): Path<String>) -> Response {
+    let Ok(n) = n.parse::<u32>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{n}` is not a redirect count"),
+        );
+    };
+    let location = match n {
+        0 => return json_document().await.into_response(),
+        1 => "/json".to_owned(),
+        n => format!("/redirect/{}", n - 1),
+    };
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, location)],
+        Json(json!({"redirects_left": n})),
+    )
+        .into_response()
+}
+
+async fn set_cookie() -> Response {
+    (
+        [(header::SET_COOKIE, "token=abc; Path=/")],
+        Json(json!({"set": {"token": "abc"}})),
+    )
+        .into_response()
+}
+
+async fn needs_cookie(headers: HeaderMap) -> Response {
+    if cookies(&headers).get("token").and_then(Value::as_str) == Some("abc") {
+        Json(json!({"ok": true})).into_response()
+    } else {
+        error(StatusCode::UNAUTHORIZED, "cookie `token=abc` required")
+    }
+}
+
+async fn flaky(
+    State(fixtures): State<Fixtures>,
+    Path((key, n)): Path<(String, String)>,
+) -> Response {
+    let Ok(failures) = n.parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{n}` is not a failure count"),
+        );
+    };
+    let attempt = {
+        let mut counts = fixtures
+            .flaky
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = counts.entry(key).or_insert(0);
+        *count += 1;
+        *count
+    };
+    if attempt <= failures {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "0")],
+            Json(json!({"attempt": attempt, "ok": false})),
+        )
+            .into_response()
+    } else {
+        Json(json!({"attempt": attempt, "ok": true})).into_response()
+    }
+}
+
+async fn sse_basic() -> Response {
+    let events = stream::unfold(1u32, |n| async move {
+        if n > 3 {
+            return None;
+        }
+        if n > 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let event = format!("id: {n}\nevent: tick\ndata: {{\"n\":{n}}}\n\n");
+        Some((Ok::<_, Infallible>(Bytes::from(event)), n + 1))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(events),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_become_arrays() {
+        let mut map = Map::new();
+        push_multi(&mut map, "a".into(), "1".into());
+        push_multi(&mut map, "b".into(), "1".into());
+        push_multi(&mut map, "a".into(), "2".into());
+        push_multi(&mut map, "a".into(), "3".into());
+        assert_eq!(Value::Object(map), json!({"a": ["1", "2", "3"], "b": "1"}));
+    }
+}

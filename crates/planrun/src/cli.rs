@@ -1,0 +1,557 @@
+//! Command-line parsing and the commands themselves.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use miette::{GraphicalReportHandler, GraphicalTheme};
+use planrun_report::{JsonReporter, JunitReporter, MarkdownReporter, Reporter, TerminalOptions, TerminalReporter};
+use planrun_runner::events::RunEvent;
+use planrun_runner::run::{Cancel, RunOptions, Runner};
+use planrun_spec::error::Diagnostics;
+use planrun_spec::model::{Overrides, Priority, StepKind};
+use planrun_spec::plan::{Plan, find_dir_config, load_spec, plan, read_source};
+
+use crate::discover::spec_files;
+use crate::exit;
+
+/// Runs test plans that are data: HTTP, processes and waits, checked as they happen.
+#[derive(Debug, Parser)]
+#[command(name = "planrun", version, about, after_help = "Run `planrun PATHS…` to run specs (same as `planrun run PATHS…`).\nDocs: docs/README.md")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run spec files or directories of them.
+    Run(RunArgs),
+    /// Check specs without running anything (no network).
+    Validate(SelectArgs),
+    /// List the specs that would run (the CI matrix input).
+    List {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of spec files.
+    Schema,
+    /// Print a spec's execution graph.
+    Graph {
+        /// The spec file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+    /// Serve the demo target (a small chat backend) to run plans against.
+    Demo {
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Which side of the hybrid deployment to imitate.
+        #[arg(long, default_value = "wsgi")]
+        flavor: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Debug, Args, Clone)]
+struct SelectArgs {
+    /// Spec files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Set a variable (repeatable): `--var base_url=http://127.0.0.1:8080`.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Set a secret variable, never shown in output (repeatable).
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    secrets: Vec<String>,
+    /// Read environment variables from a file of NAME=VALUE lines.
+    #[arg(long)]
+    env_file: Option<PathBuf>,
+    /// Only specs with this tag (repeatable).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Only specs of this priority (repeatable).
+    #[arg(long = "priority")]
+    priorities: Vec<String>,
+    /// Only specs with this id (repeatable).
+    #[arg(long = "id")]
+    ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Specs to run at the same time.
+    #[arg(short = 'j', long, default_value_t = 1)]
+    jobs: usize,
+    /// Stop at the first failing spec (teardown steps still run).
+    #[arg(long)]
+    fail_fast: bool,
+    /// Write a report: `junit=PATH`, `json=PATH`, `markdown=PATH` (repeatable).
+    #[arg(long = "report", value_name = "KIND=PATH")]
+    reports: Vec<String>,
+    /// Show every step of passing specs too.
+    #[arg(short, long)]
+    verbose: bool,
+    /// No colors (also when NO_COLOR is set).
+    #[arg(long)]
+    no_color: bool,
+}
+
+/// Parses the command line and runs the command; returns the exit code.
+pub(crate) fn main() -> u8 {
+    let mut args: Vec<String> = std::env::args().collect();
+    // `planrun specs/` means `planrun run specs/`
+    const COMMANDS: &[&str] = &["run", "validate", "list", "schema", "graph", "demo", "help"];
+    if let Some(first) = args.get(1) {
+        if !COMMANDS.contains(&first.as_str()) && !matches!(first.as_str(), "-h" | "--help" | "-V" | "--version") {
+            args.insert(1, String::from("run"));
+        }
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::INVALID } else { exit::PASSED };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    match cli.command {
+        Command::Run(args) => runtime.block_on(run(args)),
+        Command::Validate(select) => validate(&select),
+        Command::List { select, json } => list(&select, json),
+        Command::Schema => {
+            let schema = planrun_spec::schema::spec_schema();
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            exit::PASSED
+        }
+        Command::Graph { file, format } => graph(&file, format),
+        Command::Demo { port, host, flavor } => runtime.block_on(demo(&host, port, &flavor)),
+    }
+}
+
+fn color_enabled(no_color: bool) -> bool {
+    !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+/// Prints diagnostics with their snippets to stderr.
+fn print_diagnostics(diags: &Diagnostics, color: bool) {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let mut out = String::new();
+    for d in diags.iter() {
+        let _ = handler.render_report(&mut out, d);
+        out.push('\n');
+    }
+    let _ = std::io::stderr().write_all(out.as_bytes());
+}
+
+fn parse_pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, String> {
+    items
+        .iter()
+        .map(|item| {
+            item.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| format!("`{item}` is not NAME=VALUE (in {what})"))
+        })
+        .collect()
+}
+
+fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| format!("{}:{}: expected NAME=VALUE", path.display(), n + 1))?;
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(v);
+        out.insert(k.trim().to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+struct Loaded {
+    plans: Vec<Plan>,
+    overrides: Overrides,
+    env: BTreeMap<String, String>,
+}
+
+/// Finds, parses, filters and plans specs; prints diagnostics.
+fn load(select: &SelectArgs, color: bool) -> Result<Loaded, u8> {
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        exit::INVALID
+    };
+    let mut overrides = Overrides::default();
+    for (k, v) in parse_pairs(&select.vars, "--var").map_err(fail)? {
+        overrides.vars.insert(k, v);
+    }
+    for (k, v) in parse_pairs(&select.secrets, "--secret").map_err(fail)? {
+        overrides.secret_vars.push(k.clone());
+        overrides.vars.insert(k, v);
+    }
+    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    if let Some(path) = &select.env_file {
+        env.extend(read_env_file(path).map_err(fail)?);
+    }
+    let mut priorities = Vec::new();
+    for p in &select.priorities {
+        priorities.push(Priority::parse(p).ok_or_else(|| fail(format!("unknown priority `{p}` (use high, medium or low)")))?);
+    }
+    let files = spec_files(&select.paths).map_err(fail)?;
+    if files.is_empty() {
+        return Err(fail(String::from("no spec files found (looked for .toml, .yaml and .yml)")));
+    }
+    let unavailable: Vec<StepKind> = {
+        let registry = planrun_steps::registry();
+        StepKind::ALL.into_iter().filter(|k| !registry.has(*k)).collect()
+    };
+    let mut plans = Vec::new();
+    let mut all = Diagnostics::default();
+    let mut dir_configs: BTreeMap<PathBuf, Arc<planrun_spec::model::DirConfig>> = BTreeMap::new();
+    for file in &files {
+        let source = match read_source(file) {
+            Ok(s) => s,
+            Err(d) => {
+                all.push(d);
+                continue;
+            }
+        };
+        let spec = match load_spec(&source) {
+            Ok(s) => s,
+            Err(d) => {
+                all.extend(d);
+                continue;
+            }
+        };
+        let keep = (select.tags.is_empty() || select.tags.iter().any(|t| spec.tags.contains(t)))
+            && (priorities.is_empty() || priorities.contains(&spec.priority))
+            && (select.ids.is_empty() || select.ids.iter().any(|i| i.eq_ignore_ascii_case(&spec.id)));
+        if !keep {
+            continue;
+        }
+        let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let dir_config = match dir_configs.get(&dir) {
+            Some(c) => Arc::clone(c),
+            None => match find_dir_config(&dir) {
+                Ok(c) => {
+                    let c = Arc::new(c);
+                    dir_configs.insert(dir, Arc::clone(&c));
+                    c
+                }
+                Err(d) => {
+                    all.extend(d);
+                    continue;
+                }
+            },
+        };
+        match plan(spec, dir_config, &overrides, &unavailable) {
+            Ok(p) => plans.push(p),
+            Err(d) => all.extend(d),
+        }
+    }
+    if !all.is_empty() {
+        print_diagnostics(&all, color);
+        let files_with_errors: std::collections::BTreeSet<_> =
+            all.iter().filter_map(|d| d.source.as_ref().map(|s| s.path.clone())).collect();
+        eprintln!(
+            "error: {} problem{} in {} file{}; nothing ran",
+            all.len(),
+            if all.len() == 1 { "" } else { "s" },
+            files_with_errors.len().max(1),
+            if files_with_errors.len() == 1 { "" } else { "s" }
+        );
+        return Err(exit::INVALID);
+    }
+    Ok(Loaded { plans, overrides, env })
+}
+
+fn validate(select: &SelectArgs) -> u8 {
+    let color = color_enabled(false);
+    match load(select, color) {
+        Ok(loaded) => {
+            let steps: usize = loaded.plans.iter().map(|p| p.spec.steps.len()).sum();
+            eprintln!("{} spec{} valid ({steps} steps)", loaded.plans.len(), if loaded.plans.len() == 1 { "" } else { "s" });
+            exit::PASSED
+        }
+        Err(code) => code,
+    }
+}
+
+fn list(select: &SelectArgs, json: bool) -> u8 {
+    let loaded = match load(select, color_enabled(false)) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        let items: Vec<_> = loaded
+            .plans
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.spec.id,
+                    "name": p.spec.name,
+                    "path": p.spec.source.path,
+                    "priority": p.spec.priority,
+                    "tags": p.spec.tags,
+                    "phase": p.spec.phase,
+                    "steps": p.spec.steps.len(),
+                })
+            })
+            .collect();
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+    } else {
+        for p in &loaded.plans {
+            let _ = writeln!(
+                out,
+                "{:<10} {:<7} {:<40} {}",
+                p.spec.id,
+                p.spec.priority.as_str(),
+                p.spec.name.as_deref().unwrap_or(""),
+                p.spec.source.path.display()
+            );
+        }
+    }
+    exit::PASSED
+}
+
+fn graph(file: &Path, format: GraphFormat) -> u8 {
+    let select = SelectArgs {
+        paths: vec![file.to_path_buf()],
+        vars: Vec::new(),
+        secrets: Vec::new(),
+        env_file: None,
+        tags: Vec::new(),
+        priorities: Vec::new(),
+        ids: Vec::new(),
+    };
+    let loaded = match load(&select, color_enabled(false)) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let Some(plan) = loaded.plans.first() else {
+        return exit::INVALID;
+    };
+    let steps = &plan.spec.steps;
+    let label = |i: usize| {
+        let s = &steps[i];
+        let teardown = if s.always { " (always)" } else { "" };
+        format!("{}: {}{teardown}", s.id, s.kind.key())
+    };
+    let mut out = String::new();
+    match format {
+        GraphFormat::Mermaid => {
+            out.push_str("flowchart TD\n");
+            for i in 0..steps.len() {
+                out.push_str(&format!("    s{i}[\"{}\"]\n", label(i).replace('"', "'")));
+            }
+            for (i, deps) in plan.deps.iter().enumerate() {
+                for d in deps {
+                    out.push_str(&format!("    s{d} --> s{i}\n"));
+                }
+            }
+        }
+        GraphFormat::Dot => {
+            out.push_str(&format!("digraph \"{}\" {{\n    rankdir=TB;\n", plan.spec.id));
+            for i in 0..steps.len() {
+                out.push_str(&format!("    s{i} [label=\"{}\"];\n", label(i).replace('"', "'")));
+            }
+            for (i, deps) in plan.deps.iter().enumerate() {
+                for d in deps {
+                    out.push_str(&format!("    s{d} -> s{i};\n"));
+                }
+            }
+            out.push_str("}\n");
+        }
+    }
+    print!("{out}");
+    exit::PASSED
+}
+
+async fn run(args: RunArgs) -> u8 {
+    let color = color_enabled(args.no_color);
+    let loaded = match load(&args.select, color) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if loaded.plans.is_empty() {
+        eprintln!("no spec matches the filters; nothing ran");
+        return exit::PASSED;
+    }
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(TerminalReporter::new(
+        Box::new(std::io::stderr()),
+        TerminalOptions {
+            color,
+            verbose: args.verbose,
+            ..TerminalOptions::default()
+        },
+    ))];
+    for spec in &args.reports {
+        let Some((kind, path)) = spec.split_once('=') else {
+            eprintln!("error: `--report {spec}` is not KIND=PATH (kinds: junit, json, markdown)");
+            return exit::INVALID;
+        };
+        let path = PathBuf::from(path);
+        let reporter: Box<dyn Reporter> = match kind {
+            "junit" => Box::new(JunitReporter::new(path)),
+            "json" => Box::new(JsonReporter::new(path)),
+            "markdown" | "md" => Box::new(MarkdownReporter::new(path)),
+            other => {
+                eprintln!("error: unknown report kind `{other}` (kinds: junit, json, markdown)");
+                return exit::INVALID;
+            }
+        };
+        reporters.push(reporter);
+    }
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
+    let reporting = tokio::task::spawn_blocking(move || {
+        let mut failed = false;
+        while let Some(event) = rx.blocking_recv() {
+            for r in &mut reporters {
+                if let Err(e) = r.on_event(&event) {
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        eprintln!("error: a reporter failed: {e}");
+                        failed = true;
+                    }
+                }
+            }
+        }
+        for r in &mut reporters {
+            if let Err(e) = r.finish() {
+                eprintln!("error: cannot write a report: {e}");
+                failed = true;
+            }
+        }
+        failed
+    });
+
+    let cancel = Cancel::default();
+    let signals = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            wait_for_interrupt().await;
+            eprintln!("\ninterrupted: stopping; teardown steps still run (press Ctrl-C again to quit at once)");
+            cancel.cancel();
+            wait_for_interrupt().await;
+            eprintln!("interrupted again: quitting");
+            std::process::exit(i32::from(exit::INTERRUPTED));
+        })
+    };
+
+    let options = RunOptions {
+        jobs: args.jobs,
+        fail_fast: args.fail_fast,
+        overrides: loaded.overrides,
+        env: loaded.env,
+    };
+    let runner = Runner::new(planrun_steps::registry(), options);
+    let summary = runner.run(&loaded.plans, &tx, &cancel).await;
+    drop(tx);
+    signals.abort();
+    let report_failed = reporting.await.unwrap_or(true);
+    if report_failed {
+        exit::INTERNAL
+    } else if summary.interrupted && summary.failed == 0 && summary.cancelled > 0 {
+        exit::INTERRUPTED
+    } else if summary.failed > 0 || summary.cancelled > 0 {
+        exit::FAILED
+    } else {
+        exit::PASSED
+    }
+}
+
+async fn wait_for_interrupt() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn demo(host: &str, port: u16, flavor: &str) -> u8 {
+    let flavor: planrun_demo::Flavor = match flavor.parse() {
+        Ok(f) => f,
+        Err(_) => {
+            eprintln!("error: unknown flavor `{flavor}` (use wsgi or asgi)");
+            return exit::INVALID;
+        }
+    };
+    let addr: SocketAddr = match format!("{host}:{port}").parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: `{host}:{port}` is not an address: {e}");
+            return exit::INVALID;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    let local = listener.local_addr().map_or(addr, |a| a);
+    eprintln!("planrun demo ({flavor}) listening on http://{local} — Ctrl-C to stop");
+    match planrun_demo::serve(listener, flavor, wait_for_interrupt()).await {
+        Ok(()) => exit::PASSED,
+        Err(e) => {
+            eprintln!("error: the demo server failed: {e}");
+            exit::INTERNAL
+        }
+    }
+}

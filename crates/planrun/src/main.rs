@@ -1,0 +1,18 @@
+//! The `planrun` command: finds spec files, plans them, runs them and wires
+//! run events to reporters. Exit codes are documented in [`exit`].
+
+mod cli;
+mod discover;
+mod exit;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // reqwest with rustls needs a process-wide crypto provider before any client exists
+    planrun_steps::install_crypto_provider();
+    let code = cli::main();
+    // a closed stdout (`planrun list | head`) is not a failure
+    let _ = std::io::stdout().flush();
+    ExitCode::from(code)
+}

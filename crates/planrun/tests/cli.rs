@@ -1,0 +1,298 @@
+//! End-to-end tests of the `planrun` binary against the demo target, run as a
+//! user would run it: files in, exit code and output out.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use planrun_testkit::{DemoServer, Flavor};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn plans() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plans")
+}
+
+/// Demo targets (wsgi and asgi flavors) on free ports, for one test.
+struct Targets {
+    runtime: tokio::runtime::Runtime,
+    wsgi: DemoServer,
+    asgi: DemoServer,
+}
+
+impl Targets {
+    fn start() -> Targets {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let any = "127.0.0.1:0".parse().expect("addr");
+        let wsgi = runtime.block_on(DemoServer::start(any, Flavor::Wsgi)).expect("wsgi demo");
+        let asgi = runtime.block_on(DemoServer::start(any, Flavor::Asgi)).expect("asgi demo");
+        Targets { runtime, wsgi, asgi }
+    }
+
+    fn vars(&self) -> Vec<String> {
+        vec![
+            String::from("--var"),
+            format!("base_url={}", self.wsgi.base_url()),
+            String::from("--var"),
+            format!("asgi_url={}", self.asgi.base_url()),
+        ]
+    }
+}
+
+impl Drop for Targets {
+    fn drop(&mut self) {
+        let _ = &self.runtime;
+    }
+}
+
+/// A run of the binary, with a builder for arguments.
+struct Test {
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+impl Test {
+    fn new() -> Test {
+        Test { args: Vec::new(), envs: vec![(String::from("NO_COLOR"), String::from("1"))] }
+    }
+
+    fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Test {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    fn arg(self, arg: impl AsRef<Path>) -> Test {
+        let s = arg.as_ref().display().to_string();
+        self.args([s])
+    }
+
+    fn run(self) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_planrun"))
+            .args(&self.args)
+            .envs(self.envs)
+            .current_dir(root())
+            .output()
+            .expect("planrun runs");
+        Run(out)
+    }
+}
+
+struct Run(Output);
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    #[track_caller]
+    fn expect_code(self, code: i32) -> Run {
+        assert_eq!(self.code(), code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout(), self.stderr());
+        self
+    }
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("toml" | "yaml")))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every invalid plan exits 2 before anything runs, with a diagnostic that
+/// points at the right line and column; the expected output sits beside it.
+#[test]
+fn invalid_plans_get_located_diagnostics() {
+    let update = std::env::var_os("PLANRUN_UPDATE_EXPECTED").is_some();
+    let mut mismatches = Vec::new();
+    for file in files(&plans().join("invalid")) {
+        let rel = file.strip_prefix(root()).expect("under root").to_path_buf();
+        let run = Test::new().args(["validate"]).arg(&rel).run().expect_code(2);
+        let stderr = run.stderr();
+        let expected_path = file.with_extension(format!("{}.stderr", file.extension().and_then(|e| e.to_str()).unwrap_or("")));
+        if update {
+            std::fs::write(&expected_path, &stderr).expect("write expected");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != stderr {
+            mismatches.push(format!("{}\n--- expected\n{expected}\n--- actual\n{stderr}", rel.display()));
+        }
+        // every diagnostic names the file with a line and column
+        assert!(stderr.contains(&format!("{}:", rel.display())), "{stderr}");
+    }
+    assert!(mismatches.is_empty(), "outputs differ (set PLANRUN_UPDATE_EXPECTED=1 to accept):\n{}", mismatches.join("\n"));
+}
+
+#[test]
+fn ok_plans_pass() {
+    let targets = Targets::start();
+    let mark = tempfile::tempdir().expect("tmp");
+    let run = Test::new()
+        .args(["run"])
+        .arg(plans().join("ok"))
+        .args(targets.vars())
+        .args(["--var".to_string(), format!("mark={}", mark.path().join("mark").display())])
+        .run()
+        .expect_code(0);
+    let err = run.stderr();
+    assert!(err.contains("4 specs: 4 passed"), "{err}");
+    assert!(err.contains("1 warning"), "{err}");
+}
+
+#[test]
+fn failed_plans_fail_with_clear_messages() {
+    let targets = Targets::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let junit = dir.path().join("junit.xml");
+    let run = Test::new()
+        .args(["run", "-j", "3"])
+        .arg(plans().join("failed"))
+        .args(targets.vars())
+        .args(["--report".to_string(), format!("junit={}", junit.display())])
+        .run()
+        .expect_code(1);
+    let err = run.stderr();
+    // expected vs actual, located in the spec
+    assert!(err.contains("expected `201`, got `200`"), "{err}");
+    assert!(err.contains("status.toml:7"), "{err}");
+    // an unreachable server says so, and teardown still ran
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(err.contains("teardown"), "{err}");
+    // a step past its time limit is stopped
+    assert!(err.contains("did not finish within 200ms"), "{err}");
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(xml.contains("FAIL-STATUS") && xml.contains("<failure"), "{xml}");
+}
+
+#[test]
+fn seed_specs_pass_against_the_demo_target() {
+    let targets = Targets::start();
+    let run = Test::new().args(["run"]).arg(root().join("specs")).args(targets.vars()).run().expect_code(0);
+    let err = run.stderr();
+    assert!(err.contains("passed"), "{err}");
+    // secrets never reach the output, even in verbose mode
+    let run = Test::new().args(["run", "-v"]).arg(root().join("specs/tc-009.toml")).args(targets.vars()).run().expect_code(0);
+    assert!(!run.stderr().contains("secret\""), "{}", run.stderr());
+}
+
+#[test]
+fn seed_specs_fail_against_the_wrong_target() {
+    let targets = Targets::start();
+    // the asgi health check pointed at the wsgi flavor must fail, located
+    let run = Test::new()
+        .args(["run"])
+        .arg(root().join("specs/tc-004.yaml"))
+        .args(["--var".to_string(), format!("asgi_url={}", targets.wsgi.base_url())])
+        .run()
+        .expect_code(1);
+    let err = run.stderr();
+    assert!(err.contains("tc-004.yaml:"), "{err}");
+    assert!(err.contains("\"asgi\"") || err.contains("`\"asgi\"`") || err.contains("asgi"), "{err}");
+}
+
+#[test]
+fn quickstart_runs_its_own_demo_target() {
+    let run = Test::new()
+        .args(["run"])
+        .arg(root().join("examples/quickstart"))
+        .args(["--var", "port=18799"])
+        .run()
+        .expect_code(0);
+    assert!(run.stderr().contains("1 passed"), "{}", run.stderr());
+    // the background demo was stopped at the end
+    assert!(std::net::TcpStream::connect("127.0.0.1:18799").is_err(), "demo still running");
+}
+
+#[test]
+fn list_json_is_the_ci_matrix_input() {
+    let run = Test::new().args(["list", "--json"]).arg(root().join("specs")).run().expect_code(0);
+    let items: serde_json::Value = serde_json::from_str(&run.stdout()).expect("json");
+    let ids: Vec<_> = items.as_array().expect("array").iter().map(|i| i["id"].as_str().unwrap_or("").to_string()).collect();
+    assert!(ids.contains(&String::from("TC-003")) && ids.contains(&String::from("TC-009")), "{ids:?}");
+    let run = Test::new().args(["list", "--json", "--priority", "medium"]).arg(root().join("specs")).run().expect_code(0);
+    assert!(!run.stdout().contains("TC-003"), "{}", run.stdout());
+}
+
+#[test]
+fn schema_is_current() {
+    let run = Test::new().args(["schema"]).run().expect_code(0);
+    let committed = std::fs::read_to_string(root().join("schema/planrun.schema.json")).unwrap_or_default();
+    assert_eq!(
+        committed.trim_end(),
+        run.stdout().trim_end(),
+        "schema/planrun.schema.json is stale: run `cargo run -- schema > schema/planrun.schema.json`"
+    );
+}
+
+#[test]
+fn graph_prints_mermaid_and_dot() {
+    let file = plans().join("ok/graph.yaml");
+    let run = Test::new().args(["graph"]).arg(&file).run().expect_code(0);
+    assert!(run.stdout().contains("s0 --> s2") && run.stdout().contains("s1 --> s2"), "{}", run.stdout());
+    let run = Test::new().args(["graph", "--format", "dot"]).arg(&file).run().expect_code(0);
+    assert!(run.stdout().contains("s0 -> s2;"), "{}", run.stdout());
+}
+
+/// Ctrl-C stops the run, still stops background processes and runs teardown,
+/// and still writes the JUnit report.
+#[test]
+fn interrupt_runs_teardown_and_writes_reports() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pidfile = dir.path().join("pid");
+    let teardown = dir.path().join("teardown");
+    let spec = dir.path().join("interrupt.toml");
+    std::fs::write(
+        &spec,
+        r#"id = "INT"
+[[steps]]
+id = "server"
+exec = { shell = "echo $$ > \"$PIDFILE\"; echo ready; exec sleep 60", env = { PIDFILE = "{{ pidfile }}" }, background = true, ready = { log = "ready" } }
+
+[[steps]]
+id = "long"
+wait = "60s"
+
+[[steps]]
+id = "teardown"
+always = true
+exec = { shell = "echo done > \"$OUT\"", env = { OUT = "{{ out }}" } }
+"#,
+    )
+    .expect("spec");
+    let junit = dir.path().join("junit.xml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_planrun"))
+        .args(["run".to_string(), spec.display().to_string()])
+        .args(["--var".to_string(), format!("pidfile={}", pidfile.display())])
+        .args(["--var".to_string(), format!("out={}", teardown.display())])
+        .args(["--report".to_string(), format!("junit={}", junit.display())])
+        .env("NO_COLOR", "1")
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while !pidfile.exists() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = std::fs::read_to_string(&pidfile).expect("background started").trim().to_string();
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let status = child.wait().expect("wait");
+    assert_ne!(status.code(), Some(0));
+    assert!(teardown.exists(), "teardown step did not run");
+    assert!(junit.exists(), "junit report not written");
+    let alive = Command::new("kill").args(["-0", &pid]).status().expect("kill -0").success();
+    assert!(!alive, "background process {pid} still running");
+}
