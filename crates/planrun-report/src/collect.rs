@@ -124,10 +124,10 @@ impl RunCollector {
             .zip(&self.states)
             .map(|(info, state)| FinalSpec {
                 info,
-                report: state
-                    .report
-                    .as_ref()
-                    .map_or_else(|| Cow::Owned(cancelled_report(info, state)), Cow::Borrowed),
+                report: state.report.as_ref().map_or_else(
+                    || Cow::Owned(cancelled_report(info, &state.steps)),
+                    Cow::Borrowed,
+                ),
                 retries: &state.retries,
                 started_at: state.started_at,
                 finished: state.report.is_some(),
@@ -156,14 +156,13 @@ impl RunCollector {
 
 /// A report for a spec that did not finish: the steps that did, and the
 /// others as cancelled.
-fn cancelled_report(info: &SpecInfo, state: &SpecState) -> SpecReport {
+pub(crate) fn cancelled_report(info: &SpecInfo, finished: &[StepReport]) -> SpecReport {
     let steps: Vec<StepReport> = info
         .steps
         .iter()
         .enumerate()
         .map(|(index, step)| {
-            state
-                .steps
+            finished
                 .iter()
                 .find(|s| s.index == index)
                 .cloned()

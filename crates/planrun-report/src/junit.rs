@@ -132,7 +132,8 @@ fn test_suite(spec: &FinalSpec<'_>) -> TestSuite {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status.set_message(error.as_str()).set_type("spec error");
         let mut case = TestCase::new("(spec)", status);
-        case.set_classname(info.id.as_str()).set_time(report.duration);
+        case.set_classname(info.id.as_str())
+            .set_time(report.duration);
         suite.add_test_case(case);
     }
     suite

@@ -19,8 +19,8 @@ use crate::collect::{FinalSpec, RunCollector};
 use crate::sink::Sink;
 use crate::style::Painter;
 use crate::text::{
-    count, failed_expectations, format_duration, format_value, step_counts, steps_passed,
-    summary_line, truncate_lines,
+    actual_text, count, diff_replaces_values, failed_expectations, format_duration, step_counts,
+    steps_passed, summary_line, truncate_lines,
 };
 
 /// Lines of an actual value or a diff kept in the summary.
@@ -70,9 +70,16 @@ impl MarkdownReporter {
 
         let total = specs.len();
         let title = if summary.interrupted {
-            format!("⏹️ planrun: interrupted, {} of {total} finished", total - summary.cancelled)
+            format!(
+                "⏹️ planrun: interrupted, {} of {total} finished",
+                total - summary.cancelled
+            )
         } else if summary.failed > 0 {
-            format!("❌ planrun: {} of {} failed", summary.failed, count(total, "spec", "specs"))
+            format!(
+                "❌ planrun: {} of {} failed",
+                summary.failed,
+                count(total, "spec", "specs")
+            )
         } else {
             format!("✅ planrun: {} passed", count(total, "spec", "specs"))
         };
@@ -153,7 +160,12 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
     for step in &report.steps {
         match step.status {
             StepStatus::Failed => {
-                let _ = writeln!(out, "#### ✗ {} ({}) failed\n", code(&step.id), step.kind.key());
+                let _ = writeln!(
+                    out,
+                    "#### ✗ {} ({}) failed\n",
+                    code(&step.id),
+                    step.kind.key()
+                );
                 for outcome in failed_expectations(step).into_iter().filter(|e| e.blocking) {
                     expectation_item(out, info, None, outcome);
                 }
@@ -234,19 +246,18 @@ fn expectation_item(
         code(&location(info, outcome.span.start)),
         outcome.message
     );
-    value_item(out, "expected", &outcome.expected);
-    let actual = outcome
-        .actual
-        .as_ref()
-        .map_or_else(|| "(no value)".to_owned(), format_value);
-    value_item(out, "actual", &actual);
+    let actual = actual_text(outcome);
+    if !diff_replaces_values(outcome, &actual) {
+        value_item(out, "expected", &outcome.expected);
+        value_item(out, "actual", &actual);
+    }
     if let Some(diff) = &outcome.diff {
         let diff = truncate_lines(diff, MAX_LINES, 200).join("\n");
         let fence = fence_for(&diff);
         let _ = writeln!(
             out,
-            "  <details><summary>diff</summary>\n\n  {fence}diff\n{}\n  {fence}\n\n  </details>",
-            indent(&diff, "  ")
+            "  - diff (`-` expected, `+` actual):\n\n    {fence}diff\n{}\n    {fence}",
+            indent(&diff, "    ")
         );
     }
 }

@@ -79,6 +79,9 @@ mod tests {
             "localhost:[port] [::1]:[port] 10.0.0.1:80"
         );
         // Words and ids that merely contain digits stay.
-        assert_eq!(redact_for_snapshot("TC-003 step2s v1.2"), "TC-003 step2s v1.2");
+        assert_eq!(
+            redact_for_snapshot("TC-003 step2s v1.2"),
+            "TC-003 step2s v1.2"
+        );
     }
 }

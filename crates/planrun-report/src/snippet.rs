@@ -72,11 +72,14 @@ pub(crate) struct Snippet<'a> {
 impl Snippet<'_> {
     /// Draws the snippet; the text ends with a newline.
     pub(crate) fn render(&self, source: &SourceFile, color: bool, width: usize) -> String {
-        let theme = if color {
+        let mut theme = if color {
             GraphicalTheme::unicode()
         } else {
             GraphicalTheme::unicode_nocolor()
         };
+        // `!` is planrun's mark for a warning everywhere; miette's `⚠` is
+        // the terminal's mark for a step that could not run.
+        "!".clone_into(&mut theme.characters.warning);
         let handler = GraphicalReportHandler::new_themed(theme)
             .with_width(width.max(40))
             .with_links(false)
@@ -91,9 +94,7 @@ impl Snippet<'_> {
             message: self.message,
             severity: self.severity,
             source: source.named(),
-            label: span.map(|span| {
-                LabeledSpan::new_with_span(self.label.map(str::to_owned), span)
-            }),
+            label: span.map(|span| LabeledSpan::new_with_span(self.label.map(str::to_owned), span)),
             help: self.help,
         };
         let mut out = String::new();
@@ -105,8 +106,13 @@ impl Snippet<'_> {
                 let _ = writeln!(out, "  help: {help}");
             }
         }
-        let mut text = out.trim_end().to_owned();
-        text.push('\n');
+        // miette pads empty source lines; trailing blanks only get in the
+        // way of snapshots and CI logs.
+        let mut text = String::with_capacity(out.len());
+        for line in out.trim_end().lines() {
+            text.push_str(line.trim_end());
+            text.push('\n');
+        }
         text
     }
 }
@@ -147,7 +153,9 @@ impl Diagnostic for SnippetDiagnostic<'_> {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.label.as_ref().map(|_| &self.source as &dyn miette::SourceCode)
+        self.label
+            .as_ref()
+            .map(|_| &self.source as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {

@@ -18,7 +18,7 @@ use planrun_runner::events::{
 };
 
 use crate::Reporter;
-use crate::collect::Retry;
+use crate::collect::{Retry, cancelled_report};
 use crate::snippet::Snippet;
 use crate::style::Painter;
 use crate::text::{
@@ -195,7 +195,10 @@ impl TerminalReporter {
         let Some(&first) = running.first() else {
             return Ok(());
         };
-        let active = self.last_active.filter(|i| running.contains(i)).unwrap_or(first);
+        let active = self
+            .last_active
+            .filter(|i| running.contains(i))
+            .unwrap_or(first);
         let Some(info) = self.specs.get(active) else {
             return Ok(());
         };
@@ -356,7 +359,13 @@ impl TerminalReporter {
             StepStatus::Skipped | StepStatus::Cancelled => paint.dim(&id),
             _ => id,
         };
-        let kind = paint.dim(&format!("{:<6}", step.kind.key()));
+        let kind_width = info
+            .steps
+            .iter()
+            .map(|s| s.kind.key().len())
+            .max()
+            .unwrap_or(0);
+        let kind = paint.dim(&format!("{:<kind_width$}", step.kind.key()));
         let mut tail = match step.status {
             StepStatus::Skipped => {
                 let mut tail = "skipped".to_owned();
@@ -425,12 +434,7 @@ impl TerminalReporter {
     }
 
     /// A whole spec at once (quiet mode, or a spec the run left unfinished).
-    fn spec_block(
-        &self,
-        info: &SpecInfo,
-        report: &SpecReport,
-        retries: &[Retry],
-    ) -> Vec<Chunk> {
+    fn spec_block(&self, info: &SpecInfo, report: &SpecReport, retries: &[Retry]) -> Vec<Chunk> {
         let quiet = report.status == SpecStatus::Passed && report.warnings() == 0;
         if quiet && !self.opts.verbose {
             return vec![self.compact(info, report)];
@@ -504,9 +508,7 @@ impl TerminalReporter {
             return Ok(());
         };
         let chunk = match self.states.get(spec) {
-            Some(state) if self.opts.verbose => {
-                Some(self.step_block(info, report, &state.retries))
-            }
+            Some(state) if self.opts.verbose => Some(self.step_block(info, report, &state.retries)),
             _ => None,
         };
         let Some(state) = self.states.get_mut(spec) else {
@@ -589,20 +591,7 @@ impl TerminalReporter {
             let (Some(info), Some(state)) = (self.specs.get(index), self.states.get(index)) else {
                 continue;
             };
-            let mut steps = state.steps.clone();
-            steps.sort_by_key(|s| s.index);
-            let report = SpecReport {
-                index,
-                id: info.id.clone(),
-                status: SpecStatus::Cancelled,
-                duration: steps
-                    .iter()
-                    .map(|s| s.started + s.duration)
-                    .max()
-                    .unwrap_or_default(),
-                steps,
-                error: None,
-            };
+            let report = cancelled_report(info, &state.steps);
             self.spec_finished(index, &report)?;
         }
         // Whatever verbose mode still holds back.

@@ -7,9 +7,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use miette::Severity;
-use planrun_runner::events::{
-    ExpectationOutcome, RunSummary, SpecInfo, StepReport, StepStatus,
-};
+use planrun_runner::events::{ExpectationOutcome, RunSummary, SpecInfo, StepReport, StepStatus};
 use serde_json::Value;
 
 use crate::snippet::Snippet;
@@ -72,7 +70,10 @@ pub(crate) fn truncate_lines(text: &str, max_lines: usize, width: usize) -> Vec<
         .collect();
     if lines.len() > max_lines {
         let hidden = lines.len() - max_lines;
-        out.push(format!("… {hidden} more {}", if hidden == 1 { "line" } else { "lines" }));
+        out.push(format!(
+            "… {hidden} more {}",
+            if hidden == 1 { "line" } else { "lines" }
+        ));
     }
     if out.is_empty() {
         out.push(String::new());
@@ -176,14 +177,29 @@ pub(crate) fn expectation_details(
 ) -> String {
     let mut out = String::new();
     let width = width.saturating_sub(indent.len() + 10).max(20);
-    push_labelled(&mut out, indent, "expected:", &outcome.expected, actual_lines, width, paint);
-    let actual = outcome
-        .actual
-        .as_ref()
-        .map_or_else(|| "(no value)".to_owned(), format_value);
-    push_labelled(&mut out, indent, "actual:  ", &actual, actual_lines, width, paint);
+    let actual = actual_text(outcome);
+    if !diff_replaces_values(outcome, &actual) {
+        push_labelled(
+            &mut out,
+            indent,
+            "expected:",
+            &outcome.expected,
+            actual_lines,
+            width,
+            paint,
+        );
+        push_labelled(
+            &mut out,
+            indent,
+            "actual:  ",
+            &actual,
+            actual_lines,
+            width,
+            paint,
+        );
+    }
     if let Some(diff) = &outcome.diff {
-        let _ = writeln!(out, "{indent}{}", paint.dim("diff:"));
+        let _ = writeln!(out, "{indent}{}", paint.dim("diff (- expected, + actual):"));
         for line in truncate_lines(diff, diff_lines, width) {
             let line = if line.starts_with('+') {
                 paint.green(&line)
@@ -198,6 +214,20 @@ pub(crate) fn expectation_details(
     out
 }
 
+/// The actual value as text, `(no value)` when there was none.
+pub(crate) fn actual_text(outcome: &ExpectationOutcome) -> String {
+    outcome
+        .actual
+        .as_ref()
+        .map_or_else(|| "(no value)".to_owned(), format_value)
+}
+
+/// A diff says it all when the values take several lines: showing them too
+/// would print everything three times.
+pub(crate) fn diff_replaces_values(outcome: &ExpectationOutcome, actual: &str) -> bool {
+    outcome.diff.is_some() && (outcome.expected.contains('\n') || actual.contains('\n'))
+}
+
 fn push_labelled(
     out: &mut String,
     indent: &str,
@@ -209,7 +239,11 @@ fn push_labelled(
 ) {
     let pad = " ".repeat(label.chars().count());
     for (i, line) in truncate_lines(text, max_lines, width).iter().enumerate() {
-        let head = if i == 0 { paint.dim(label) } else { pad.clone() };
+        let head = if i == 0 {
+            paint.dim(label)
+        } else {
+            pad.clone()
+        };
         let _ = writeln!(out, "{indent}{head} {line}");
     }
 }

@@ -188,6 +188,7 @@ impl Runner {
             scope: Scope::default(),
             redactor: Redactor::default(),
             statuses: vec![None; spec.steps.len()],
+            blocked: vec![false; spec.steps.len()],
             reports: Vec::new(),
             stop: cancel.clone(),
         };
@@ -315,7 +316,18 @@ fn resolve_vars(plan: &Plan, options: &RunOptions, renderer: &Renderer, redactor
     if let Ok(exe) = std::env::current_exe() {
         scope.set("planrun", Json::String(exe.display().to_string()));
     }
+    // command-line values come first so that other variables can build on them
+    for (k, v) in &options.overrides.vars {
+        let marked = plan.spec.vars.iter().chain(&plan.dir.vars).any(|d| d.secret && &d.name.name == k);
+        if marked || options.overrides.secret_vars.contains(k) {
+            redactor.add(v);
+        }
+        scope.set(k.clone(), Json::String(v.clone()));
+    }
     for var in plan.dir.vars.iter().chain(&plan.spec.vars) {
+        if options.overrides.vars.contains_key(&var.name.name) {
+            continue;
+        }
         let from_env = var.env.as_ref().and_then(|name| options.env.get(name).cloned());
         let value = match (from_env, &var.value) {
             (Some(v), _) => Json::String(v),
@@ -327,19 +339,13 @@ fn resolve_vars(plan: &Plan, options: &RunOptions, renderer: &Renderer, redactor
                     var.env.as_deref().unwrap_or("?")
                 ))
                 .at(var.name.span.clone())
-                .help("set it, or give the variable a `value` to fall back on"));
+                .help("set it, pass `--var NAME=VALUE`, or give the variable a `value` to fall back on"));
             }
         };
         if var.secret || options.overrides.secret_vars.contains(&var.name.name) {
             redactor.add_json(&value);
         }
         scope.set(var.name.name.clone(), value);
-    }
-    for (k, v) in &options.overrides.vars {
-        if options.overrides.secret_vars.contains(k) || plan.spec.vars.iter().chain(&plan.dir.vars).any(|d| d.secret && &d.name.name == k) {
-            redactor.add(v);
-        }
-        scope.set(k.clone(), Json::String(v.clone()));
     }
     Ok(scope)
 }
@@ -349,6 +355,8 @@ struct SpecRun<'a> {
     scope: Scope,
     redactor: Redactor,
     statuses: Vec<Option<StepStatus>>,
+    /// Steps not run because a need failed (their dependents are not run either).
+    blocked: Vec<bool>,
     reports: Vec<StepReport>,
     stop: Cancel,
 }
@@ -400,7 +408,12 @@ impl SpecRun<'_> {
                     started[i] = true;
                     let failed_dep = deps
                         .iter()
-                        .find(|&&d| !matches!(self.statuses[d], Some(StepStatus::Passed | StepStatus::Warned | StepStatus::Skipped)))
+                        .find(|&&d| match self.statuses[d] {
+                            Some(StepStatus::Passed | StepStatus::Warned) => false,
+                            // skipped by its own `if`: satisfied; skipped for a failed need: not
+                            Some(StepStatus::Skipped) => self.blocked[d],
+                            _ => true,
+                        })
                         .copied();
                     let blocked = if step.always {
                         None
@@ -418,6 +431,7 @@ impl SpecRun<'_> {
                         })
                     };
                     if let Some((status, why)) = blocked {
+                        self.blocked[i] = true;
                         finish(env, &mut State { scope: &mut self.scope, redactor: &mut self.redactor, statuses: &mut self.statuses, reports: &mut self.reports }, not_run(step, status, &why), Vec::new(), Vec::new());
                         progressed = true;
                         continue;

@@ -256,8 +256,24 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
         }
     }
 
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        // a number or boolean where text is expected is taken as its text
+        // (`env = { PORT = 8080 }`, or a template that rendered to a number)
+        let text = match &self.value.kind {
+            ValueKind::Int(i) => i.to_string(),
+            ValueKind::Float(f) => f.to_string(),
+            ValueKind::Bool(b) => b.to_string(),
+            _ => return self.deserialize_any(visitor),
+        };
+        visitor.visit_string::<DeError>(text).map_err(|e| e.at(&self.value.span))
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
     serde::forward_to_deserialize_any! {
-        char str string bytes byte_buf unit unit_struct seq tuple
+        char bytes byte_buf unit unit_struct seq tuple
         tuple_struct map struct identifier ignored_any i128 u128
     }
 }

@@ -214,12 +214,11 @@ async fn foreground(
     })
     .await;
 
-    let (status, timed_out) = match finished {
-        Ok(status) => (status, false),
-        Err(_) => {
-            group.signal(Signal::Kill).await;
-            (child.wait().await, true)
-        }
+    let (status, timed_out) = if let Ok(status) = finished {
+        (status, false)
+    } else {
+        group.signal(Signal::Kill).await;
+        (child.wait().await, true)
     };
     group.disarm();
     let status = status.map_err(|err| {

@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 use planrun_testkit::{DemoServer, Flavor};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 fn plans() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plans")
+    root().join("crates/planrun/tests/plans")
 }
 
 /// Demo targets (wsgi and asgi flavors) on free ports, for one test.

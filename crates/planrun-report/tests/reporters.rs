@@ -1,0 +1,638 @@
+//! Reporter output from canned events: snapshots of the terminal view (no
+//! colour), JUnit XML and Markdown, and checks that the machine-readable
+//! outputs read back with the right counts, interrupted runs included.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use planrun_report::{
+    JsonReporter, JunitReporter, MarkdownReporter, Reporter, TerminalOptions, TerminalReporter,
+    redact_for_snapshot, render_failure,
+};
+use planrun_runner::events::{
+    ExpectationOutcome, RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepFailure,
+    StepInfo, StepReport, StepStatus,
+};
+use planrun_spec::model::{Priority, StepKind};
+use planrun_spec::source::{Format, SourceFile};
+use serde_json::json;
+
+const LOGIN_TOML: &str = r#"id = "TC-001"
+name = "Login works"
+priority = "high"
+
+[[steps]]
+id = "login"
+http = { post = "{{ base_url }}/api/auth/login/", json = { username = "qa", password = "{{ env.QA_PASSWORD }}" } }
+expect.status = 200
+capture.token = "json.$.token"
+
+[[steps]]
+id = "me"
+http = { get = "{{ base_url }}/api/me/" }
+expect.status = 200
+"#;
+
+const HEALTH_TOML: &str = r#"id = "TC-003"
+name = "WSGI health check"
+priority = "high"
+tags = ["wsgi", "health"]
+
+[[steps]]
+id = "login"
+http = { post = "{{ base_url }}/api/auth/login/" }
+expect.status = 200
+
+[[steps]]
+id = "health"
+http = { get = "{{ base_url }}/health/" }
+retry = { attempts = 2 }
+expect.status = 200
+should.json."$.checks" = { database = "ok", cache = "ok" }
+
+[[steps]]
+id = "db"
+sql = { url = "{{ env.DATABASE_URL }}", query = "select 1" }
+
+[[steps]]
+id = "cleanup"
+exec = { run = "rm -rf tmp/" }
+"#;
+
+/// The byte range of the `nth` (0-based) occurrence of `needle`.
+fn span_of(text: &str, needle: &str, nth: usize) -> std::ops::Range<usize> {
+    let start = text
+        .match_indices(needle)
+        .nth(nth)
+        .map(|(i, _)| i)
+        .expect("the fixture contains the needle");
+    start..start + needle.len()
+}
+
+fn step_info(id: &str, kind: StepKind) -> StepInfo {
+    StepInfo {
+        id: id.to_owned(),
+        name: None,
+        kind,
+        always: false,
+    }
+}
+
+fn spec_info(
+    index: usize,
+    id: &str,
+    name: &str,
+    path: &str,
+    text: &str,
+    steps: Vec<StepInfo>,
+) -> SpecInfo {
+    SpecInfo {
+        index,
+        id: id.to_owned(),
+        name: Some(name.to_owned()),
+        objective: None,
+        path: PathBuf::from(path),
+        source: Arc::new(SourceFile::new(path, text, Format::Toml)),
+        priority: Priority::High,
+        tags: Vec::new(),
+        phase: None,
+        steps,
+    }
+}
+
+fn step(
+    index: usize,
+    id: &str,
+    kind: StepKind,
+    status: StepStatus,
+    started_ms: u64,
+    ms: u64,
+) -> StepReport {
+    StepReport {
+        index,
+        id: id.to_owned(),
+        name: None,
+        kind,
+        status,
+        attempts: u32::from(!matches!(
+            status,
+            StepStatus::Skipped | StepStatus::Cancelled
+        )),
+        started: Duration::from_millis(started_ms),
+        duration: Duration::from_millis(ms),
+        expectations: Vec::new(),
+        error: None,
+        skip_reason: None,
+        result: None,
+        captures: Vec::new(),
+        always: false,
+    }
+}
+
+fn passed_status(span: std::ops::Range<usize>) -> ExpectationOutcome {
+    ExpectationOutcome {
+        target: "status".to_owned(),
+        span,
+        blocking: true,
+        passed: true,
+        message: "status is `200`".to_owned(),
+        expected: "200".to_owned(),
+        actual: Some(json!(200)),
+        diff: None,
+    }
+}
+
+fn specs() -> Vec<SpecInfo> {
+    let mut login = spec_info(
+        0,
+        "TC-001",
+        "Login works",
+        "specs/tc-001.toml",
+        LOGIN_TOML,
+        vec![
+            step_info("login", StepKind::Http),
+            step_info("me", StepKind::Http),
+        ],
+    );
+    login.tags = vec!["auth".to_owned()];
+    let mut health = spec_info(
+        1,
+        "TC-003",
+        "WSGI health check",
+        "specs/tc-003.toml",
+        HEALTH_TOML,
+        vec![
+            step_info("login", StepKind::Http),
+            step_info("health", StepKind::Http),
+            step_info("db", StepKind::Sql),
+            step_info("cleanup", StepKind::Exec),
+        ],
+    );
+    health.tags = vec!["wsgi".to_owned(), "health".to_owned()];
+    health.phase = Some("phase-1".to_owned());
+    vec![login, health]
+}
+
+fn login_steps() -> Vec<StepReport> {
+    let mut login = step(0, "login", StepKind::Http, StepStatus::Passed, 0, 45);
+    login.expectations = vec![passed_status(span_of(LOGIN_TOML, "expect.status = 200", 0))];
+    login.result = Some(json!({
+        "status": 200,
+        "headers": { "content-type": "application/json" },
+        "json": { "token": "***" },
+        "duration": 45.1,
+    }));
+    login.captures = vec![("token".to_owned(), json!("***"))];
+    let mut me = step(1, "me", StepKind::Http, StepStatus::Passed, 45, 12);
+    me.expectations = vec![passed_status(span_of(LOGIN_TOML, "expect.status = 200", 1))];
+    vec![login, me]
+}
+
+fn health_steps() -> Vec<StepReport> {
+    let mut login = step(0, "login", StepKind::Http, StepStatus::Passed, 0, 31);
+    login.expectations = vec![passed_status(span_of(
+        HEALTH_TOML,
+        "expect.status = 200",
+        0,
+    ))];
+
+    let mut health = step(1, "health", StepKind::Http, StepStatus::Failed, 31, 1234);
+    health.attempts = 2;
+    health.expectations = vec![
+        ExpectationOutcome {
+            target: "status".to_owned(),
+            span: span_of(HEALTH_TOML, "expect.status = 200", 1),
+            blocking: true,
+            passed: false,
+            message: "expected status `200`, got `503`".to_owned(),
+            expected: "200".to_owned(),
+            actual: Some(json!(503)),
+            diff: None,
+        },
+        ExpectationOutcome {
+            target: "json $.checks".to_owned(),
+            span: span_of(
+                HEALTH_TOML,
+                r#"should.json."$.checks" = { database = "ok", cache = "ok" }"#,
+                0,
+            ),
+            blocking: false,
+            passed: false,
+            message: "`$.checks` differs from the expected value".to_owned(),
+            expected: "{\n  \"database\": \"ok\",\n  \"cache\": \"ok\"\n}".to_owned(),
+            actual: Some(json!({ "database": "ok", "cache": "down" })),
+            diff: Some(
+                " {\n   \"database\": \"ok\",\n-  \"cache\": \"ok\"\n+  \"cache\": \"down\"\n }"
+                    .to_owned(),
+            ),
+        },
+    ];
+    health.result = Some(json!({
+        "status": 503,
+        "headers": { "content-type": "application/json", "retry-after": "5" },
+        "body": "{\"checks\":{\"database\":\"ok\",\"cache\":\"down\"}}",
+        "json": { "checks": { "database": "ok", "cache": "down" } },
+        "duration": 34.2,
+        "timings": { "ttfb": 30.1, "total": 34.2 },
+    }));
+
+    let mut db = step(2, "db", StepKind::Sql, StepStatus::Errored, 1265, 3);
+    db.error = Some(StepFailure {
+        message: "cannot connect to `127.0.0.1:5432`: connection refused".to_owned(),
+        span: Some(span_of(
+            HEALTH_TOML,
+            r#"{ url = "{{ env.DATABASE_URL }}", query = "select 1" }"#,
+            0,
+        )),
+        help: Some("is PostgreSQL running? start it or point `DATABASE_URL` at it".to_owned()),
+    });
+
+    let mut cleanup = step(3, "cleanup", StepKind::Exec, StepStatus::Skipped, 1268, 0);
+    cleanup.skip_reason = Some("needs `db`, which errored".to_owned());
+    vec![login, health, db, cleanup]
+}
+
+/// A whole run: TC-001 passes, TC-003 fails (a failed expectation after a
+/// retry, a warning, an errored step, a skipped step).
+fn run_events() -> Vec<RunEvent> {
+    let login = login_steps();
+    let health = health_steps();
+    let mut events = vec![RunEvent::RunStarted { specs: specs() }];
+
+    events.push(RunEvent::SpecStarted { spec: 0 });
+    for (i, report) in login.iter().enumerate() {
+        events.push(RunEvent::StepStarted {
+            spec: 0,
+            step: i,
+            attempt: 1,
+        });
+        events.push(RunEvent::StepFinished {
+            spec: 0,
+            report: report.clone(),
+        });
+    }
+    events.push(RunEvent::SpecFinished {
+        spec: 0,
+        report: SpecReport {
+            index: 0,
+            id: "TC-001".to_owned(),
+            status: SpecStatus::Passed,
+            duration: Duration::from_millis(57),
+            steps: login,
+            error: None,
+        },
+    });
+
+    events.push(RunEvent::SpecStarted { spec: 1 });
+    for (i, report) in health.iter().enumerate() {
+        if report.status == StepStatus::Skipped {
+            events.push(RunEvent::StepFinished {
+                spec: 1,
+                report: report.clone(),
+            });
+            continue;
+        }
+        events.push(RunEvent::StepStarted {
+            spec: 1,
+            step: i,
+            attempt: 1,
+        });
+        if report.id == "health" {
+            events.push(RunEvent::StepRetrying {
+                spec: 1,
+                step: i,
+                attempt: 1,
+                reason: "expected status `200`, got `503`".to_owned(),
+                delay: Duration::from_millis(500),
+            });
+            events.push(RunEvent::StepStarted {
+                spec: 1,
+                step: i,
+                attempt: 2,
+            });
+        }
+        events.push(RunEvent::StepFinished {
+            spec: 1,
+            report: report.clone(),
+        });
+    }
+    events.push(RunEvent::SpecFinished {
+        spec: 1,
+        report: SpecReport {
+            index: 1,
+            id: "TC-003".to_owned(),
+            status: SpecStatus::Failed,
+            duration: Duration::from_millis(1268),
+            steps: health,
+            error: None,
+        },
+    });
+
+    events.push(RunEvent::RunFinished {
+        report: RunSummary {
+            passed: 1,
+            failed: 1,
+            cancelled: 0,
+            warnings: 1,
+            duration: Duration::from_millis(1330),
+            interrupted: false,
+        },
+    });
+    events
+}
+
+/// A writer the test can read afterwards.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Buffer {
+    fn text(&self) -> String {
+        let bytes = self
+            .0
+            .lock()
+            .expect("the buffer lock is not poisoned")
+            .clone();
+        String::from_utf8(bytes).expect("reporters write UTF-8")
+    }
+}
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .expect("the buffer lock is not poisoned")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn feed(reporter: &mut dyn Reporter, events: &[RunEvent]) {
+    for event in events {
+        reporter.on_event(event).expect("reporting succeeds");
+    }
+    reporter.finish().expect("finishing succeeds");
+}
+
+fn terminal(events: &[RunEvent], opts: TerminalOptions) -> String {
+    let buffer = Buffer::default();
+    let mut reporter = TerminalReporter::new(Box::new(buffer.clone()), opts);
+    feed(&mut reporter, events);
+    buffer.text()
+}
+
+fn plain(verbose: bool) -> TerminalOptions {
+    TerminalOptions {
+        color: false,
+        verbose,
+        width: 100,
+        live: false,
+    }
+}
+
+fn junit(events: &[RunEvent]) -> String {
+    let buffer = Buffer::default();
+    let mut reporter = JunitReporter::with_writer(Box::new(buffer.clone()));
+    feed(&mut reporter, events);
+    buffer.text()
+}
+
+#[test]
+fn terminal_default() {
+    let out = terminal(&run_events(), plain(false));
+    insta::assert_snapshot!(redact_for_snapshot(&out));
+}
+
+#[test]
+fn terminal_verbose() {
+    let out = terminal(&run_events(), plain(true));
+    insta::assert_snapshot!(redact_for_snapshot(&out));
+}
+
+#[test]
+fn terminal_colour_is_optional() {
+    let plain_out = terminal(&run_events(), plain(false));
+    assert!(
+        !plain_out.contains('\u{1b}'),
+        "no escape codes without colour"
+    );
+    let coloured = terminal(
+        &run_events(),
+        TerminalOptions {
+            color: true,
+            ..plain(false)
+        },
+    );
+    assert!(coloured.contains("\u{1b}[31m✗\u{1b}[0m"), "{coloured}");
+}
+
+#[test]
+fn terminal_live_line_is_cleared() {
+    let out = terminal(
+        &run_events(),
+        TerminalOptions {
+            live: true,
+            ..plain(false)
+        },
+    );
+    assert!(
+        out.contains("running TC-003 › health (step 2/4, attempt 2)"),
+        "{out}"
+    );
+    // Once the live text is removed, what is left is the plain output.
+    let mut cleaned = String::new();
+    for piece in out.split("\r\u{1b}[2K") {
+        // A live line is whatever follows a clear up to the next clear
+        // without a newline; written output always ends in one.
+        if let Some(end) = piece.rfind('\n') {
+            cleaned.push_str(&piece[..=end]);
+        }
+    }
+    assert_eq!(cleaned, terminal(&run_events(), plain(false)));
+}
+
+#[test]
+fn terminal_never_interleaves_concurrent_specs() {
+    let login = login_steps();
+    let health = health_steps();
+    let events = vec![
+        RunEvent::RunStarted { specs: specs() },
+        RunEvent::SpecStarted { spec: 0 },
+        RunEvent::SpecStarted { spec: 1 },
+        RunEvent::StepFinished {
+            spec: 1,
+            report: health[0].clone(),
+        },
+        RunEvent::StepFinished {
+            spec: 0,
+            report: login[0].clone(),
+        },
+        RunEvent::StepFinished {
+            spec: 1,
+            report: health[1].clone(),
+        },
+        RunEvent::StepFinished {
+            spec: 0,
+            report: login[1].clone(),
+        },
+        RunEvent::SpecFinished {
+            spec: 0,
+            report: SpecReport {
+                index: 0,
+                id: "TC-001".to_owned(),
+                status: SpecStatus::Passed,
+                duration: Duration::from_millis(57),
+                steps: login,
+                error: None,
+            },
+        },
+        RunEvent::RunFinished {
+            report: RunSummary {
+                interrupted: true,
+                passed: 1,
+                cancelled: 1,
+                ..RunSummary::default()
+            },
+        },
+    ];
+    let out = terminal(&events, plain(true));
+    let tc1_end = out.find("✓ TC-001 passed").expect("TC-001 has a footer");
+    let tc3_start = out.find("▶ TC-003").expect("TC-003 has a header");
+    assert!(tc1_end < tc3_start, "TC-003 waits for TC-001:\n{out}");
+    assert!(out.contains("- TC-003 cancelled"), "{out}");
+    insta::assert_snapshot!(redact_for_snapshot(&out));
+}
+
+#[test]
+fn junit_report() {
+    let xml = junit(&run_events());
+    insta::assert_snapshot!(redact_for_snapshot(&xml));
+
+    let report = quick_junit::Report::deserialize_from_str(&xml).expect("the JUnit file parses");
+    assert_eq!(report.tests, 6);
+    assert_eq!(report.failures, 1);
+    assert_eq!(report.errors, 1);
+    assert_eq!(report.skipped, 1);
+    let suites: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(suites, ["TC-001 Login works", "TC-003 WSGI health check"]);
+    let health = &report.test_suites[1];
+    assert_eq!(
+        (health.tests, health.failures, health.errors, health.skipped),
+        (4, 1, 1, 1)
+    );
+}
+
+#[test]
+fn junit_survives_an_interrupted_run() {
+    // TC-003 stops after its first step: no SpecFinished, no RunFinished.
+    let mut events = run_events();
+    let cut = events
+        .iter()
+        .position(|e| matches!(e, RunEvent::StepFinished { spec: 1, report } if report.index == 0))
+        .expect("TC-003 has a first step");
+    events.truncate(cut + 1);
+
+    let xml = junit(&events);
+    let report = quick_junit::Report::deserialize_from_str(&xml).expect("the JUnit file parses");
+    assert_eq!(report.tests, 6);
+    assert_eq!((report.failures, report.errors, report.skipped), (0, 0, 3));
+    assert!(xml.contains("cancelled: the run was interrupted"), "{xml}");
+
+    // The terminal reporter also says what became of the unfinished spec.
+    let out = terminal(
+        &[
+            events,
+            vec![RunEvent::RunFinished {
+                report: RunSummary {
+                    passed: 1,
+                    cancelled: 1,
+                    interrupted: true,
+                    ..RunSummary::default()
+                },
+            }],
+        ]
+        .concat(),
+        plain(false),
+    );
+    assert!(
+        out.contains("- TC-003 cancelled  4 steps: 1 passed"),
+        "{out}"
+    );
+    assert!(out.contains("(interrupted)"), "{out}");
+}
+
+#[test]
+fn markdown_summary() {
+    let buffer = Buffer::default();
+    let mut reporter = MarkdownReporter::with_writer(Box::new(buffer.clone()));
+    feed(&mut reporter, &run_events());
+    insta::assert_snapshot!(redact_for_snapshot(&buffer.text()));
+}
+
+#[test]
+fn json_document() {
+    let buffer = Buffer::default();
+    let mut reporter = JsonReporter::with_writer(Box::new(buffer.clone()));
+    feed(&mut reporter, &run_events());
+    let doc: serde_json::Value =
+        serde_json::from_str(&buffer.text()).expect("the JSON report parses");
+    assert_eq!(doc["version"], 1);
+    assert!(doc["started_at"].is_string());
+    assert_eq!(doc["summary"]["failed"], 1);
+    assert_eq!(doc["summary"]["warnings"], 1);
+    let specs = doc["specs"].as_array().expect("specs is an array");
+    assert_eq!(specs.len(), 2);
+    assert_eq!(specs[1]["info"]["id"], "TC-003");
+    assert_eq!(specs[1]["info"]["path"], "specs/tc-003.toml");
+    assert_eq!(specs[1]["finished"], true);
+    assert_eq!(specs[1]["report"]["status"], "failed");
+    assert_eq!(specs[1]["report"]["steps"][1]["status"], "failed");
+    assert_eq!(
+        specs[1]["report"]["steps"][1]["expectations"][0]["actual"],
+        503
+    );
+    assert_eq!(
+        specs[1]["retries"][0]["reason"],
+        "expected status `200`, got `503`"
+    );
+    assert_eq!(specs[1]["retries"][0]["delay"], 500.0);
+}
+
+#[test]
+fn file_reporters_write_their_files() {
+    let dir = std::env::temp_dir().join(format!("planrun-report-test-{}", std::process::id()));
+    let junit_path = dir.join("nested/junit.xml");
+    let summary_path = dir.join("summary.md");
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![
+        Box::new(JunitReporter::new(&junit_path)),
+        Box::new(MarkdownReporter::appending(&summary_path)),
+        Box::new(JsonReporter::new(dir.join("run.json"))),
+    ];
+    std::fs::create_dir_all(&dir).expect("the temp dir can be created");
+    std::fs::write(&summary_path, "earlier content\n").expect("the summary can be seeded");
+    feed(&mut reporters, &run_events());
+    let xml = std::fs::read_to_string(&junit_path).expect("the JUnit file exists");
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    let md = std::fs::read_to_string(&summary_path).expect("the summary exists");
+    assert!(md.starts_with("earlier content\n## ❌ planrun"), "{md}");
+    assert!(dir.join("run.json").exists());
+    std::fs::remove_dir_all(&dir).expect("the temp dir can be removed");
+}
+
+#[test]
+fn failure_snippet() {
+    let source = SourceFile::new("specs/tc-003.toml", HEALTH_TOML, Format::Toml);
+    let out = render_failure(
+        &source,
+        Some(span_of(HEALTH_TOML, "expect.status = 200", 1)),
+        "expected status `200`, got `503`",
+        Some("got 503"),
+        Some("the server answered, but not with 200"),
+    );
+    insta::assert_snapshot!(out);
+}

@@ -1,0 +1,109 @@
+//! Shared helpers of the executor tests: run one step the way the runner
+//! does (a rendered config, a spec context, a time limit, a body cap), and ask
+//! `/proc` whether a process is really gone (a zombie is not "running"; PID 1
+//! on some machines never reaps orphans, so `kill -0` would lie).
+#![allow(dead_code, reason = "each test binary uses a part of these helpers")]
+
+use std::path::Path;
+use std::time::Duration;
+
+use planrun_runner::executor::{Observer, SpecContext, StepError, StepExecutor, StepInput};
+use planrun_spec::parse::parse_toml;
+use planrun_spec::value::Value;
+
+/// The cap on bodies when a test does not care.
+pub const MAX_BODY: u64 = 16 * 1024 * 1024;
+
+/// A step config from the TOML of its table (`get = "…"`, `cmd = [...]`).
+pub fn config(toml: &str) -> Value {
+    match parse_toml(toml) {
+        Ok(value) => value,
+        Err(diagnostic) => panic!("bad test TOML `{toml}`: {diagnostic:?}"),
+    }
+}
+
+/// Runs one attempt of a step.
+pub async fn run_step(
+    executor: &dyn StepExecutor,
+    ctx: &SpecContext,
+    config: &Value,
+    timeout: Duration,
+    max_body: u64,
+) -> Result<serde_json::Value, StepError> {
+    executor
+        .execute(StepInput {
+            config,
+            ctx,
+            step_id: "test-step",
+            timeout,
+            max_body,
+            base_dir: ctx.base_dir(),
+            observer: Observer::none(),
+        })
+        .await
+}
+
+/// Runs a step with a 10s limit and the default body cap.
+pub async fn run(
+    executor: &dyn StepExecutor,
+    ctx: &SpecContext,
+    toml: &str,
+) -> Result<serde_json::Value, StepError> {
+    run_step(executor, ctx, &config(toml), Duration::from_secs(10), MAX_BODY).await
+}
+
+/// The state letter and process group of a process, when it exists.
+fn stat(pid: u32) -> Option<(char, u32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// Whether `pid` is a live (not zombie) process.
+pub fn running(pid: u32) -> bool {
+    stat(pid).is_some_and(|(state, _)| !matches!(state, 'Z' | 'X' | 'x'))
+}
+
+/// The live processes of group `pgid`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        panic!("these tests need /proc");
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| stat(*pid).is_some_and(|(state, group)| group == pgid && !matches!(state, 'Z' | 'X' | 'x')))
+        .collect()
+}
+
+/// Waits up to `limit` for `gone()` to hold.
+pub async fn eventually(limit: Duration, mut gone: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if gone() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gone()
+}
+
+/// A spec context whose base directory is a fresh temporary directory.
+pub fn context() -> (SpecContext, tempfile::TempDir) {
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(err) => panic!("no temp dir: {err}"),
+    };
+    (SpecContext::new(dir.path()), dir)
+}
+
+/// Writes `text` to `dir/name`.
+pub fn write(dir: &Path, name: &str, text: &str) {
+    if let Err(err) = std::fs::write(dir.join(name), text) {
+        panic!("cannot write {name}: {err}");
+    }
+}
