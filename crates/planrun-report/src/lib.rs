@@ -26,6 +26,8 @@
 //!
 //! [`RunEvent`]: planrun_runner::events::RunEvent
 
+#![warn(missing_docs)]
+
 mod collect;
 mod json;
 mod junit;

@@ -318,17 +318,31 @@ impl TerminalReporter {
         }
     }
 
+    /// One line: a spec that passed quietly, or one that never ran.
     fn compact(&self, info: &SpecInfo, report: &SpecReport) -> Chunk {
-        let mut text = format!("{} {}", self.paint.green("✓"), self.paint.bold(&info.id));
+        let passed = report.status == SpecStatus::Passed;
+        let marker = if passed {
+            self.paint.green("✓")
+        } else {
+            self.paint.dim("-")
+        };
+        let mut text = format!("{marker} {}", self.paint.bold(&info.id));
         if let Some(name) = &info.name {
             let _ = write!(text, " {name}");
         }
+        let tail = if passed {
+            format!(
+                "{}  {}",
+                count(report.steps.len(), "step", "steps"),
+                format_duration(report.duration)
+            )
+        } else {
+            self.paint.dim("cancelled")
+        };
         let _ = writeln!(
             text,
-            " {}  {}  {}",
+            " {}  {tail}",
             self.paint.dim(&format!("({})", info.path.display())),
-            count(report.steps.len(), "step", "steps"),
-            format_duration(report.duration),
         );
         Chunk {
             text,
@@ -439,6 +453,14 @@ impl TerminalReporter {
         if quiet && !self.opts.verbose {
             return vec![self.compact(info, report)];
         }
+        let never_ran = report.status == SpecStatus::Cancelled
+            && report
+                .steps
+                .iter()
+                .all(|s| matches!(s.status, StepStatus::Cancelled | StepStatus::Skipped));
+        if never_ran {
+            return vec![self.compact(info, report)];
+        }
         let mut chunks = vec![self.header(info)];
         chunks.extend(
             report
@@ -504,6 +526,11 @@ impl TerminalReporter {
     }
 
     fn step_finished(&mut self, spec: usize, report: &StepReport) -> io::Result<()> {
+        // A step of a spec never announced as started starts it, so its
+        // header comes first.
+        if self.states.get(spec).is_some_and(|s| !s.started) {
+            self.spec_started(spec)?;
+        }
         let Some(info) = self.specs.get(spec) else {
             return Ok(());
         };

@@ -636,3 +636,69 @@ fn failure_snippet() {
     );
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn terminal_shows_warnings_and_quiets_specs_that_never_ran() {
+    // TC-003's health step only warns here, so the spec passes; TC-001 is
+    // cancelled before it starts.
+    let mut health = health_steps();
+    health.truncate(2);
+    health[1].status = StepStatus::Warned;
+    health[1].expectations.remove(0);
+    let events = vec![
+        RunEvent::RunStarted { specs: specs() },
+        RunEvent::SpecStarted { spec: 1 },
+        RunEvent::SpecFinished {
+            spec: 1,
+            report: SpecReport {
+                index: 1,
+                id: "TC-003".to_owned(),
+                status: SpecStatus::Passed,
+                duration: Duration::from_millis(40),
+                steps: health,
+                error: None,
+            },
+        },
+        RunEvent::SpecFinished {
+            spec: 0,
+            report: SpecReport {
+                index: 0,
+                id: "TC-001".to_owned(),
+                status: SpecStatus::Cancelled,
+                duration: Duration::ZERO,
+                steps: login_steps()
+                    .into_iter()
+                    .map(|mut s| {
+                        s.status = StepStatus::Cancelled;
+                        s
+                    })
+                    .collect(),
+                error: None,
+            },
+        },
+        RunEvent::RunFinished {
+            report: RunSummary {
+                passed: 1,
+                cancelled: 1,
+                warnings: 1,
+                interrupted: true,
+                ..RunSummary::default()
+            },
+        },
+    ];
+    let out = redact_for_snapshot(&terminal(&events, plain(false)));
+    assert!(out.contains("  ! health   http  [duration]"), "{out}");
+    assert!(
+        out.contains("    ! `$.checks` differs from the expected value"),
+        "{out}"
+    );
+    assert!(
+        out.contains("✓ TC-003 passed  2 steps: 1 passed, 1 warned"),
+        "{out}"
+    );
+    assert!(
+        out.contains("- TC-001 Login works (specs/tc-001.toml)  cancelled\n"),
+        "{out}"
+    );
+    assert!(!out.contains("▶ TC-001"), "{out}");
+}

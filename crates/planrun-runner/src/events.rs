@@ -17,6 +17,10 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "events are moved once, through a channel"
+)]
 pub enum RunEvent {
     /// The run begins; lists every spec that will run.
     RunStarted {

@@ -86,7 +86,10 @@ pub trait StepExecutor: Send + Sync + 'static {
     /// The runner enforces the attempt's time limit by dropping the future, so
     /// an executor must leave nothing behind when dropped (use `kill_on_drop`
     /// for processes; register long-lived things with [`SpecContext::on_cleanup`]).
-    fn execute<'a>(&'a self, input: StepInput<'a>) -> BoxFuture<'a, Result<serde_json::Value, StepError>>;
+    fn execute<'a>(
+        &'a self,
+        input: StepInput<'a>,
+    ) -> BoxFuture<'a, Result<serde_json::Value, StepError>>;
 }
 
 /// What an executor gets for one attempt.
@@ -179,7 +182,10 @@ impl SpecContext {
                 .map_err(|_| StepError::new("internal: resource type mismatch"));
         }
         let created = Arc::new(init()?);
-        map.insert(TypeId::of::<T>(), Arc::clone(&created) as Arc<dyn Any + Send + Sync>);
+        map.insert(
+            TypeId::of::<T>(),
+            Arc::clone(&created) as Arc<dyn Any + Send + Sync>,
+        );
         Ok(created)
     }
 

@@ -15,7 +15,12 @@ use crate::executor::StepError;
 use crate::render::{Renderer, Scope};
 
 /// Picks the value a target points at; `None` when it does not exist.
-pub fn select(target: &Target, result: &Json, renderer: &Renderer, scope: &Scope) -> Result<Option<Json>, StepError> {
+pub fn select(
+    target: &Target,
+    result: &Json,
+    renderer: &Renderer,
+    scope: &Scope,
+) -> Result<Option<Json>, StepError> {
     Ok(match target {
         Target::Path { path, .. } => {
             let found = path.query(result).all();
@@ -31,7 +36,12 @@ pub fn select(target: &Target, result: &Json, renderer: &Renderer, scope: &Scope
 }
 
 /// Checks one expectation.
-pub fn check(exp: &Expectation, result: &Json, renderer: &Renderer, scope: &Scope) -> ExpectationOutcome {
+pub fn check(
+    exp: &Expectation,
+    result: &Json,
+    renderer: &Renderer,
+    scope: &Scope,
+) -> ExpectationOutcome {
     let target = exp.target.describe();
     let mut outcome = ExpectationOutcome {
         target: target.clone(),
@@ -81,23 +91,42 @@ pub fn check(exp: &Expectation, result: &Json, renderer: &Renderer, scope: &Scop
 }
 
 /// A capture's value, or why it could not be taken.
-pub fn capture(c: &Capture, result: &Json, renderer: &Renderer, scope: &Scope) -> Result<Json, StepError> {
+pub fn capture(
+    c: &Capture,
+    result: &Json,
+    renderer: &Renderer,
+    scope: &Scope,
+) -> Result<Json, StepError> {
     let value = select(&c.target, result, renderer, scope)?.ok_or_else(|| {
-        StepError::new(format!("capture `{}`: `{}` is not in the result", c.name.name, c.target.describe()))
-            .at(c.span.clone())
+        StepError::new(format!(
+            "capture `{}`: `{}` is not in the result",
+            c.name.name,
+            c.target.describe()
+        ))
+        .at(c.span.clone())
     })?;
-    let Some(pattern) = &c.regex else { return Ok(value) };
+    let Some(pattern) = &c.regex else {
+        return Ok(value);
+    };
     let text = match &value {
         Json::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let re = regex::Regex::new(pattern)
-        .map_err(|e| StepError::new(format!("invalid regular expression: {e}")).at(c.span.clone()))?;
-    let caps = re.captures(&text).ok_or_else(|| {
-        StepError::new(format!("capture `{}`: `{pattern}` does not match {}", c.name.name, show(Some(&value))))
-            .at(c.span.clone())
+    let re = regex::Regex::new(pattern).map_err(|e| {
+        StepError::new(format!("invalid regular expression: {e}")).at(c.span.clone())
     })?;
-    let m = caps.get(1).or_else(|| caps.get(0)).map_or("", |m| m.as_str());
+    let caps = re.captures(&text).ok_or_else(|| {
+        StepError::new(format!(
+            "capture `{}`: `{pattern}` does not match {}",
+            c.name.name,
+            show(Some(&value))
+        ))
+        .at(c.span.clone())
+    })?;
+    let m = caps
+        .get(1)
+        .or_else(|| caps.get(0))
+        .map_or("", |m| m.as_str());
     Ok(Json::String(m.to_string()))
 }
 
@@ -116,7 +145,12 @@ fn mismatch(message: impl Into<String>, expected: impl Into<String>) -> Mismatch
 }
 
 /// Checks `actual` against a matcher; on success returns the expectation in words.
-fn check_matcher(m: &Matcher, actual: Option<&Json>, r: &Renderer, scope: &Scope) -> Result<String, Mismatch> {
+fn check_matcher(
+    m: &Matcher,
+    actual: Option<&Json>,
+    r: &Renderer,
+    scope: &Scope,
+) -> Result<String, Mismatch> {
     match m {
         Matcher::Literal(v) => {
             let expected = r
@@ -125,7 +159,10 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, r: &Renderer, scope: &Scope
                 .to_json();
             let words = show(Some(&expected));
             match actual {
-                None => Err(mismatch(format!("expected {words}, but it is missing"), words)),
+                None => Err(mismatch(
+                    format!("expected {words}, but it is missing"),
+                    words,
+                )),
                 Some(a) if loose_eq(a, &expected) => Ok(words),
                 Some(a) => Err(Mismatch {
                     message: format!("expected {words}, got {}", show(Some(a))),
@@ -147,15 +184,29 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, r: &Renderer, scope: &Scope
                     e
                 })?;
             }
-            Ok(format!("a table with {}", entries.iter().map(|(k, _)| format!("`{}`", k.name)).collect::<Vec<_>>().join(", ")))
+            Ok(format!(
+                "a table with {}",
+                entries
+                    .iter()
+                    .map(|(k, _)| format!("`{}`", k.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
         }
         Matcher::Array(items, _) => {
             let Some(Json::Array(arr)) = actual else {
-                return Err(mismatch(format!("expected a list, got {}", show(actual)), "a list"));
+                return Err(mismatch(
+                    format!("expected a list, got {}", show(actual)),
+                    "a list",
+                ));
             };
             if arr.len() != items.len() {
                 return Err(mismatch(
-                    format!("expected a list of {} items, got {} items", items.len(), arr.len()),
+                    format!(
+                        "expected a list of {} items, got {} items",
+                        items.len(),
+                        arr.len()
+                    ),
                     format!("{} items", items.len()),
                 ));
             }
@@ -177,11 +228,19 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, r: &Renderer, scope: &Scope
     }
 }
 
-fn check_op(op: &OpMatcher, actual: Option<&Json>, r: &Renderer, scope: &Scope) -> Result<String, Mismatch> {
+fn check_op(
+    op: &OpMatcher,
+    actual: Option<&Json>,
+    r: &Renderer,
+    scope: &Scope,
+) -> Result<String, Mismatch> {
     if let Some(inner) = &op.inner {
         return match op.op {
             Op::Not => match check_matcher(inner, actual, r, scope) {
-                Ok(words) => Err(mismatch(format!("expected not {words}, got {}", show(actual)), format!("not {words}"))),
+                Ok(words) => Err(mismatch(
+                    format!("expected not {words}, got {}", show(actual)),
+                    format!("not {words}"),
+                )),
                 Err(e) => Ok(format!("not {}", e.expected)),
             },
             Op::Len => {
@@ -189,7 +248,12 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, r: &Renderer, scope: &Scope) 
                     Some(Json::String(s)) => s.chars().count(),
                     Some(Json::Array(a)) => a.len(),
                     Some(Json::Object(o)) => o.len(),
-                    other => return Err(mismatch(format!("has no length: {}", show(other)), "something with a length")),
+                    other => {
+                        return Err(mismatch(
+                            format!("has no length: {}", show(other)),
+                            "something with a length",
+                        ));
+                    }
                 };
                 check_matcher(inner, Some(&Json::from(len)), r, scope)
                     .map(|w| format!("length {w}"))
@@ -201,18 +265,32 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, r: &Renderer, scope: &Scope) 
             }
             Op::All | Op::Any => {
                 let Some(Json::Array(items)) = actual else {
-                    return Err(mismatch(format!("expected a list, got {}", show(actual)), "a list"));
+                    return Err(mismatch(
+                        format!("expected a list, got {}", show(actual)),
+                        "a list",
+                    ));
                 };
-                let results: Vec<_> = items.iter().map(|i| check_matcher(inner, Some(i), r, scope)).collect();
+                let results: Vec<_> = items
+                    .iter()
+                    .map(|i| check_matcher(inner, Some(i), r, scope))
+                    .collect();
                 if op.op == Op::All {
-                    if let Some((i, Err(e))) = results.into_iter().enumerate().find(|(_, x)| x.is_err()) {
-                        return Err(mismatch(format!("item {i}: {}", e.message), format!("every item {}", e.expected)));
+                    if let Some((i, Err(e))) =
+                        results.into_iter().enumerate().find(|(_, x)| x.is_err())
+                    {
+                        return Err(mismatch(
+                            format!("item {i}: {}", e.message),
+                            format!("every item {}", e.expected),
+                        ));
                     }
                     Ok(String::from("every item matches"))
                 } else if results.iter().any(Result::is_ok) {
                     Ok(String::from("some item matches"))
                 } else {
-                    Err(mismatch(format!("no item of {} matches", items.len()), "some item matching"))
+                    Err(mismatch(
+                        format!("no item of {} matches", items.len()),
+                        "some item matching",
+                    ))
                 }
             }
             _ => unreachable!("invariant: only len/all/any/not have inner matchers"),
@@ -229,13 +307,22 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, r: &Renderer, scope: &Scope) 
         return if actual.is_some() == want {
             Ok(format!("exists = {want}"))
         } else if want {
-            Err(mismatch("expected it to exist, but it is missing", "exists"))
+            Err(mismatch(
+                "expected it to exist, but it is missing",
+                "exists",
+            ))
         } else {
-            Err(mismatch(format!("expected it to be absent, got {}", show(actual)), "absent"))
+            Err(mismatch(
+                format!("expected it to be absent, got {}", show(actual)),
+                "absent",
+            ))
         };
     }
     let Some(a) = actual else {
-        return Err(mismatch(format!("expected {key} {argw}, but it is missing"), format!("{key} {argw}")));
+        return Err(mismatch(
+            format!("expected {key} {argw}, but it is missing"),
+            format!("{key} {argw}"),
+        ));
     };
     let ok = match op.op {
         Op::Eq => loose_eq(a, &arg),
@@ -262,13 +349,22 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, r: &Renderer, scope: &Scope) 
         },
         Op::Matches => match regex::Regex::new(&as_text(&arg)) {
             Ok(re) => re.is_match(&as_text(a)),
-            Err(e) => return Err(mismatch(format!("invalid regular expression: {e}"), "a valid pattern")),
+            Err(e) => {
+                return Err(mismatch(
+                    format!("invalid regular expression: {e}"),
+                    "a valid pattern",
+                ));
+            }
         },
         Op::StartsWith => as_text(a).starts_with(&as_text(&arg)),
         Op::EndsWith => as_text(a).ends_with(&as_text(&arg)),
         Op::Type => json_type_matches(a, &as_text(&arg)),
-        Op::OneOf => arg.as_array().is_some_and(|opts| opts.iter().any(|o| loose_eq(a, o))),
-        Op::Exists | Op::Len | Op::All | Op::Any | Op::Not => unreachable!("invariant: handled above"),
+        Op::OneOf => arg
+            .as_array()
+            .is_some_and(|opts| opts.iter().any(|o| loose_eq(a, o))),
+        Op::Exists | Op::Len | Op::All | Op::Any | Op::Not => {
+            unreachable!("invariant: handled above")
+        }
     };
     let words = format!("{} {argw}", key.replace('_', " "));
     if ok {
@@ -290,9 +386,13 @@ fn loose_eq(a: &Json, b: &Json) -> bool {
             s.trim().parse::<f64>().ok() == n.as_f64()
         }
         (Json::String(s), Json::Bool(b)) | (Json::Bool(b), Json::String(s)) => s == &b.to_string(),
-        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| loose_eq(a, b)),
+        (Json::Array(x), Json::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| loose_eq(a, b))
+        }
         (Json::Object(x), Json::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| loose_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| loose_eq(v, w)))
         }
         _ => a == b,
     }
@@ -415,14 +515,34 @@ mod tests {
         assert!(passes("status", "200", &doc));
         assert!(!passes("status", "201", &doc));
         assert!(passes("status", "{ one_of = [200, 201] }", &doc));
-        assert!(passes("header.content-type", "{ starts_with = \"text/event-stream\" }", &doc));
+        assert!(passes(
+            "header.content-type",
+            "{ starts_with = \"text/event-stream\" }",
+            &doc
+        ));
         assert!(passes("header.content-length", "42", &doc));
-        assert!(passes("json.items", "{ len = { ge = 3 }, contains = 2, all = { gt = 0 } }", &doc));
-        assert!(passes("json.checks", "{ database = \"ok\", cache = \"ok\" }", &doc));
-        assert!(!passes("json.checks", "{ eq = { database = \"ok\" } }", &doc));
+        assert!(passes(
+            "json.items",
+            "{ len = { ge = 3 }, contains = 2, all = { gt = 0 } }",
+            &doc
+        ));
+        assert!(passes(
+            "json.checks",
+            "{ database = \"ok\", cache = \"ok\" }",
+            &doc
+        ));
+        assert!(!passes(
+            "json.checks",
+            "{ eq = { database = \"ok\" } }",
+            &doc
+        ));
         assert!(passes("duration", "{ lt = \"500ms\" }", &doc));
         assert!(!passes("duration", "{ lt = \"100ms\" }", &doc));
-        assert!(passes("json.name", "{ matches = \"^plan\", type = \"string\", not = \"x\" }", &doc));
+        assert!(passes(
+            "json.name",
+            "{ matches = \"^plan\", type = \"string\", not = \"x\" }",
+            &doc
+        ));
         assert!(passes("json.missing", "{ exists = false }", &doc));
         assert!(passes("$.json.items[*]", "[1, 2, 3]", &doc));
     }
@@ -430,7 +550,12 @@ mod tests {
     #[test]
     fn failure_message_says_expected_and_actual() {
         let doc = json!({"status": 404});
-        let out = check(&exp("status", "200"), &doc, &Renderer::new(), &Scope::default());
+        let out = check(
+            &exp("status", "200"),
+            &doc,
+            &Renderer::new(),
+            &Scope::default(),
+        );
         assert!(!out.passed);
         assert_eq!(out.message, "status: expected `200`, got `404`");
         assert_eq!(out.actual, Some(json!(404)));

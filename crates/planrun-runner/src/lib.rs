@@ -2,7 +2,7 @@
 //! executors, checks expectations and emits events.
 pub mod events;
 pub mod executor;
-pub mod render;
 pub mod expect;
 pub mod redact;
+pub mod render;
 pub mod run;

@@ -53,10 +53,8 @@ impl Redactor {
                 let r = self.text(s);
                 *s = r;
             }
-            Json::Number(n) => {
-                if self.secrets.iter().any(|s| *s == n.to_string()) {
-                    *value = Json::String(String::from("***"));
-                }
+            Json::Number(n) if self.secrets.iter().any(|s| *s == n.to_string()) => {
+                *value = Json::String(String::from("***"));
             }
             Json::Array(items) => items.iter_mut().for_each(|v| self.json(v)),
             Json::Object(map) => map.values_mut().for_each(|v| self.json(v)),

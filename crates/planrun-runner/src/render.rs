@@ -76,12 +76,17 @@ impl Renderer {
         env.add_filter("b64encode", |s: String| {
             base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
         });
-        env.add_filter("b64decode", |s: String| -> Result<String, minijinja::Error> {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(s.trim())
-                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))?;
-            Ok(String::from_utf8_lossy(&bytes).into_owned())
-        });
+        env.add_filter(
+            "b64decode",
+            |s: String| -> Result<String, minijinja::Error> {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(s.trim())
+                    .map_err(|e| {
+                        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+                    })?;
+                Ok(String::from_utf8_lossy(&bytes).into_owned())
+            },
+        );
         env.add_filter("urlencode", |s: String| {
             s.bytes()
                 .map(|b| {
@@ -107,7 +112,12 @@ impl Renderer {
     }
 
     /// Evaluates an expression to JSON.
-    pub fn eval(&self, expr: &str, span: &Span, scope: &Scope) -> Result<serde_json::Value, StepError> {
+    pub fn eval(
+        &self,
+        expr: &str,
+        span: &Span,
+        scope: &Scope,
+    ) -> Result<serde_json::Value, StepError> {
         let compiled = self
             .env
             .compile_expression(expr)
@@ -118,14 +128,21 @@ impl Renderer {
         if value.is_undefined() {
             return Err(StepError::new(format!("`{expr}` is undefined")).at(span.clone()));
         }
-        serde_json::to_value(&value).map_err(|e| StepError::new(format!("`{expr}`: {e}")).at(span.clone()))
+        serde_json::to_value(&value)
+            .map_err(|e| StepError::new(format!("`{expr}`: {e}")).at(span.clone()))
     }
 
     /// Evaluates a parsed template: typed when it is one expression.
-    pub fn eval_template(&self, t: &Template, scope: &Scope) -> Result<serde_json::Value, StepError> {
+    pub fn eval_template(
+        &self,
+        t: &Template,
+        scope: &Scope,
+    ) -> Result<serde_json::Value, StepError> {
         match &t.expr {
             Some(expr) => self.eval(expr, &t.span, scope),
-            None => self.render_str(&t.source, &t.span, scope).map(serde_json::Value::String),
+            None => self
+                .render_str(&t.source, &t.span, scope)
+                .map(serde_json::Value::String),
         }
     }
 
@@ -180,7 +197,9 @@ impl Renderer {
 }
 
 fn template_error(err: &minijinja::Error, text: &str, span: &Span) -> StepError {
-    let detail = err.detail().map_or_else(|| err.kind().to_string(), str::to_string);
+    let detail = err
+        .detail()
+        .map_or_else(|| err.kind().to_string(), str::to_string);
     let mut e = StepError::new(format!("cannot render `{text}`: {detail}")).at(span.clone());
     if matches!(err.kind(), minijinja::ErrorKind::UndefinedError) {
         e = e.help("a value it reads is not set: an environment variable, or a field missing from a capture");
@@ -204,7 +223,10 @@ mod tests {
             &(0..1),
         );
         let out = r.render_value(&v, &scope).expect("renders");
-        assert_eq!(out.to_json(), json!({"url": "http://h/x", "n": 3, "plain": "a"}));
+        assert_eq!(
+            out.to_json(),
+            json!({"url": "http://h/x", "n": 3, "plain": "a"})
+        );
     }
 
     #[test]
@@ -221,7 +243,11 @@ mod tests {
     fn helpers_work() {
         let r = Renderer::new();
         let s = r
-            .render_str("{{ 'qa:pw' | b64encode }} {{ uuid() | length }}", &(0..1), &Scope::default())
+            .render_str(
+                "{{ 'qa:pw' | b64encode }} {{ uuid() | length }}",
+                &(0..1),
+                &Scope::default(),
+            )
             .expect("renders");
         assert_eq!(s, "cWE6cHc= 36");
     }

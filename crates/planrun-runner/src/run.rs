@@ -5,6 +5,7 @@
 //! here, never in executors. The scheduler never prints: it emits events.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +19,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
 use crate::events::{
-    RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepFailure, StepInfo, StepReport, StepStatus,
+    RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepFailure, StepInfo, StepReport,
+    StepStatus,
 };
 use crate::executor::{Observer, Registry, SpecContext, StepError, StepInput};
 use crate::expect;
@@ -60,7 +62,10 @@ pub struct Cancel {
 impl Default for Cancel {
     fn default() -> Self {
         let (tx, rx) = watch::channel(false);
-        Self { tx: Arc::new(tx), rx }
+        Self {
+            tx: Arc::new(tx),
+            rx,
+        }
     }
 }
 
@@ -129,10 +134,19 @@ impl Runner {
     }
 
     /// Runs every plan; events go to `events`. Returns the totals.
-    pub async fn run(&self, plans: &[Plan], events: &UnboundedSender<RunEvent>, cancel: &Cancel) -> RunSummary {
+    pub async fn run(
+        &self,
+        plans: &[Plan],
+        events: &UnboundedSender<RunEvent>,
+        cancel: &Cancel,
+    ) -> RunSummary {
         let started = Instant::now();
         let _ = events.send(RunEvent::RunStarted {
-            specs: plans.iter().enumerate().map(|(i, p)| Self::spec_info(i, p)).collect(),
+            specs: plans
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Self::spec_info(i, p))
+                .collect(),
         });
         let jobs = self.options.jobs.max(1);
         let mut reports: Vec<SpecReport> = futures_util::stream::iter(plans.iter().enumerate())
@@ -160,7 +174,13 @@ impl Runner {
         summary
     }
 
-    async fn run_spec(&self, index: usize, plan: &Plan, events: &UnboundedSender<RunEvent>, cancel: &Cancel) -> SpecReport {
+    async fn run_spec(
+        &self,
+        index: usize,
+        plan: &Plan,
+        events: &UnboundedSender<RunEvent>,
+        cancel: &Cancel,
+    ) -> SpecReport {
         let started = Instant::now();
         let spec = &plan.spec;
         let _ = events.send(RunEvent::SpecStarted { spec: index });
@@ -222,9 +242,14 @@ impl Runner {
             }
             Err(e) => {
                 error = Some(e.message.clone());
-                run.reports.push(failed_before_start(spec.steps.first(), &e));
+                run.reports
+                    .push(failed_before_start(spec.steps.first(), &e));
                 for step in spec.steps.iter().skip(1) {
-                    run.reports.push(not_run(step, StepStatus::Skipped, "the spec's variables did not render"));
+                    run.reports.push(not_run(
+                        step,
+                        StepStatus::Skipped,
+                        "the spec's variables did not render",
+                    ));
                 }
             }
         }
@@ -309,16 +334,29 @@ fn not_run(step: &Step, status: StepStatus, reason: &str) -> StepReport {
 
 /// Variables in precedence order: directory, spec, environment override,
 /// command line. Values may be templates over `env` and earlier variables.
-fn resolve_vars(plan: &Plan, options: &RunOptions, renderer: &Renderer, redactor: &mut Redactor) -> Result<Scope, StepError> {
+fn resolve_vars(
+    plan: &Plan,
+    options: &RunOptions,
+    renderer: &Renderer,
+    redactor: &mut Redactor,
+) -> Result<Scope, StepError> {
     let mut scope = Scope::default();
-    scope.set("env", serde_json::to_value(&options.env).unwrap_or(Json::Null));
+    scope.set(
+        "env",
+        serde_json::to_value(&options.env).unwrap_or(Json::Null),
+    );
     // `{{ planrun }}` is this program, so a spec can start `planrun demo`
     if let Ok(exe) = std::env::current_exe() {
         scope.set("planrun", Json::String(exe.display().to_string()));
     }
     // command-line values come first so that other variables can build on them
     for (k, v) in &options.overrides.vars {
-        let marked = plan.spec.vars.iter().chain(&plan.dir.vars).any(|d| d.secret && &d.name.name == k);
+        let marked = plan
+            .spec
+            .vars
+            .iter()
+            .chain(&plan.dir.vars)
+            .any(|d| d.secret && &d.name.name == k);
         if marked || options.overrides.secret_vars.contains(k) {
             redactor.add(v);
         }
@@ -328,7 +366,10 @@ fn resolve_vars(plan: &Plan, options: &RunOptions, renderer: &Renderer, redactor
         if options.overrides.vars.contains_key(&var.name.name) {
             continue;
         }
-        let from_env = var.env.as_ref().and_then(|name| options.env.get(name).cloned());
+        let from_env = var
+            .env
+            .as_ref()
+            .and_then(|name| options.env.get(name).cloned());
         let value = match (from_env, &var.value) {
             (Some(v), _) => Json::String(v),
             (None, Some(v)) => renderer.render_value(v, &scope)?.to_json(),
@@ -427,12 +468,30 @@ impl SpecRun<'_> {
                             } else {
                                 format!("needs `{}`, which did not pass", steps[d].id)
                             };
-                            (if status == StepStatus::Cancelled { StepStatus::Cancelled } else { StepStatus::Skipped }, why)
+                            (
+                                if status == StepStatus::Cancelled {
+                                    StepStatus::Cancelled
+                                } else {
+                                    StepStatus::Skipped
+                                },
+                                why,
+                            )
                         })
                     };
                     if let Some((status, why)) = blocked {
                         self.blocked[i] = true;
-                        finish(env, &mut State { scope: &mut self.scope, redactor: &mut self.redactor, statuses: &mut self.statuses, reports: &mut self.reports }, not_run(step, status, &why), Vec::new(), Vec::new());
+                        finish(
+                            env,
+                            &mut State {
+                                scope: &mut self.scope,
+                                redactor: &mut self.redactor,
+                                statuses: &mut self.statuses,
+                                reports: &mut self.reports,
+                            },
+                            not_run(step, status, &why),
+                            Vec::new(),
+                            &[],
+                        );
                         progressed = true;
                         continue;
                     }
@@ -447,12 +506,11 @@ impl SpecRun<'_> {
             tokio::select! {
                 Some(done) = running.next() => {
                     let done: Attempted = done;
-                    if done.report.status.is_failure() {
-                        if let Some(c) = fail_fast {
+                    if done.report.status.is_failure()
+                        && let Some(c) = fail_fast {
                             c.cancel();
                         }
-                    }
-                    finish(env, &mut State { scope: &mut self.scope, redactor: &mut self.redactor, statuses: &mut self.statuses, reports: &mut self.reports }, done.report, done.captures, done.secrets);
+                    finish(env, &mut State { scope: &mut self.scope, redactor: &mut self.redactor, statuses: &mut self.statuses, reports: &mut self.reports }, done.report, done.captures, &done.secrets);
                 }
                 () = stop.cancelled(), if !stopped => {
                     // running steps are dropped (their futures cancelled)
@@ -460,14 +518,13 @@ impl SpecRun<'_> {
                     running = FuturesUnordered::new();
                     for (i, s) in steps.iter().enumerate() {
                         if started[i] && self.statuses[i].is_none() {
-                            finish(env, &mut State { scope: &mut self.scope, redactor: &mut self.redactor, statuses: &mut self.statuses, reports: &mut self.reports }, not_run(s, StepStatus::Cancelled, "the run was stopped while it ran"), Vec::new(), Vec::new());
+                            finish(env, &mut State { scope: &mut self.scope, redactor: &mut self.redactor, statuses: &mut self.statuses, reports: &mut self.reports }, not_run(s, StepStatus::Cancelled, "the run was stopped while it ran"), Vec::new(), &[]);
                         }
                     }
                 }
             }
         }
     }
-
 }
 
 /// The parts of a spec run that finished steps change.
@@ -478,8 +535,14 @@ struct State<'s> {
     reports: &'s mut Vec<StepReport>,
 }
 
-fn finish(env: &Env<'_>, state: &mut State<'_>, mut report: StepReport, captures: Vec<(String, Json)>, secrets: Vec<Json>) {
-    for s in &secrets {
+fn finish(
+    env: &Env<'_>,
+    state: &mut State<'_>,
+    mut report: StepReport,
+    captures: Vec<(String, Json)>,
+    secrets: &[Json],
+) {
+    for s in secrets {
         state.redactor.add_json(s);
     }
     let step = &env.plan.spec.steps[report.index];
@@ -509,33 +572,57 @@ impl Env<'_> {
                 Ok(false) => {
                     report.status = StepStatus::Skipped;
                     report.skip_reason = Some(format!("`if = {}` is false", when.source));
-                    return Attempted { report, captures: Vec::new(), secrets: Vec::new() };
+                    return Attempted {
+                        report,
+                        captures: Vec::new(),
+                        secrets: Vec::new(),
+                    };
                 }
                 Err(e) => return errored(report, &e, step_started),
             }
         }
         let Some(executor) = self.runner.registry.get(step.kind) else {
-            let e = StepError::new(format!("step kind `{}` is not available in this build", step.kind.key())).at(step.kind_span.clone());
+            let e = StepError::new(format!(
+                "step kind `{}` is not available in this build",
+                step.kind.key()
+            ))
+            .at(step.kind_span.clone());
             return errored(report, &e, step_started);
         };
-        let timeout = step.timeout.or(self.defaults.timeout).unwrap_or(Defaults::STEP_TIMEOUT);
+        let timeout = step
+            .timeout
+            .or(self.defaults.timeout)
+            .unwrap_or(Defaults::STEP_TIMEOUT);
         let max_body = self.defaults.max_body.unwrap_or(Defaults::MAX_BODY);
         let retry = step.retry.clone();
         let max_attempts = retry.as_ref().map_or(1, |r| r.attempts);
         let mut delay = retry.as_ref().map_or(Duration::ZERO, |r| r.interval);
-        let deadline = retry.as_ref().and_then(|r| r.timeout).map(|t| step_started + t);
+        let deadline = retry
+            .as_ref()
+            .and_then(|r| r.timeout)
+            .map(|t| step_started + t);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             report.attempts = attempt;
-            let _ = self.events.send(RunEvent::StepStarted { spec: self.index, step: step.index, attempt });
+            let _ = self.events.send(RunEvent::StepStarted {
+                spec: self.index,
+                step: step.index,
+                attempt,
+            });
             let outcome = self.once(step, &*executor, &scope, timeout, max_body).await;
-            let last = attempt >= max_attempts || deadline.is_some_and(|d| Instant::now() + delay >= d);
+            let last =
+                attempt >= max_attempts || deadline.is_some_and(|d| Instant::now() + delay >= d);
             match outcome {
                 Ok(result) => {
                     let rscope = &scope;
-                    report.expectations = step.expect.iter().map(|e| expect::check(e, &result, r, rscope)).collect();
-                    let blocking_failed = report.expectations.iter().find(|e| e.blocking && !e.passed);
+                    report.expectations = step
+                        .expect
+                        .iter()
+                        .map(|e| expect::check(e, &result, r, rscope))
+                        .collect();
+                    let blocking_failed =
+                        report.expectations.iter().find(|e| e.blocking && !e.passed);
                     if let Some(f) = blocking_failed {
                         if !last {
                             let reason = f.message.clone();
@@ -572,7 +659,11 @@ impl Env<'_> {
                     report.captures.clone_from(&captures);
                     report.result = Some(trim_result(result));
                     report.duration = step_started.elapsed();
-                    return Attempted { report, captures, secrets };
+                    return Attempted {
+                        report,
+                        captures,
+                        secrets,
+                    };
                 }
                 Err(e) => {
                     if !last {
@@ -670,16 +761,16 @@ fn trim_result(mut result: Json) -> Json {
     const LIMIT: usize = 64 * 1024;
     if let Json::Object(map) = &mut result {
         for key in ["body", "stdout", "stderr"] {
-            if let Some(Json::String(s)) = map.get_mut(key) {
-                if s.len() > LIMIT {
-                    let mut cut = LIMIT;
-                    while !s.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    let total = s.len();
-                    s.truncate(cut);
-                    s.push_str(&format!("… ({total} bytes in all)"));
+            if let Some(Json::String(s)) = map.get_mut(key)
+                && s.len() > LIMIT
+            {
+                let mut cut = LIMIT;
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
                 }
+                let total = s.len();
+                s.truncate(cut);
+                let _ = write!(s, "… ({total} bytes in all)");
             }
         }
     }

@@ -50,9 +50,13 @@ impl DeError {
         } else {
             "this value"
         };
-        Diagnostic::new(kind, self.span.unwrap_or_else(|| fallback.clone()), self.message)
-            .label(label)
-            .maybe_help(self.help)
+        Diagnostic::new(
+            kind,
+            self.span.unwrap_or_else(|| fallback.clone()),
+            self.message,
+        )
+        .label(label)
+        .maybe_help(self.help)
     }
 }
 
@@ -172,7 +176,9 @@ macro_rules! scalar {
     ($method:ident, $visit:ident, $dummy:expr) => {
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
             if self.template() {
-                return visitor.$visit::<DeError>($dummy).map_err(|e| e.at(&self.value.span));
+                return visitor
+                    .$visit::<DeError>($dummy)
+                    .map_err(|e| e.at(&self.value.span));
             }
             self.deserialize_any(visitor)
         }
@@ -265,7 +271,9 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
             ValueKind::Bool(b) => b.to_string(),
             _ => return self.deserialize_any(visitor),
         };
-        visitor.visit_string::<DeError>(text).map_err(|e| e.at(&self.value.span))
+        visitor
+            .visit_string::<DeError>(text)
+            .map_err(|e| e.at(&self.value.span))
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -332,14 +340,18 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de> {
         match self.entries.next() {
             Some((key, value)) => {
                 self.value = Some(value);
-                let de: de::value::StrDeserializer<'_, DeError> = key.name.as_str().into_deserializer();
+                let de: de::value::StrDeserializer<'_, DeError> =
+                    key.name.as_str().into_deserializer();
                 seed.deserialize(de).map(Some).map_err(|e| e.at(&key.span))
             }
             None => Ok(None),
         }
     }
 
-    fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DeError> {
         let value = self
             .value
             .take()
@@ -367,7 +379,8 @@ impl<'de> de::EnumAccess<'de> for EnumAccess<'de> {
         self,
         seed: V,
     ) -> Result<(V::Value, Self::Variant), DeError> {
-        let de: de::value::StrDeserializer<'_, DeError> = self.key.name.as_str().into_deserializer();
+        let de: de::value::StrDeserializer<'_, DeError> =
+            self.key.name.as_str().into_deserializer();
         let variant = seed.deserialize(de).map_err(|e| e.at(&self.key.span))?;
         Ok((variant, self.parent.child(self.value)))
     }
@@ -380,7 +393,10 @@ impl<'de> de::VariantAccess<'de> for ValueDeserializer<'de> {
         Ok(())
     }
 
-    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
+    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, DeError> {
         seed.deserialize(self)
     }
 
@@ -436,7 +452,10 @@ mod tests {
         let v = parse_toml(text).expect("toml");
         assert!(from_value::<Conf>(&v).is_err());
         let conf = from_value_lenient::<Conf>(&v).expect("lenient");
-        assert_eq!((conf.url.as_str(), conf.retries, conf.flag), ("x", 0, Some(false)));
+        assert_eq!(
+            (conf.url.as_str(), conf.retries, conf.flag),
+            ("x", 0, Some(false))
+        );
     }
 
     #[test]

@@ -60,7 +60,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "KiB" => 1024.0,
         "MiB" => 1024.0 * 1024.0,
         "GiB" => 1024.0 * 1024.0 * 1024.0,
-        unit => return Err(format!("unknown size unit `{unit}` (use B, KiB, MiB, GiB, KB, MB, GB)")),
+        unit => {
+            return Err(format!(
+                "unknown size unit `{unit}` (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
     };
     Ok((number * factor) as u64)
 }

@@ -173,19 +173,16 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.named
-            .as_deref()
-            .map(|s| s as &dyn miette::SourceCode)
+        self.named.as_deref().map(|s| s as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         self.source.as_ref()?;
         let primary =
             LabeledSpan::new_primary_with_span(Some(self.label.clone()), source_span(&self.span));
-        let rest = self
-            .related
-            .iter()
-            .map(|(span, label)| LabeledSpan::new_with_span(Some(label.clone()), source_span(span)));
+        let rest = self.related.iter().map(|(span, label)| {
+            LabeledSpan::new_with_span(Some(label.clone()), source_span(span))
+        });
         Some(Box::new(std::iter::once(primary).chain(rest)))
     }
 }
@@ -230,6 +227,14 @@ impl Diagnostics {
     }
 }
 
+impl<'a> IntoIterator for &'a Diagnostics {
+    type Item = &'a Diagnostic;
+    type IntoIter = std::slice::Iter<'a, Diagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 impl IntoIterator for Diagnostics {
     type Item = Diagnostic;
     type IntoIter = std::vec::IntoIter<Diagnostic>;
@@ -245,7 +250,10 @@ impl Extend<Diagnostic> for Diagnostics {
 }
 
 /// "did you mean `x`?" for the closest of `candidates`, if any is close.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let mut best: Option<(f64, &str)> = None;
     for candidate in candidates {
         let score = strsim::jaro_winkler(word, candidate);

@@ -166,7 +166,9 @@ impl ExecConfig {
             (Some(_), Some(_)) => return Err(String::from("set `cmd` or `shell`, not both")),
         }
         if self.ready.is_some() && !self.background {
-            return Err(String::from("`ready` only applies with `background = true`"));
+            return Err(String::from(
+                "`ready` only applies with `background = true`",
+            ));
         }
         Ok(())
     }
@@ -218,10 +220,14 @@ pub struct WaitConfig {
 impl WaitConfig {
     /// What is wrong, if anything.
     pub fn check(&self) -> Result<(), String> {
-        let n = [self.duration.is_some(), self.tcp.is_some(), self.http.is_some()]
-            .into_iter()
-            .filter(|b| *b)
-            .count();
+        let n = [
+            self.duration.is_some(),
+            self.tcp.is_some(),
+            self.http.is_some(),
+        ]
+        .into_iter()
+        .filter(|b| *b)
+        .count();
         if n == 1 {
             Ok(())
         } else {

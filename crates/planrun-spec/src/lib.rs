@@ -2,12 +2,12 @@
 pub mod de;
 pub mod duration;
 pub mod error;
-pub mod parse;
-pub mod source;
-pub mod value;
-pub mod model;
-pub mod template;
 pub mod kinds;
 pub mod lower;
+pub mod model;
+pub mod parse;
 pub mod plan;
 pub mod schema;
+pub mod source;
+pub mod template;
+pub mod value;

@@ -11,20 +11,37 @@ use crate::duration::{parse_bytes, parse_duration};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, did_you_mean};
 use crate::kinds::{ExecConfig, HttpConfig, WaitConfig};
 use crate::model::{
-    Capture, Defaults, DirConfig, Expectation, Matcher, Op, OpMatcher, Priority, Retry, Spec,
-    Step, StepKind, Target, Var,
+    Capture, Defaults, DirConfig, Expectation, Matcher, Op, OpMatcher, Priority, Retry, Spec, Step,
+    StepKind, Target, Var,
 };
 use crate::source::SourceFile;
 use crate::template::Template;
 use crate::value::{Key, Span, Value, ValueKind};
 
 const SPEC_KEYS: &[&str] = &[
-    "id", "name", "objective", "description", "priority", "tags", "phase", "vars", "defaults",
+    "id",
+    "name",
+    "objective",
+    "description",
+    "priority",
+    "tags",
+    "phase",
+    "vars",
+    "defaults",
     "steps",
 ];
 const STEP_KEYS: &[&str] = &[
-    "id", "name", "description", "needs", "expect", "should", "capture", "retry", "timeout",
-    "if", "always",
+    "id",
+    "name",
+    "description",
+    "needs",
+    "expect",
+    "should",
+    "capture",
+    "retry",
+    "timeout",
+    "if",
+    "always",
 ];
 const DEFAULTS_KEYS: &[&str] = &["timeout", "spec_timeout", "max_body"];
 const DIR_KEYS: &[&str] = &["vars", "defaults"];
@@ -135,7 +152,10 @@ fn string_list(value: &Value, what: &str, diags: &mut Diagnostics) -> Vec<Key> {
             })
             .collect(),
         _ => {
-            diags.push(wrong_type(value, &format!("{what} must be a list of strings")));
+            diags.push(wrong_type(
+                value,
+                &format!("{what} must be a list of strings"),
+            ));
             Vec::new()
         }
     }
@@ -145,7 +165,10 @@ fn boolean(value: &Value, what: &str, diags: &mut Diagnostics) -> Option<bool> {
     if let ValueKind::Bool(b) = value.kind {
         Some(b)
     } else {
-        diags.push(wrong_type(value, &format!("{what} must be `true` or `false`")));
+        diags.push(wrong_type(
+            value,
+            &format!("{what} must be `true` or `false`"),
+        ));
         None
     }
 }
@@ -161,7 +184,10 @@ fn duration(value: &Value, diags: &mut Diagnostics) -> Option<Duration> {
             return None;
         }
         _ => {
-            diags.push(wrong_type(value, "a duration must be a string such as `2s`"));
+            diags.push(wrong_type(
+                value,
+                "a duration must be a string such as `2s`",
+            ));
             return None;
         }
     };
@@ -177,17 +203,14 @@ fn duration(value: &Value, diags: &mut Diagnostics) -> Option<Duration> {
 /// Lowers a spec file's value tree.
 pub fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec, Diagnostics> {
     let mut diags = Diagnostics::default();
-    let mut table = match Table::new(root, "a spec", &mut diags) {
-        Some(t) => t,
-        None => {
-            diags.attach(source);
-            return Err(diags);
-        }
+    let Some(mut table) = Table::new(root, "a spec", &mut diags) else {
+        diags.attach(source);
+        return Err(diags);
     };
-    let stem = source
-        .path
-        .file_stem()
-        .map_or_else(|| String::from("spec"), |s| s.to_string_lossy().into_owned());
+    let stem = source.path.file_stem().map_or_else(
+        || String::from("spec"),
+        |s| s.to_string_lossy().into_owned(),
+    );
     let (id, id_span) = match table.get("id") {
         Some(v) => (
             string(v, "`id`", &mut diags).unwrap_or_else(|| stem.clone()),
@@ -195,7 +218,9 @@ pub fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec, Diagno
         ),
         None => (stem, 0..0),
     };
-    let name = table.get("name").and_then(|v| string(v, "`name`", &mut diags));
+    let name = table
+        .get("name")
+        .and_then(|v| string(v, "`name`", &mut diags));
     let objective = table
         .get("objective")
         .or_else(|| table.get("description"))
@@ -219,23 +244,24 @@ pub fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec, Diagno
             .map(|k| k.name)
             .collect()
     });
-    let phase = table.get("phase").and_then(|v| string(v, "`phase`", &mut diags));
+    let phase = table
+        .get("phase")
+        .and_then(|v| string(v, "`phase`", &mut diags));
     let vars = table
         .get("vars")
         .map_or_else(Vec::new, |v| lower_vars(v, &mut diags));
     let defaults = table
         .get("defaults")
         .map_or_else(Defaults::default, |v| lower_defaults(v, &mut diags));
-    let steps = match table.take("steps") {
-        Some((_, v)) => lower_steps(v, &mut diags),
-        None => {
-            diags.push(
-                Diagnostic::new(DiagnosticKind::MissingKey, 0..0, "the spec has no `steps`")
-                    .label("the spec starts here")
-                    .help("add steps: `[[steps]]` in TOML, `steps:` with a list in YAML"),
-            );
-            Vec::new()
-        }
+    let steps = if let Some((_, v)) = table.take("steps") {
+        lower_steps(v, &mut diags)
+    } else {
+        diags.push(
+            Diagnostic::new(DiagnosticKind::MissingKey, 0..0, "the spec has no `steps`")
+                .label("the spec starts here")
+                .help("add steps: `[[steps]]` in TOML, `steps:` with a list in YAML"),
+        );
+        Vec::new()
     };
     table.finish(SPEC_KEYS, "at the top of a spec", &mut diags);
     diags.attach(source);
@@ -275,7 +301,11 @@ pub fn lower_dir_config(source: &Arc<SourceFile>, root: &Value) -> Result<DirCon
         table.finish(DIR_KEYS, "in `planrun.toml`", &mut diags);
     }
     diags.attach(source);
-    if diags.is_empty() { Ok(config) } else { Err(diags) }
+    if diags.is_empty() {
+        Ok(config)
+    } else {
+        Err(diags)
+    }
 }
 
 const VAR_DEF_KEYS: &[&str] = &["value", "env", "secret", "description"];
@@ -290,7 +320,9 @@ fn lower_vars(value: &Value, diags: &mut Diagnostics) -> Vec<Var> {
         // a table made only of definition keys is a definition; any other
         // value (a table included) is the variable's literal value
         let is_def = v.as_map().is_some_and(|m| {
-            !m.is_empty() && m.iter().all(|(k, _)| VAR_DEF_KEYS.contains(&k.name.as_str()))
+            !m.is_empty()
+                && m.iter()
+                    .all(|(k, _)| VAR_DEF_KEYS.contains(&k.name.as_str()))
         });
         if is_def {
             let mut def = Table::new(v, "a variable", diags).expect("invariant: checked map");
@@ -303,8 +335,11 @@ fn lower_vars(value: &Value, diags: &mut Diagnostics) -> Vec<Var> {
             let value = def.get("value").cloned();
             if value.is_none() && env.is_none() {
                 diags.push(
-                    invalid(&v.span, format!("variable `{}` has no `value` and no `env`", key.name))
-                        .help("give it a `value`, an `env` variable to read, or both"),
+                    invalid(
+                        &v.span,
+                        format!("variable `{}` has no `value` and no `env`", key.name),
+                    )
+                    .help("give it a `value`, an `env` variable to read, or both"),
                 );
             }
             vars.push(Var {
@@ -338,8 +373,11 @@ fn check_name(key: &Key, what: &str, diags: &mut Diagnostics) {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !ok {
         diags.push(
-            invalid(&key.span, format!("`{}` is not a valid name for {what}", key.name))
-                .help("names start with a letter and hold letters, digits, `_` or `-`"),
+            invalid(
+                &key.span,
+                format!("`{}` is not a valid name for {what}", key.name),
+            )
+            .help("names start with a letter and hold letters, digits, `_` or `-`"),
         );
     }
 }
@@ -378,9 +416,7 @@ fn lower_steps(value: &Value, diags: &mut Diagnostics) -> Vec<Step> {
         return Vec::new();
     };
     if items.is_empty() {
-        diags.push(
-            invalid(&value.span, "`steps` is empty").help("a spec needs at least one step"),
-        );
+        diags.push(invalid(&value.span, "`steps` is empty").help("a spec needs at least one step"));
     }
     items
         .iter()
@@ -407,7 +443,10 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
         }
         None => (
             format!("step-{}", index + 1),
-            value.as_map().and_then(|m| m.first()).map_or(value.span.clone(), |(k, _)| k.span.clone()),
+            value
+                .as_map()
+                .and_then(|m| m.first())
+                .map_or(value.span.clone(), |(k, _)| k.span.clone()),
         ),
     };
     let name = table
@@ -428,9 +467,14 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
                 None
             }
         },
-        ValueKind::Bool(b) => Template::parse_expression(if *b { "true" } else { "false" }, v.span.clone()).ok(),
+        ValueKind::Bool(b) => {
+            Template::parse_expression(if *b { "true" } else { "false" }, v.span.clone()).ok()
+        }
         _ => {
-            diags.push(wrong_type(v, "`if` must be an expression such as `env.CI == 'true'`"));
+            diags.push(wrong_type(
+                v,
+                "`if` must be an expression such as `env.CI == 'true'`",
+            ));
             None
         }
     });
@@ -457,12 +501,18 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
     all_keys.extend(StepKind::ALL.iter().map(|k| k.key()));
     for (key, _) in &unknown {
         let mut d = unknown_key(key, &all_keys, "in a step");
-        if kinds.is_empty() && did_you_mean(&key.name, StepKind::ALL.iter().map(|k| k.key())).is_some() {
+        if kinds.is_empty()
+            && did_you_mean(&key.name, StepKind::ALL.iter().map(|k| k.key())).is_some()
+        {
             d.message = format!("unknown step kind `{}`", key.name);
         } else if kinds.is_empty() {
             d = d.help(format!(
                 "a step needs one action key: {}",
-                StepKind::ALL.iter().map(|k| format!("`{}`", k.key())).collect::<Vec<_>>().join(", ")
+                StepKind::ALL
+                    .iter()
+                    .map(|k| format!("`{}`", k.key()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         diags.push(d);
@@ -480,7 +530,11 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
                     .label("this step")
                     .help(format!(
                         "add one of {}",
-                        StepKind::ALL.iter().map(|k| format!("`{}`", k.key())).collect::<Vec<_>>().join(", ")
+                        StepKind::ALL
+                            .iter()
+                            .map(|k| format!("`{}`", k.key()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 );
             }
@@ -544,20 +598,24 @@ fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) {
         StepKind::Http => typed::<HttpConfig>(config, diags, |c| {
             c.method_url()?;
             if c.body_count() > 1 {
-                return Err(String::from("set at most one of `json`, `form`, `multipart`, `body`"));
+                return Err(String::from(
+                    "set at most one of `json`, `form`, `multipart`, `body`",
+                ));
             }
             Ok(())
         }),
         StepKind::Exec => typed::<ExecConfig>(config, diags, |c| {
             c.check()?;
-            c.ready.as_ref().map_or(Ok(()), crate::kinds::Readiness::check)
+            c.ready
+                .as_ref()
+                .map_or(Ok(()), crate::kinds::Readiness::check)
         }),
         StepKind::Wait => {
             if let ValueKind::Str(s) = &config.kind {
-                if !is_template(s) {
-                    if let Err(e) = parse_duration(s) {
-                        diags.push(invalid(&config.span, e).help("write `wait = \"2s\"`"));
-                    }
+                if !is_template(s)
+                    && let Err(e) = parse_duration(s)
+                {
+                    diags.push(invalid(&config.span, e).help("write `wait = \"2s\"`"));
                 }
             } else {
                 typed::<WaitConfig>(config, diags, WaitConfig::check);
@@ -568,10 +626,10 @@ fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) {
     }
     // every template in the configuration must parse
     config.visit_strings(&mut |s, span| {
-        if is_template(s) {
-            if let Err(d) = Template::parse(s, span.clone()) {
-                diags.push(d);
-            }
+        if is_template(s)
+            && let Err(d) = Template::parse(s, span.clone())
+        {
+            diags.push(d);
         }
     });
 }
@@ -597,7 +655,10 @@ fn lower_retry(value: &Value, diags: &mut Diagnostics) -> Option<Retry> {
     if let Some(v) = table.get("attempts") {
         match v.kind {
             ValueKind::Int(n) if n >= 1 => retry.attempts = u32::try_from(n).unwrap_or(u32::MAX),
-            _ => diags.push(invalid(&v.span, "`attempts` must be a whole number, at least 1")),
+            _ => diags.push(invalid(
+                &v.span,
+                "`attempts` must be a whole number, at least 1",
+            )),
         }
     }
     if let Some(d) = table.get("interval").and_then(|v| duration(v, diags)) {
@@ -664,11 +725,15 @@ fn dotted_to_path(text: &str) -> String {
             None => (part, ""),
         };
         if !name.is_empty() {
-            if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !name.starts_with(|c: char| c.is_ascii_digit()) {
+            if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+            {
                 out.push('.');
                 out.push_str(name);
             } else {
-                out.push_str(&format!("['{}']", name.replace('\'', "\\'")));
+                out.push_str("['");
+                out.push_str(&name.replace('\'', "\\'"));
+                out.push_str("']");
             }
         }
         out.push_str(index);
@@ -712,7 +777,10 @@ fn lower_expectations(
             }
             "header" | "headers" => {
                 let Some(headers) = v.as_map() else {
-                    diags.push(wrong_type(v, "`header` must be a table of header name = matcher"));
+                    diags.push(wrong_type(
+                        v,
+                        "`header` must be a table of header name = matcher",
+                    ));
                     continue;
                 };
                 for (name, m) in headers {
@@ -728,11 +796,7 @@ fn lower_expectations(
             }
             "json" if is_path_table(v) => {
                 for (path, m) in v.as_map().unwrap_or_default() {
-                    let text = if path.name.starts_with('$') {
-                        format!("json.{}", path.name)
-                    } else {
-                        format!("json.{}", path.name)
-                    };
+                    let text = format!("json.{}", path.name);
                     match parse_target(&text, &path.span) {
                         Ok(target) => {
                             if let Some(matcher) = lower_matcher(m, diags) {
@@ -756,7 +820,11 @@ fn lower_expectations(
                         .next()
                         .unwrap_or(name);
                     let fields = kind.result_fields();
-                    if !fields.is_empty() && !name.starts_with('$') && !fields.contains(&root) && root != "header" {
+                    if !fields.is_empty()
+                        && !name.starts_with('$')
+                        && !fields.contains(&root)
+                        && root != "header"
+                    {
                         let mut known: Vec<&str> = fields.to_vec();
                         known.extend(["that", "header"]);
                         diags.push(
@@ -766,12 +834,18 @@ fn lower_expectations(
                                 format!("a `{}` step's result has no `{root}`", kind.key()),
                             )
                             .label("not in the result")
-                            .help(did_you_mean(root, known.iter().copied()).unwrap_or_else(|| {
-                                format!(
-                                    "its result has {}",
-                                    known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-                                )
-                            })),
+                            .help(
+                                did_you_mean(root, known.iter().copied()).unwrap_or_else(|| {
+                                    format!(
+                                        "its result has {}",
+                                        known
+                                            .iter()
+                                            .map(|k| format!("`{k}`"))
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    )
+                                }),
+                            ),
                         );
                         continue;
                     }
@@ -805,7 +879,10 @@ pub fn lower_matcher(value: &Value, diags: &mut Diagnostics) -> Option<Matcher> 
     match &value.kind {
         ValueKind::Map(entries) if entries.is_empty() => Some(Matcher::Object(Vec::new())),
         ValueKind::Map(entries) => {
-            let ops = entries.iter().filter(|(k, _)| Op::from_key(&k.name).is_some()).count();
+            let ops = entries
+                .iter()
+                .filter(|(k, _)| Op::from_key(&k.name).is_some())
+                .count();
             if ops == entries.len() {
                 let mut out = Vec::new();
                 for (k, v) in entries {
@@ -832,20 +909,32 @@ pub fn lower_matcher(value: &Value, diags: &mut Diagnostics) -> Option<Matcher> 
                     .iter()
                     .find(|(k, _)| Op::from_key(&k.name).is_none())
                     .expect("invariant: some field");
-                let help = did_you_mean(&field.name, Op::ALL.iter().map(|(k, _)| *k)).unwrap_or_else(|| {
-                    String::from("to compare with a table that has such keys, write `{ eq = { … } }`")
-                });
+                let help = did_you_mean(&field.name, Op::ALL.iter().map(|(k, _)| *k))
+                    .unwrap_or_else(|| {
+                        String::from(
+                            "to compare with a table that has such keys, write `{ eq = { … } }`",
+                        )
+                    });
                 diags.push(
-                    invalid(&field.span, format!("`{}` is not an operator, but `{}` is", field.name, op_key.name))
-                        .label("not an operator")
-                        .related(op_key.span.clone(), "operator")
-                        .help(help),
+                    invalid(
+                        &field.span,
+                        format!(
+                            "`{}` is not an operator, but `{}` is",
+                            field.name, op_key.name
+                        ),
+                    )
+                    .label("not an operator")
+                    .related(op_key.span.clone(), "operator")
+                    .help(help),
                 );
                 None
             }
         }
         ValueKind::Seq(items) => {
-            let inner: Vec<_> = items.iter().filter_map(|i| lower_matcher(i, diags)).collect();
+            let inner: Vec<_> = items
+                .iter()
+                .filter_map(|i| lower_matcher(i, diags))
+                .collect();
             Some(Matcher::Array(inner, value.span.clone()))
         }
         _ => {
@@ -857,10 +946,10 @@ pub fn lower_matcher(value: &Value, diags: &mut Diagnostics) -> Option<Matcher> 
 
 fn check_templates(value: &Value, diags: &mut Diagnostics) {
     value.visit_strings(&mut |s, span| {
-        if is_template(s) {
-            if let Err(d) = Template::parse(s, span.clone()) {
-                diags.push(d);
-            }
+        if is_template(s)
+            && let Err(d) = Template::parse(s, span.clone())
+        {
+            diags.push(d);
         }
     });
 }
@@ -873,11 +962,14 @@ fn lower_op(op: Op, key: &Key, arg: &Value, diags: &mut Diagnostics) -> Option<O
         }
         Op::Matches => {
             if let Some(s) = string(arg, "`matches`", diags) {
-                if !is_template(&s) {
-                    if let Err(e) = regex::Regex::new(&s) {
-                        diags.push(invalid(&arg.span, format!("invalid regular expression: {e}")));
-                        return None;
-                    }
+                if !is_template(&s)
+                    && let Err(e) = regex::Regex::new(&s)
+                {
+                    diags.push(invalid(
+                        &arg.span,
+                        format!("invalid regular expression: {e}"),
+                    ));
+                    return None;
                 }
             } else {
                 return None;
@@ -891,14 +983,15 @@ fn lower_op(op: Op, key: &Key, arg: &Value, diags: &mut Diagnostics) -> Option<O
         }
         Op::Type => {
             let s = string(arg, "`type`", diags)?;
-            const TYPES: &[&str] = &["string", "number", "integer", "boolean", "array", "object", "null"];
+            const TYPES: &[&str] = &[
+                "string", "number", "integer", "boolean", "array", "object", "null",
+            ];
             if !TYPES.contains(&s.as_str()) {
-                diags.push(
-                    invalid(&arg.span, format!("unknown type `{s}`"))
-                        .help(did_you_mean(&s, TYPES.iter().copied()).unwrap_or_else(|| {
-                            String::from("use string, number, integer, boolean, array, object or null")
-                        })),
-                );
+                diags.push(invalid(&arg.span, format!("unknown type `{s}`")).help(
+                    did_you_mean(&s, TYPES.iter().copied()).unwrap_or_else(|| {
+                        String::from("use string, number, integer, boolean, array, object or null")
+                    }),
+                ));
                 return None;
             }
         }
@@ -923,7 +1016,10 @@ const CAPTURE_KEYS: &[&str] = &["from", "regex", "secret"];
 
 fn lower_captures(value: &Value, diags: &mut Diagnostics) -> Vec<Capture> {
     let Some(entries) = value.as_map() else {
-        diags.push(wrong_type(value, "`capture` must be a table of name = source"));
+        diags.push(wrong_type(
+            value,
+            "`capture` must be a table of name = source",
+        ));
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -932,28 +1028,40 @@ fn lower_captures(value: &Value, diags: &mut Diagnostics) -> Vec<Capture> {
         let (from, regex, secret, from_span) = match &v.kind {
             ValueKind::Str(s) => (s.clone(), None, false, v.span.clone()),
             ValueKind::Map(_) => {
-                let Some(mut t) = Table::new(v, "a capture", diags) else { continue };
+                let Some(mut t) = Table::new(v, "a capture", diags) else {
+                    continue;
+                };
                 let Some(from_v) = t.get("from") else {
                     diags.push(
-                        Diagnostic::new(DiagnosticKind::MissingKey, v.span.clone(), format!("capture `{}` has no `from`", name.name))
-                            .label("this capture")
-                            .help("e.g. `{ from = \"json.token\", secret = true }`"),
+                        Diagnostic::new(
+                            DiagnosticKind::MissingKey,
+                            v.span.clone(),
+                            format!("capture `{}` has no `from`", name.name),
+                        )
+                        .label("this capture")
+                        .help("e.g. `{ from = \"json.token\", secret = true }`"),
                     );
                     continue;
                 };
                 let from = string(from_v, "`from`", diags).unwrap_or_default();
                 let regex = t.get("regex").and_then(|r| string(r, "`regex`", diags));
-                if let Some(r) = &regex {
-                    if let Err(e) = regex::Regex::new(r) {
-                        diags.push(invalid(&v.span, format!("invalid regular expression: {e}")));
-                    }
+                if let Some(r) = &regex
+                    && let Err(e) = regex::Regex::new(r)
+                {
+                    diags.push(invalid(&v.span, format!("invalid regular expression: {e}")));
                 }
-                let secret = t.get("secret").and_then(|s| boolean(s, "`secret`", diags)).unwrap_or(false);
+                let secret = t
+                    .get("secret")
+                    .and_then(|s| boolean(s, "`secret`", diags))
+                    .unwrap_or(false);
                 t.finish(CAPTURE_KEYS, "in a capture", diags);
                 (from, regex, secret, from_v.span.clone())
             }
             _ => {
-                diags.push(wrong_type(v, "a capture must be a string such as `json.token`"));
+                diags.push(wrong_type(
+                    v,
+                    "a capture must be a string such as `json.token`",
+                ));
                 continue;
             }
         };
@@ -979,6 +1087,9 @@ mod tests {
     fn dotted_paths() {
         assert_eq!(dotted_to_path("status"), "$.status");
         assert_eq!(dotted_to_path("json.items[0].id"), "$.json.items[0].id");
-        assert_eq!(dotted_to_path("headers.content-type"), "$.headers['content-type']");
+        assert_eq!(
+            dotted_to_path("headers.content-type"),
+            "$.headers['content-type']"
+        );
     }
 }

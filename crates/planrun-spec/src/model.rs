@@ -75,7 +75,7 @@ impl Defaults {
     /// The documented default for a step attempt: 30 seconds.
     pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
     /// The documented default for a whole spec: 10 minutes.
-    pub const SPEC_TIMEOUT: Duration = Duration::from_secs(600);
+    pub const SPEC_TIMEOUT: Duration = Duration::from_mins(10);
     /// The documented default body cap: 16 MiB.
     pub const MAX_BODY: u64 = 16 * 1024 * 1024;
 
@@ -171,11 +171,26 @@ impl StepKind {
     pub fn result_fields(self) -> &'static [&'static str] {
         match self {
             StepKind::Http => &[
-                "status", "headers", "body", "json", "duration", "timings", "url", "size",
-                "redirects", "version",
+                "status",
+                "headers",
+                "body",
+                "json",
+                "duration",
+                "timings",
+                "url",
+                "size",
+                "redirects",
+                "version",
             ],
             StepKind::Exec => &[
-                "exit_code", "stdout", "stderr", "json", "duration", "signal", "pid", "timed_out",
+                "exit_code",
+                "stdout",
+                "stderr",
+                "json",
+                "duration",
+                "signal",
+                "pid",
+                "timed_out",
                 "ready",
             ],
             StepKind::Wait => &["duration", "waited", "attempts", "ready"],

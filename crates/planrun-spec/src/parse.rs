@@ -37,7 +37,9 @@ pub fn parse_toml(text: &str) -> Result<Value, Diagnostic> {
                 format!("invalid TOML: {}", first_line(&message)),
             )
             .label(first_line(&message))
-            .help("check the TOML syntax at this point (quotes, brackets, `=` between key and value)"))
+            .help(
+                "check the TOML syntax at this point (quotes, brackets, `=` between key and value)",
+            ))
         }
     }
 }
@@ -151,12 +153,11 @@ impl YamlNode {
     fn span(&self, source: &SourceFile) -> Span {
         let Some(loc) = self.loc else { return 0..0 };
         let span = loc.span();
-        match (span.byte_offset(), span.byte_len()) {
-            (Some(start), Some(len)) => start as usize..(start + len) as usize,
-            _ => {
-                let start = source.offset_of(loc.line() as usize, loc.column() as usize);
-                start..start + span.len() as usize
-            }
+        if let (Some(start), Some(len)) = (span.byte_offset(), span.byte_len()) {
+            start as usize..(start + len) as usize
+        } else {
+            let start = source.offset_of(loc.line() as usize, loc.column() as usize);
+            start..start + span.len() as usize
         }
     }
 
@@ -257,7 +258,9 @@ impl<'de> Visitor<'de> for YamlVisitor {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<YamlKind, E> {
-        Ok(YamlKind::Scalar(ValueKind::Str(Cow::Borrowed(v).into_owned())))
+        Ok(YamlKind::Scalar(ValueKind::Str(
+            Cow::Borrowed(v).into_owned(),
+        )))
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<YamlKind, E> {
@@ -304,7 +307,10 @@ mod tests {
         assert_eq!(at(text, v.get("id").expect("id")), "\"TC-1\"");
         let steps = v.get("steps").and_then(Value::as_seq).expect("steps");
         let step = &steps[0];
-        let status = step.get("expect").and_then(|e| e.get("status")).expect("status");
+        let status = step
+            .get("expect")
+            .and_then(|e| e.get("status"))
+            .expect("status");
         assert_eq!(status.kind, ValueKind::Int(200));
         assert_eq!(at(text, status), "200");
         let (key, _) = &step.as_map().expect("map")[0];
@@ -318,7 +324,10 @@ mod tests {
         let v = parse_yaml(&src).expect("parses");
         assert_eq!(at(text, v.get("id").expect("id")), "TC-1");
         let step = &v.get("steps").and_then(Value::as_seq).expect("steps")[0];
-        let status = step.get("expect").and_then(|e| e.get("status")).expect("status");
+        let status = step
+            .get("expect")
+            .and_then(|e| e.get("status"))
+            .expect("status");
         assert_eq!(status.kind, ValueKind::Int(200));
         assert_eq!(at(text, status), "200");
         let (key, _) = &step.as_map().expect("map")[0];

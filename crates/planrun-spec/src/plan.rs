@@ -88,10 +88,13 @@ pub fn find_dir_config(dir: &Path) -> Result<DirConfig, Diagnostics> {
 pub fn plan_file(path: &Path, overrides: &Overrides) -> Result<Plan, Diagnostics> {
     let source = read_source(path).map_err(|d| Diagnostics(vec![d]))?;
     let spec = load_spec(&source)?;
-    let dir = path
-        .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().map_or(Path::new("."), |p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
     let dir_config = find_dir_config(dir)?;
     plan(spec, Arc::new(dir_config), overrides, &[])
 }
@@ -128,7 +131,10 @@ pub fn plan(
                 Diagnostic::new(
                     DiagnosticKind::UnavailableKind,
                     step.kind_span.clone(),
-                    format!("step kind `{}` is not available in this build of planrun", step.kind.key()),
+                    format!(
+                        "step kind `{}` is not available in this build of planrun",
+                        step.kind.key()
+                    ),
                 )
                 .label("this kind")
                 .help(format!(
@@ -201,11 +207,14 @@ pub fn plan(
                             )
                             .label("unknown step")
                             .help(
-                                did_you_mean(&need.name, ids.keys().copied()).unwrap_or_else(|| {
-                                    let mut known: Vec<_> = ids.keys().map(|k| format!("`{k}`")).collect();
-                                    known.sort();
-                                    format!("steps in this spec: {}", known.join(", "))
-                                }),
+                                did_you_mean(&need.name, ids.keys().copied()).unwrap_or_else(
+                                    || {
+                                        let mut known: Vec<_> =
+                                            ids.keys().map(|k| format!("`{k}`")).collect();
+                                        known.sort();
+                                        format!("steps in this spec: {}", known.join(", "))
+                                    },
+                                ),
                             ),
                         ),
                     }
@@ -218,7 +227,10 @@ pub fn plan(
     let order = match topo_order(&deps) {
         Ok(order) => order,
         Err(cycle) => {
-            let names: Vec<_> = cycle.iter().map(|&i| format!("`{}`", spec.steps[i].id)).collect();
+            let names: Vec<_> = cycle
+                .iter()
+                .map(|&i| format!("`{}`", spec.steps[i].id))
+                .collect();
             let first = cycle[0];
             let mut d = Diagnostic::new(
                 DiagnosticKind::Cycle,
@@ -229,19 +241,29 @@ pub fn plan(
                     names[0]
                 ),
             )
-            .label(format!("`{}` waits for `{}`", spec.steps[first].id, spec.steps[cycle[1 % cycle.len()]].id))
+            .label(format!(
+                "`{}` waits for `{}`",
+                spec.steps[first].id,
+                spec.steps[cycle[1 % cycle.len()]].id
+            ))
             .help("remove one of these `needs` so the steps can run in some order");
             for w in cycle.windows(2).skip(1) {
                 d = d.related(
                     needs_span(&spec, w[0]),
-                    format!("`{}` waits for `{}`", spec.steps[w[0]].id, spec.steps[w[1]].id),
+                    format!(
+                        "`{}` waits for `{}`",
+                        spec.steps[w[0]].id, spec.steps[w[1]].id
+                    ),
                 );
             }
             if cycle.len() > 1 {
                 let last = cycle[cycle.len() - 1];
                 d = d.related(
                     needs_span(&spec, last),
-                    format!("`{}` waits for `{}`", spec.steps[last].id, spec.steps[first].id),
+                    format!(
+                        "`{}` waits for `{}`",
+                        spec.steps[last].id, spec.steps[first].id
+                    ),
                 );
             }
             diags.push(d);
@@ -255,7 +277,12 @@ pub fn plan(
         let captures: HashMap<&str, Vec<&str>> = spec
             .steps
             .iter()
-            .map(|s| (s.id.as_str(), s.captures.iter().map(|c| c.name.name.as_str()).collect()))
+            .map(|s| {
+                (
+                    s.id.as_str(),
+                    s.captures.iter().map(|c| c.name.name.as_str()).collect(),
+                )
+            })
             .collect();
         for var in dir.vars.iter().chain(&spec.vars) {
             if let Some(value) = &var.value {
@@ -267,7 +294,9 @@ pub fn plan(
                     match Template::parse(s, span.clone()) {
                         Ok(t) => {
                             for (root, _) in t.roots() {
-                                if !(var_names.contains(root) || BUILTIN_NAMES.contains(&root)) && from_spec {
+                                if !(var_names.contains(root) || BUILTIN_NAMES.contains(&root))
+                                    && from_spec
+                                {
                                     diags.push(undefined(&t, root, None, "in a variable"));
                                 }
                             }
@@ -292,10 +321,10 @@ pub fn plan(
             };
             let mut templates: Vec<(Template, bool)> = Vec::new();
             step.config.visit_strings(&mut |s, span| {
-                if crate::de::is_template(s) {
-                    if let Ok(t) = Template::parse(s, span.clone()) {
-                        templates.push((t, false));
-                    }
+                if crate::de::is_template(s)
+                    && let Ok(t) = Template::parse(s, span.clone())
+                {
+                    templates.push((t, false));
                 }
             });
             if let Some(when) = &step.when {
@@ -336,10 +365,10 @@ pub fn plan(
 fn matcher_templates(m: &Matcher, out: &mut Vec<(Template, bool)>) {
     match m {
         Matcher::Literal(v) => v.visit_strings(&mut |s, span| {
-            if crate::de::is_template(s) {
-                if let Ok(t) = Template::parse(s, span.clone()) {
-                    out.push((t, true));
-                }
+            if crate::de::is_template(s)
+                && let Ok(t) = Template::parse(s, span.clone())
+            {
+                out.push((t, true));
             }
         }),
         Matcher::Object(entries) => entries.iter().for_each(|(_, m)| matcher_templates(m, out)),
@@ -376,16 +405,18 @@ impl Scope<'_> {
             if let Some(&j) = self.ids.get(root) {
                 let step = &self.spec.steps[self.step_index];
                 if j == self.step_index {
-                    diags.push(
-                        undefined(t, root, None, "here")
-                            .help("a step reads its own result through `result`, e.g. `result.status`"),
-                    );
+                    diags.push(undefined(t, root, None, "here").help(
+                        "a step reads its own result through `result`, e.g. `result.status`",
+                    ));
                 } else if !self.ancestors.contains(&j) {
                     diags.push(
                         Diagnostic::new(
                             DiagnosticKind::UndefinedReference,
                             t.span.clone(),
-                            format!("step `{}` reads `{root}`, which may not have run yet", step.id),
+                            format!(
+                                "step `{}` reads `{root}`, which may not have run yet",
+                                step.id
+                            ),
                         )
                         .label(format!("reads `{root}`"))
                         .help(format!("add `needs = [\"{root}\"]` to step `{}`", step.id)),
@@ -467,7 +498,9 @@ fn topo_order(deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
         return Ok(order);
     }
     // walk back along unresolved dependencies until a step repeats
-    let start = (0..n).find(|&i| indegree[i] > 0).expect("invariant: a step is left");
+    let start = (0..n)
+        .find(|&i| indegree[i] > 0)
+        .expect("invariant: a step is left");
     let mut path = vec![start];
     let mut current = start;
     loop {
@@ -486,7 +519,11 @@ fn topo_order(deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
 fn ancestors(deps: &[Vec<usize>]) -> Vec<BTreeSet<usize>> {
     let n = deps.len();
     let mut out: Vec<Option<BTreeSet<usize>>> = vec![None; n];
-    fn visit(i: usize, deps: &[Vec<usize>], out: &mut Vec<Option<BTreeSet<usize>>>) -> BTreeSet<usize> {
+    fn visit(
+        i: usize,
+        deps: &[Vec<usize>],
+        out: &mut Vec<Option<BTreeSet<usize>>>,
+    ) -> BTreeSet<usize> {
         if let Some(done) = &out[i] {
             return done.clone();
         }
@@ -509,7 +546,12 @@ mod tests {
     fn plan_text(text: &str) -> Result<Plan, Diagnostics> {
         let source = Arc::new(SourceFile::new("t.toml", text, Format::Toml));
         let spec = load_spec(&source)?;
-        plan(spec, Arc::new(DirConfig::default()), &Overrides::default(), &[])
+        plan(
+            spec,
+            Arc::new(DirConfig::default()),
+            &Overrides::default(),
+            &[],
+        )
     }
 
     #[test]
@@ -527,7 +569,11 @@ mod tests {
         .expect_err("cycle");
         let d = &err.0[0];
         assert_eq!(d.kind, DiagnosticKind::Cycle);
-        assert!(d.message.contains("`a`") && d.message.contains("`b`") && d.message.contains("`c`"), "{}", d.message);
+        assert!(
+            d.message.contains("`a`") && d.message.contains("`b`") && d.message.contains("`c`"),
+            "{}",
+            d.message
+        );
     }
 
     #[test]

@@ -13,8 +13,23 @@ use crate::value::Span;
 
 /// Names the runner provides to every template, besides variables and steps.
 pub const BUILTIN_NAMES: &[&str] = &[
-    "env", "planrun", "uuid", "now", "timestamp", "random_int", "random_string", "range", "dict",
-    "namespace", "loop", "true", "false", "none", "True", "False", "None",
+    "env",
+    "planrun",
+    "uuid",
+    "now",
+    "timestamp",
+    "random_int",
+    "random_string",
+    "range",
+    "dict",
+    "namespace",
+    "loop",
+    "true",
+    "false",
+    "none",
+    "True",
+    "False",
+    "None",
 ];
 
 /// Filters the runner registers on top of minijinja's built-ins.
@@ -71,7 +86,11 @@ impl Template {
         Self::parse_expression_inner(source, inner, span)
     }
 
-    fn parse_expression_inner(source: &str, inner: &str, span: Span) -> Result<Template, Diagnostic> {
+    fn parse_expression_inner(
+        source: &str,
+        inner: &str,
+        span: Span,
+    ) -> Result<Template, Diagnostic> {
         let expr = parse_env()
             .compile_expression(inner)
             .map_err(|e| template_error(&e, &span))?;
@@ -103,7 +122,9 @@ pub fn single_expression(source: &str) -> Option<&str> {
 }
 
 fn template_error(err: &minijinja::Error, span: &Span) -> Diagnostic {
-    let detail = err.detail().map_or_else(|| err.kind().to_string(), str::to_string);
+    let detail = err
+        .detail()
+        .map_or_else(|| err.kind().to_string(), str::to_string);
     Diagnostic::new(
         DiagnosticKind::Template,
         span.clone(),

@@ -177,15 +177,17 @@ fn url_span(config: &Value, url: &str) -> Span {
 }
 
 fn parse_url(text: &str, span: &Span) -> Result<Url, StepError> {
+    if !text.contains("://") {
+        return Err(StepError::new(format!(
+            "`{text}` is not a valid URL: it does not start with `http://` or `https://`"
+        ))
+        .at(span.clone())
+        .help("a URL needs a scheme and a host, e.g. `http://127.0.0.1:8000/health/` or `{{ base_url }}/health/`"));
+    }
     let url = Url::parse(text).map_err(|err| {
-        let help = if text.contains("://") {
-            "check the URL's syntax"
-        } else {
-            "a URL needs a scheme and a host, e.g. `http://127.0.0.1:8000/health/` or `{{ base_url }}/health/`"
-        };
         StepError::new(format!("`{text}` is not a valid URL: {err}"))
             .at(span.clone())
-            .help(help)
+            .help("check the URL's syntax")
     })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(

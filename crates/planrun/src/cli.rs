@@ -1,6 +1,7 @@
 //! Command-line parsing and the commands themselves.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,9 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use miette::{GraphicalReportHandler, GraphicalTheme};
-use planrun_report::{JsonReporter, JunitReporter, MarkdownReporter, Reporter, TerminalOptions, TerminalReporter};
+use planrun_report::{
+    JsonReporter, JunitReporter, MarkdownReporter, Reporter, TerminalOptions, TerminalReporter,
+};
 use planrun_runner::events::RunEvent;
 use planrun_runner::run::{Cancel, RunOptions, Runner};
 use planrun_spec::error::Diagnostics;
@@ -20,7 +23,12 @@ use crate::exit;
 
 /// Runs test plans that are data: HTTP, processes and waits, checked as they happen.
 #[derive(Debug, Parser)]
-#[command(name = "planrun", version, about, after_help = "Run `planrun PATHS…` to run specs (same as `planrun run PATHS…`).\nDocs: docs/README.md")]
+#[command(
+    name = "planrun",
+    version,
+    about,
+    after_help = "Run `planrun PATHS…` to run specs (same as `planrun run PATHS…`).\nDocs: docs/README.md"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -121,19 +129,27 @@ pub(crate) fn main() -> u8 {
     let mut args: Vec<String> = std::env::args().collect();
     // `planrun specs/` means `planrun run specs/`
     const COMMANDS: &[&str] = &["run", "validate", "list", "schema", "graph", "demo", "help"];
-    if let Some(first) = args.get(1) {
-        if !COMMANDS.contains(&first.as_str()) && !matches!(first.as_str(), "-h" | "--help" | "-V" | "--version") {
-            args.insert(1, String::from("run"));
-        }
+    if let Some(first) = args.get(1)
+        && !COMMANDS.contains(&first.as_str())
+        && !matches!(first.as_str(), "-h" | "--help" | "-V" | "--version")
+    {
+        args.insert(1, String::from("run"));
     }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::INVALID } else { exit::PASSED };
+            return if e.use_stderr() {
+                exit::INVALID
+            } else {
+                exit::PASSED
+            };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -146,7 +162,10 @@ pub(crate) fn main() -> u8 {
         Command::List { select, json } => list(&select, json),
         Command::Schema => {
             let schema = planrun_spec::schema::spec_schema();
-            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
             exit::PASSED
         }
         Command::Graph { file, format } => graph(&file, format),
@@ -167,7 +186,7 @@ fn print_diagnostics(diags: &Diagnostics, color: bool) {
     };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
-    for d in diags.iter() {
+    for d in diags {
         let _ = handler.render_report(&mut out, d);
         out.push('\n');
     }
@@ -187,7 +206,8 @@ fn parse_pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, St
 }
 
 fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let mut out = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -235,15 +255,23 @@ fn load(select: &SelectArgs, color: bool) -> Result<Loaded, u8> {
     }
     let mut priorities = Vec::new();
     for p in &select.priorities {
-        priorities.push(Priority::parse(p).ok_or_else(|| fail(format!("unknown priority `{p}` (use high, medium or low)")))?);
+        priorities
+            .push(Priority::parse(p).ok_or_else(|| {
+                fail(format!("unknown priority `{p}` (use high, medium or low)"))
+            })?);
     }
     let files = spec_files(&select.paths).map_err(fail)?;
     if files.is_empty() {
-        return Err(fail(String::from("no spec files found (looked for .toml, .yaml and .yml)")));
+        return Err(fail(String::from(
+            "no spec files found (looked for .toml, .yaml and .yml)",
+        )));
     }
     let unavailable: Vec<StepKind> = {
         let registry = planrun_steps::registry();
-        StepKind::ALL.into_iter().filter(|k| !registry.has(*k)).collect()
+        StepKind::ALL
+            .into_iter()
+            .filter(|k| !registry.has(*k))
+            .collect()
     };
     let mut plans = Vec::new();
     let mut all = Diagnostics::default();
@@ -265,11 +293,16 @@ fn load(select: &SelectArgs, color: bool) -> Result<Loaded, u8> {
         };
         let keep = (select.tags.is_empty() || select.tags.iter().any(|t| spec.tags.contains(t)))
             && (priorities.is_empty() || priorities.contains(&spec.priority))
-            && (select.ids.is_empty() || select.ids.iter().any(|i| i.eq_ignore_ascii_case(&spec.id)));
+            && (select.ids.is_empty()
+                || select.ids.iter().any(|i| i.eq_ignore_ascii_case(&spec.id)));
         if !keep {
             continue;
         }
-        let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let dir = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
         let dir_config = match dir_configs.get(&dir) {
             Some(c) => Arc::clone(c),
             None => match find_dir_config(&dir) {
@@ -291,18 +324,28 @@ fn load(select: &SelectArgs, color: bool) -> Result<Loaded, u8> {
     }
     if !all.is_empty() {
         print_diagnostics(&all, color);
-        let files_with_errors: std::collections::BTreeSet<_> =
-            all.iter().filter_map(|d| d.source.as_ref().map(|s| s.path.clone())).collect();
+        let files_with_errors: std::collections::BTreeSet<_> = all
+            .iter()
+            .filter_map(|d| d.source.as_ref().map(|s| s.path.clone()))
+            .collect();
         eprintln!(
             "error: {} problem{} in {} file{}; nothing ran",
             all.len(),
             if all.len() == 1 { "" } else { "s" },
             files_with_errors.len().max(1),
-            if files_with_errors.len() == 1 { "" } else { "s" }
+            if files_with_errors.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
         );
         return Err(exit::INVALID);
     }
-    Ok(Loaded { plans, overrides, env })
+    Ok(Loaded {
+        plans,
+        overrides,
+        env,
+    })
 }
 
 fn validate(select: &SelectArgs) -> u8 {
@@ -310,7 +353,11 @@ fn validate(select: &SelectArgs) -> u8 {
     match load(select, color) {
         Ok(loaded) => {
             let steps: usize = loaded.plans.iter().map(|p| p.spec.steps.len()).sum();
-            eprintln!("{} spec{} valid ({steps} steps)", loaded.plans.len(), if loaded.plans.len() == 1 { "" } else { "s" });
+            eprintln!(
+                "{} spec{} valid ({steps} steps)",
+                loaded.plans.len(),
+                if loaded.plans.len() == 1 { "" } else { "s" }
+            );
             exit::PASSED
         }
         Err(code) => code,
@@ -339,7 +386,11 @@ fn list(select: &SelectArgs, json: bool) -> u8 {
                 })
             })
             .collect();
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&items).unwrap_or_default()
+        );
     } else {
         for p in &loaded.plans {
             let _ = writeln!(
@@ -383,22 +434,22 @@ fn graph(file: &Path, format: GraphFormat) -> u8 {
         GraphFormat::Mermaid => {
             out.push_str("flowchart TD\n");
             for i in 0..steps.len() {
-                out.push_str(&format!("    s{i}[\"{}\"]\n", label(i).replace('"', "'")));
+                let _ = writeln!(out, "    s{i}[\"{}\"]", label(i).replace('"', "'"));
             }
             for (i, deps) in plan.deps.iter().enumerate() {
                 for d in deps {
-                    out.push_str(&format!("    s{d} --> s{i}\n"));
+                    let _ = writeln!(out, "    s{d} --> s{i}");
                 }
             }
         }
         GraphFormat::Dot => {
-            out.push_str(&format!("digraph \"{}\" {{\n    rankdir=TB;\n", plan.spec.id));
+            let _ = write!(out, "digraph \"{}\" {{\n    rankdir=TB;\n", plan.spec.id);
             for i in 0..steps.len() {
-                out.push_str(&format!("    s{i} [label=\"{}\"];\n", label(i).replace('"', "'")));
+                let _ = writeln!(out, "    s{i} [label=\"{}\"];", label(i).replace('"', "'"));
             }
             for (i, deps) in plan.deps.iter().enumerate() {
                 for d in deps {
-                    out.push_str(&format!("    s{d} -> s{i};\n"));
+                    let _ = writeln!(out, "    s{d} -> s{i};");
                 }
             }
             out.push_str("}\n");
@@ -449,11 +500,11 @@ async fn run(args: RunArgs) -> u8 {
         let mut failed = false;
         while let Some(event) = rx.blocking_recv() {
             for r in &mut reporters {
-                if let Err(e) = r.on_event(&event) {
-                    if e.kind() != std::io::ErrorKind::BrokenPipe {
-                        eprintln!("error: a reporter failed: {e}");
-                        failed = true;
-                    }
+                if let Err(e) = r.on_event(&event)
+                    && e.kind() != std::io::ErrorKind::BrokenPipe
+                {
+                    eprintln!("error: a reporter failed: {e}");
+                    failed = true;
                 }
             }
         }
@@ -471,7 +522,9 @@ async fn run(args: RunArgs) -> u8 {
         let cancel = cancel.clone();
         tokio::spawn(async move {
             wait_for_interrupt().await;
-            eprintln!("\ninterrupted: stopping; teardown steps still run (press Ctrl-C again to quit at once)");
+            eprintln!(
+                "\ninterrupted: stopping; teardown steps still run (press Ctrl-C again to quit at once)"
+            );
             cancel.cancel();
             wait_for_interrupt().await;
             eprintln!("interrupted again: quitting");
@@ -505,12 +558,9 @@ async fn wait_for_interrupt() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
         };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
@@ -524,12 +574,11 @@ async fn wait_for_interrupt() {
 }
 
 async fn demo(host: &str, port: u16, flavor: &str) -> u8 {
-    let flavor: planrun_demo::Flavor = match flavor.parse() {
-        Ok(f) => f,
-        Err(_) => {
-            eprintln!("error: unknown flavor `{flavor}` (use wsgi or asgi)");
-            return exit::INVALID;
-        }
+    let flavor: planrun_demo::Flavor = if let Ok(f) = flavor.parse() {
+        f
+    } else {
+        eprintln!("error: unknown flavor `{flavor}` (use wsgi or asgi)");
+        return exit::INVALID;
     };
     let addr: SocketAddr = match format!("{host}:{port}").parse() {
         Ok(a) => a,

@@ -33,9 +33,17 @@ impl Targets {
             .build()
             .expect("runtime");
         let any = "127.0.0.1:0".parse().expect("addr");
-        let wsgi = runtime.block_on(DemoServer::start(any, Flavor::Wsgi)).expect("wsgi demo");
-        let asgi = runtime.block_on(DemoServer::start(any, Flavor::Asgi)).expect("asgi demo");
-        Targets { runtime, wsgi, asgi }
+        let wsgi = runtime
+            .block_on(DemoServer::start(any, Flavor::Wsgi))
+            .expect("wsgi demo");
+        let asgi = runtime
+            .block_on(DemoServer::start(any, Flavor::Asgi))
+            .expect("asgi demo");
+        Targets {
+            runtime,
+            wsgi,
+            asgi,
+        }
     }
 
     fn vars(&self) -> Vec<String> {
@@ -62,7 +70,10 @@ struct Test {
 
 impl Test {
     fn new() -> Test {
-        Test { args: Vec::new(), envs: vec![(String::from("NO_COLOR"), String::from("1"))] }
+        Test {
+            args: Vec::new(),
+            envs: vec![(String::from("NO_COLOR"), String::from("1"))],
+        }
     }
 
     fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Test {
@@ -100,7 +111,13 @@ impl Run {
     }
     #[track_caller]
     fn expect_code(self, code: i32) -> Run {
-        assert_eq!(self.code(), code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout(), self.stderr());
+        assert_eq!(
+            self.code(),
+            code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
 }
@@ -109,7 +126,12 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<_> = std::fs::read_dir(dir)
         .expect("dir")
         .map(|e| e.expect("entry").path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("toml" | "yaml")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("toml" | "yaml")
+            )
+        })
         .collect();
     out.sort();
     out
@@ -123,21 +145,35 @@ fn invalid_plans_get_located_diagnostics() {
     let mut mismatches = Vec::new();
     for file in files(&plans().join("invalid")) {
         let rel = file.strip_prefix(root()).expect("under root").to_path_buf();
-        let run = Test::new().args(["validate"]).arg(&rel).run().expect_code(2);
+        let run = Test::new()
+            .args(["validate"])
+            .arg(&rel)
+            .run()
+            .expect_code(2);
         let stderr = run.stderr();
-        let expected_path = file.with_extension(format!("{}.stderr", file.extension().and_then(|e| e.to_str()).unwrap_or("")));
+        let expected_path = file.with_extension(format!(
+            "{}.stderr",
+            file.extension().and_then(|e| e.to_str()).unwrap_or("")
+        ));
         if update {
             std::fs::write(&expected_path, &stderr).expect("write expected");
             continue;
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if expected != stderr {
-            mismatches.push(format!("{}\n--- expected\n{expected}\n--- actual\n{stderr}", rel.display()));
+            mismatches.push(format!(
+                "{}\n--- expected\n{expected}\n--- actual\n{stderr}",
+                rel.display()
+            ));
         }
         // every diagnostic names the file with a line and column
         assert!(stderr.contains(&format!("{}:", rel.display())), "{stderr}");
     }
-    assert!(mismatches.is_empty(), "outputs differ (set PLANRUN_UPDATE_EXPECTED=1 to accept):\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "outputs differ (set PLANRUN_UPDATE_EXPECTED=1 to accept):\n{}",
+        mismatches.join("\n")
+    );
 }
 
 #[test]
@@ -148,7 +184,10 @@ fn ok_plans_pass() {
         .args(["run"])
         .arg(plans().join("ok"))
         .args(targets.vars())
-        .args(["--var".to_string(), format!("mark={}", mark.path().join("mark").display())])
+        .args([
+            "--var".to_string(),
+            format!("mark={}", mark.path().join("mark").display()),
+        ])
         .run()
         .expect_code(0);
     let err = run.stderr();
@@ -178,17 +217,30 @@ fn failed_plans_fail_with_clear_messages() {
     // a step past its time limit is stopped
     assert!(err.contains("did not finish within 200ms"), "{err}");
     let xml = std::fs::read_to_string(&junit).expect("junit written");
-    assert!(xml.contains("FAIL-STATUS") && xml.contains("<failure"), "{xml}");
+    assert!(
+        xml.contains("FAIL-STATUS") && xml.contains("<failure"),
+        "{xml}"
+    );
 }
 
 #[test]
 fn seed_specs_pass_against_the_demo_target() {
     let targets = Targets::start();
-    let run = Test::new().args(["run"]).arg(root().join("specs")).args(targets.vars()).run().expect_code(0);
+    let run = Test::new()
+        .args(["run"])
+        .arg(root().join("specs"))
+        .args(targets.vars())
+        .run()
+        .expect_code(0);
     let err = run.stderr();
     assert!(err.contains("passed"), "{err}");
     // secrets never reach the output, even in verbose mode
-    let run = Test::new().args(["run", "-v"]).arg(root().join("specs/tc-009.toml")).args(targets.vars()).run().expect_code(0);
+    let run = Test::new()
+        .args(["run", "-v"])
+        .arg(root().join("specs/tc-009.toml"))
+        .args(targets.vars())
+        .run()
+        .expect_code(0);
     assert!(!run.stderr().contains("secret\""), "{}", run.stderr());
 }
 
@@ -199,12 +251,18 @@ fn seed_specs_fail_against_the_wrong_target() {
     let run = Test::new()
         .args(["run"])
         .arg(root().join("specs/tc-004.yaml"))
-        .args(["--var".to_string(), format!("asgi_url={}", targets.wsgi.base_url())])
+        .args([
+            "--var".to_string(),
+            format!("asgi_url={}", targets.wsgi.base_url()),
+        ])
         .run()
         .expect_code(1);
     let err = run.stderr();
     assert!(err.contains("tc-004.yaml:"), "{err}");
-    assert!(err.contains("\"asgi\"") || err.contains("`\"asgi\"`") || err.contains("asgi"), "{err}");
+    assert!(
+        err.contains("\"asgi\"") || err.contains("`\"asgi\"`") || err.contains("asgi"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -217,23 +275,43 @@ fn quickstart_runs_its_own_demo_target() {
         .expect_code(0);
     assert!(run.stderr().contains("1 passed"), "{}", run.stderr());
     // the background demo was stopped at the end
-    assert!(std::net::TcpStream::connect("127.0.0.1:18799").is_err(), "demo still running");
+    assert!(
+        std::net::TcpStream::connect("127.0.0.1:18799").is_err(),
+        "demo still running"
+    );
 }
 
 #[test]
 fn list_json_is_the_ci_matrix_input() {
-    let run = Test::new().args(["list", "--json"]).arg(root().join("specs")).run().expect_code(0);
+    let run = Test::new()
+        .args(["list", "--json"])
+        .arg(root().join("specs"))
+        .run()
+        .expect_code(0);
     let items: serde_json::Value = serde_json::from_str(&run.stdout()).expect("json");
-    let ids: Vec<_> = items.as_array().expect("array").iter().map(|i| i["id"].as_str().unwrap_or("").to_string()).collect();
-    assert!(ids.contains(&String::from("TC-003")) && ids.contains(&String::from("TC-009")), "{ids:?}");
-    let run = Test::new().args(["list", "--json", "--priority", "medium"]).arg(root().join("specs")).run().expect_code(0);
+    let ids: Vec<_> = items
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        ids.contains(&String::from("TC-003")) && ids.contains(&String::from("TC-009")),
+        "{ids:?}"
+    );
+    let run = Test::new()
+        .args(["list", "--json", "--priority", "medium"])
+        .arg(root().join("specs"))
+        .run()
+        .expect_code(0);
     assert!(!run.stdout().contains("TC-003"), "{}", run.stdout());
 }
 
 #[test]
 fn schema_is_current() {
     let run = Test::new().args(["schema"]).run().expect_code(0);
-    let committed = std::fs::read_to_string(root().join("schema/planrun.schema.json")).unwrap_or_default();
+    let committed =
+        std::fs::read_to_string(root().join("schema/planrun.schema.json")).unwrap_or_default();
     assert_eq!(
         committed.trim_end(),
         run.stdout().trim_end(),
@@ -245,8 +323,16 @@ fn schema_is_current() {
 fn graph_prints_mermaid_and_dot() {
     let file = plans().join("ok/graph.yaml");
     let run = Test::new().args(["graph"]).arg(&file).run().expect_code(0);
-    assert!(run.stdout().contains("s0 --> s2") && run.stdout().contains("s1 --> s2"), "{}", run.stdout());
-    let run = Test::new().args(["graph", "--format", "dot"]).arg(&file).run().expect_code(0);
+    assert!(
+        run.stdout().contains("s0 --> s2") && run.stdout().contains("s1 --> s2"),
+        "{}",
+        run.stdout()
+    );
+    let run = Test::new()
+        .args(["graph", "--format", "dot"])
+        .arg(&file)
+        .run()
+        .expect_code(0);
     assert!(run.stdout().contains("s0 -> s2;"), "{}", run.stdout());
 }
 
@@ -279,7 +365,10 @@ exec = { shell = "echo done > \"$OUT\"", env = { OUT = "{{ out }}" } }
     let junit = dir.path().join("junit.xml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_planrun"))
         .args(["run".to_string(), spec.display().to_string()])
-        .args(["--var".to_string(), format!("pidfile={}", pidfile.display())])
+        .args([
+            "--var".to_string(),
+            format!("pidfile={}", pidfile.display()),
+        ])
         .args(["--var".to_string(), format!("out={}", teardown.display())])
         .args(["--report".to_string(), format!("junit={}", junit.display())])
         .env("NO_COLOR", "1")
@@ -290,12 +379,22 @@ exec = { shell = "echo done > \"$OUT\"", env = { OUT = "{{ out }}" } }
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let pid = std::fs::read_to_string(&pidfile).expect("background started").trim().to_string();
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let pid = std::fs::read_to_string(&pidfile)
+        .expect("background started")
+        .trim()
+        .to_string();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
     let status = child.wait().expect("wait");
     assert_ne!(status.code(), Some(0));
     assert!(teardown.exists(), "teardown step did not run");
     assert!(junit.exists(), "junit report not written");
-    let alive = Command::new("kill").args(["-0", &pid]).status().expect("kill -0").success();
+    let alive = Command::new("kill")
+        .args(["-0", &pid])
+        .status()
+        .expect("kill -0")
+        .success();
     assert!(!alive, "background process {pid} still running");
 }

@@ -12,10 +12,10 @@ use planrun_spec::parse::parse_toml;
 use planrun_spec::value::Value;
 
 /// The cap on bodies when a test does not care.
-pub const MAX_BODY: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// A step config from the TOML of its table (`get = "…"`, `cmd = [...]`).
-pub fn config(toml: &str) -> Value {
+pub(crate) fn config(toml: &str) -> Value {
     match parse_toml(toml) {
         Ok(value) => value,
         Err(diagnostic) => panic!("bad test TOML `{toml}`: {diagnostic:?}"),
@@ -23,7 +23,7 @@ pub fn config(toml: &str) -> Value {
 }
 
 /// Runs one attempt of a step.
-pub async fn run_step(
+pub(crate) async fn run_step(
     executor: &dyn StepExecutor,
     ctx: &SpecContext,
     config: &Value,
@@ -44,12 +44,19 @@ pub async fn run_step(
 }
 
 /// Runs a step with a 10s limit and the default body cap.
-pub async fn run(
+pub(crate) async fn run(
     executor: &dyn StepExecutor,
     ctx: &SpecContext,
     toml: &str,
 ) -> Result<serde_json::Value, StepError> {
-    run_step(executor, ctx, &config(toml), Duration::from_secs(10), MAX_BODY).await
+    run_step(
+        executor,
+        ctx,
+        &config(toml),
+        Duration::from_secs(10),
+        MAX_BODY,
+    )
+    .await
 }
 
 /// The state letter and process group of a process, when it exists.
@@ -64,24 +71,27 @@ fn stat(pid: u32) -> Option<(char, u32)> {
 }
 
 /// Whether `pid` is a live (not zombie) process.
-pub fn running(pid: u32) -> bool {
+pub(crate) fn running(pid: u32) -> bool {
     stat(pid).is_some_and(|(state, _)| !matches!(state, 'Z' | 'X' | 'x'))
 }
 
 /// The live processes of group `pgid`.
-pub fn group_members(pgid: u32) -> Vec<u32> {
+pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         panic!("these tests need /proc");
     };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| stat(*pid).is_some_and(|(state, group)| group == pgid && !matches!(state, 'Z' | 'X' | 'x')))
+        .filter(|pid| {
+            stat(*pid)
+                .is_some_and(|(state, group)| group == pgid && !matches!(state, 'Z' | 'X' | 'x'))
+        })
         .collect()
 }
 
 /// Waits up to `limit` for `gone()` to hold.
-pub async fn eventually(limit: Duration, mut gone: impl FnMut() -> bool) -> bool {
+pub(crate) async fn eventually(limit: Duration, mut gone: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
         if gone() {
@@ -93,7 +103,7 @@ pub async fn eventually(limit: Duration, mut gone: impl FnMut() -> bool) -> bool
 }
 
 /// A spec context whose base directory is a fresh temporary directory.
-pub fn context() -> (SpecContext, tempfile::TempDir) {
+pub(crate) fn context() -> (SpecContext, tempfile::TempDir) {
     let dir = match tempfile::tempdir() {
         Ok(dir) => dir,
         Err(err) => panic!("no temp dir: {err}"),
@@ -102,7 +112,7 @@ pub fn context() -> (SpecContext, tempfile::TempDir) {
 }
 
 /// Writes `text` to `dir/name`.
-pub fn write(dir: &Path, name: &str, text: &str) {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) {
     if let Err(err) = std::fs::write(dir.join(name), text) {
         panic!("cannot write {name}: {err}");
     }

@@ -1,0 +1,686 @@
+//! The `http` executor against real servers: the testkit's fixture server on
+//! 127.0.0.1:0 and, for TLS, a rustls server with a throwaway CA.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{MAX_BODY, config, context, run, run_step};
+use planrun_runner::executor::SpecContext;
+use planrun_steps::http::HttpExecutor;
+use planrun_testkit::FixtureServer;
+use serde_json::json;
+
+fn setup() -> HttpExecutor {
+    planrun_steps::install_crypto_provider();
+    HttpExecutor::new()
+}
+
+#[tokio::test]
+async fn get_json_fills_the_result_document() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/json");
+    let doc = run(&http, &ctx, &format!("get = \"{url}\"")).await.unwrap();
+
+    assert_eq!(doc["status"], 200);
+    assert_eq!(doc["version"], "HTTP/1.1");
+    assert_eq!(doc["url"], url.as_str());
+    assert_eq!(doc["headers"]["content-type"], "application/json");
+    assert_eq!(doc["json"]["n"], 42);
+    assert_eq!(doc["json"]["nested"]["name"], "planrun");
+    let body = doc["body"].as_str().unwrap();
+    assert!(body.starts_with("{\"ok\":true"), "{body}");
+    assert_eq!(doc["size"], body.len());
+    assert_eq!(doc["redirects"], 0);
+    assert_eq!(doc["cookies"], json!({}));
+    let ttfb = doc["timings"]["ttfb"].as_f64().unwrap();
+    let total = doc["timings"]["total"].as_f64().unwrap();
+    assert!(ttfb > 0.0 && ttfb <= total, "ttfb {ttfb}, total {total}");
+    assert!((doc["duration"].as_f64().unwrap() - total).abs() < f64::EPSILON);
+    assert_eq!(doc["request"]["method"], "GET");
+    assert_eq!(doc["request"]["url"], url.as_str());
+    assert!(doc["request"]["headers"].is_object());
+}
+
+#[tokio::test]
+async fn post_json_is_sent_as_json() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = run(
+        &http,
+        &ctx,
+        &format!(
+            "post = \"{}\"\njson = {{ username = \"qa\", n = 3, tags = [\"a\"] }}",
+            server.url("/echo")
+        ),
+    )
+    .await
+    .unwrap();
+    let echo = &doc["json"];
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["headers"]["content-type"], "application/json");
+    assert_eq!(
+        echo["json"],
+        json!({"username": "qa", "n": 3, "tags": ["a"]})
+    );
+    assert_eq!(
+        doc["request"]["headers"]["content-type"],
+        "application/json"
+    );
+}
+
+#[tokio::test]
+async fn form_fields_are_urlencoded() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = run(
+        &http,
+        &ctx,
+        &format!(
+            "post = \"{}\"\nform = {{ name = \"a b\", n = 2, ok = true }}",
+            server.url("/echo")
+        ),
+    )
+    .await
+    .unwrap();
+    let echo = &doc["json"];
+    assert_eq!(
+        echo["headers"]["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(echo["body"], "n=2&name=a+b&ok=true");
+}
+
+#[tokio::test]
+async fn multipart_sends_text_and_file_fields() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, dir) = context();
+    common::write(dir.path(), "report.csv", "a,b\n1,2\n");
+    let doc = run(
+        &http,
+        &ctx,
+        &format!(
+            "post = \"{}\"\n[multipart]\nnote = {{ text = \"hello\" }}\nupload = {{ file = \"report.csv\", content_type = \"text/csv\" }}",
+            server.url("/echo")
+        ),
+    )
+    .await
+    .unwrap();
+    let echo = &doc["json"];
+    let content_type = echo["headers"]["content-type"].as_str().unwrap();
+    assert!(
+        content_type.starts_with("multipart/form-data; boundary="),
+        "{content_type}"
+    );
+    let body = echo["body"].as_str().unwrap();
+    assert!(body.contains("name=\"note\"\r\n\r\nhello\r\n"), "{body}");
+    assert!(
+        body.contains("name=\"upload\"; filename=\"report.csv\""),
+        "{body}"
+    );
+    assert!(
+        body.contains("Content-Type: text/csv\r\n\r\na,b\n1,2\n"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn multipart_file_missing_is_an_error() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let err = run(
+        &http,
+        &ctx,
+        &format!(
+            "post = \"{}\"\nmultipart = {{ f = {{ file = \"nope.bin\" }} }}",
+            server.url("/echo")
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.message.contains("nope.bin"), "{}", err.message);
+    assert!(err.span.is_some());
+}
+
+#[tokio::test]
+async fn query_and_headers_are_sent() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = run(
+        &http,
+        &ctx,
+        &format!(
+            "get = \"{}\"\nquery = {{ n = 3, flag = true, s = \"a b\", tag = [\"x\", \"y\"] }}\nheaders = {{ X-Trace = \"t-1\", Accept = \"application/json\" }}",
+            server.url("/echo?keep=1")
+        ),
+    )
+    .await
+    .unwrap();
+    let echo = &doc["json"];
+    assert_eq!(
+        echo["query"],
+        json!({"keep": "1", "flag": "true", "n": "3", "s": "a b", "tag": ["x", "y"]})
+    );
+    assert_eq!(echo["headers"]["x-trace"], "t-1");
+    assert_eq!(echo["headers"]["accept"], "application/json");
+    assert_eq!(doc["request"]["headers"]["x-trace"], "t-1");
+}
+
+#[tokio::test]
+async fn method_and_url_with_a_raw_body() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = run(
+        &http,
+        &ctx,
+        &format!(
+            "method = \"put\"\nurl = \"{}\"\nbody = \"plain text\"\nheaders = {{ content-type = \"text/plain\" }}",
+            server.url("/echo/items/1")
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["json"]["method"], "PUT");
+    assert_eq!(doc["json"]["path"], "/echo/items/1");
+    assert_eq!(doc["json"]["body"], "plain text");
+    assert_eq!(doc["request"]["method"], "PUT");
+}
+
+#[tokio::test]
+async fn an_error_status_is_a_document_not_an_error() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = run(
+        &http,
+        &ctx,
+        &format!("delete = \"{}\"", server.url("/status/503")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["status"], 503);
+    assert_eq!(doc["json"]["status"], 503);
+}
+
+#[tokio::test]
+async fn the_cookie_jar_carries_a_session_across_steps() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+
+    let before = run(
+        &http,
+        &ctx,
+        &format!("get = \"{}\"", server.url("/needs-cookie")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(before["status"], 401);
+
+    let login = run(
+        &http,
+        &ctx,
+        &format!("get = \"{}\"", server.url("/set-cookie")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(login["cookies"], json!({"token": "abc"}));
+    assert_eq!(login["headers"]["set-cookie"], "token=abc; Path=/");
+
+    let after = run(
+        &http,
+        &ctx,
+        &format!("get = \"{}\"", server.url("/needs-cookie")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(after["status"], 200);
+
+    // a step with extra cookies still sends the session
+    let echo = run(
+        &http,
+        &ctx,
+        &format!(
+            "get = \"{}\"\ncookies = {{ extra = \"1\" }}",
+            server.url("/echo")
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        echo["json"]["cookies"],
+        json!({"token": "abc", "extra": "1"})
+    );
+
+    // another spec run has a jar of its own
+    let other = SpecContext::new(ctx.base_dir());
+    let fresh = run(
+        &http,
+        &other,
+        &format!("get = \"{}\"", server.url("/needs-cookie")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fresh["status"], 401);
+}
+
+#[tokio::test]
+async fn the_jar_is_shared_with_differently_configured_clients() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    run(
+        &http,
+        &ctx,
+        &format!("get = \"{}\"", server.url("/set-cookie")),
+    )
+    .await
+    .unwrap();
+    // `insecure` needs a client of its own; the session must follow
+    let doc = run(
+        &http,
+        &ctx,
+        &format!("get = \"{}\"\ninsecure = true", server.url("/needs-cookie")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["status"], 200);
+}
+
+#[tokio::test]
+async fn redirects_are_followed_and_counted() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = run(
+        &http,
+        &ctx,
+        &format!("get = \"{}\"", server.url("/redirect/3")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["status"], 200);
+    assert_eq!(doc["redirects"], 3);
+    assert_eq!(doc["url"], server.url("/json"));
+    assert_eq!(doc["json"]["n"], 42);
+}
+
+#[tokio::test]
+async fn redirects_can_be_left_alone() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = run(
+        &http,
+        &ctx,
+        &format!(
+            "get = \"{}\"\nfollow_redirects = false",
+            server.url("/redirect/3")
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["status"], 302);
+    assert_eq!(doc["headers"]["location"], "/redirect/2");
+    assert_eq!(doc["redirects"], 0);
+    assert_eq!(doc["url"], server.url("/redirect/3"));
+}
+
+#[tokio::test]
+async fn too_many_redirects_is_an_error() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let err = run(
+        &http,
+        &ctx,
+        &format!("get = \"{}\"\nmax_redirects = 2", server.url("/redirect/3")),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message.contains("more than 2 redirects"),
+        "{}",
+        err.message
+    );
+    assert!(err.help.unwrap().contains("max_redirects"));
+    // exactly the limit is fine
+    let doc = run(
+        &http,
+        &ctx,
+        &format!("get = \"{}\"\nmax_redirects = 3", server.url("/redirect/3")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["redirects"], 3);
+}
+
+#[tokio::test]
+async fn an_endless_body_stops_at_the_cap() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let started = Instant::now();
+    let err = run(
+        &http,
+        &ctx,
+        &format!("get = \"{}\"\nmax_body = \"64KiB\"", server.url("/endless")),
+    )
+    .await
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        err.message.contains("exceeds the 64 KiB cap"),
+        "{}",
+        err.message
+    );
+    assert!(err.help.unwrap().contains("max_body"));
+
+    // the step's default cap comes from the runner
+    let err = run_step(
+        &http,
+        &ctx,
+        &config(&format!("get = \"{}\"", server.url("/endless"))),
+        Duration::from_secs(10),
+        1024 * 1024,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message.contains("exceeds the 1 MiB cap"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_cap_fails_before_reading() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let ok = run(
+        &http,
+        &ctx,
+        &format!("get = \"{}\"\nmax_body = 100", server.url("/big/100")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok["size"], 100);
+    let err = run(
+        &http,
+        &ctx,
+        &format!(
+            "get = \"{}\"\nmax_body = 100",
+            server.url("/big/10000000000")
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message.contains("exceeds the 100 bytes cap"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn a_connection_closed_mid_headers_is_an_error() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/close-mid-headers");
+    let err = run(&http, &ctx, &format!("get = \"{url}\""))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        format!("`{url}` closed the connection before sending a complete response")
+    );
+    assert!(err.span.is_some());
+}
+
+#[tokio::test]
+async fn connection_refused_says_what_to_check() {
+    let http = setup();
+    let (ctx, _dir) = context();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let url = format!("http://{addr}/health/");
+    let text = format!("get = \"{url}\"");
+    let err = run(&http, &ctx, &text).await.unwrap_err();
+    assert_eq!(
+        err.message,
+        format!("cannot connect to `{url}`: connection refused")
+    );
+    assert_eq!(
+        err.help.as_deref(),
+        Some("is the server running? check `base_url`")
+    );
+    assert_eq!(&text[err.span.unwrap()], format!("\"{url}\""));
+}
+
+#[tokio::test]
+async fn an_unresolvable_host_is_named() {
+    let http = setup();
+    let (ctx, _dir) = context();
+    let err = run(
+        &http,
+        &ctx,
+        "get = \"http://planrun-no-such-host.invalid/\"",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.message.contains("does not resolve"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_hanging_server_hits_the_step_timeout() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let started = Instant::now();
+    let err = run(
+        &http,
+        &ctx,
+        &format!("get = \"{}\"\ntimeout = \"200ms\"", server.url("/hang")),
+    )
+    .await
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(
+        err.message.ends_with("did not answer within 200ms"),
+        "{}",
+        err.message
+    );
+
+    // without `timeout` the step's limit applies
+    let err = run_step(
+        &http,
+        &ctx,
+        &config(&format!("get = \"{}\"", server.url("/hang"))),
+        Duration::from_millis(150),
+        MAX_BODY,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message.ends_with("did not answer within 150ms"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn config_mistakes_point_at_the_spec() {
+    let http = setup();
+    let (ctx, _dir) = context();
+    let text = "get = \"localhost:8000/health\"";
+    let err = run(&http, &ctx, text).await.unwrap_err();
+    assert!(
+        err.message.contains("is not a valid URL"),
+        "{}",
+        err.message
+    );
+    assert_eq!(&text[err.span.unwrap()], "\"localhost:8000/health\"");
+
+    let err = run(&http, &ctx, "post = \"http://h/\"\njson = {}\nbody = \"x\"")
+        .await
+        .unwrap_err();
+    assert!(err.message.starts_with("set one body"), "{}", err.message);
+
+    let err = run(&http, &ctx, "get = \"http://h/\"\nretries = 3")
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, "unknown key `retries`");
+
+    let err = run(&http, &ctx, "get = \"ftp://h/\"").await.unwrap_err();
+    assert!(
+        err.message.contains("not an http:// or https:// URL"),
+        "{}",
+        err.message
+    );
+}
+
+// --- TLS -------------------------------------------------------------------
+
+const TLS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+
+/// A one-thread HTTPS server answering `200 ok` to every request, with the
+/// test CA's `localhost`/`127.0.0.1` certificate.
+fn start_tls_server() -> std::net::SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(format!("{TLS_DIR}/server.pem"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_file(format!("{TLS_DIR}/server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let config = Arc::clone(&config);
+            std::thread::spawn(move || {
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tls.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn tls_with_an_unknown_ca_explains_the_options() {
+    let http = setup();
+    let addr = start_tls_server();
+    let (ctx, _dir) = context();
+    let url = format!("https://localhost:{}/", addr.port());
+    let err = run(&http, &ctx, &format!("get = \"{url}\""))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message
+            .starts_with(&format!("TLS handshake with `{url}` failed")),
+        "{}",
+        err.message
+    );
+    let help = err.help.unwrap();
+    assert!(
+        help.contains("ca_cert") && help.contains("insecure"),
+        "{help}"
+    );
+}
+
+#[tokio::test]
+async fn tls_insecure_accepts_any_certificate() {
+    let http = setup();
+    let addr = start_tls_server();
+    let (ctx, _dir) = context();
+    let doc = run(
+        &http,
+        &ctx,
+        &format!(
+            "get = \"https://127.0.0.1:{}/\"\ninsecure = true",
+            addr.port()
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["status"], 200);
+    assert_eq!(doc["body"], "ok");
+}
+
+#[tokio::test]
+async fn tls_ca_cert_is_read_relative_to_the_spec() {
+    let http = setup();
+    let addr = start_tls_server();
+    let (ctx, dir) = context();
+    let ca = std::fs::read_to_string(format!("{TLS_DIR}/ca.pem")).unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    common::write(dir.path(), "certs/ca.pem", &ca);
+    let doc = run(
+        &http,
+        &ctx,
+        &format!(
+            "get = \"https://localhost:{}/\"\nca_cert = \"certs/ca.pem\"",
+            addr.port()
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["status"], 200);
+
+    let err = run(
+        &http,
+        &ctx,
+        &format!(
+            "get = \"https://localhost:{}/\"\nca_cert = \"missing.pem\"",
+            addr.port()
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message.contains("cannot read the CA certificate"),
+        "{}",
+        err.message
+    );
+}
