@@ -595,3 +595,118 @@ mod tests {
         assert_eq!(err.0[0].help.as_deref(), Some("did you mean `token`?"));
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::format_push_string)]
+mod twin_tests {
+    use super::*;
+    use crate::model::Target;
+    use crate::source::Format;
+
+    /// The parts of a plan that do not depend on the file's layout.
+    fn shape(text: &str, format: Format) -> String {
+        let source = Arc::new(SourceFile::new("twin", text, format));
+        let spec = load_spec(&source).expect("valid");
+        let p = plan(
+            spec,
+            Arc::new(DirConfig::default()),
+            &Overrides::default(),
+            &[],
+        )
+        .expect("plans");
+        let mut out = format!(
+            "{} {:?} {:?} {:?}\n",
+            p.spec.id, p.spec.priority, p.spec.tags, p.deps
+        );
+        for v in &p.spec.vars {
+            out.push_str(&format!(
+                "var {} {:?} {}\n",
+                v.name.name,
+                v.value.as_ref().map(crate::value::Value::to_json),
+                v.secret
+            ));
+        }
+        for s in &p.spec.steps {
+            out.push_str(&format!(
+                "step {} {:?} {} always={} timeout={:?}\n",
+                s.id,
+                s.kind,
+                s.config.to_json(),
+                s.always,
+                s.timeout
+            ));
+            for e in &s.expect {
+                let t = match &e.target {
+                    Target::Path { text, .. } => text.clone(),
+                    other => other.describe(),
+                };
+                out.push_str(&format!("  expect {t} blocking={}\n", e.blocking));
+            }
+            for c in &s.captures {
+                out.push_str(&format!(
+                    "  capture {} {}\n",
+                    c.name.name,
+                    c.target.describe()
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn toml_and_yaml_twins_lower_to_the_same_plan() {
+        let toml = r#"
+id = "TC-005"
+priority = "high"
+tags = ["asgi", "streaming"]
+
+[vars]
+base_url = "http://127.0.0.1:8080"
+token = { value = "t0p", secret = true }
+
+[[steps]]
+id = "login"
+http = { post = "{{ base_url }}/api/auth/login/", json = { username = "qa", n = 1 } }
+expect.status = 200
+expect.header.content-type = { starts_with = "application/json" }
+capture.user = "json.user.username"
+
+[[steps]]
+id = "me"
+timeout = "2s"
+http = { get = "{{ base_url }}/api/auth/me/" }
+should.duration = { lt = "500ms" }
+expect.json = { username = "{{ login.user }}" }
+
+[[steps]]
+id = "down"
+always = true
+wait = "1ms"
+"#;
+        let yaml = r#"
+id: TC-005
+priority: high
+tags: [asgi, streaming]
+vars:
+  base_url: http://127.0.0.1:8080
+  token: { value: t0p, secret: true }
+steps:
+  - id: login
+    http: { post: "{{ base_url }}/api/auth/login/", json: { username: qa, n: 1 } }
+    expect:
+      status: 200
+      header: { content-type: { starts_with: application/json } }
+    capture: { user: json.user.username }
+  - id: me
+    timeout: 2s
+    http: { get: "{{ base_url }}/api/auth/me/" }
+    should: { duration: { lt: 500ms } }
+    expect:
+      json: { username: "{{ login.user }}" }
+  - id: down
+    always: true
+    wait: 1ms
+"#;
+        assert_eq!(shape(toml, Format::Toml), shape(yaml, Format::Yaml));
+    }
+}

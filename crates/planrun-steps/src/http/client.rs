@@ -161,7 +161,10 @@ fn follow(attempt: Attempt<'_>) -> reqwest::redirect::Action {
     });
     match settings {
         Ok((false, _)) => attempt.stop(),
-        Ok((true, max)) if hops > max => attempt.error(format!("more than {max} redirects")),
+        Ok((true, max)) if hops > max => attempt.error(format!(
+            "more than {max} redirect{}",
+            if max == 1 { "" } else { "s" }
+        )),
         Ok(_) => attempt.follow(),
         Err(_) => Policy::default().redirect(attempt),
     }
