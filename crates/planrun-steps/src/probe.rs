@@ -32,17 +32,50 @@ impl Target {
         }
     }
 
-    /// One attempt; `Err` says why the target is not ready yet.
-    pub(crate) async fn check(&self, remaining: Duration) -> Result<(), String> {
+    /// One attempt, given the time left; `Err` says why the target is not
+    /// ready yet.
+    pub(crate) async fn check(&self, remaining: Duration) -> Result<(), Failure> {
         let limit = remaining.min(ATTEMPT_LIMIT);
-        match self {
+        let attempt = match self {
             Target::Tcp(addr) => tcp(addr, limit).await,
             Target::Http(url) => http(url, limit).await,
+        };
+        attempt.map_err(|(reason, timed_out)| Failure {
+            reason,
+            cut_short: timed_out && limit < ATTEMPT_LIMIT,
+        })
+    }
+}
+
+/// Why one attempt failed.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    reason: String,
+    /// The attempt ran out of the caller's time, not its own.
+    cut_short: bool,
+}
+
+/// The most telling reason a target was not ready: a last attempt cut short
+/// by the deadline says less than the full attempt before it.
+#[derive(Debug, Default)]
+pub(crate) struct LastFailure(Option<String>);
+
+impl LastFailure {
+    /// Notes a failed attempt.
+    pub(crate) fn record(&mut self, failure: Failure) {
+        if !(failure.cut_short && self.0.is_some()) {
+            self.0 = Some(failure.reason);
         }
+    }
+
+    /// The reason to show, if any attempt failed.
+    pub(crate) fn reason(&self) -> Option<&str> {
+        self.0.as_deref()
     }
 }
 
 /// How a poll ended without the target becoming ready.
+#[cfg_attr(not(feature = "wait"), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct NotReady {
     /// How many attempts were made.
@@ -53,6 +86,7 @@ pub(crate) struct NotReady {
 
 /// Checks `target` every `interval` until it is ready or `limit` has passed;
 /// returns the number of attempts.
+#[cfg_attr(not(feature = "wait"), allow(dead_code))]
 pub(crate) async fn poll(
     target: &Target,
     interval: Duration,
@@ -60,17 +94,19 @@ pub(crate) async fn poll(
 ) -> Result<u64, NotReady> {
     let started = Instant::now();
     let mut attempts = 0;
+    let mut last = LastFailure::default();
     loop {
         attempts += 1;
         let remaining = limit.saturating_sub(started.elapsed());
         match target.check(remaining).await {
             Ok(()) => return Ok(attempts),
-            Err(last_error) => {
+            Err(failure) => {
+                last.record(failure);
                 let remaining = limit.saturating_sub(started.elapsed());
                 if remaining.is_zero() {
                     return Err(NotReady {
                         attempts,
-                        last_error,
+                        last_error: last.reason().unwrap_or_default().to_string(),
                     });
                 }
                 tokio::time::sleep(interval.min(remaining)).await;
@@ -79,25 +115,33 @@ pub(crate) async fn poll(
     }
 }
 
+/// Why an attempt failed, and whether it ran out of time.
+type Attempt = Result<(), (String, bool)>;
+
 /// Whether `addr` accepts a TCP connection within `limit`.
-pub(crate) async fn tcp(addr: &str, limit: Duration) -> Result<(), String> {
+async fn tcp(addr: &str, limit: Duration) -> Attempt {
     match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
         Ok(Ok(_stream)) => Ok(()),
-        Ok(Err(err)) => Err(io_reason(&err)),
-        Err(_) => Err(String::from("no answer to the connection attempt")),
+        Ok(Err(err)) => Err((io_reason(&err), false)),
+        Err(_) => Err((String::from("no answer to the connection attempt"), true)),
     }
 }
 
 /// Whether `url` answers with a 2xx or 3xx status within `limit`.
-pub(crate) async fn http(url: &str, limit: Duration) -> Result<(), String> {
+async fn http(url: &str, limit: Duration) -> Attempt {
     let status = match tokio::time::timeout(limit, status_of(url)).await {
-        Ok(result) => result?,
-        Err(_) => return Err(String::from("no answer within the attempt's time limit")),
+        Ok(result) => result.map_err(|reason| (reason, false))?,
+        Err(_) => {
+            return Err((
+                String::from("no answer within the attempt's time limit"),
+                true,
+            ));
+        }
     };
     if (200..400).contains(&status) {
         Ok(())
     } else {
-        Err(format!("answered with status {status}"))
+        Err((format!("answered with status {status}"), false))
     }
 }
 
@@ -196,6 +240,10 @@ async fn tls_http_status(url: &str) -> Result<u16, String> {
 }
 
 #[cfg(not(feature = "http"))]
+#[allow(
+    clippy::unused_async,
+    reason = "the same signature as with the `http` feature"
+)]
 async fn tls_http_status(url: &str) -> Result<u16, String> {
     Err(format!(
         "`{url}` needs TLS, and this planrun was built without the `http` feature"
@@ -240,7 +288,7 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}");
         assert_eq!(
             http(&url, ATTEMPT_LIMIT).await,
-            Err(String::from("answered with status 503"))
+            Err((String::from("answered with status 503"), false))
         );
     }
 
@@ -251,7 +299,7 @@ mod tests {
         drop(listener);
         assert_eq!(
             tcp(&addr, ATTEMPT_LIMIT).await,
-            Err(String::from("connection refused"))
+            Err((String::from("connection refused"), false))
         );
     }
 
@@ -269,6 +317,26 @@ mod tests {
         .await
         .unwrap_err();
         assert!(err.attempts >= 2, "{err:?}");
+        assert_eq!(err.last_error, "connection refused");
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_cut_short_attempt_does_not_hide_the_real_reason() {
+        let mut last = LastFailure::default();
+        last.record(Failure {
+            reason: String::from("answered with status 503"),
+            cut_short: false,
+        });
+        last.record(Failure {
+            reason: String::from("no answer"),
+            cut_short: true,
+        });
+        assert_eq!(last.reason(), Some("answered with status 503"));
+        last.record(Failure {
+            reason: String::from("connection refused"),
+            cut_short: false,
+        });
+        assert_eq!(last.reason(), Some("connection refused"));
     }
 }

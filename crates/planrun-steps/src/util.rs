@@ -6,6 +6,10 @@ use std::time::Duration;
 use planrun_spec::value::{Span, Value};
 
 /// A duration as fractional milliseconds, the unit of every result document.
+#[cfg_attr(
+    not(any(feature = "http", feature = "exec", feature = "wait")),
+    allow(dead_code)
+)]
 pub(crate) fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
@@ -27,6 +31,7 @@ pub(crate) fn human_size(bytes: u64) -> String {
 }
 
 /// The span of `key` in a configuration table, or of the whole table.
+#[cfg_attr(not(any(feature = "http", feature = "exec")), allow(dead_code))]
 pub(crate) fn span_of(config: &Value, key: &str) -> Span {
     config
         .get(key)

@@ -486,6 +486,12 @@ async fn run(args: RunArgs) -> u8 {
         let reporter: Box<dyn Reporter> = match kind {
             "junit" => Box::new(JunitReporter::new(path)),
             "json" => Box::new(JsonReporter::new(path)),
+            // the CI job summary file is appended to, as GitHub expects
+            "markdown" | "md"
+                if std::env::var_os("GITHUB_STEP_SUMMARY").is_some_and(|p| path == p) =>
+            {
+                Box::new(MarkdownReporter::appending(path))
+            }
             "markdown" | "md" => Box::new(MarkdownReporter::new(path)),
             other => {
                 eprintln!("error: unknown report kind `{other}` (kinds: junit, json, markdown)");

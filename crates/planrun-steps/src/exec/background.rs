@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use super::group::{ProcessGroup, Signal};
 use super::output::{self, OutputLog};
 use super::{Launch, describe_status};
-use crate::probe::Target;
+use crate::probe::{LastFailure, Target};
 use crate::util::{millis, span_of};
 
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -133,7 +133,7 @@ pub(super) async fn start(
         drains,
     };
 
-    let mut last_error = None;
+    let mut last_failure = LastFailure::default();
     loop {
         match process.child.try_wait() {
             Ok(Some(status)) => {
@@ -157,8 +157,8 @@ pub(super) async fn start(
             Ready::Log => process.log.matched(),
             Ready::Probe(target) => match target.check(remaining).await {
                 Ok(()) => true,
-                Err(err) => {
-                    last_error = Some(err);
+                Err(failure) => {
+                    last_failure.record(failure);
                     false
                 }
             },
@@ -179,7 +179,8 @@ pub(super) async fn start(
                         .unwrap_or_default()
                 ),
             };
-            let last = last_error
+            let last = last_failure
+                .reason()
                 .map(|e| format!(" (last check: {e})"))
                 .unwrap_or_default();
             process.stop(stop_timeout).await;
