@@ -104,8 +104,6 @@ pub struct StepInput<'a> {
     pub timeout: Duration,
     /// The cap on bodies read into memory.
     pub max_body: u64,
-    /// The directory of the spec file (relative paths start there).
-    pub base_dir: &'a Path,
     /// Reports observations while the step runs.
     pub observer: Observer,
 }

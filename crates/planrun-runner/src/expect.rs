@@ -5,129 +5,155 @@
 //! (an [`ExpectationOutcome`]), not an error.
 
 use std::cmp::Ordering;
+use std::sync::OnceLock;
 
+use planrun_spec::de::is_template;
 use planrun_spec::duration::parse_duration;
+use planrun_spec::error::code_list;
 use planrun_spec::model::{Capture, Expectation, Matcher, Op, OpMatcher, Target};
+use planrun_spec::value::Value;
 use serde_json::Value as Json;
 
 use crate::events::ExpectationOutcome;
 use crate::executor::StepError;
 use crate::render::{Renderer, Scope};
 
-/// Picks the value a target points at; `None` when it does not exist.
-pub fn select(
-    target: &Target,
-    result: &Json,
-    renderer: &Renderer,
-    scope: &Scope,
-) -> Result<Option<Json>, StepError> {
-    Ok(match target {
-        Target::Path { path, .. } => {
-            let found = path.query(result).all();
-            match found.len() {
-                0 => None,
-                1 => Some(found[0].clone()),
-                _ => Some(Json::Array(found.into_iter().cloned().collect())),
-            }
-        }
-        Target::Header(name) => result.get("headers").and_then(|h| h.get(name)).cloned(),
-        Target::Expr(t) => Some(renderer.eval_template(t, &scope.with_result(result))?),
-    })
+/// What the expectations and captures of one attempt read: the result
+/// document and, built only when a template asks for it, the scope with
+/// `result` added (converting a large result for templates is not free).
+pub struct Checker<'a> {
+    renderer: &'a Renderer,
+    scope: &'a Scope,
+    result: &'a Json,
+    with_result: OnceLock<Scope>,
 }
 
-/// Checks one expectation.
-pub fn check(
-    exp: &Expectation,
-    result: &Json,
-    renderer: &Renderer,
-    scope: &Scope,
-) -> ExpectationOutcome {
-    let target = exp.target.describe();
-    let mut outcome = ExpectationOutcome {
-        target: target.clone(),
-        span: exp.span.clone(),
-        blocking: exp.blocking,
-        passed: false,
-        message: String::new(),
-        expected: String::new(),
-        actual: None,
-        diff: None,
-    };
-    let actual = match select(&exp.target, result, renderer, scope) {
-        Ok(a) => a,
-        Err(e) => {
-            outcome.message = e.message;
-            outcome.expected = String::from("an expression that evaluates");
-            return outcome;
-        }
-    };
-    outcome.actual.clone_from(&actual);
-    let Some(matcher) = &exp.matcher else {
-        outcome.expected = String::from("true");
-        outcome.passed = actual.as_ref().is_some_and(truthy);
-        outcome.message = if outcome.passed {
-            format!("`{target}` holds")
-        } else {
-            format!("`{target}` is {}", show(actual.as_ref()))
-        };
-        return outcome;
-    };
-    let rscope = scope.with_result(result);
-    match check_matcher(matcher, actual.as_ref(), renderer, &rscope) {
-        Ok(expected) => {
-            outcome.passed = true;
-            outcome.expected = expected;
-            outcome.message = format!("{target} is {}", show(actual.as_ref()));
-        }
-        Err(m) => {
-            outcome.expected.clone_from(&m.expected);
-            outcome.message = format!("{target}: {}", m.message);
-            if let (Some(a), Some(e)) = (&actual, &m.expected_json) {
-                outcome.diff = diff(e, a);
-            }
+impl<'a> Checker<'a> {
+    /// A checker over one result document.
+    pub fn new(renderer: &'a Renderer, scope: &'a Scope, result: &'a Json) -> Self {
+        Self {
+            renderer,
+            scope,
+            result,
+            with_result: OnceLock::new(),
         }
     }
-    outcome
-}
 
-/// A capture's value, or why it could not be taken.
-pub fn capture(
-    c: &Capture,
-    result: &Json,
-    renderer: &Renderer,
-    scope: &Scope,
-) -> Result<Json, StepError> {
-    let value = select(&c.target, result, renderer, scope)?.ok_or_else(|| {
-        StepError::new(format!(
-            "capture `{}`: `{}` is not in the result",
-            c.name.name,
-            c.target.describe()
-        ))
-        .at(c.span.clone())
-    })?;
-    let Some(pattern) = &c.regex else {
-        return Ok(value);
-    };
-    let text = match &value {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let re = regex::Regex::new(pattern).map_err(|e| {
-        StepError::new(format!("invalid regular expression: {e}")).at(c.span.clone())
-    })?;
-    let caps = re.captures(&text).ok_or_else(|| {
-        StepError::new(format!(
-            "capture `{}`: `{pattern}` does not match {}",
-            c.name.name,
-            show(Some(&value))
-        ))
-        .at(c.span.clone())
-    })?;
-    let m = caps
-        .get(1)
-        .or_else(|| caps.get(0))
-        .map_or("", |m| m.as_str());
-    Ok(Json::String(m.to_string()))
+    fn scope(&self) -> &Scope {
+        self.with_result
+            .get_or_init(|| self.scope.with_result(self.result))
+    }
+
+    /// A matcher argument as JSON, its templates rendered.
+    fn render(&self, value: &Value) -> Result<Json, StepError> {
+        let mut templated = false;
+        value.visit_strings(&mut |s, _| templated |= is_template(s));
+        if !templated {
+            return Ok(value.to_json());
+        }
+        Ok(self.renderer.render_value(value, self.scope())?.to_json())
+    }
+
+    /// Picks the value a target points at; `None` when it does not exist.
+    pub fn select(&self, target: &Target) -> Result<Option<Json>, StepError> {
+        Ok(match target {
+            Target::Path { path, .. } => {
+                let found = path.query(self.result).all();
+                match found.len() {
+                    0 => None,
+                    1 => Some(found[0].clone()),
+                    _ => Some(Json::Array(found.into_iter().cloned().collect())),
+                }
+            }
+            Target::Header(name) => self
+                .result
+                .get("headers")
+                .and_then(|h| h.get(name))
+                .cloned(),
+            Target::Expr(t) => Some(self.renderer.eval_template(t, self.scope())?),
+        })
+    }
+
+    /// Checks one expectation.
+    pub fn check(&self, exp: &Expectation) -> ExpectationOutcome {
+        let target = exp.target.describe();
+        let mut outcome = ExpectationOutcome {
+            target: target.clone(),
+            span: exp.span.clone(),
+            blocking: exp.blocking,
+            passed: false,
+            message: String::new(),
+            expected: String::new(),
+            actual: None,
+            diff: None,
+        };
+        let actual = match self.select(&exp.target) {
+            Ok(a) => a,
+            Err(e) => {
+                outcome.message = e.message;
+                outcome.expected = String::from("an expression that evaluates");
+                return outcome;
+            }
+        };
+        outcome.actual.clone_from(&actual);
+        let Some(matcher) = &exp.matcher else {
+            outcome.expected = String::from("true");
+            outcome.passed = actual.as_ref().is_some_and(truthy);
+            outcome.message = if outcome.passed {
+                format!("`{target}` holds")
+            } else {
+                format!("`{target}` is {}", show(actual.as_ref()))
+            };
+            return outcome;
+        };
+        match check_matcher(matcher, actual.as_ref(), self) {
+            Ok(expected) => {
+                outcome.passed = true;
+                outcome.expected = expected;
+                outcome.message = format!("{target} is {}", show(actual.as_ref()));
+            }
+            Err(m) => {
+                outcome.expected.clone_from(&m.expected);
+                outcome.message = format!("{target}: {}", m.message);
+                if let (Some(a), Some(e)) = (&actual, &m.expected_json) {
+                    outcome.diff = diff(e, a);
+                }
+            }
+        }
+        outcome
+    }
+
+    /// A capture's value, or why it could not be taken.
+    pub fn capture(&self, c: &Capture) -> Result<Json, StepError> {
+        let value = self.select(&c.target)?.ok_or_else(|| {
+            StepError::new(format!(
+                "capture `{}`: `{}` is not in the result",
+                c.name.name,
+                c.target.describe()
+            ))
+            .at(c.span.clone())
+        })?;
+        let Some(pattern) = &c.regex else {
+            return Ok(value);
+        };
+        let text = as_text(&value);
+        let re = regex::Regex::new(pattern).map_err(|e| {
+            StepError::new(format!("invalid regular expression: {e}")).at(c.span.clone())
+        })?;
+        let caps = re.captures(&text).ok_or_else(|| {
+            StepError::new(format!(
+                "capture `{}`: `{pattern}` does not match {}",
+                c.name.name,
+                show(Some(&value))
+            ))
+            .at(c.span.clone())
+        })?;
+        let m = caps
+            .get(1)
+            .or_else(|| caps.get(0))
+            .map_or("", |m| m.as_str());
+        Ok(Json::String(m.to_string()))
+    }
 }
 
 struct Mismatch {
@@ -145,18 +171,12 @@ fn mismatch(message: impl Into<String>, expected: impl Into<String>) -> Mismatch
 }
 
 /// Checks `actual` against a matcher; on success returns the expectation in words.
-fn check_matcher(
-    m: &Matcher,
-    actual: Option<&Json>,
-    r: &Renderer,
-    scope: &Scope,
-) -> Result<String, Mismatch> {
+fn check_matcher(m: &Matcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<String, Mismatch> {
     match m {
         Matcher::Literal(v) => {
-            let expected = r
-                .render_value(v, scope)
-                .map_err(|e| mismatch(e.message, "a value that renders"))?
-                .to_json();
+            let expected = cx
+                .render(v)
+                .map_err(|e| mismatch(e.message, "a value that renders"))?;
             let words = show(Some(&expected));
             match actual {
                 None => Err(mismatch(
@@ -179,18 +199,14 @@ fn check_matcher(
                 ));
             };
             for (key, inner) in entries {
-                check_matcher(inner, map.get(&key.name), r, scope).map_err(|mut e| {
+                check_matcher(inner, map.get(&key.name), cx).map_err(|mut e| {
                     e.message = format!("`{}`: {}", key.name, e.message);
                     e
                 })?;
             }
             Ok(format!(
                 "a table with {}",
-                entries
-                    .iter()
-                    .map(|(k, _)| format!("`{}`", k.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                code_list(entries.iter().map(|(k, _)| &k.name))
             ))
         }
         Matcher::Array(items, _) => {
@@ -211,7 +227,7 @@ fn check_matcher(
                 ));
             }
             for (i, (inner, a)) in items.iter().zip(arr).enumerate() {
-                check_matcher(inner, Some(a), r, scope).map_err(|mut e| {
+                check_matcher(inner, Some(a), cx).map_err(|mut e| {
                     e.message = format!("item {i}: {}", e.message);
                     e
                 })?;
@@ -221,22 +237,17 @@ fn check_matcher(
         Matcher::Ops(ops, _) => {
             let mut words = Vec::new();
             for op in ops {
-                words.push(check_op(op, actual, r, scope)?);
+                words.push(check_op(op, actual, cx)?);
             }
             Ok(words.join(" and "))
         }
     }
 }
 
-fn check_op(
-    op: &OpMatcher,
-    actual: Option<&Json>,
-    r: &Renderer,
-    scope: &Scope,
-) -> Result<String, Mismatch> {
+fn check_op(op: &OpMatcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<String, Mismatch> {
     if let Some(inner) = &op.inner {
         return match op.op {
-            Op::Not => match check_matcher(inner, actual, r, scope) {
+            Op::Not => match check_matcher(inner, actual, cx) {
                 Ok(words) => Err(mismatch(
                     format!("expected not {words}, got {}", show(actual)),
                     format!("not {words}"),
@@ -255,7 +266,7 @@ fn check_op(
                         ));
                     }
                 };
-                check_matcher(inner, Some(&Json::from(len)), r, scope)
+                check_matcher(inner, Some(&Json::from(len)), cx)
                     .map(|w| format!("length {w}"))
                     .map_err(|mut e| {
                         e.message = format!("length: {}", e.message);
@@ -272,7 +283,7 @@ fn check_op(
                 };
                 let results: Vec<_> = items
                     .iter()
-                    .map(|i| check_matcher(inner, Some(i), r, scope))
+                    .map(|i| check_matcher(inner, Some(i), cx))
                     .collect();
                 if op.op == Op::All {
                     if let Some((i, Err(e))) =
@@ -296,10 +307,9 @@ fn check_op(
             _ => unreachable!("invariant: only len/all/any/not have inner matchers"),
         };
     }
-    let arg = r
-        .render_value(&op.arg, scope)
-        .map_err(|e| mismatch(e.message, "a value that renders"))?
-        .to_json();
+    let arg = cx
+        .render(&op.arg)
+        .map_err(|e| mismatch(e.message, "a value that renders"))?;
     let argw = show(Some(&arg));
     let key = op.op.key();
     if op.op == Op::Exists {
@@ -504,7 +514,9 @@ mod tests {
     }
 
     fn passes(target: &str, m: &str, doc: &Json) -> bool {
-        check(&exp(target, m), doc, &Renderer::new(), &Scope::default()).passed
+        Checker::new(&Renderer::new(), &Scope::default(), doc)
+            .check(&exp(target, m))
+            .passed
     }
 
     #[test]
@@ -550,12 +562,8 @@ mod tests {
     #[test]
     fn failure_message_says_expected_and_actual() {
         let doc = json!({"status": 404});
-        let out = check(
-            &exp("status", "200"),
-            &doc,
-            &Renderer::new(),
-            &Scope::default(),
-        );
+        let (r, scope) = (Renderer::new(), Scope::default());
+        let out = Checker::new(&r, &scope, &doc).check(&exp("status", "200"));
         assert!(!out.passed);
         assert_eq!(out.message, "status: expected `200`, got `404`");
         assert_eq!(out.actual, Some(json!(404)));

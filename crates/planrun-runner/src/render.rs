@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
+use minijinja::value::{Serde, merge_maps};
 use minijinja::{Environment, UndefinedBehavior};
 use planrun_spec::de::is_template;
 use planrun_spec::template::{Template, single_expression};
@@ -14,28 +15,43 @@ use crate::executor::StepError;
 
 /// The values a template can read: variables, `env`, captures by step id and,
 /// inside expectations, `result`.
+///
+/// Values are converted to template values once, when set; rendering only
+/// clones a handle, so a template costs the same however large `env` is.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    /// Top-level names.
-    pub values: BTreeMap<String, serde_json::Value>,
+    values: BTreeMap<String, minijinja::Value>,
+    context: minijinja::Value,
 }
 
 impl Scope {
     /// Sets a top-level name.
-    pub fn set(&mut self, name: impl Into<String>, value: serde_json::Value) {
-        self.values.insert(name.into(), value);
+    pub fn set(&mut self, name: impl Into<String>, value: &serde_json::Value) {
+        self.values
+            .insert(name.into(), minijinja::Value::from(Serde(value)));
+        self.context = minijinja::Value::from_object(self.values.clone());
     }
 
-    /// A copy with `result` set.
+    /// The same names plus `result`, for expectations and captures.
     #[must_use]
     pub fn with_result(&self, result: &serde_json::Value) -> Scope {
-        let mut scope = self.clone();
-        scope.set("result", result.clone());
-        scope
+        let mut own = BTreeMap::new();
+        own.insert(
+            String::from("result"),
+            minijinja::Value::from(Serde(result)),
+        );
+        Scope {
+            values: self.values.clone(),
+            context: merge_maps([minijinja::Value::from_object(own), self.context()]),
+        }
     }
 
     fn context(&self) -> minijinja::Value {
-        minijinja::Value::from(minijinja::value::Serde(&self.values))
+        if self.values.is_empty() {
+            minijinja::Value::from_object(BTreeMap::<String, minijinja::Value>::new())
+        } else {
+            self.context.clone()
+        }
     }
 }
 
@@ -216,8 +232,8 @@ mod tests {
     fn renders_strings_and_keeps_types() {
         let r = Renderer::new();
         let mut scope = Scope::default();
-        scope.set("base_url", json!("http://h"));
-        scope.set("login", json!({"count": 2}));
+        scope.set("base_url", &json!("http://h"));
+        scope.set("login", &json!({"count": 2}));
         let v = Value::from_json(
             &json!({"url": "{{ base_url }}/x", "n": "{{ login.count + 1 }}", "plain": "a"}),
             &(0..1),

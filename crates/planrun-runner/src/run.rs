@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ use crate::events::{
     StepStatus,
 };
 use crate::executor::{Observer, Registry, SpecContext, StepError, StepInput};
-use crate::expect;
+use crate::expect::Checker;
 use crate::redact::Redactor;
 use crate::render::{Renderer, Scope};
 
@@ -185,14 +184,7 @@ impl Runner {
         let spec = &plan.spec;
         let _ = events.send(RunEvent::SpecStarted { spec: index });
         let defaults = spec.defaults.or(&plan.dir.defaults);
-        let base_dir = spec
-            .source
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
-        let ctx = SpecContext::new(&base_dir);
+        let ctx = SpecContext::new(spec.source.dir());
         let mut redactor = Redactor::default();
         let mut run = SpecRun {
             env: Env {
@@ -202,7 +194,6 @@ impl Runner {
                 events,
                 ctx: &ctx,
                 defaults: &defaults,
-                base_dir: &base_dir,
                 started,
             },
             scope: Scope::default(),
@@ -235,21 +226,22 @@ impl Runner {
                     () = run.walk(fail_fast.then_some(cancel)) => {}
                     () = async { watcher.await; std::future::pending::<()>().await } => {}
                 }
-                if spec_stop.is_cancelled() {
-                    // the walk stopped early; finish teardown and mark the rest
-                    run.walk(None).await;
-                }
             }
             Err(e) => {
                 error = Some(e.message.clone());
-                run.reports
-                    .push(failed_before_start(spec.steps.first(), &e));
-                for step in spec.steps.iter().skip(1) {
-                    run.reports.push(not_run(
+                let mut first = true;
+                for step in &spec.steps {
+                    let mut report = not_run(
                         step,
                         StepStatus::Skipped,
                         "the spec's variables did not render",
-                    ));
+                    );
+                    if std::mem::take(&mut first) {
+                        report.status = StepStatus::Errored;
+                        report.skip_reason = None;
+                        report.error = Some(failure(&e));
+                    }
+                    run.reports.push(report);
                 }
             }
         }
@@ -277,39 +269,6 @@ impl Runner {
             report: report.clone(),
         });
         report
-    }
-}
-
-fn failed_before_start(step: Option<&Step>, e: &StepError) -> StepReport {
-    let mut r = match step {
-        Some(s) => not_run(s, StepStatus::Errored, ""),
-        None => return not_run_blank(),
-    };
-    r.skip_reason = None;
-    r.error = Some(StepFailure {
-        message: e.message.clone(),
-        span: e.span.clone(),
-        help: e.help.clone(),
-    });
-    r
-}
-
-fn not_run_blank() -> StepReport {
-    StepReport {
-        index: 0,
-        id: String::new(),
-        name: None,
-        kind: planrun_spec::model::StepKind::Wait,
-        status: StepStatus::Errored,
-        attempts: 0,
-        started: Duration::ZERO,
-        duration: Duration::ZERO,
-        expectations: Vec::new(),
-        error: None,
-        skip_reason: None,
-        result: None,
-        captures: Vec::new(),
-        always: false,
     }
 }
 
@@ -343,11 +302,11 @@ fn resolve_vars(
     let mut scope = Scope::default();
     scope.set(
         "env",
-        serde_json::to_value(&options.env).unwrap_or(Json::Null),
+        &serde_json::to_value(&options.env).unwrap_or(Json::Null),
     );
     // `{{ planrun }}` is this program, so a spec can start `planrun demo`
     if let Ok(exe) = std::env::current_exe() {
-        scope.set("planrun", Json::String(exe.display().to_string()));
+        scope.set("planrun", &Json::String(exe.display().to_string()));
     }
     // command-line values come first so that other variables can build on them
     for (k, v) in &options.overrides.vars {
@@ -360,7 +319,7 @@ fn resolve_vars(
         if marked || options.overrides.secret_vars.contains(k) {
             redactor.add(v);
         }
-        scope.set(k.clone(), Json::String(v.clone()));
+        scope.set(k.clone(), &Json::String(v.clone()));
     }
     for var in plan.dir.vars.iter().chain(&plan.spec.vars) {
         if options.overrides.vars.contains_key(&var.name.name) {
@@ -386,7 +345,7 @@ fn resolve_vars(
         if var.secret || options.overrides.secret_vars.contains(&var.name.name) {
             redactor.add_json(&value);
         }
-        scope.set(var.name.name.clone(), value);
+        scope.set(var.name.name.clone(), &value);
     }
     Ok(scope)
 }
@@ -410,7 +369,6 @@ struct Env<'a> {
     events: &'a UnboundedSender<RunEvent>,
     ctx: &'a SpecContext,
     defaults: &'a Defaults,
-    base_dir: &'a Path,
     started: Instant,
 }
 
@@ -548,7 +506,7 @@ fn finish(
     let step = &env.plan.spec.steps[report.index];
     if !captures.is_empty() {
         let map: serde_json::Map<String, Json> = captures.into_iter().collect();
-        state.scope.set(step.id.clone(), Json::Object(map));
+        state.scope.set(step.id.clone(), &Json::Object(map));
     }
     state.statuses[report.index] = Some(report.status);
     state.redactor.report(&mut report);
@@ -615,12 +573,8 @@ impl Env<'_> {
                 attempt >= max_attempts || deadline.is_some_and(|d| Instant::now() + delay >= d);
             match outcome {
                 Ok(result) => {
-                    let rscope = &scope;
-                    report.expectations = step
-                        .expect
-                        .iter()
-                        .map(|e| expect::check(e, &result, r, rscope))
-                        .collect();
+                    let checker = Checker::new(r, &scope, &result);
+                    report.expectations = step.expect.iter().map(|e| checker.check(e)).collect();
                     let blocking_failed =
                         report.expectations.iter().find(|e| e.blocking && !e.passed);
                     if let Some(f) = blocking_failed {
@@ -641,7 +595,7 @@ impl Env<'_> {
                     let mut secrets = Vec::new();
                     if !report.status.is_failure() {
                         for c in &step.captures {
-                            match expect::capture(c, &result, r, &scope) {
+                            match checker.capture(c) {
                                 Ok(v) => {
                                     if c.secret {
                                         secrets.push(v.clone());
@@ -656,6 +610,7 @@ impl Env<'_> {
                             }
                         }
                     }
+                    drop(checker);
                     report.captures.clone_from(&captures);
                     report.result = Some(trim_result(result));
                     report.duration = step_started.elapsed();
@@ -703,7 +658,6 @@ impl Env<'_> {
             step_id: &step.id,
             timeout,
             max_body,
-            base_dir: self.base_dir,
             observer: Observer {
                 tx: Some(self.events.clone()),
                 spec: self.index,

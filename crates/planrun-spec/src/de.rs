@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 
-use crate::error::{Diagnostic, DiagnosticKind, did_you_mean};
+use crate::error::{Diagnostic, DiagnosticKind, code_list, did_you_mean};
 use crate::value::{Key, Span, Value, ValueKind};
 
 /// An error from reading a typed value out of the tree.
@@ -96,31 +96,15 @@ impl de::Error for DeError {
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         let mut err = Self::custom(format!("unknown key `{field}`"));
         err.unknown_key = true;
-        err.help = did_you_mean(field, expected.iter().copied()).or_else(|| {
-            Some(format!(
-                "known keys here: {}",
-                expected
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        });
+        err.help = did_you_mean(field, expected.iter().copied())
+            .or_else(|| Some(format!("known keys here: {}", code_list(expected))));
         err
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         let mut err = Self::custom(format!("unknown value `{variant}`"));
-        err.help = did_you_mean(variant, expected.iter().copied()).or_else(|| {
-            Some(format!(
-                "expected one of {}",
-                expected
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        });
+        err.help = did_you_mean(variant, expected.iter().copied())
+            .or_else(|| Some(format!("expected one of {}", code_list(expected))));
         err
     }
 

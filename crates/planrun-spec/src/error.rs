@@ -220,11 +220,6 @@ impl Diagnostics {
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
         self.0.iter()
     }
-
-    /// The source in miette's form, for callers that wrap a diagnostic.
-    pub fn named_source(source: &SourceFile) -> NamedSource<Arc<str>> {
-        source.named()
-    }
 }
 
 impl<'a> IntoIterator for &'a Diagnostics {
@@ -247,6 +242,19 @@ impl Extend<Diagnostic> for Diagnostics {
     fn extend<T: IntoIterator<Item = Diagnostic>>(&mut self, iter: T) {
         self.0.extend(iter);
     }
+}
+
+/// Names in backticks, joined for a message: `` `a`, `b`, `c` ``.
+pub fn code_list<I, S>(names: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    names
+        .into_iter()
+        .map(|n| format!("`{}`", n.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "did you mean `x`?" for the closest of `candidates`, if any is close.

@@ -8,7 +8,7 @@ use serde_json_path::JsonPath;
 
 use crate::de::{from_value_lenient, is_template};
 use crate::duration::{parse_bytes, parse_duration};
-use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, did_you_mean};
+use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
 use crate::kinds::{ExecConfig, HttpConfig, WaitConfig};
 use crate::model::{
     Capture, Defaults, DirConfig, Expectation, Matcher, Op, OpMatcher, Priority, Retry, Spec, Step,
@@ -92,16 +92,8 @@ impl<'a> Table<'a> {
 }
 
 fn unknown_key(key: &Key, known: &[&str], where_: &str) -> Diagnostic {
-    let help = did_you_mean(&key.name, known.iter().copied()).unwrap_or_else(|| {
-        format!(
-            "keys allowed {where_}: {}",
-            known
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    });
+    let help = did_you_mean(&key.name, known.iter().copied())
+        .unwrap_or_else(|| format!("keys allowed {where_}: {}", code_list(known)));
     Diagnostic::new(
         DiagnosticKind::UnknownKey,
         key.span.clone(),
@@ -508,11 +500,7 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
         } else if kinds.is_empty() {
             d = d.help(format!(
                 "a step needs one action key: {}",
-                StepKind::ALL
-                    .iter()
-                    .map(|k| format!("`{}`", k.key()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                code_list(StepKind::ALL.map(StepKind::key))
             ));
         }
         diags.push(d);
@@ -530,27 +518,23 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
                     .label("this step")
                     .help(format!(
                         "add one of {}",
-                        StepKind::ALL
-                            .iter()
-                            .map(|k| format!("`{}`", k.key()))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        code_list(StepKind::ALL.map(StepKind::key))
                     )),
                 );
             }
             return None;
         }
         [first, rest @ ..] => {
-            let mut d = Diagnostic::new(
-                DiagnosticKind::StepKind,
-                rest[0].1.span.clone(),
-                format!("step `{id}` has more than one action"),
-            )
-            .label(format!("`{}` here", rest[0].1.name))
-            .related(first.1.span.clone(), format!("`{}` here", first.1.name))
-            .help("split it into two steps");
-            d.related.truncate(1);
-            diags.push(d);
+            diags.push(
+                Diagnostic::new(
+                    DiagnosticKind::StepKind,
+                    rest[0].1.span.clone(),
+                    format!("step `{id}` has more than one action"),
+                )
+                .label(format!("`{}` here", rest[0].1.name))
+                .related(first.1.span.clone(), format!("`{}` here", first.1.name))
+                .help("split it into two steps"),
+            );
             return None;
         }
     };
@@ -836,14 +820,7 @@ fn lower_expectations(
                             .label("not in the result")
                             .help(
                                 did_you_mean(root, known.iter().copied()).unwrap_or_else(|| {
-                                    format!(
-                                        "its result has {}",
-                                        known
-                                            .iter()
-                                            .map(|k| format!("`{k}`"))
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
-                                    )
+                                    format!("its result has {}", code_list(known))
                                 }),
                             ),
                         );

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, did_you_mean};
+use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
 use crate::lower::{lower_dir_config, lower_spec};
 use crate::model::{DirConfig, Matcher, Overrides, Spec, StepKind, Target};
 use crate::parse::parse_source;
@@ -26,17 +26,6 @@ pub struct Plan {
     pub deps: Vec<Vec<usize>>,
     /// A topological order of the steps.
     pub order: Vec<usize>,
-}
-
-impl Plan {
-    /// Steps that run after `step` (directly).
-    pub fn dependents(&self, step: usize) -> impl Iterator<Item = usize> + '_ {
-        self.deps
-            .iter()
-            .enumerate()
-            .filter(move |(_, d)| d.contains(&step))
-            .map(|(i, _)| i)
-    }
 }
 
 /// Reads a file into a [`SourceFile`], or an I/O diagnostic.
@@ -82,21 +71,6 @@ pub fn find_dir_config(dir: &Path) -> Result<DirConfig, Diagnostics> {
         }
     }
     Ok(DirConfig::default())
-}
-
-/// Loads, lowers and plans one file.
-pub fn plan_file(path: &Path, overrides: &Overrides) -> Result<Plan, Diagnostics> {
-    let source = read_source(path).map_err(|d| Diagnostics(vec![d]))?;
-    let spec = load_spec(&source)?;
-    let dir = path.parent().map_or(Path::new("."), |p| {
-        if p.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            p
-        }
-    });
-    let dir_config = find_dir_config(dir)?;
-    plan(spec, Arc::new(dir_config), overrides, &[])
 }
 
 /// Plans a lowered spec. `unavailable` lists kinds this build cannot run.
@@ -209,10 +183,10 @@ pub fn plan(
                             .help(
                                 did_you_mean(&need.name, ids.keys().copied()).unwrap_or_else(
                                     || {
-                                        let mut known: Vec<_> =
-                                            ids.keys().map(|k| format!("`{k}`")).collect();
-                                        known.sort();
-                                        format!("steps in this spec: {}", known.join(", "))
+                                        format!(
+                                            "steps in this spec: {}",
+                                            code_list(spec.steps.iter().map(|s| &s.id))
+                                        )
                                     },
                                 ),
                             ),
@@ -273,7 +247,6 @@ pub fn plan(
 
     // references in templates
     if !order.is_empty() {
-        let ancestors = ancestors(&deps);
         let captures: HashMap<&str, Vec<&str>> = spec
             .steps
             .iter()
@@ -315,7 +288,7 @@ pub fn plan(
                 var_names: &var_names,
                 ids: &ids,
                 captures: &captures,
-                ancestors: &ancestors[step.index],
+                deps: &deps,
                 spec: &spec,
                 step_index: step.index,
             };
@@ -388,7 +361,7 @@ struct Scope<'a> {
     var_names: &'a BTreeSet<String>,
     ids: &'a HashMap<&'a str, usize>,
     captures: &'a HashMap<&'a str, Vec<&'a str>>,
-    ancestors: &'a BTreeSet<usize>,
+    deps: &'a [Vec<usize>],
     spec: &'a Spec,
     step_index: usize,
 }
@@ -408,7 +381,7 @@ impl Scope<'_> {
                     diags.push(undefined(t, root, None, "here").help(
                         "a step reads its own result through `result`, e.g. `result.status`",
                     ));
-                } else if !self.ancestors.contains(&j) {
+                } else if !runs_before(self.deps, j, self.step_index) {
                     diags.push(
                         Diagnostic::new(
                             DiagnosticKind::UndefinedReference,
@@ -437,7 +410,7 @@ impl Scope<'_> {
                                 } else {
                                     format!(
                                         "step `{root}` captures {}",
-                                        caps.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                                        code_list(caps)
                                     )
                                 }
                             })),
@@ -482,15 +455,19 @@ fn topo_order(deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
     let n = deps.len();
     let mut indegree: Vec<usize> = deps.iter().map(Vec::len).collect();
     let mut order = Vec::with_capacity(n);
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (j, d) in deps.iter().enumerate() {
+        for &i in d {
+            dependents[i].push(j);
+        }
+    }
     let mut ready: BTreeSet<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
     while let Some(i) = ready.pop_first() {
         order.push(i);
-        for (j, d) in deps.iter().enumerate() {
-            if d.contains(&i) {
-                indegree[j] -= d.iter().filter(|&&x| x == i).count();
-                if indegree[j] == 0 {
-                    ready.insert(j);
-                }
+        for &j in &dependents[i] {
+            indegree[j] -= 1;
+            if indegree[j] == 0 {
+                ready.insert(j);
             }
         }
     }
@@ -516,26 +493,23 @@ fn topo_order(deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
     }
 }
 
-fn ancestors(deps: &[Vec<usize>]) -> Vec<BTreeSet<usize>> {
-    let n = deps.len();
-    let mut out: Vec<Option<BTreeSet<usize>>> = vec![None; n];
-    fn visit(
-        i: usize,
-        deps: &[Vec<usize>],
-        out: &mut Vec<Option<BTreeSet<usize>>>,
-    ) -> BTreeSet<usize> {
-        if let Some(done) = &out[i] {
-            return done.clone();
-        }
-        let mut set = BTreeSet::new();
+/// Whether step `before` is a (transitive) need of step `step`. Asked only
+/// for steps that templates name, so no ancestor sets are built for the rest.
+fn runs_before(deps: &[Vec<usize>], before: usize, step: usize) -> bool {
+    let mut seen = vec![false; deps.len()];
+    let mut stack = vec![step];
+    while let Some(i) = stack.pop() {
         for &d in &deps[i] {
-            set.insert(d);
-            set.extend(visit(d, deps, out));
+            if d == before {
+                return true;
+            }
+            if !seen[d] {
+                seen[d] = true;
+                stack.push(d);
+            }
         }
-        out[i] = Some(set.clone());
-        set
     }
-    (0..n).map(|i| visit(i, deps, &mut out)).collect()
+    false
 }
 
 #[cfg(test)]

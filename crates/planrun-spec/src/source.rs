@@ -60,6 +60,15 @@ impl SourceFile {
         self.path.display().to_string()
     }
 
+    /// The directory the file is in (`.` for a bare file name): relative
+    /// paths in the spec, and the search for `planrun.toml`, start there.
+    pub fn dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
     /// The source in the form miette renders.
     pub fn named(&self) -> NamedSource<Arc<str>> {
         NamedSource::new(self.name(), Arc::clone(&self.text)).with_language(self.format.language())

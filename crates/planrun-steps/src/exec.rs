@@ -73,7 +73,7 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
             .check()
             .map_err(|message| StepError::new(message).at(span_of(input.config, "ready")))?;
     }
-    let launch = Launch::new(&config, input.base_dir, input.config)?;
+    let launch = Launch::new(&config, input.ctx.base_dir(), input.config)?;
     if config.background {
         background::start(launch, &config, &input).await
     } else {

@@ -88,7 +88,10 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     let clients = HttpClients::of(input.ctx)?;
     let settings = TlsSettings {
         insecure: config.insecure,
-        ca_cert: config.ca_cert.as_ref().map(|p| input.base_dir.join(p)),
+        ca_cert: config
+            .ca_cert
+            .as_ref()
+            .map(|p| input.ctx.base_dir().join(p)),
     };
     let client = clients
         .client(&settings)
@@ -103,7 +106,7 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
         .request(method.clone(), url.clone())
         .headers(headers)
         .timeout(timeout);
-    builder = attach_body(builder, &config, value, input.base_dir).await?;
+    builder = attach_body(builder, &config, value, input.ctx.base_dir()).await?;
     let request = builder.build().map_err(|err| {
         StepError::new(format!("cannot build the request: {}", error::chain(&err)))
             .at(value.span.clone())

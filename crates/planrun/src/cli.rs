@@ -13,6 +13,7 @@ use planrun_report::{
     JsonReporter, JunitReporter, MarkdownReporter, Reporter, TerminalOptions, TerminalReporter,
 };
 use planrun_runner::events::RunEvent;
+use planrun_runner::executor::Registry;
 use planrun_runner::run::{Cancel, RunOptions, Runner};
 use planrun_spec::error::Diagnostics;
 use planrun_spec::model::{Overrides, Priority, StepKind};
@@ -146,7 +147,9 @@ pub(crate) fn main() -> u8 {
             };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // one thread: steps are I/O bound, and a run is a chain of short waits
+    // where handing work between threads costs more than it gains
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -236,7 +239,7 @@ struct Loaded {
 }
 
 /// Finds, parses, filters and plans specs; prints diagnostics.
-fn load(select: &SelectArgs, color: bool) -> Result<Loaded, u8> {
+fn load(select: &SelectArgs, registry: &Registry, color: bool) -> Result<Loaded, u8> {
     let fail = |msg: String| {
         eprintln!("error: {msg}");
         exit::INVALID
@@ -266,13 +269,10 @@ fn load(select: &SelectArgs, color: bool) -> Result<Loaded, u8> {
             "no spec files found (looked for .toml, .yaml and .yml)",
         )));
     }
-    let unavailable: Vec<StepKind> = {
-        let registry = planrun_steps::registry();
-        StepKind::ALL
-            .into_iter()
-            .filter(|k| !registry.has(*k))
-            .collect()
-    };
+    let unavailable: Vec<StepKind> = StepKind::ALL
+        .into_iter()
+        .filter(|k| !registry.has(*k))
+        .collect();
     let mut plans = Vec::new();
     let mut all = Diagnostics::default();
     let mut dir_configs: BTreeMap<PathBuf, Arc<planrun_spec::model::DirConfig>> = BTreeMap::new();
@@ -298,11 +298,7 @@ fn load(select: &SelectArgs, color: bool) -> Result<Loaded, u8> {
         if !keep {
             continue;
         }
-        let dir = file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
+        let dir = spec.source.dir();
         let dir_config = match dir_configs.get(&dir) {
             Some(c) => Arc::clone(c),
             None => match find_dir_config(&dir) {
@@ -350,7 +346,7 @@ fn load(select: &SelectArgs, color: bool) -> Result<Loaded, u8> {
 
 fn validate(select: &SelectArgs) -> u8 {
     let color = color_enabled(false);
-    match load(select, color) {
+    match load(select, &planrun_steps::registry(), color) {
         Ok(loaded) => {
             let steps: usize = loaded.plans.iter().map(|p| p.spec.steps.len()).sum();
             eprintln!(
@@ -365,7 +361,7 @@ fn validate(select: &SelectArgs) -> u8 {
 }
 
 fn list(select: &SelectArgs, json: bool) -> u8 {
-    let loaded = match load(select, color_enabled(false)) {
+    let loaded = match load(select, &planrun_steps::registry(), color_enabled(false)) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -416,7 +412,7 @@ fn graph(file: &Path, format: GraphFormat) -> u8 {
         priorities: Vec::new(),
         ids: Vec::new(),
     };
-    let loaded = match load(&select, color_enabled(false)) {
+    let loaded = match load(&select, &planrun_steps::registry(), color_enabled(false)) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -461,7 +457,8 @@ fn graph(file: &Path, format: GraphFormat) -> u8 {
 
 async fn run(args: RunArgs) -> u8 {
     let color = color_enabled(args.no_color);
-    let loaded = match load(&args.select, color) {
+    let registry = planrun_steps::registry();
+    let loaded = match load(&args.select, &registry, color) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -502,9 +499,11 @@ async fn run(args: RunArgs) -> u8 {
     }
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
-    let reporting = tokio::task::spawn_blocking(move || {
+    // reporters run on the runtime's own thread: a thread of their own would be
+    // woken once per event, which costs more than the writes themselves
+    let reporting = tokio::spawn(async move {
         let mut failed = false;
-        while let Some(event) = rx.blocking_recv() {
+        while let Some(event) = rx.recv().await {
             for r in &mut reporters {
                 if let Err(e) = r.on_event(&event)
                     && e.kind() != std::io::ErrorKind::BrokenPipe
@@ -544,7 +543,7 @@ async fn run(args: RunArgs) -> u8 {
         overrides: loaded.overrides,
         env: loaded.env,
     };
-    let runner = Runner::new(planrun_steps::registry(), options);
+    let runner = Runner::new(registry, options);
     let summary = runner.run(&loaded.plans, &tx, &cancel).await;
     drop(tx);
     signals.abort();

@@ -18,8 +18,10 @@ fn plans() -> PathBuf {
     root().join("crates/planrun/tests/plans")
 }
 
-/// Demo targets (wsgi and asgi flavors) on free ports, for one test.
+/// Demo targets (wsgi and asgi flavors) on free ports, for one test; they
+/// serve as long as the runtime lives.
 struct Targets {
+    #[allow(dead_code, reason = "keeps the servers running")]
     runtime: tokio::runtime::Runtime,
     wsgi: DemoServer,
     asgi: DemoServer,
@@ -53,12 +55,6 @@ impl Targets {
             String::from("--var"),
             format!("asgi_url={}", self.asgi.base_url()),
         ]
-    }
-}
-
-impl Drop for Targets {
-    fn drop(&mut self) {
-        let _ = &self.runtime;
     }
 }
 

@@ -37,7 +37,6 @@ pub(crate) async fn run_step(
             step_id: "test-step",
             timeout,
             max_body,
-            base_dir: ctx.base_dir(),
             observer: Observer::none(),
         })
         .await
@@ -117,3 +116,9 @@ pub(crate) fn write(dir: &Path, name: &str, text: &str) {
         panic!("cannot write {name}: {err}");
     }
 }
+
+/// An upper bound that only catches a hang: far above what the operation takes
+/// and below the 30 s the tests' processes would otherwise run. Not a speed
+/// check (speed is measured in bench/, never asserted).
+#[allow(dead_code)]
+pub(crate) const HANG_GUARD: Duration = Duration::from_secs(20);
