@@ -228,20 +228,26 @@ impl Runner {
                 }
             }
             Err(e) => {
-                error = Some(e.message.clone());
-                let mut first = true;
+                // nothing can start: the first step carries the error (it points
+                // at the variable), the others are skipped
                 for step in &spec.steps {
                     let mut report = not_run(
                         step,
                         StepStatus::Skipped,
                         "the spec's variables did not render",
                     );
-                    if std::mem::take(&mut first) {
+                    if step.index == 0 {
                         report.status = StepStatus::Errored;
                         report.skip_reason = None;
                         report.error = Some(failure(&e));
                     }
-                    run.reports.push(report);
+                    let mut state = State {
+                        scope: &mut run.scope,
+                        redactor: &mut run.redactor,
+                        statuses: &mut run.statuses,
+                        reports: &mut run.reports,
+                    };
+                    finish(&run.env, &mut state, report, Vec::new(), &[]);
                 }
             }
         }

@@ -90,7 +90,7 @@ impl de::Error for DeError {
             de::Unexpected::Unit => String::from("null"),
             other => other.to_string(),
         };
-        Self::custom(format!("expected {exp}, found {found}"))
+        Self::custom(format!("expected {}, found {found}", expected_words(exp)))
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
@@ -110,6 +110,18 @@ impl de::Error for DeError {
 
     fn missing_field(field: &'static str) -> Self {
         Self::custom(format!("missing key `{field}`"))
+    }
+}
+
+/// serde names Rust types (`usize`, `bool`); users wrote TOML or YAML.
+fn expected_words(exp: &dyn de::Expected) -> String {
+    let text = exp.to_string();
+    match text.as_str() {
+        "u8" | "u16" | "u32" | "u64" | "usize" => String::from("a whole number, 0 or more"),
+        "i8" | "i16" | "i32" | "i64" | "isize" => String::from("a whole number"),
+        "f32" | "f64" => String::from("a number"),
+        "a boolean" | "bool" => String::from("`true` or `false`"),
+        _ => text,
     }
 }
 
@@ -427,7 +439,12 @@ mod tests {
         let v = parse_toml(text).expect("toml");
         let err = from_value::<Conf>(&v).expect_err("type");
         assert_eq!(&text[err.span.clone().expect("span")], "\"three\"");
-        assert!(err.message.starts_with("expected u32"), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("expected a whole number, 0 or more"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -212,6 +212,14 @@ fn failed_plans_fail_with_clear_messages() {
     assert!(err.contains("teardown"), "{err}");
     // a step past its time limit is stopped
     assert!(err.contains("did not finish within 200ms"), "{err}");
+    // an unset environment variable is named once, at the variable
+    assert_eq!(
+        err.matches("`PLANRUN_TEST_UNSET_TOKEN`, which is not set")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("missing-env.toml:5:1"), "{err}");
     let xml = std::fs::read_to_string(&junit).expect("junit written");
     assert!(
         xml.contains("FAIL-STATUS") && xml.contains("<failure"),
