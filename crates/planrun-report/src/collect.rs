@@ -6,6 +6,7 @@
 //! and Markdown agree on what happened, interrupted or not.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
@@ -32,7 +33,7 @@ pub(crate) struct Retry {
 #[derive(Debug, Default)]
 struct SpecState {
     started_at: Option<DateTime<Local>>,
-    steps: Vec<StepReport>,
+    steps: Vec<Arc<StepReport>>,
     retries: Vec<Retry>,
     report: Option<SpecReport>,
 }
@@ -156,8 +157,8 @@ impl RunCollector {
 
 /// A report for a spec that did not finish: the steps that did, and the
 /// others as cancelled.
-pub(crate) fn cancelled_report(info: &SpecInfo, finished: &[StepReport]) -> SpecReport {
-    let steps: Vec<StepReport> = info
+pub(crate) fn cancelled_report(info: &SpecInfo, finished: &[Arc<StepReport>]) -> SpecReport {
+    let steps: Vec<Arc<StepReport>> = info
         .steps
         .iter()
         .enumerate()
@@ -166,21 +167,23 @@ pub(crate) fn cancelled_report(info: &SpecInfo, finished: &[StepReport]) -> Spec
                 .iter()
                 .find(|s| s.index == index)
                 .cloned()
-                .unwrap_or_else(|| StepReport {
-                    index,
-                    id: step.id.clone(),
-                    name: step.name.clone(),
-                    kind: step.kind,
-                    status: StepStatus::Cancelled,
-                    attempts: 0,
-                    started: Duration::ZERO,
-                    duration: Duration::ZERO,
-                    expectations: Vec::new(),
-                    error: None,
-                    skip_reason: Some("the run was interrupted".to_owned()),
-                    result: None,
-                    captures: Vec::new(),
-                    always: step.always,
+                .unwrap_or_else(|| {
+                    Arc::new(StepReport {
+                        index,
+                        id: step.id.clone(),
+                        name: step.name.clone(),
+                        kind: step.kind,
+                        status: StepStatus::Cancelled,
+                        attempts: 0,
+                        started: Duration::ZERO,
+                        duration: Duration::ZERO,
+                        expectations: Vec::new(),
+                        error: None,
+                        skip_reason: Some("the run was interrupted".to_owned()),
+                        result: None,
+                        captures: Vec::new(),
+                        always: step.always,
+                    })
                 })
         })
         .collect();

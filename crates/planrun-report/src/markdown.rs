@@ -196,6 +196,7 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
     let skipped: Vec<&StepReport> = report
         .steps
         .iter()
+        .map(AsRef::as_ref)
         .filter(|s| matches!(s.status, StepStatus::Skipped | StepStatus::Cancelled))
         .collect();
     if !skipped.is_empty() {
@@ -212,6 +213,7 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
     let warnings: Vec<(&StepReport, &ExpectationOutcome)> = report
         .steps
         .iter()
+        .map(AsRef::as_ref)
         .flat_map(|step| {
             failed_expectations(step)
                 .into_iter()

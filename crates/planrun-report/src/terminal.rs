@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use miette::Severity;
 use planrun_runner::events::{
@@ -77,7 +78,7 @@ struct SpecState {
     /// Verbose mode: rendered output not written yet.
     chunks: Vec<Chunk>,
     /// Steps finished so far (for a spec the run leaves unfinished).
-    steps: Vec<StepReport>,
+    steps: Vec<Arc<StepReport>>,
     retries: Vec<Retry>,
     /// The step running now and its attempt, for the live line.
     current: Option<(usize, u32)>,
@@ -525,7 +526,7 @@ impl TerminalReporter {
         Ok(())
     }
 
-    fn step_finished(&mut self, spec: usize, report: &StepReport) -> io::Result<()> {
+    fn step_finished(&mut self, spec: usize, report: &Arc<StepReport>) -> io::Result<()> {
         // A step of a spec never announced as started starts it, so its
         // header comes first.
         if self.states.get(spec).is_some_and(|s| !s.started) {
@@ -542,7 +543,7 @@ impl TerminalReporter {
             return Ok(());
         };
         state.steps.retain(|s| s.index != report.index);
-        state.steps.push(report.clone());
+        state.steps.push(Arc::clone(report));
         if state.current.is_some_and(|(step, _)| step == report.index) {
             state.current = None;
         }

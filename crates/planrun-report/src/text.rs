@@ -4,6 +4,7 @@
 //! Nothing here writes or knows about an output format beyond plain text.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use miette::Severity;
@@ -317,7 +318,7 @@ fn summarize_field(value: &Value) -> String {
 }
 
 /// Steps that passed (warnings included) and the number of steps.
-pub(crate) fn steps_passed(steps: &[StepReport]) -> (usize, usize) {
+pub(crate) fn steps_passed(steps: &[Arc<StepReport>]) -> (usize, usize) {
     let passed = steps
         .iter()
         .filter(|s| matches!(s.status, StepStatus::Passed | StepStatus::Warned))
@@ -326,7 +327,7 @@ pub(crate) fn steps_passed(steps: &[StepReport]) -> (usize, usize) {
 }
 
 /// `1 passed, 1 failed, 1 skipped`: the non-zero step counts in a fixed order.
-pub(crate) fn step_counts(steps: &[StepReport]) -> String {
+pub(crate) fn step_counts(steps: &[Arc<StepReport>]) -> String {
     const ORDER: [StepStatus; 6] = [
         StepStatus::Passed,
         StepStatus::Warned,

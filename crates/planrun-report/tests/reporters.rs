@@ -175,7 +175,7 @@ fn specs() -> Vec<SpecInfo> {
     vec![login, health]
 }
 
-fn login_steps() -> Vec<StepReport> {
+fn login_steps() -> Vec<Arc<StepReport>> {
     let mut login = step(0, "login", StepKind::Http, StepStatus::Passed, 0, 45);
     login.expectations = vec![passed_status(span_of(LOGIN_TOML, "expect.status = 200", 0))];
     login.result = Some(json!({
@@ -187,10 +187,10 @@ fn login_steps() -> Vec<StepReport> {
     login.captures = vec![("token".to_owned(), json!("***"))];
     let mut me = step(1, "me", StepKind::Http, StepStatus::Passed, 45, 12);
     me.expectations = vec![passed_status(span_of(LOGIN_TOML, "expect.status = 200", 1))];
-    vec![login, me]
+    vec![Arc::new(login), Arc::new(me)]
 }
 
-fn health_steps() -> Vec<StepReport> {
+fn health_steps() -> Vec<Arc<StepReport>> {
     let mut login = step(0, "login", StepKind::Http, StepStatus::Passed, 0, 31);
     login.expectations = vec![passed_status(span_of(
         HEALTH_TOML,
@@ -251,7 +251,12 @@ fn health_steps() -> Vec<StepReport> {
 
     let mut cleanup = step(3, "cleanup", StepKind::Exec, StepStatus::Skipped, 1268, 0);
     cleanup.skip_reason = Some("needs `db`, which errored".to_owned());
-    vec![login, health, db, cleanup]
+    vec![
+        Arc::new(login),
+        Arc::new(health),
+        Arc::new(db),
+        Arc::new(cleanup),
+    ]
 }
 
 /// A whole run: TC-001 passes, TC-003 fails (a failed expectation after a
@@ -643,8 +648,8 @@ fn terminal_shows_warnings_and_quiets_specs_that_never_ran() {
     // cancelled before it starts.
     let mut health = health_steps();
     health.truncate(2);
-    health[1].status = StepStatus::Warned;
-    health[1].expectations.remove(0);
+    Arc::make_mut(&mut health[1]).status = StepStatus::Warned;
+    Arc::make_mut(&mut health[1]).expectations.remove(0);
     let events = vec![
         RunEvent::RunStarted { specs: specs() },
         RunEvent::SpecStarted { spec: 1 },
@@ -668,9 +673,10 @@ fn terminal_shows_warnings_and_quiets_specs_that_never_ran() {
                 duration: Duration::ZERO,
                 steps: login_steps()
                     .into_iter()
-                    .map(|mut s| {
+                    .map(|s| {
+                        let mut s = StepReport::clone(&s);
                         s.status = StepStatus::Cancelled;
-                        s
+                        Arc::new(s)
                     })
                     .collect(),
                 error: None,

@@ -68,8 +68,8 @@ pub enum RunEvent {
     StepFinished {
         /// Index of the spec.
         spec: usize,
-        /// What happened.
-        report: StepReport,
+        /// What happened (shared: reporters keep it without copying).
+        report: Arc<StepReport>,
     },
     /// A spec is done.
     SpecFinished {
@@ -253,7 +253,7 @@ pub struct SpecReport {
     #[serde(with = "millis")]
     pub duration: Duration,
     /// Steps in spec order.
-    pub steps: Vec<StepReport>,
+    pub steps: Vec<Arc<StepReport>>,
     /// A failure of the spec as a whole (its time limit, a variable that did not render).
     pub error: Option<String>,
 }

@@ -196,18 +196,20 @@ impl Runner {
                 defaults: &defaults,
                 started,
             },
-            scope: Scope::default(),
-            redactor: Redactor::default(),
-            statuses: vec![None; spec.steps.len()],
-            blocked: vec![false; spec.steps.len()],
-            reports: Vec::new(),
+            state: State {
+                scope: Scope::default(),
+                redactor: Redactor::default(),
+                statuses: vec![None; spec.steps.len()],
+                blocked: vec![false; spec.steps.len()],
+                reports: Vec::new(),
+            },
             stop: cancel.clone(),
         };
         let mut error = None;
         match resolve_vars(plan, &self.options, &self.renderer, &mut redactor) {
             Ok(scope) => {
-                run.scope = scope;
-                run.redactor = redactor;
+                run.state.scope = scope;
+                run.state.redactor = redactor;
                 let limit = defaults.spec_timeout.unwrap_or(Defaults::SPEC_TIMEOUT);
                 let spec_stop = Cancel::default();
                 run.stop = spec_stop.clone();
@@ -241,18 +243,12 @@ impl Runner {
                         report.skip_reason = None;
                         report.error = Some(failure(&e));
                     }
-                    let mut state = State {
-                        scope: &mut run.scope,
-                        redactor: &mut run.redactor,
-                        statuses: &mut run.statuses,
-                        reports: &mut run.reports,
-                    };
-                    finish(&run.env, &mut state, report, Vec::new(), &[]);
+                    run.state.finish(&run.env, report, Vec::new(), &[]);
                 }
             }
         }
         ctx.cleanup().await;
-        let mut steps = std::mem::take(&mut run.reports);
+        let mut steps = std::mem::take(&mut run.state.reports);
         steps.sort_by_key(|s| s.index);
         let failed = steps.iter().any(|s| s.status.is_failure()) || error.is_some();
         let status = if cancel.is_cancelled() && !failed {
@@ -268,7 +264,7 @@ impl Runner {
             status,
             duration: started.elapsed(),
             steps,
-            error: error.map(|e| run.redactor.text(&e)),
+            error: error.map(|e| run.state.redactor.text(&e)),
         };
         let _ = events.send(RunEvent::SpecFinished {
             spec: index,
@@ -358,13 +354,18 @@ fn resolve_vars(
 
 struct SpecRun<'a> {
     env: Env<'a>,
+    state: State,
+    stop: Cancel,
+}
+
+/// The parts of a spec run that finished steps change.
+struct State {
     scope: Scope,
     redactor: Redactor,
     statuses: Vec<Option<StepStatus>>,
     /// Steps not run because a need failed (their dependents are not run either).
     blocked: Vec<bool>,
-    reports: Vec<StepReport>,
-    stop: Cancel,
+    reports: Vec<Arc<StepReport>>,
 }
 
 /// What every step of a spec run reads and nobody changes.
@@ -391,7 +392,7 @@ impl SpecRun<'_> {
         let env = &self.env;
         let steps = &env.plan.spec.steps;
         let mut started = vec![false; steps.len()];
-        for (i, s) in self.statuses.iter().enumerate() {
+        for (i, s) in self.state.statuses.iter().enumerate() {
             started[i] = s.is_some();
         }
         let mut running = FuturesUnordered::new();
@@ -406,17 +407,17 @@ impl SpecRun<'_> {
                         continue;
                     }
                     let deps = &env.plan.deps[i];
-                    if !deps.iter().all(|&d| self.statuses[d].is_some()) {
+                    if !deps.iter().all(|&d| self.state.statuses[d].is_some()) {
                         continue;
                     }
                     let step = &steps[i];
                     started[i] = true;
                     let failed_dep = deps
                         .iter()
-                        .find(|&&d| match self.statuses[d] {
+                        .find(|&&d| match self.state.statuses[d] {
                             Some(StepStatus::Passed | StepStatus::Warned) => false,
                             // skipped by its own `if`: satisfied; skipped for a failed need: not
-                            Some(StepStatus::Skipped) => self.blocked[d],
+                            Some(StepStatus::Skipped) => self.state.blocked[d],
                             _ => true,
                         })
                         .copied();
@@ -426,7 +427,7 @@ impl SpecRun<'_> {
                         Some((StepStatus::Cancelled, String::from("the run was stopped")))
                     } else {
                         failed_dep.map(|d| {
-                            let status = self.statuses[d].unwrap_or(StepStatus::Skipped);
+                            let status = self.state.statuses[d].unwrap_or(StepStatus::Skipped);
                             let why = if status == StepStatus::Cancelled {
                                 format!("needs `{}`, which was cancelled", steps[d].id)
                             } else {
@@ -443,24 +444,14 @@ impl SpecRun<'_> {
                         })
                     };
                     if let Some((status, why)) = blocked {
-                        self.blocked[i] = true;
-                        finish(
-                            env,
-                            &mut State {
-                                scope: &mut self.scope,
-                                redactor: &mut self.redactor,
-                                statuses: &mut self.statuses,
-                                reports: &mut self.reports,
-                            },
-                            not_run(step, status, &why),
-                            Vec::new(),
-                            &[],
-                        );
+                        self.state.blocked[i] = true;
+                        self.state
+                            .finish(env, not_run(step, status, &why), Vec::new(), &[]);
                         progressed = true;
                         continue;
                     }
-                    let scope = self.scope.clone();
-                    running.push(env.attempt_step(step, scope, self.redactor.clone()));
+                    let scope = self.state.scope.clone();
+                    running.push(env.attempt_step(step, scope, self.state.redactor.clone()));
                 }
             }
             if running.is_empty() {
@@ -474,15 +465,15 @@ impl SpecRun<'_> {
                         && let Some(c) = fail_fast {
                             c.cancel();
                         }
-                    finish(env, &mut State { scope: &mut self.scope, redactor: &mut self.redactor, statuses: &mut self.statuses, reports: &mut self.reports }, done.report, done.captures, &done.secrets);
+                    self.state.finish(env, done.report, done.captures, &done.secrets);
                 }
                 () = stop.cancelled(), if !stopped => {
                     // running steps are dropped (their futures cancelled)
                     drop(running);
                     running = FuturesUnordered::new();
                     for (i, s) in steps.iter().enumerate() {
-                        if started[i] && self.statuses[i].is_none() {
-                            finish(env, &mut State { scope: &mut self.scope, redactor: &mut self.redactor, statuses: &mut self.statuses, reports: &mut self.reports }, not_run(s, StepStatus::Cancelled, "the run was stopped while it ran"), Vec::new(), &[]);
+                        if started[i] && self.state.statuses[i].is_none() {
+                            self.state.finish(env, not_run(s, StepStatus::Cancelled, "the run was stopped while it ran"), Vec::new(), &[]);
                         }
                     }
                 }
@@ -491,36 +482,32 @@ impl SpecRun<'_> {
     }
 }
 
-/// The parts of a spec run that finished steps change.
-struct State<'s> {
-    scope: &'s mut Scope,
-    redactor: &'s mut Redactor,
-    statuses: &'s mut Vec<Option<StepStatus>>,
-    reports: &'s mut Vec<StepReport>,
-}
-
-fn finish(
-    env: &Env<'_>,
-    state: &mut State<'_>,
-    mut report: StepReport,
-    captures: Vec<(String, Json)>,
-    secrets: &[Json],
-) {
-    for s in secrets {
-        state.redactor.add_json(s);
+impl State {
+    /// Records a finished step: its captures, its status, and the event.
+    fn finish(
+        &mut self,
+        env: &Env<'_>,
+        mut report: StepReport,
+        captures: Vec<(String, Json)>,
+        secrets: &[Json],
+    ) {
+        for s in secrets {
+            self.redactor.add_json(s);
+        }
+        let step = &env.plan.spec.steps[report.index];
+        if !captures.is_empty() {
+            let map: serde_json::Map<String, Json> = captures.into_iter().collect();
+            self.scope.set(step.id.clone(), &Json::Object(map));
+        }
+        self.statuses[report.index] = Some(report.status);
+        self.redactor.report(&mut report);
+        let report = Arc::new(report);
+        let _ = env.events.send(RunEvent::StepFinished {
+            spec: env.index,
+            report: Arc::clone(&report),
+        });
+        self.reports.push(report);
     }
-    let step = &env.plan.spec.steps[report.index];
-    if !captures.is_empty() {
-        let map: serde_json::Map<String, Json> = captures.into_iter().collect();
-        state.scope.set(step.id.clone(), &Json::Object(map));
-    }
-    state.statuses[report.index] = Some(report.status);
-    state.redactor.report(&mut report);
-    let _ = env.events.send(RunEvent::StepFinished {
-        spec: env.index,
-        report: report.clone(),
-    });
-    state.reports.push(report);
 }
 
 impl Env<'_> {
