@@ -2,10 +2,11 @@
 //! minijinja in strict mode, so a missing value is an error, never "".
 
 use std::collections::BTreeMap;
+use std::sync::RwLock;
 
 use base64::Engine as _;
 use minijinja::value::{Serde, merge_maps};
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use planrun_spec::de::is_template;
 use planrun_spec::template::{Template, single_expression};
 use planrun_spec::value::{Key, Span, Value, ValueKind};
@@ -56,8 +57,12 @@ impl Scope {
 }
 
 /// Renders templates; one per run.
+///
+/// Every template text is compiled once and kept under its own text as name
+/// (a spec's templates are few; a step that runs a thousand times renders
+/// from the compiled form a thousand times).
 pub struct Renderer {
-    env: Environment<'static>,
+    env: RwLock<Environment<'static>>,
 }
 
 impl Default for Renderer {
@@ -71,6 +76,9 @@ impl Renderer {
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // templates are named by their own text: a URL ending in `.html` must
+        // not switch on HTML escaping
+        env.set_auto_escape_callback(|_| AutoEscape::None);
         env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
         env.add_function("now", || chrono::Utc::now().to_rfc3339());
         env.add_function("timestamp", || chrono::Utc::now().timestamp());
@@ -114,7 +122,9 @@ impl Renderer {
                 })
                 .collect::<String>()
         });
-        Self { env }
+        Self {
+            env: RwLock::new(env),
+        }
     }
 
     /// Renders text that may hold `{{ … }}` to a string.
@@ -122,9 +132,22 @@ impl Renderer {
         if !is_template(text) {
             return Ok(text.to_string());
         }
-        self.env
-            .render_str(text, scope.context())
-            .map_err(|e| template_error(&e, text, span))
+        let render =
+            |env: &Environment<'static>| env.get_template(text).map(|t| t.render(scope.context()));
+        let cached = self.env.read().ok().and_then(|env| render(&env).ok());
+        let rendered = if let Some(r) = cached {
+            r
+        } else {
+            // first use of this text: compile it once, under its own text
+            let mut env = self
+                .env
+                .write()
+                .map_err(|_| StepError::new("internal: template cache poisoned"))?;
+            env.add_template_owned(text.to_string(), text.to_string())
+                .map_err(|e| template_error(&e, text, span))?;
+            render(&env).map_err(|e| template_error(&e, text, span))?
+        };
+        rendered.map_err(|e| template_error(&e, text, span))
     }
 
     /// Evaluates an expression to JSON.
@@ -134,8 +157,11 @@ impl Renderer {
         span: &Span,
         scope: &Scope,
     ) -> Result<serde_json::Value, StepError> {
-        let compiled = self
+        let env = self
             .env
+            .read()
+            .map_err(|_| StepError::new("internal: template cache poisoned"))?;
+        let compiled = env
             .compile_expression(expr)
             .map_err(|e| template_error(&e, expr, span))?;
         let value = compiled
@@ -253,6 +279,19 @@ mod tests {
             .expect_err("strict");
         assert_eq!(err.span, Some(3..5));
         assert!(err.message.contains("nope"), "{}", err.message);
+    }
+
+    #[test]
+    fn cached_templates_render_each_time_and_never_escape() {
+        let r = Renderer::new();
+        let mut scope = Scope::default();
+        for q in ["a&b", "<c>"] {
+            scope.set("q", &json!(q));
+            let out = r
+                .render_str("{{ q }}/page.html", &(0..1), &scope)
+                .expect("renders");
+            assert_eq!(out, format!("{q}/page.html"));
+        }
     }
 
     #[test]

@@ -538,7 +538,7 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
             return None;
         }
     };
-    check_config(kind, config, diags);
+    let config_templates = check_config(kind, config, diags);
     if diags.len() > before {
         return None;
     }
@@ -550,6 +550,7 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
         kind,
         kind_span: kind_key.span.clone(),
         config: config.clone(),
+        config_templates,
         needs,
         expect,
         captures,
@@ -563,7 +564,7 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
 
 /// Checks a kind's configuration with its typed struct (templates accepted
 /// where scalars go) and its own rules.
-fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) {
+fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) -> Vec<Template> {
     fn typed<T: serde::de::DeserializeOwned>(
         config: &Value,
         diags: &mut Diagnostics,
@@ -608,14 +609,18 @@ fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) {
         // configuration of these kinds is checked by their executors
         StepKind::Sse | StepKind::Ws | StepKind::Docker | StepKind::Sql => {}
     }
-    // every template in the configuration must parse
+    // every template in the configuration must parse; the parsed forms are
+    // kept so planning checks their references without parsing them again
+    let mut templates = Vec::new();
     config.visit_strings(&mut |s, span| {
-        if is_template(s)
-            && let Err(d) = Template::parse(s, span.clone())
-        {
-            diags.push(d);
+        if is_template(s) {
+            match Template::parse(s, span.clone()) {
+                Ok(t) => templates.push(t),
+                Err(d) => diags.push(d),
+            }
         }
     });
+    templates
 }
 
 const RETRY_KEYS: &[&str] = &["attempts", "interval", "backoff", "max_interval", "timeout"];

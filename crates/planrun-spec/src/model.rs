@@ -216,6 +216,8 @@ pub struct Step {
     pub kind_span: Span,
     /// The kind's configuration, templates unrendered.
     pub config: Value,
+    /// The templates inside `config`, parsed.
+    pub config_templates: Vec<Template>,
     /// Steps this one waits for; `None` means "the previous step".
     pub needs: Option<Vec<Key>>,
     /// Checks on the result; blocking ones fail the step.

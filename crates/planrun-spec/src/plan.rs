@@ -293,13 +293,7 @@ pub fn plan(
                 step_index: step.index,
             };
             let mut templates: Vec<(Template, bool)> = Vec::new();
-            step.config.visit_strings(&mut |s, span| {
-                if crate::de::is_template(s)
-                    && let Ok(t) = Template::parse(s, span.clone())
-                {
-                    templates.push((t, false));
-                }
-            });
+            templates.extend(step.config_templates.iter().map(|t| (t.clone(), false)));
             if let Some(when) = &step.when {
                 templates.push((when.clone(), false));
             }

@@ -8,6 +8,7 @@
 
 mod client;
 mod error;
+mod trust;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -60,6 +60,11 @@ impl HttpClients {
             .user_agent(concat!("planrun/", env!("CARGO_PKG_VERSION")));
         if settings.insecure {
             builder = builder.danger_accept_invalid_certs(true);
+        } else if settings.ca_cert.is_none() {
+            // the common case: system trust, read on the first handshake only
+            let tls = super::trust::lazy_tls_config()
+                .map_err(|err| StepError::new(format!("cannot set up TLS: {err}")))?;
+            builder = builder.tls_backend_preconfigured(tls);
         }
         for root in roots {
             builder = builder.add_root_certificate(root);
