@@ -4,7 +4,7 @@
 //! Retries, time limits, `if`, teardown (`always`) and cancellation live
 //! here, never in executors. The scheduler never prints: it emits events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -386,73 +386,46 @@ struct Attempted {
 }
 
 impl SpecRun<'_> {
-    /// Runs steps as their dependencies finish. With the spec stopped, only
-    /// teardown steps start; the others are marked cancelled.
+    /// Runs steps as their needs finish: a step starts once every step it
+    /// needs has ended. With the spec stopped, only teardown steps start; the
+    /// others are marked cancelled.
     async fn walk(&mut self, fail_fast: Option<&Cancel>) {
         let env = &self.env;
         let steps = &env.plan.spec.steps;
-        let mut started = vec![false; steps.len()];
-        for (i, s) in self.state.statuses.iter().enumerate() {
-            started[i] = s.is_some();
+        let deps = &env.plan.deps;
+        // how many needs of each step are still unfinished, and who waits on whom
+        let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+        for (i, needs) in deps.iter().enumerate() {
+            for &d in needs {
+                dependents[d].push(i);
+            }
         }
+        let mut ready: BTreeSet<usize> = (0..steps.len()).filter(|&i| waiting[i] == 0).collect();
+        let release = |i: usize, waiting: &mut Vec<usize>, ready: &mut BTreeSet<usize>| {
+            for &j in &dependents[i] {
+                waiting[j] -= 1;
+                if waiting[j] == 0 {
+                    ready.insert(j);
+                }
+            }
+        };
         let mut running = FuturesUnordered::new();
+        let mut in_flight: BTreeSet<usize> = BTreeSet::new();
         loop {
             let stopped = self.stop.is_cancelled();
-            // start every step whose dependencies are done
-            let mut progressed = true;
-            while progressed {
-                progressed = false;
-                for &i in &env.plan.order {
-                    if started[i] {
-                        continue;
-                    }
-                    let deps = &env.plan.deps[i];
-                    if !deps.iter().all(|&d| self.state.statuses[d].is_some()) {
-                        continue;
-                    }
-                    let step = &steps[i];
-                    started[i] = true;
-                    let failed_dep = deps
-                        .iter()
-                        .find(|&&d| match self.state.statuses[d] {
-                            Some(StepStatus::Passed | StepStatus::Warned) => false,
-                            // skipped by its own `if`: satisfied; skipped for a failed need: not
-                            Some(StepStatus::Skipped) => self.state.blocked[d],
-                            _ => true,
-                        })
-                        .copied();
-                    let blocked = if step.always {
-                        None
-                    } else if stopped {
-                        Some((StepStatus::Cancelled, String::from("the run was stopped")))
-                    } else {
-                        failed_dep.map(|d| {
-                            let status = self.state.statuses[d].unwrap_or(StepStatus::Skipped);
-                            let why = if status == StepStatus::Cancelled {
-                                format!("needs `{}`, which was cancelled", steps[d].id)
-                            } else {
-                                format!("needs `{}`, which did not pass", steps[d].id)
-                            };
-                            (
-                                if status == StepStatus::Cancelled {
-                                    StepStatus::Cancelled
-                                } else {
-                                    StepStatus::Skipped
-                                },
-                                why,
-                            )
-                        })
-                    };
-                    if let Some((status, why)) = blocked {
-                        self.state.blocked[i] = true;
-                        self.state
-                            .finish(env, not_run(step, status, &why), Vec::new(), &[]);
-                        progressed = true;
-                        continue;
-                    }
-                    let scope = self.state.scope.clone();
-                    running.push(env.attempt_step(step, scope, self.state.redactor.clone()));
+            while let Some(i) = ready.pop_first() {
+                let step = &steps[i];
+                if let Some((status, why)) = self.state.blocked_by(env, step, stopped) {
+                    self.state.blocked[i] = true;
+                    self.state
+                        .finish(env, not_run(step, status, &why), Vec::new(), &[]);
+                    release(i, &mut waiting, &mut ready);
+                    continue;
                 }
+                in_flight.insert(i);
+                let scope = self.state.scope.clone();
+                running.push(env.attempt_step(step, scope, self.state.redactor.clone()));
             }
             if running.is_empty() {
                 break;
@@ -465,16 +438,19 @@ impl SpecRun<'_> {
                         && let Some(c) = fail_fast {
                             c.cancel();
                         }
+                    let i = done.report.index;
+                    in_flight.remove(&i);
                     self.state.finish(env, done.report, done.captures, &done.secrets);
+                    release(i, &mut waiting, &mut ready);
                 }
                 () = stop.cancelled(), if !stopped => {
                     // running steps are dropped (their futures cancelled)
                     drop(running);
                     running = FuturesUnordered::new();
-                    for (i, s) in steps.iter().enumerate() {
-                        if started[i] && self.state.statuses[i].is_none() {
-                            self.state.finish(env, not_run(s, StepStatus::Cancelled, "the run was stopped while it ran"), Vec::new(), &[]);
-                        }
+                    for i in std::mem::take(&mut in_flight) {
+                        let report = not_run(&steps[i], StepStatus::Cancelled, "the run was stopped while it ran");
+                        self.state.finish(env, report, Vec::new(), &[]);
+                        release(i, &mut waiting, &mut ready);
                     }
                 }
             }
@@ -483,6 +459,38 @@ impl SpecRun<'_> {
 }
 
 impl State {
+    /// Why `step` must not run, if it must not: the run was stopped, or a step
+    /// it needs did not pass. Teardown (`always`) steps always run.
+    fn blocked_by(
+        &self,
+        env: &Env<'_>,
+        step: &Step,
+        stopped: bool,
+    ) -> Option<(StepStatus, String)> {
+        if step.always {
+            return None;
+        }
+        if stopped {
+            return Some((StepStatus::Cancelled, String::from("the run was stopped")));
+        }
+        let steps = &env.plan.spec.steps;
+        env.plan.deps[step.index]
+            .iter()
+            .find_map(|&d| match self.statuses[d] {
+                Some(StepStatus::Passed | StepStatus::Warned) => None,
+                // skipped by its own `if`: satisfied; skipped for a failed need: not
+                Some(StepStatus::Skipped) if !self.blocked[d] => None,
+                Some(StepStatus::Cancelled) => Some((
+                    StepStatus::Cancelled,
+                    format!("needs `{}`, which was cancelled", steps[d].id),
+                )),
+                _ => Some((
+                    StepStatus::Skipped,
+                    format!("needs `{}`, which did not pass", steps[d].id),
+                )),
+            })
+    }
+
     /// Records a finished step: its captures, its status, and the event.
     fn finish(
         &mut self,
