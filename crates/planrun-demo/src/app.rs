@@ -112,9 +112,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(
             move |mut response: Response| async move {
-                response
-                    .headers_mut()
-                    .insert("x-served-by", HeaderValue::from_static(flavor.as_str()));
+                response.headers_mut().insert(
+                    "x-served-by",
+                    HeaderValue::from_static(flavor.container_type()),
+                );
                 response
             },
         ))
@@ -124,7 +125,7 @@ pub(crate) fn router(state: AppState) -> Router {
 async fn index(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({
         "name": "planrun-demo",
-        "container_type": state.flavor().as_str(),
+        "container_type": state.flavor().container_type(),
         "endpoints": [
             {"method": "GET", "path": "/health/"},
             {"method": "POST", "path": "/api/auth/login/"},
@@ -148,7 +149,7 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     let flavor = state.flavor();
     let mut body = json!({
         "status": "healthy",
-        "container_type": flavor.as_str(),
+        "container_type": flavor.container_type(),
         "async_enabled": flavor.async_enabled(),
         "checks": {"database": "ok", "cache": "ok"},
     });

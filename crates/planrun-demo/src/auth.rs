@@ -138,7 +138,7 @@ pub(crate) async fn me(
     Ok(Json(json!({
         "username": username,
         "authenticated": true,
-        "served_by": state.flavor().as_str(),
+        "served_by": state.flavor().container_type(),
     })))
 }
 

@@ -97,6 +97,12 @@ pub(crate) async fn upgrade(
     Path(session_id): Path<String>,
     mut request: Request,
 ) -> Response {
+    if !state.flavor().streams() {
+        // a WSGI server has no route for sockets
+        return ApiError::new(StatusCode::NOT_FOUND, "not found")
+            .with("path", request.uri().path())
+            .into_response();
+    }
     let headers = request.headers();
     if !has_token(headers, header::UPGRADE, "websocket")
         || !has_token(headers, header::CONNECTION, "upgrade")
@@ -134,6 +140,8 @@ pub(crate) async fn upgrade(
     }
     let accept = HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
         .expect("invariant: base64 is a valid header value");
+    // the session cookie of an http login authenticates the socket
+    let user = crate::auth::session_user(headers);
     let on_upgrade = hyper::upgrade::on(&mut request);
     let token = state.task_token();
     tokio::spawn(async move {
@@ -144,7 +152,7 @@ pub(crate) async fn upgrade(
         };
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        run_connection(state, session_id, socket).await;
+        run_connection(state, session_id, user, socket).await;
     });
     (
         StatusCode::SWITCHING_PROTOCOLS,
@@ -199,8 +207,12 @@ fn handle_text(text: &str, session_id: &str, connection: u64) -> Reply {
     }
 }
 
-async fn run_connection<S>(state: AppState, session_id: String, socket: WebSocketStream<S>)
-where
+async fn run_connection<S>(
+    state: AppState,
+    session_id: String,
+    user: Option<String>,
+    socket: WebSocketStream<S>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (connection, room, mut inbox) = state.rooms().join(&session_id);
@@ -210,7 +222,13 @@ where
         session_id: session_id.clone(),
     };
     let (mut sink, mut stream) = socket.split();
-    let hello = json!({"type": "connection_established", "session_id": session_id});
+    let hello = json!({
+        "type": "connection_established",
+        "session_id": session_id,
+        "user": user,
+        "connection": connection,
+        "members": room.receiver_count(),
+    });
     if sink.send(Message::text(hello.to_string())).await.is_err() {
         return;
     }

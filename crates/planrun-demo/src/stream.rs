@@ -123,6 +123,9 @@ pub(crate) async fn stream(
     let (Some(_session_id), Some(message)) = (session_id, message) else {
         return Err(ApiError::fields(errors));
     };
+    if !state.flavor().streams() {
+        return Ok(buffered(&chunk_message(&message, pacing.chunks), pacing.delay).await);
+    }
     let progress = Progress {
         chunks: chunk_message(&message, pacing.chunks),
         next: 0,
@@ -148,21 +151,38 @@ pub(crate) async fn stream(
         Some((Ok::<_, std::convert::Infallible>(event), progress))
     });
     Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            // Tells a fronting nginx (as in the seed) not to buffer the stream.
-            (
-                header::HeaderName::from_static("x-accel-buffering"),
-                HeaderValue::from_static("no"),
-            ),
-        ],
+        stream_headers(),
+        // Tells a fronting nginx (as in the seed) not to buffer the stream.
+        [(
+            header::HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        )],
         Body::from_stream(events),
     )
         .into_response())
+}
+
+fn stream_headers() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+/// What a WSGI worker behind a buffering proxy delivers: the same events, all
+/// at once when the last is made.
+async fn buffered(chunks: &[String], delay: Duration) -> Response {
+    let pauses = u32::try_from(chunks.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    tokio::time::sleep(delay.saturating_mul(pauses)).await;
+    let mut body = Vec::new();
+    for (index, chunk) in chunks.iter().enumerate() {
+        body.extend_from_slice(&message_event(index, chunk));
+    }
+    body.extend_from_slice(&done_event(chunks.len()));
+    (stream_headers(), body).into_response()
 }
 
 #[cfg(test)]

@@ -80,6 +80,25 @@ async fn chunks_arrive_incrementally() {
 }
 
 #[tokio::test]
+async fn the_wsgi_only_flavor_buffers_the_whole_stream() {
+    let server = start(Flavor::WsgiOnly).await;
+    let response = call(server.addr, "POST", "/api/messages/stream/?delay_ms=20")
+        .json(&json!({"session_id": "s1", "message": "one two three"}))
+        .open()
+        .await;
+    assert_eq!(response.status(), 200);
+    let frames = timed_frames(response).await;
+    let text: String = frames
+        .iter()
+        .map(|(_, bytes)| std::str::from_utf8(bytes).expect("utf-8"))
+        .collect();
+    // the same four events, in one piece
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(parse_events(&text).len(), 4);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn chunks_parameter_forces_the_count() {
     let server = start(Flavor::Asgi).await;
     let reply = call(

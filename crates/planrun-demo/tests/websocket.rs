@@ -11,6 +11,7 @@ use planrun_demo::{DemoServer, Flavor};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -69,7 +70,7 @@ async fn connect_greets_and_echoes_the_sender_tc_006() {
     let mut socket = connect(&server, "test123").await;
     assert_eq!(
         next_json(&mut socket).await,
-        json!({"type": "connection_established", "session_id": "test123"})
+        json!({"type": "connection_established", "session_id": "test123", "user": null, "connection": 1, "members": 1})
     );
     send_json(
         &mut socket,
@@ -246,5 +247,45 @@ async fn plain_get_on_the_socket_path_asks_for_an_upgrade() {
 
     let reply = call(server.addr, "GET", "/ws/other/").send().await;
     assert_eq!(reply.status, 404);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_login_cookie_names_the_user_in_the_greeting() {
+    let server = start(Flavor::Asgi).await;
+    let login = call(server.addr, "POST", "/api/auth/login/")
+        .json(&json!({"username": "qa", "password": "secret"}))
+        .send()
+        .await;
+    assert_eq!(login.status, 200);
+    let mut request = format!("{}/ws/chat/session/s1/", server.ws_url())
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "cookie",
+        login.cookie_pair().parse().expect("cookie header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("handshake");
+    let hello = next_json(&mut socket).await;
+    assert_eq!(hello["user"], "qa");
+    drop(socket);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_wsgi_only_flavor_refuses_sockets_with_a_404() {
+    let server = start(Flavor::WsgiOnly).await;
+    let url = format!("{}/ws/chat/session/s1/", server.ws_url());
+    let err = tokio_tungstenite::connect_async(url)
+        .await
+        .expect_err("no socket on a WSGI server");
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), 404);
+        }
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
     server.shutdown().await;
 }

@@ -83,7 +83,9 @@ pub trait StepExecutor: Send + Sync + 'static {
 
     /// Performs one attempt of a step and returns its result document.
     ///
-    /// The runner enforces the attempt's time limit by dropping the future, so
+    /// An executor that waits (for a reply, an event, a process) should end
+    /// itself at [`StepInput::timeout`] with an error saying what it waited
+    /// for; the runner drops the future shortly after that time in any case, so
     /// an executor must leave nothing behind when dropped (use `kill_on_drop`
     /// for processes; register long-lived things with [`SpecContext::on_cleanup`]).
     fn execute<'a>(
@@ -100,7 +102,7 @@ pub struct StepInput<'a> {
     pub ctx: &'a SpecContext,
     /// The step's id.
     pub step_id: &'a str,
-    /// The attempt's time limit (the runner enforces it too).
+    /// The attempt's time limit (the runner enforces it too, a moment later).
     pub timeout: Duration,
     /// The cap on bodies read into memory.
     pub max_body: u64,

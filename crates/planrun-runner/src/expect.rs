@@ -198,8 +198,15 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result
                     "a table",
                 ));
             };
+            let whole = actual.expect("invariant: matched as an object above");
             for (key, inner) in entries {
-                check_matcher(inner, map.get(&key.name), cx).map_err(|mut e| {
+                let found = if key.name.starts_with('$') {
+                    json_path_value(&key.name, whole)
+                        .map_err(|e| mismatch(e, "a valid JSONPath"))?
+                } else {
+                    map.get(&key.name).cloned()
+                };
+                check_matcher(inner, found.as_ref(), cx).map_err(|mut e| {
                     e.message = format!("`{}`: {}", key.name, e.message);
                     e
                 })?;
@@ -304,8 +311,32 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<S
                     ))
                 }
             }
-            _ => unreachable!("invariant: only len/all/any/not have inner matchers"),
+            Op::InOrder | Op::Includes => {
+                let Some(Json::Array(items)) = actual else {
+                    return Err(mismatch(
+                        format!("expected a list, got {}", show(actual)),
+                        "a list",
+                    ));
+                };
+                let Matcher::Array(wanted, _) = inner.as_ref() else {
+                    unreachable!("invariant: lowered as a list of matchers")
+                };
+                if op.op == Op::InOrder {
+                    in_order(wanted, items, cx)
+                } else {
+                    includes(wanted, items, cx)
+                }
+            }
+            _ => unreachable!(
+                "invariant: only len/all/any/not/in_order/includes have inner matchers"
+            ),
         };
+    }
+    if matches!(op.op, Op::FirstWithin | Op::MaxGap | Op::Incremental) {
+        let arg = cx
+            .render(&op.arg)
+            .map_err(|e| mismatch(e.message, "a value that renders"))?;
+        return stream_timing(op.op, &arg, actual);
     }
     let arg = cx
         .render(&op.arg)
@@ -372,7 +403,16 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<S
         Op::OneOf => arg
             .as_array()
             .is_some_and(|opts| opts.iter().any(|o| loose_eq(a, o))),
-        Op::Exists | Op::Len | Op::All | Op::Any | Op::Not => {
+        Op::Exists
+        | Op::Len
+        | Op::All
+        | Op::Any
+        | Op::Not
+        | Op::FirstWithin
+        | Op::MaxGap
+        | Op::Incremental
+        | Op::InOrder
+        | Op::Includes => {
             unreachable!("invariant: handled above")
         }
     };
@@ -386,6 +426,259 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<S
             expected_json: if op.op == Op::Eq { Some(arg) } else { None },
         })
     }
+}
+
+/// The value a JSONPath key of a table matcher (`"$.a[0]"`) selects in `value`.
+fn json_path_value(path: &str, value: &Json) -> Result<Option<Json>, String> {
+    let compiled = serde_json_path::JsonPath::parse(path)
+        .map_err(|e| format!("`{path}` is not a valid JSONPath: {e}"))?;
+    let found = compiled.query(value).all();
+    Ok(match found.len() {
+        0 => None,
+        1 => Some(found[0].clone()),
+        _ => Some(Json::Array(found.into_iter().cloned().collect())),
+    })
+}
+
+/// Two items of a stream less than this far apart belong to one burst.
+pub const BURST_GAP_MS: f64 = 5.0;
+
+/// When each item of a stream arrived (`offset`, in ms).
+fn offsets(items: &[Json]) -> Result<Vec<f64>, Mismatch> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.get("offset").and_then(Json::as_f64).ok_or_else(|| {
+                mismatch(
+                    format!("item {i} has no `offset`: it is not an event or message of a stream"),
+                    "a stream of events",
+                )
+            })
+        })
+        .collect()
+}
+
+/// How many bursts a stream's arrival times make.
+fn bursts(offsets: &[f64]) -> usize {
+    if offsets.is_empty() {
+        return 0;
+    }
+    1 + offsets
+        .windows(2)
+        .filter(|w| w[1] - w[0] >= BURST_GAP_MS)
+        .count()
+}
+
+fn ms_text(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+/// `first_within`, `max_gap` and `incremental` over a stream of items.
+fn stream_timing(op: Op, arg: &Json, actual: Option<&Json>) -> Result<String, Mismatch> {
+    let Some(Json::Array(items)) = actual else {
+        return Err(mismatch(
+            format!("expected a list of events, got {}", show(actual)),
+            "a list of events",
+        ));
+    };
+    let at = offsets(items)?;
+    let limit = || -> Result<f64, Mismatch> {
+        let text = as_text(arg);
+        parse_duration(&text)
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .map_err(|e| mismatch(e, "a duration"))
+    };
+    match op {
+        Op::FirstWithin => {
+            let limit = limit()?;
+            let words = format!("the first within {}", ms_text(limit));
+            match at.first() {
+                None => Err(mismatch("expected a first item, but none arrived", words)),
+                Some(first) if *first <= limit => Ok(words),
+                Some(first) => Err(mismatch(
+                    format!(
+                        "expected the first within {}, it arrived after {}",
+                        ms_text(limit),
+                        ms_text(*first)
+                    ),
+                    words,
+                )),
+            }
+        }
+        Op::MaxGap => {
+            let limit = limit()?;
+            let words = format!("gaps of at most {}", ms_text(limit));
+            let worst = at
+                .windows(2)
+                .enumerate()
+                .map(|(i, w)| (i + 1, w[1] - w[0]))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            match worst {
+                Some((i, gap)) if gap > limit => Err(mismatch(
+                    format!(
+                        "expected gaps of at most {}, item {i} came {} after the one before",
+                        ms_text(limit),
+                        ms_text(gap)
+                    ),
+                    words,
+                )),
+                _ => Ok(words),
+            }
+        }
+        _ => {
+            let want = arg.as_bool().unwrap_or(true);
+            let n = bursts(&at);
+            let spread = match (at.first(), at.last()) {
+                (Some(a), Some(b)) => b - a,
+                _ => 0.0,
+            };
+            let words = if want {
+                "incremental"
+            } else {
+                "not incremental"
+            };
+            let holds = n >= 2;
+            if holds == want {
+                return Ok(String::from(words));
+            }
+            let seen = match items.len() {
+                0 => String::from("no item arrived"),
+                1 => String::from("one item arrived"),
+                len if holds => {
+                    format!("{len} items arrived in {n} bursts over {}", ms_text(spread))
+                }
+                len => format!(
+                    "all {len} items arrived in one burst (within {})",
+                    ms_text(spread)
+                ),
+            };
+            Err(mismatch(format!("expected {words}: {seen}"), words))
+        }
+    }
+}
+
+/// A one-line description of a matcher from a list, for messages.
+fn describe_wanted(m: &Matcher, cx: &Checker<'_>) -> String {
+    match m {
+        Matcher::Literal(v) => show(cx.render(v).ok().as_ref()),
+        Matcher::Object(entries) => {
+            let parts: Vec<String> = entries
+                .iter()
+                .map(|(k, inner)| format!("{} = {}", k.name, describe_wanted(inner, cx)))
+                .collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        Matcher::Array(..) | Matcher::Ops(..) => String::from("the matcher"),
+    }
+}
+
+/// Items matching each matcher appear in that order; others may come between.
+fn in_order(wanted: &[Matcher], items: &[Json], cx: &Checker<'_>) -> Result<String, Mismatch> {
+    let mut next = 0;
+    for (k, m) in wanted.iter().enumerate() {
+        let found = items[next..]
+            .iter()
+            .position(|item| check_matcher(m, Some(item), cx).is_ok());
+        if let Some(pos) = found {
+            next += pos + 1;
+            continue;
+        }
+        let place = if next == 0 {
+            format!("among the {} items", items.len())
+        } else {
+            format!("after item {} (of {})", next - 1, items.len())
+        };
+        let earlier = items[..next]
+            .iter()
+            .position(|item| check_matcher(m, Some(item), cx).is_ok());
+        let hint = earlier.map_or_else(String::new, |i| {
+            format!("; item {i} matches it, but too early")
+        });
+        return Err(mismatch(
+            format!(
+                "in_order: no item matches #{k} {} {place}{hint}",
+                describe_wanted(m, cx)
+            ),
+            format!("{} items in order", wanted.len()),
+        ));
+    }
+    Ok(format!("{} items in order", wanted.len()))
+}
+
+/// Each matcher is matched by a different item, in any order (a bipartite
+/// matching, so an item that fits two matchers goes where it is needed).
+fn includes(wanted: &[Matcher], items: &[Json], cx: &Checker<'_>) -> Result<String, Mismatch> {
+    let fits: Vec<Vec<usize>> = wanted
+        .iter()
+        .map(|m| {
+            items
+                .iter()
+                .enumerate()
+                .filter(|(_, item)| check_matcher(m, Some(item), cx).is_ok())
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
+    if let Some(k) = fits.iter().position(Vec::is_empty) {
+        return Err(mismatch(
+            format!(
+                "includes: no item of {} matches #{k} {}",
+                items.len(),
+                describe_wanted(&wanted[k], cx)
+            ),
+            format!("{} matching items", wanted.len()),
+        ));
+    }
+    fn augment(
+        k: usize,
+        fits: &[Vec<usize>],
+        owner: &mut [Option<usize>],
+        seen: &mut [bool],
+    ) -> bool {
+        for &i in &fits[k] {
+            if seen[i] {
+                continue;
+            }
+            seen[i] = true;
+            if owner[i].is_none_or(|other| augment(other, fits, owner, seen)) {
+                owner[i] = Some(k);
+                return true;
+            }
+        }
+        false
+    }
+    let mut owner = vec![None; items.len()];
+    for k in 0..wanted.len() {
+        let mut seen = vec![false; items.len()];
+        if !augment(k, &fits, &mut owner, &mut seen) {
+            return Err(mismatch(
+                format!(
+                    "includes: #{k} {} has no item of its own: the items that match it are taken by other matchers",
+                    describe_wanted(&wanted[k], cx)
+                ),
+                format!("{} matching items", wanted.len()),
+            ));
+        }
+    }
+    Ok(format!("{} matching items", wanted.len()))
+}
+
+/// Checks `value` against a matcher that holds no templates (an executor's
+/// matchers are rendered with its configuration). `Err` says why it fails.
+pub fn test_matcher(matcher: &Matcher, value: &Json) -> Result<(), String> {
+    static RENDERER: OnceLock<Renderer> = OnceLock::new();
+    static SCOPE: OnceLock<Scope> = OnceLock::new();
+    let renderer = RENDERER.get_or_init(Renderer::new);
+    let scope = SCOPE.get_or_init(Scope::default);
+    let cx = Checker::new(renderer, scope, value);
+    check_matcher(matcher, Some(value), &cx)
+        .map(|_| ())
+        .map_err(|m| m.message)
 }
 
 /// Equality that lets `"42"` equal `42` (headers are text) and `1` equal `1.0`.
@@ -557,6 +850,150 @@ mod tests {
         ));
         assert!(passes("json.missing", "{ exists = false }", &doc));
         assert!(passes("$.json.items[*]", "[1, 2, 3]", &doc));
+    }
+
+    fn message(target: &str, m: &str, doc: &Json) -> String {
+        let out = Checker::new(&Renderer::new(), &Scope::default(), doc).check(&exp(target, m));
+        assert!(!out.passed, "expected a failure of {m}");
+        out.message
+    }
+
+    fn stream(offsets: &[f64]) -> Json {
+        let events: Vec<Json> = offsets
+            .iter()
+            .enumerate()
+            .map(|(i, at)| {
+                let kind = if i + 1 == offsets.len() { "done" } else { "message" };
+                json!({"type": kind, "data": format!("d{i}"), "json": {"chunk": format!("c{i}"), "index": i}, "offset": at})
+            })
+            .collect();
+        json!({ "events": events })
+    }
+
+    #[test]
+    fn stream_timing_operators() {
+        let spread = stream(&[12.0, 60.0, 111.0, 112.0]);
+        assert!(passes("events", "{ first_within = \"50ms\" }", &spread));
+        assert_eq!(
+            message("events", "{ first_within = \"10ms\" }", &spread),
+            "events: expected the first within 10.0 ms, it arrived after 12.0 ms"
+        );
+        assert!(passes("events", "{ max_gap = \"60ms\" }", &spread));
+        assert_eq!(
+            message("events", "{ max_gap = \"50ms\" }", &spread),
+            "events: expected gaps of at most 50.0 ms, item 2 came 51.0 ms after the one before"
+        );
+        assert!(passes("events", "{ incremental = true }", &spread));
+        assert!(!passes("events", "{ incremental = false }", &spread));
+        let burst = stream(&[300.0, 300.5, 301.0, 304.9]);
+        assert_eq!(
+            message("events", "{ incremental = true }", &burst),
+            "events: expected incremental: all 4 items arrived in one burst (within 4.9 ms)"
+        );
+        assert!(passes("events", "{ incremental = false }", &burst));
+        assert_eq!(
+            message("events", "{ incremental = true }", &stream(&[5.0])),
+            "events: expected incremental: one item arrived"
+        );
+        assert_eq!(
+            message("events", "{ first_within = \"1s\" }", &stream(&[])),
+            "events: expected a first item, but none arrived"
+        );
+        assert!(passes("events", "{ max_gap = \"1ms\" }", &stream(&[7.0])));
+        assert_eq!(
+            message("status", "{ max_gap = \"1s\" }", &json!({"status": [1, 2]})),
+            "status: item 0 has no `offset`: it is not an event or message of a stream"
+        );
+    }
+
+    #[test]
+    fn sequences_in_order_and_in_any_order() {
+        let doc = stream(&[1.0, 2.0, 3.0, 4.0]);
+        assert!(passes(
+            "events",
+            "{ in_order = [{ type = \"message\" }, { data = \"d2\" }, { type = \"done\" }] }",
+            &doc
+        ));
+        assert_eq!(
+            message(
+                "events",
+                "{ in_order = [{ type = \"done\" }, { data = \"d1\" }] }",
+                &doc
+            ),
+            "events: in_order: no item matches #1 { data = `\"d1\"` } after item 3 (of 4); item 1 matches it, but too early"
+        );
+        assert!(passes(
+            "events",
+            "{ includes = [{ type = \"done\" }, { data = \"d0\" }, { type = \"message\" }] }",
+            &doc
+        ));
+        // d0 is a message too: the matching gives each matcher its own item
+        assert!(passes(
+            "events",
+            "{ includes = [{ type = \"message\" }, { type = \"message\" }, { data = \"d0\" }] }",
+            &doc
+        ));
+        assert_eq!(
+            message(
+                "events",
+                "{ includes = [{ type = \"message\" }, { type = \"message\" }, { type = \"message\" }, { type = \"message\" }] }",
+                &doc
+            ),
+            "events: includes: #3 { type = `\"message\"` } has no item of its own: the items that match it are taken by other matchers"
+        );
+        assert_eq!(
+            message("events", "{ includes = [{ type = \"error\" }] }", &doc),
+            "events: includes: no item of 4 matches #0 { type = `\"error\"` }"
+        );
+    }
+
+    #[test]
+    fn json_path_keys_in_tables() {
+        let doc = stream(&[1.0, 2.0]);
+        assert!(passes(
+            "events",
+            "{ any = { \"$.json.chunk\" = \"c1\" } }",
+            &doc
+        ));
+        assert!(passes(
+            "events",
+            "{ all = { \"$.json.index\" = { type = \"integer\" } } }",
+            &doc
+        ));
+        assert!(!passes(
+            "events",
+            "{ any = { \"$.json.chunk\" = \"c9\" } }",
+            &doc
+        ));
+    }
+
+    #[test]
+    fn a_field_called_type_is_matched_as_a_field() {
+        let doc = json!({"json": {"type": "chat_message", "message": "hi"}});
+        assert!(passes(
+            "json",
+            "{ type = \"chat_message\", message = \"hi\" }",
+            &doc
+        ));
+        assert!(!passes("json", "{ type = \"pong\" }", &doc));
+        assert!(passes("json", "{ type = \"object\" }", &doc));
+    }
+
+    #[test]
+    fn test_matcher_needs_no_context() {
+        let v = parse_toml("m = { type = \"done\" }").expect("toml");
+        let mut diags = Diagnostics::default();
+        let m = lower_matcher(v.get("m").expect("m"), &mut diags).expect("matcher");
+        assert_eq!(
+            test_matcher(&m, &json!({"type": "done", "data": "[DONE]"})),
+            Ok(())
+        );
+        assert_eq!(
+            test_matcher(&m, &json!({"type": "message"})),
+            Err(String::from(
+                "`type`: expected `\"done\"`, got `\"message\"`"
+            ))
+        );
     }
 
     #[test]

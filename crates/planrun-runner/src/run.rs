@@ -666,7 +666,10 @@ impl Env<'_> {
             },
         };
         let started = Instant::now();
-        let mut result = match tokio::time::timeout(timeout, executor.execute(input)).await {
+        // executors end themselves at `timeout` with a message that says what
+        // they were waiting for; the grace lets them, and stops one that does not
+        let guard = timeout + EXECUTOR_GRACE;
+        let mut result = match tokio::time::timeout(guard, executor.execute(input)).await {
             Ok(r) => r?,
             Err(_) => {
                 return Err(StepError::new(format!(
@@ -684,6 +687,9 @@ impl Env<'_> {
         Ok(result)
     }
 }
+
+/// How long past its time limit an attempt may run before the runner drops it.
+const EXECUTOR_GRACE: Duration = Duration::from_millis(500);
 
 fn next_delay(delay: Duration, retry: Option<&planrun_spec::model::Retry>) -> Duration {
     match retry {

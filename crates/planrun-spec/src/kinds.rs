@@ -237,3 +237,262 @@ impl WaitConfig {
         }
     }
 }
+
+/// `sse`: a request whose response is a Server-Sent Events stream, read event
+/// by event until the server closes it, an event matches `until`, `listen`
+/// runs out or `max_events` arrived.
+///
+/// The request keys are those of `http` (`get`/`post`/…, `url`, `headers`,
+/// `query`, `json`, `form`, `body`, `cookies`, TLS).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SseConfig {
+    /// GET this URL.
+    pub get: Option<String>,
+    /// POST to this URL.
+    pub post: Option<String>,
+    /// PUT to this URL.
+    pub put: Option<String>,
+    /// PATCH this URL.
+    pub patch: Option<String>,
+    /// DELETE this URL.
+    pub delete: Option<String>,
+    /// Any method (with `url`).
+    pub method: Option<String>,
+    /// The URL (with `method`, or alone for GET).
+    pub url: Option<String>,
+    /// Request headers (`Accept: text/event-stream` is added unless set).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Query parameters added to the URL.
+    #[serde(default)]
+    pub query: BTreeMap<String, serde_json::Value>,
+    /// A JSON body.
+    pub json: Option<serde_json::Value>,
+    /// A form body.
+    pub form: Option<BTreeMap<String, serde_json::Value>>,
+    /// A raw body.
+    pub body: Option<String>,
+    /// Extra cookies (the spec's cookie jar is sent anyway).
+    #[serde(default)]
+    pub cookies: BTreeMap<String, String>,
+    /// Accept any TLS certificate. Only for test systems.
+    #[serde(default)]
+    pub insecure: bool,
+    /// A PEM file of extra CA certificates to trust.
+    pub ca_cert: Option<String>,
+    /// Sent as the `Last-Event-ID` header.
+    pub last_event_id: Option<String>,
+    /// A matcher over an event (`{ type = "done" }`, `{ data = "[DONE]" }`);
+    /// the first event that matches ends the stream. A string means "data
+    /// equals": `until = "[DONE]"`.
+    #[schemars(with = "serde_json::Value")]
+    pub until: Option<serde_json::Value>,
+    /// Listen this long, then stop reading and check what arrived.
+    pub listen: Option<Dur>,
+    /// Stop after this many events.
+    pub max_events: Option<usize>,
+    /// Reconnect when the server closes the stream early (off by default).
+    pub reconnect: Option<Reconnect>,
+    /// Time limit of the whole stream (default: the step's timeout); a stream
+    /// still open then is an error.
+    pub timeout: Option<Dur>,
+    /// Cap on the bytes of the stream read in all (default 16 MiB).
+    pub max_body: Option<ByteSize>,
+}
+
+/// How an `sse` step reconnects after the server closed the stream before
+/// `until` matched.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reconnect {
+    /// Reconnections at most (default 3).
+    pub attempts: Option<u32>,
+    /// Pause before reconnecting (default: the stream's `retry`, else 1s).
+    pub delay: Option<Dur>,
+}
+
+impl SseConfig {
+    /// The request part as an `http` configuration.
+    pub fn request(&self) -> HttpConfig {
+        HttpConfig {
+            get: self.get.clone(),
+            post: self.post.clone(),
+            put: self.put.clone(),
+            patch: self.patch.clone(),
+            delete: self.delete.clone(),
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            query: self.query.clone(),
+            json: self.json.clone(),
+            form: self.form.clone(),
+            body: self.body.clone(),
+            cookies: self.cookies.clone(),
+            insecure: self.insecure,
+            ca_cert: self.ca_cert.clone(),
+            timeout: self.timeout,
+            max_body: self.max_body,
+            ..HttpConfig::default()
+        }
+    }
+
+    /// What is wrong, if anything.
+    pub fn check(&self) -> Result<(), String> {
+        let request = self.request();
+        request.method_url()?;
+        if request.body_count() > 1 {
+            return Err(String::from("set at most one of `json`, `form`, `body`"));
+        }
+        if self.max_events == Some(0) {
+            return Err(String::from("`max_events` must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// `ws`: a WebSocket connection and a conversation on it.
+///
+/// `url` opens a connection (`ws://`, `wss://`, or `http://`/`https://`,
+/// which mean the same). With `connection = "name"` the connection stays open
+/// for later steps, which continue it with `connection = "name"` and no `url`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WsConfig {
+    /// The URL to connect to.
+    pub url: Option<String>,
+    /// Keep the connection open under this name, or continue the one opened
+    /// under it by an earlier step.
+    pub connection: Option<String>,
+    /// Handshake headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Extra cookies (the spec's cookie jar is sent anyway).
+    #[serde(default)]
+    pub cookies: BTreeMap<String, String>,
+    /// Subprotocols offered (`Sec-WebSocket-Protocol`).
+    #[serde(default)]
+    pub subprotocols: Vec<String>,
+    /// Accept any TLS certificate. Only for test systems.
+    #[serde(default)]
+    pub insecure: bool,
+    /// A PEM file of extra CA certificates to trust.
+    pub ca_cert: Option<String>,
+    /// What to do once connected, in order.
+    #[serde(default)]
+    pub conversation: Vec<WsAction>,
+    /// Time limit of an action that waits (default 5s).
+    pub action_timeout: Option<Dur>,
+    /// Cap on one message (default 16 MiB).
+    pub max_message: Option<ByteSize>,
+}
+
+/// One action of a WebSocket conversation: exactly one action key, plus
+/// options.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WsAction {
+    /// Send a text message.
+    pub send: Option<String>,
+    /// Send a value as JSON text.
+    #[schemars(with = "serde_json::Value")]
+    pub send_json: Option<serde_json::Value>,
+    /// Send a binary message, given as base64.
+    pub send_binary: Option<String>,
+    /// Wait for a message that matches (a matcher over `{type, text, json,
+    /// base64, size}`).
+    #[schemars(with = "serde_json::Value")]
+    pub expect: Option<serde_json::Value>,
+    /// Expect no message for this long.
+    pub no_message: Option<Dur>,
+    /// Send a ping with this payload and wait for its pong.
+    pub ping: Option<String>,
+    /// Close the connection: `true`, a code (`1000`), or `{ code, reason }`.
+    #[schemars(with = "serde_json::Value")]
+    pub close: Option<serde_json::Value>,
+    /// Wait for the server to close; a matcher over `{code, reason}` or `true`.
+    #[schemars(with = "serde_json::Value")]
+    pub expect_close: Option<serde_json::Value>,
+    /// Pause this long.
+    pub wait: Option<Dur>,
+    /// How long this action may wait (default: the step's `action_timeout`).
+    pub timeout: Option<Dur>,
+    /// With `expect`: pass over messages that do not match (default false:
+    /// the next message must match).
+    #[serde(default)]
+    pub skip: bool,
+    /// With `expect`: the name of the reply in the result (`replies.NAME`).
+    pub name: Option<String>,
+}
+
+impl WsAction {
+    /// The action keys, in the order they are documented.
+    pub const KEYS: [&'static str; 9] = [
+        "send",
+        "send_json",
+        "send_binary",
+        "expect",
+        "no_message",
+        "ping",
+        "close",
+        "expect_close",
+        "wait",
+    ];
+
+    /// The action key that is set, or what is wrong.
+    pub fn key(&self) -> Result<&'static str, String> {
+        let set = [
+            self.send.is_some(),
+            self.send_json.is_some(),
+            self.send_binary.is_some(),
+            self.expect.is_some(),
+            self.no_message.is_some(),
+            self.ping.is_some(),
+            self.close.is_some(),
+            self.expect_close.is_some(),
+            self.wait.is_some(),
+        ];
+        let keys: Vec<&'static str> = Self::KEYS
+            .iter()
+            .zip(set)
+            .filter_map(|(k, s)| s.then_some(*k))
+            .collect();
+        match keys.as_slice() {
+            [key] => Ok(key),
+            [] => Err(String::from(
+                "an action needs one of `send`, `send_json`, `send_binary`, `expect`, `no_message`, `ping`, `close`, `expect_close` or `wait`",
+            )),
+            many => Err(format!(
+                "an action has exactly one action key, this one has {}",
+                crate::error::code_list(many.iter())
+            )),
+        }
+    }
+}
+
+impl WsConfig {
+    /// What is wrong, if anything.
+    pub fn check(&self) -> Result<(), String> {
+        if self.url.is_none() && self.connection.is_none() {
+            return Err(String::from(
+                "a ws step needs a `url`, or `connection` naming one opened by an earlier step",
+            ));
+        }
+        for (i, action) in self.conversation.iter().enumerate() {
+            let key = action
+                .key()
+                .map_err(|e| format!("conversation item {i}: {e}"))?;
+            if action.skip && key != "expect" {
+                return Err(format!(
+                    "conversation item {i}: `skip` only applies to `expect`"
+                ));
+            }
+            if action.name.is_some() && key != "expect" {
+                return Err(format!(
+                    "conversation item {i}: `name` only applies to `expect`"
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -9,7 +9,7 @@ use serde_json_path::JsonPath;
 use crate::de::{from_value_lenient, is_template};
 use crate::duration::{parse_bytes, parse_duration};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
-use crate::kinds::{ExecConfig, HttpConfig, WaitConfig};
+use crate::kinds::{ExecConfig, HttpConfig, SseConfig, WaitConfig, WsConfig};
 use crate::model::{
     Capture, Defaults, DirConfig, Expectation, Matcher, Op, OpMatcher, Priority, Retry, Spec, Step,
     StepKind, Target, Var,
@@ -606,8 +606,32 @@ fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) -> Vec<
                 typed::<WaitConfig>(config, diags, WaitConfig::check);
             }
         }
+        StepKind::Sse => {
+            typed::<SseConfig>(config, diags, SseConfig::check);
+            if let Some(until) = config.get("until")
+                && !matches!(until.kind, ValueKind::Str(_))
+            {
+                lower_matcher(until, diags);
+            }
+        }
+        StepKind::Ws => {
+            typed::<WsConfig>(config, diags, WsConfig::check);
+            for action in config
+                .get("conversation")
+                .and_then(Value::as_seq)
+                .unwrap_or_default()
+            {
+                for key in ["expect", "expect_close"] {
+                    if let Some(m) = action.get(key)
+                        && !matches!(m.kind, ValueKind::Bool(_))
+                    {
+                        lower_matcher(m, diags);
+                    }
+                }
+            }
+        }
         // configuration of these kinds is checked by their executors
-        StepKind::Sse | StepKind::Ws | StepKind::Docker | StepKind::Sql => {}
+        StepKind::Docker | StepKind::Sql => {}
     }
     // every template in the configuration must parse; the parsed forms are
     // kept so planning checks their references without parsing them again
@@ -861,10 +885,7 @@ pub fn lower_matcher(value: &Value, diags: &mut Diagnostics) -> Option<Matcher> 
     match &value.kind {
         ValueKind::Map(entries) if entries.is_empty() => Some(Matcher::Object(Vec::new())),
         ValueKind::Map(entries) => {
-            let ops = entries
-                .iter()
-                .filter(|(k, _)| Op::from_key(&k.name).is_some())
-                .count();
+            let ops = entries.iter().filter(|(k, v)| is_op_key(k, v)).count();
             if ops == entries.len() {
                 let mut out = Vec::new();
                 for (k, v) in entries {
@@ -885,16 +906,17 @@ pub fn lower_matcher(value: &Value, diags: &mut Diagnostics) -> Option<Matcher> 
             } else {
                 let (op_key, _) = entries
                     .iter()
-                    .find(|(k, _)| Op::from_key(&k.name).is_some())
+                    .find(|(k, v)| is_op_key(k, v))
                     .expect("invariant: some operator");
                 let (field, _) = entries
                     .iter()
-                    .find(|(k, _)| Op::from_key(&k.name).is_none())
+                    .find(|(k, v)| !is_op_key(k, v))
                     .expect("invariant: some field");
                 let help = did_you_mean(&field.name, Op::ALL.iter().map(|(k, _)| *k))
                     .unwrap_or_else(|| {
-                        String::from(
-                            "to compare with a table that has such keys, write `{ eq = { … } }`",
+                        format!(
+                            "to match a field named `{}`, write it as a JSONPath: `\"$.{}\"`; to compare with a table that has such keys, write `{{ eq = {{ … }} }}`",
+                            op_key.name, op_key.name
                         )
                     });
                 diags.push(
@@ -926,6 +948,34 @@ pub fn lower_matcher(value: &Value, diags: &mut Diagnostics) -> Option<Matcher> 
     }
 }
 
+/// The JSON types `type` accepts.
+const JSON_TYPES: &[&str] = &[
+    "string", "number", "integer", "boolean", "array", "object", "null",
+];
+
+/// Whether a key of a matcher table is an operator. `type` is one only when
+/// its value names a JSON type: `{ type = "chat_message" }` matches a field
+/// called `type`, as chat and event messages have.
+fn is_op_key(key: &Key, value: &Value) -> bool {
+    match Op::from_key(&key.name) {
+        Some(Op::Type) => match &value.kind {
+            ValueKind::Str(s) => {
+                // names of types in other languages, and near misses, are
+                // kept as the operator so that they get a helpful error
+                const OTHER_NAMES: &[&str] = &[
+                    "list", "dict", "map", "table", "int", "float", "bool", "str",
+                ];
+                JSON_TYPES.contains(&s.as_str())
+                    || is_template(s)
+                    || did_you_mean(s, JSON_TYPES.iter().chain(OTHER_NAMES).copied()).is_some()
+            }
+            _ => false,
+        },
+        Some(_) => true,
+        None => false,
+    }
+}
+
 fn check_templates(value: &Value, diags: &mut Diagnostics) {
     value.visit_strings(&mut |s, span| {
         if is_template(s)
@@ -941,6 +991,34 @@ fn lower_op(op: Op, key: &Key, arg: &Value, diags: &mut Diagnostics) -> Option<O
     match op {
         Op::Len | Op::All | Op::Any | Op::Not => {
             inner = Some(Box::new(lower_matcher(arg, diags)?));
+        }
+        Op::InOrder | Op::Includes => {
+            if arg.as_seq().is_none_or(<[Value]>::is_empty) {
+                diags.push(wrong_type(
+                    arg,
+                    &format!(
+                        "`{}` must be a list of matchers, one per item looked for",
+                        op.key()
+                    ),
+                ));
+                return None;
+            }
+            inner = Some(Box::new(lower_matcher(arg, diags)?));
+        }
+        Op::FirstWithin | Op::MaxGap => {
+            let s = string(arg, &format!("`{}`", op.key()), diags)?;
+            if !is_template(&s)
+                && let Err(e) = parse_duration(&s)
+            {
+                diags.push(invalid(&arg.span, e).help(format!(
+                    "write a duration with a unit, e.g. `{} = \"1s\"`",
+                    op.key()
+                )));
+                return None;
+            }
+        }
+        Op::Incremental => {
+            boolean(arg, "`incremental`", diags)?;
         }
         Op::Matches => {
             if let Some(s) = string(arg, "`matches`", diags) {
@@ -965,12 +1043,9 @@ fn lower_op(op: Op, key: &Key, arg: &Value, diags: &mut Diagnostics) -> Option<O
         }
         Op::Type => {
             let s = string(arg, "`type`", diags)?;
-            const TYPES: &[&str] = &[
-                "string", "number", "integer", "boolean", "array", "object", "null",
-            ];
-            if !TYPES.contains(&s.as_str()) {
+            if !JSON_TYPES.contains(&s.as_str()) && !is_template(&s) {
                 diags.push(invalid(&arg.span, format!("unknown type `{s}`")).help(
-                    did_you_mean(&s, TYPES.iter().copied()).unwrap_or_else(|| {
+                    did_you_mean(&s, JSON_TYPES.iter().copied()).unwrap_or_else(|| {
                         String::from("use string, number, integer, boolean, array, object or null")
                     }),
                 ));

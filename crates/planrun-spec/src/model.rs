@@ -190,11 +190,41 @@ impl StepKind {
                 "duration",
                 "signal",
                 "pid",
-                "timed_out",
                 "ready",
             ],
             StepKind::Wait => &["duration", "waited", "attempts", "ready"],
-            StepKind::Sse | StepKind::Ws | StepKind::Docker | StepKind::Sql => &[],
+            StepKind::Sse => &[
+                "status",
+                "headers",
+                "url",
+                "events",
+                "first_event",
+                "gaps",
+                "max_gap",
+                "end",
+                "last_event_id",
+                "retry",
+                "text",
+                "reconnects",
+                "body",
+                "json",
+                "duration",
+            ],
+            StepKind::Ws => &[
+                "url",
+                "status",
+                "headers",
+                "protocol",
+                "connect",
+                "messages",
+                "received",
+                "replies",
+                "latencies",
+                "close",
+                "open",
+                "duration",
+            ],
+            StepKind::Docker | StepKind::Sql => &[],
         }
     }
 }
@@ -315,11 +345,22 @@ pub enum Op {
     Any,
     /// The inner matcher does not match.
     Not,
+    /// The first item of a stream (`offset` in ms) arrived within a duration.
+    FirstWithin,
+    /// No gap between consecutive items of a stream exceeds a duration.
+    MaxGap,
+    /// The items of a stream arrived in more than one burst (see the docs).
+    Incremental,
+    /// Items matching each matcher of a list appear in that order (others may
+    /// come between).
+    InOrder,
+    /// Each matcher of a list is matched by a different item, in any order.
+    Includes,
 }
 
 impl Op {
     /// Every operator with its key.
-    pub const ALL: [(&'static str, Op); 17] = [
+    pub const ALL: [(&'static str, Op); 22] = [
         ("eq", Op::Eq),
         ("ne", Op::Ne),
         ("lt", Op::Lt),
@@ -337,6 +378,11 @@ impl Op {
         ("all", Op::All),
         ("any", Op::Any),
         ("not", Op::Not),
+        ("first_within", Op::FirstWithin),
+        ("max_gap", Op::MaxGap),
+        ("incremental", Op::Incremental),
+        ("in_order", Op::InOrder),
+        ("includes", Op::Includes),
     ];
 
     /// The operator of a key.
@@ -385,9 +431,11 @@ impl Matcher {
 pub struct OpMatcher {
     /// The operator.
     pub op: Op,
-    /// Its argument as written (for `len`, `all`, `any`, `not`: see `inner`).
+    /// Its argument as written (for `len`, `all`, `any`, `not`, `in_order`,
+    /// `includes`: see `inner`).
     pub arg: Value,
-    /// The nested matcher of `len`, `all`, `any`, `not`.
+    /// The nested matcher of `len`, `all`, `any`, `not`, and the list of
+    /// matchers of `in_order` and `includes`.
     pub inner: Option<Box<Matcher>>,
     /// Where the operator key stands.
     pub span: Span,

@@ -7,7 +7,7 @@
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Value as Json, json};
 
-use crate::kinds::{ExecConfig, HttpConfig, WaitConfig};
+use crate::kinds::{ExecConfig, HttpConfig, SseConfig, WaitConfig, WsConfig};
 use crate::model::Op;
 
 fn def<T: JsonSchema>(generator: &mut SchemaGenerator) -> Json {
@@ -20,6 +20,8 @@ pub fn spec_schema() -> Json {
     let http = def::<HttpConfig>(&mut generator);
     let exec = def::<ExecConfig>(&mut generator);
     let wait = def::<WaitConfig>(&mut generator);
+    let sse = def::<SseConfig>(&mut generator);
+    let ws = def::<WsConfig>(&mut generator);
     let mut defs = serde_json::Map::new();
     for (name, schema) in generator.definitions() {
         defs.insert(name.clone(), schema.clone());
@@ -31,7 +33,7 @@ pub fn spec_schema() -> Json {
     defs.insert(
         "Matcher".into(),
         json!({
-            "description": "A literal (equality; a table matches the keys it names), or a table of operators: eq, ne, lt, le, gt, ge, contains, matches, starts_with, ends_with, exists, len, type, one_of, all, any, not.",
+            "description": "A literal (equality; a table matches the keys it names, and a key starting with `$` is a JSONPath into the value), or a table of operators: eq, ne, lt, le, gt, ge, contains, matches, starts_with, ends_with, exists, len, type, one_of, all, any, not; over streams of events or messages: first_within, max_gap, incremental, in_order, includes.",
             "anyOf": [
                 {"type": ["string", "number", "integer", "boolean", "null", "array"]},
                 {"type": "object", "properties": ops},
@@ -111,8 +113,8 @@ pub fn spec_schema() -> Json {
             "http": http,
             "exec": exec,
             "wait": {"anyOf": [{"$ref": "#/$defs/Duration"}, wait]},
-            "sse": {"type": "object"},
-            "ws": {"type": "object"},
+            "sse": sse,
+            "ws": ws,
             "docker": {"type": "object"},
             "sql": {"type": "object"}
         },

@@ -33,10 +33,10 @@ use output::Capture;
 /// Runs `exec` steps.
 ///
 /// Foreground result document: `{"exit_code": 0, "signal": null, "stdout": "…",
-/// "stderr": "…", "json": <stdout as JSON or null>, "duration": ms, "pid": n,
-/// "timed_out": false}`. `signal` is the number of the signal that ended the
-/// process. When the step's timeout passes first, the group is killed and the
-/// document has `"timed_out": true` and `"exit_code": null`.
+/// "stderr": "…", "json": <stdout as JSON or null>, "duration": ms, "pid": n}`.
+/// `signal` is the number of the signal that ended the process. When the
+/// step's timeout passes first, the group is killed and the step is an error
+/// that quotes the last line of output.
 ///
 /// Background result document: `{"pid": n, "ready": true, "duration": ms,
 /// "ready_after": ms}`.
@@ -214,11 +214,12 @@ async fn foreground(
     })
     .await;
 
-    let (status, timed_out) = if let Ok(status) = finished {
-        (status, false)
-    } else {
+    let Ok(status) = finished else {
         group.signal(Signal::Kill).await;
-        (child.wait().await, true)
+        // reaped so that nothing is left behind; the step failed either way
+        let _ = child.wait().await;
+        group.disarm();
+        return Err(timed_out(&launch, input.timeout, &stdout, &stderr));
     };
     group.disarm();
     let status = status.map_err(|err| {
@@ -239,8 +240,32 @@ async fn foreground(
         "json": json,
         "duration": millis(started.elapsed()),
         "pid": pid,
-        "timed_out": timed_out,
     }))
+}
+
+/// The error of a process stopped at the step's time limit, with the last
+/// line it wrote (what it was doing is the first question).
+fn timed_out(
+    launch: &Launch,
+    limit: std::time::Duration,
+    stdout: &Capture,
+    stderr: &Capture,
+) -> StepError {
+    let mut message = format!(
+        "`{}` did not finish within {}: its process group was killed",
+        launch.label,
+        planrun_spec::duration::Dur(limit)
+    );
+    for (name, capture) in [("stdout", stdout), ("stderr", stderr)] {
+        let text = capture.text();
+        if let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) {
+            let line: String = line.trim().chars().take(200).collect();
+            message.push_str(&format!("; last line on {name}: `{line}`"));
+        }
+    }
+    StepError::new(message)
+        .at(launch.span.clone())
+        .help("raise `timeout` on the step if it needs longer, or run it with `background = true`")
 }
 
 /// How a process ended, for messages: `exit code 3`, `signal 9 (SIGKILL)`.

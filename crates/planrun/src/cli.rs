@@ -67,7 +67,8 @@ enum Command {
         /// Address to bind.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
-        /// Which side of the hybrid deployment to imitate.
+        /// Which side of the hybrid deployment to imitate: wsgi, asgi, or
+        /// wsgi-only (streams buffered, WebSocket refused: a broken target).
         #[arg(long, default_value = "wsgi")]
         flavor: String,
     },
@@ -579,11 +580,12 @@ async fn wait_for_interrupt() {
 }
 
 async fn demo(host: &str, port: u16, flavor: &str) -> u8 {
-    let flavor: planrun_demo::Flavor = if let Ok(f) = flavor.parse() {
-        f
-    } else {
-        eprintln!("error: unknown flavor `{flavor}` (use wsgi or asgi)");
-        return exit::INVALID;
+    let flavor: planrun_demo::Flavor = match flavor.parse() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
     };
     let addr: SocketAddr = match format!("{host}:{port}").parse() {
         Ok(a) => a,
