@@ -82,6 +82,8 @@ struct SpecState {
     retries: Vec<Retry>,
     /// The step running now and its attempt, for the live line.
     current: Option<(usize, u32)>,
+    /// Events or messages the running step has seen so far, and their noun.
+    observed: Option<(usize, &'static str)>,
 }
 
 impl SpecState {
@@ -122,7 +124,12 @@ pub struct TerminalReporter {
     live_drawn: bool,
     /// Most recently active spec, for the live line.
     last_active: Option<usize>,
+    /// When the live line was last drawn.
+    last_draw: Option<std::time::Instant>,
 }
+
+/// Shortest pause between redraws of the live line caused by observations.
+const LIVE_REDRAW: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl std::fmt::Debug for TerminalReporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -147,6 +154,7 @@ impl TerminalReporter {
             ends_blank: false,
             live_drawn: false,
             last_active: None,
+            last_draw: None,
         }
     }
 
@@ -217,6 +225,10 @@ impl TerminalReporter {
             if attempt > 1 {
                 let _ = write!(text, ", attempt {attempt}");
             }
+            if let Some((count, noun)) = self.states.get(active).and_then(|s| s.observed) {
+                let plural = if count == 1 { "" } else { "s" };
+                let _ = write!(text, ", {count} {noun}{plural}");
+            }
             text.push(')');
         }
         if running.len() > 1 {
@@ -228,6 +240,7 @@ impl TerminalReporter {
         let line = self.paint.dim(&text);
         self.out.write_all(line.as_bytes())?;
         self.live_drawn = true;
+        self.last_draw = Some(std::time::Instant::now());
         Ok(())
     }
 
@@ -647,7 +660,41 @@ impl Reporter for TerminalReporter {
             } => {
                 if let Some(state) = self.states.get_mut(*spec) {
                     state.current = Some((*step, *attempt));
+                    state.observed = None;
                     self.last_active = Some(*spec);
+                }
+            }
+            RunEvent::StepObserved {
+                spec,
+                step,
+                observation,
+            } => {
+                if !self.opts.live {
+                    return Ok(());
+                }
+                let Some(state) = self.states.get_mut(*spec) else {
+                    return Ok(());
+                };
+                if state.current.map(|(s, _)| s) != Some(*step) {
+                    return Ok(());
+                }
+                // a stream step reports each event; a socket step each frame
+                let noun = if observation.get("event").is_some() {
+                    "event"
+                } else {
+                    "message"
+                };
+                let count = state.observed.map_or(0, |(n, _)| n) + 1;
+                state.observed = Some((count, noun));
+                self.last_active = Some(*spec);
+                // redraw at most every so often: a fast stream must not flood
+                let now = std::time::Instant::now();
+                if count > 1
+                    && self
+                        .last_draw
+                        .is_some_and(|at| now.duration_since(at) < LIVE_REDRAW)
+                {
+                    return Ok(());
                 }
             }
             RunEvent::StepRetrying {

@@ -462,6 +462,45 @@ fn terminal_live_line_is_cleared() {
 }
 
 #[test]
+fn terminal_live_line_counts_stream_events() {
+    let mut events = run_events();
+    let at = events
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                RunEvent::StepStarted {
+                    spec: 0,
+                    step: 0,
+                    ..
+                }
+            )
+        })
+        .expect("a step starts");
+    events.insert(
+        at + 1,
+        RunEvent::StepObserved {
+            spec: 0,
+            step: 0,
+            observation: serde_json::json!({"event": 0, "type": "message", "offset": 3.5}),
+        },
+    );
+    let out = terminal(
+        &events,
+        TerminalOptions {
+            live: true,
+            ..plain(false)
+        },
+    );
+    assert!(out.contains(", 1 event)"), "{out}");
+    // without a live line, observations change nothing
+    assert_eq!(
+        terminal(&events, plain(false)),
+        terminal(&run_events(), plain(false))
+    );
+}
+
+#[test]
 fn terminal_never_interleaves_concurrent_specs() {
     let login = login_steps();
     let health = health_steps();
