@@ -7,13 +7,13 @@
 //! not keep anything but the spec run's clients and cookie jar between steps.
 
 mod client;
-mod error;
+pub(crate) mod error;
 mod trust;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use planrun_runner::executor::{BoxFuture, StepError, StepExecutor, StepInput};
+use planrun_runner::executor::{BoxFuture, SpecContext, StepError, StepExecutor, StepInput};
 use planrun_spec::de::from_value;
 use planrun_spec::kinds::{HttpConfig, MultipartField};
 use planrun_spec::model::StepKind;
@@ -24,7 +24,8 @@ use reqwest::{Method, Url};
 use serde_json::{Map, json};
 
 use crate::util::{human_size, millis, span_of};
-use client::{HttpClients, Redirects, TlsSettings};
+pub(crate) use client::HttpClients;
+use client::{Redirects, TlsSettings};
 
 /// Redirects followed when the config does not say.
 const DEFAULT_MAX_REDIRECTS: usize = 10;
@@ -70,53 +71,16 @@ impl StepExecutor for HttpExecutor {
 async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     let value = input.config;
     let config: HttpConfig = from_value(value).map_err(StepError::config)?;
-    let (method, url_text) = config
-        .method_url()
-        .map_err(|message| StepError::new(message).at(value.span.clone()))?;
-    let url_span = url_span(value, url_text);
-    if config.body_count() > 1 {
-        return Err(
-            StepError::new("set one body: `json`, `form`, `multipart` or `body`")
-                .at(value.span.clone()),
-        );
-    }
-    let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
-        StepError::new(format!("`{method}` is not an HTTP method")).at(span_of(value, "method"))
-    })?;
-    let mut url = parse_url(url_text, &url_span)?;
-    append_query(&mut url, &config.query);
-
-    let clients = HttpClients::of(input.ctx)?;
-    let settings = TlsSettings {
-        insecure: config.insecure,
-        ca_cert: config
-            .ca_cert
-            .as_ref()
-            .map(|p| input.ctx.base_dir().join(p)),
-    };
-    let client = clients
-        .client(&settings)
-        .await
-        .map_err(|e| e.at(span_of(value, "ca_cert")))?;
-
     let timeout = config
         .timeout
         .map_or(input.timeout, |t| t.0.min(input.timeout));
-    let headers = request_headers(&config, value, clients.jar(), &url)?;
-    let mut builder = client
-        .request(method.clone(), url.clone())
-        .headers(headers)
-        .timeout(timeout);
-    builder = attach_body(builder, &config, value, input.ctx.base_dir()).await?;
-    let request = builder.build().map_err(|err| {
-        StepError::new(format!("cannot build the request: {}", error::chain(&err)))
-            .at(value.span.clone())
-    })?;
-    let request_doc = json!({
-        "method": request.method().as_str(),
-        "url": request.url().as_str(),
-        "headers": headers_doc(request.headers()),
-    });
+    let BuiltRequest {
+        client,
+        request,
+        doc: request_doc,
+        url,
+        url_span,
+    } = build_request(&config, value, input.ctx, Some(timeout), &[]).await?;
 
     let max_body = config.max_body.map_or(input.max_body, |b| b.0);
     let redirects = Redirects::new(
@@ -167,6 +131,88 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
         "timings": {"ttfb": millis(ttfb), "total": millis(total)},
         "request": request_doc,
     }))
+}
+
+/// A request built from an `http`-style configuration, ready to send.
+pub(crate) struct BuiltRequest {
+    /// The spec run's client for the request's TLS settings (it holds the jar).
+    pub(crate) client: reqwest::Client,
+    /// The request.
+    pub(crate) request: reqwest::Request,
+    /// `{"method", "url", "headers"}` as the request goes out.
+    pub(crate) doc: serde_json::Value,
+    /// The URL with the query added, for messages.
+    pub(crate) url: Url,
+    /// Where the URL was written.
+    pub(crate) url_span: Span,
+}
+
+/// Builds the request of an `http`-style configuration: method and URL,
+/// query, headers (cookies merged with the spec run's jar), body and the
+/// client for its TLS settings. `defaults` are headers added unless the
+/// configuration sets them; `timeout` limits the whole exchange when given.
+///
+/// Shared by the executors that start with an HTTP request (`http`, `sse`).
+pub(crate) async fn build_request(
+    config: &HttpConfig,
+    value: &Value,
+    ctx: &SpecContext,
+    timeout: Option<Duration>,
+    defaults: &[(HeaderName, &'static str)],
+) -> Result<BuiltRequest, StepError> {
+    let (method, url_text) = config
+        .method_url()
+        .map_err(|message| StepError::new(message).at(value.span.clone()))?;
+    let url_span = url_span(value, url_text);
+    if config.body_count() > 1 {
+        return Err(
+            StepError::new("set one body: `json`, `form`, `multipart` or `body`")
+                .at(value.span.clone()),
+        );
+    }
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
+        StepError::new(format!("`{method}` is not an HTTP method")).at(span_of(value, "method"))
+    })?;
+    let mut url = parse_url(url_text, &url_span)?;
+    append_query(&mut url, &config.query);
+
+    let clients = HttpClients::of(ctx)?;
+    let settings = TlsSettings {
+        insecure: config.insecure,
+        ca_cert: config.ca_cert.as_ref().map(|p| ctx.base_dir().join(p)),
+    };
+    let client = clients
+        .client(&settings)
+        .await
+        .map_err(|e| e.at(span_of(value, "ca_cert")))?;
+
+    let mut headers = request_headers(config, value, clients.jar(), &url)?;
+    for (name, default) in defaults {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), HeaderValue::from_static(default));
+        }
+    }
+    let mut builder = client.request(method, url.clone()).headers(headers);
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
+    builder = attach_body(builder, config, value, ctx.base_dir()).await?;
+    let request = builder.build().map_err(|err| {
+        StepError::new(format!("cannot build the request: {}", error::chain(&err)))
+            .at(value.span.clone())
+    })?;
+    let doc = json!({
+        "method": request.method().as_str(),
+        "url": request.url().as_str(),
+        "headers": headers_doc(request.headers()),
+    });
+    Ok(BuiltRequest {
+        client,
+        request,
+        doc,
+        url,
+        url_span,
+    })
 }
 
 /// The span of the URL's value (`get = "…"` or `url = "…"`).
@@ -387,7 +433,7 @@ async fn multipart_part(
 }
 
 /// Reads the body, stopping as soon as it passes `max_body`.
-async fn read_body(
+pub(crate) async fn read_body(
     response: &mut reqwest::Response,
     max_body: u64,
     url: &str,
@@ -418,7 +464,7 @@ async fn read_body(
 }
 
 /// Headers as a document: lowercase names, repeats joined.
-fn headers_doc(headers: &HeaderMap) -> Map<String, serde_json::Value> {
+pub(crate) fn headers_doc(headers: &HeaderMap) -> Map<String, serde_json::Value> {
     let mut doc = Map::new();
     for name in headers.keys() {
         let separator = if *name == SET_COOKIE { "\n" } else { ", " };

@@ -1,5 +1,5 @@
 //! planrun's built-in step executors, one module per step kind, each behind a
-//! cargo feature (`http`, `exec`, `wait`).
+//! cargo feature (`http`, `sse`, `ws`, `exec`, `wait`).
 //!
 //! This crate owns how a kind talks to the outside world and the shape of its
 //! result document. It must not check expectations, retry, print or know about
@@ -23,9 +23,13 @@ pub mod exec;
 pub mod http;
 #[cfg(any(feature = "exec", feature = "wait"))]
 mod probe;
+#[cfg(feature = "sse")]
+pub mod sse;
 mod util;
 #[cfg(feature = "wait")]
 pub mod wait;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 use planrun_runner::executor::Registry;
 
@@ -38,6 +42,10 @@ pub fn registry() -> Registry {
     let mut registry = Registry::new();
     #[cfg(feature = "http")]
     registry.register(http::HttpExecutor::new());
+    #[cfg(feature = "sse")]
+    registry.register(sse::SseExecutor::new());
+    #[cfg(feature = "ws")]
+    registry.register(ws::WsExecutor::new());
     #[cfg(feature = "exec")]
     registry.register(exec::ExecExecutor::new());
     #[cfg(feature = "wait")]

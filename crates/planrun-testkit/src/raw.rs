@@ -1,6 +1,7 @@
 //! Routes that break HTTP on purpose, answered straight on the TCP socket: hyper
-//! would never send a cut-off header block. Also the peek at the request line that
-//! decides whether a connection goes here or to the regular router.
+//! would never send a cut-off header block, nor end an event stream by closing
+//! the connection. Also the peek at the request line that decides whether a
+//! connection goes here or to the regular router.
 //!
 //! Owns the raw routes only; everything it does not recognise goes back untouched.
 
@@ -21,6 +22,10 @@ pub(crate) enum RawRoute {
     Hang,
     /// Write half a header block and close.
     CloseMidHeaders,
+    /// An event stream without chunked framing: two events, then a clean close.
+    SseClose,
+    /// An event stream without chunked framing: one event, half of another, then a close.
+    SseCloseMidEvent,
 }
 
 impl RawRoute {
@@ -31,6 +36,8 @@ impl RawRoute {
         match path {
             "/hang" => Some(Self::Hang),
             "/close-mid-headers" => Some(Self::CloseMidHeaders),
+            "/sse/close" => Some(Self::SseClose),
+            "/sse/close-mid-event" => Some(Self::SseCloseMidEvent),
             _ => None,
         }
     }
@@ -90,19 +97,46 @@ where
             let _ = tokio::io::copy(&mut stream, &mut tokio::io::sink()).await;
         }
         RawRoute::CloseMidHeaders => {
-            // Read the whole header block first: closing with unread input would
-            // turn the close into a reset and the client might miss the bytes.
-            let mut chunk = [0u8; 1024];
-            while find(&head, b"\r\n\r\n").is_none() && head.len() < MAX_HEAD_BYTES {
-                match stream.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => head.extend_from_slice(&chunk[..n]),
-                }
+            if read_head(&mut head, &mut stream).await {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Ty").await;
+                let _ = stream.shutdown().await;
             }
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Ty").await;
+        }
+        RawRoute::SseClose | RawRoute::SseCloseMidEvent => {
+            if !read_head(&mut head, &mut stream).await {
+                return;
+            }
+            // no length and no chunking: the body ends where the connection does
+            let body: &[u8] = if route == RawRoute::SseClose {
+                b"id: 1\ndata: one\n\nid: 2\ndata: two\n\n"
+            } else {
+                b"id: 1\ndata: one\n\nid: 2\ndata: tw"
+            };
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                      cache-control: no-cache\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+            let _ = stream.write_all(body).await;
             let _ = stream.shutdown().await;
         }
     }
+}
+
+/// Reads the whole header block; `false` when the client left first.
+///
+/// Closing with unread input would turn the close into a reset and the client
+/// might miss the bytes, so raw routes read the head before answering.
+async fn read_head<S: AsyncRead + Unpin>(head: &mut Vec<u8>, stream: &mut S) -> bool {
+    let mut chunk = [0u8; 1024];
+    while find(head, b"\r\n\r\n").is_none() && head.len() < MAX_HEAD_BYTES {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -118,6 +152,10 @@ mod tests {
         assert_eq!(
             RawRoute::for_request_line(b"POST /close-mid-headers?x=1 HTTP/1.1"),
             Some(RawRoute::CloseMidHeaders)
+        );
+        assert_eq!(
+            RawRoute::for_request_line(b"GET /sse/close-mid-event HTTP/1.1"),
+            Some(RawRoute::SseCloseMidEvent)
         );
         assert_eq!(RawRoute::for_request_line(b"GET /hanger HTTP/1.1"), None);
         assert_eq!(RawRoute::for_request_line(b"garbage"), None);

@@ -1,8 +1,10 @@
 //! The fixture server's regular routes, served by axum: well-behaved answers,
-//! slow ones, huge and endless bodies, redirects, cookies, a flaky route and a
-//! short SSE stream.
+//! slow ones, huge and endless bodies, redirects, cookies, a flaky route and
+//! Server-Sent Events streams, tidy and quirky (see [`sse`]).
 //!
 //! Owns only what hyper can express; broken framing lives in [`raw`](crate::raw).
+
+mod sse;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -28,6 +30,8 @@ const MAX_ECHO_BYTES: usize = 16 * 1024 * 1024;
 struct Fixtures {
     /// Calls seen per `/flaky/{key}/...` key.
     flaky: Arc<Mutex<HashMap<String, u64>>>,
+    /// Connections seen per `/sse/resume/{key}` key.
+    resume: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 pub(crate) fn router() -> Router {
@@ -44,6 +48,7 @@ pub(crate) fn router() -> Router {
         .route("/needs-cookie", get(needs_cookie))
         .route("/flaky/{key}/{n}", any(flaky))
         .route("/sse/basic", get(sse_basic))
+        .merge(sse::routes())
         .fallback(not_found)
         .with_state(Fixtures::default())
 }

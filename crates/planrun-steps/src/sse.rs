@@ -1,0 +1,702 @@
+//! `sse`: a request whose answer is a Server-Sent Events stream, read event by
+//! event until the server closes it, an event matches `until`, `listen` runs
+//! out or `max_events` arrived; reconnecting with `Last-Event-ID` on request.
+//!
+//! This module owns when a stream ends and why, the time limit of the whole
+//! stream, reconnections, and the result document. The request is built by
+//! [`crate::http`] (same keys, cookie jar and TLS clients); bytes become
+//! blocks in `decode` and blocks become events in `source`. It must not
+//! judge the stream (the events that came, their order, their timing): a
+//! 401 or a stream without the expected event is data for expectations. Only
+//! what keeps the stream from being read is an error: no connection, no
+//! answer, a stream still open at the time limit, a stream cut in the middle
+//! of an event, more bytes than `max_body`.
+//!
+//! Result document (durations and offsets in milliseconds):
+//!
+//! ```json
+//! {"status": 200, "headers": {"content-type": "text/event-stream"}, "url": "<final URL>",
+//!  "events": [{"type": "message", "data": "<text>", "json": <data as JSON or null>,
+//!              "id": "<last event id or null>", "offset": <ms since the request was sent>}],
+//!  "first_event": <ms or null>, "gaps": [<ms between consecutive events>], "max_gap": <ms or null>,
+//!  "end": "closed" | "until" | "listen" | "max_events",
+//!  "last_event_id": "<id or null>", "retry": <ms or null>, "text": "<every data, joined>",
+//!  "comments": 0, "ignored_lines": 0, "reconnects": 0,
+//!  "body": null, "json": null, "duration": <ms>}
+//! ```
+//!
+//! An answer that is not a 2xx `text/event-stream` is not read as a stream:
+//! `body` and `json` hold it (capped at `max_body`), `events` is empty and
+//! `end` is `closed`.
+
+mod decode;
+mod source;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use planrun_runner::executor::{BoxFuture, Observer, StepError, StepExecutor, StepInput};
+use planrun_runner::expect::test_matcher;
+use planrun_spec::de::from_value;
+use planrun_spec::error::Diagnostics;
+use planrun_spec::kinds::{Reconnect, SseConfig};
+use planrun_spec::lower::lower_matcher;
+use planrun_spec::model::{Matcher, StepKind};
+use planrun_spec::value::{Span, Value, ValueKind};
+use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
+use reqwest::{Client, Request, Response};
+use serde_json::{Value as Json, json};
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use crate::http::{BuiltRequest, build_request, error, headers_doc, read_body};
+use crate::util::{human_size, millis, span_of};
+use decode::Decoder;
+use source::{Resume, Source};
+
+/// Reconnections when `reconnect` does not say.
+const DEFAULT_RECONNECT_ATTEMPTS: u32 = 3;
+
+/// Pause before reconnecting when neither `reconnect.delay` nor the stream's
+/// `retry` says.
+const DEFAULT_RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// Headers an event stream request carries unless the step sets them.
+const DEFAULT_HEADERS: [(HeaderName, &str); 2] =
+    [(ACCEPT, "text/event-stream"), (CACHE_CONTROL, "no-cache")];
+
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
+/// Longest piece of an event quoted in an error message.
+const QUOTE_CHARS: usize = 120;
+
+/// Runs `sse` steps (see the [module docs](self) for the result document).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SseExecutor;
+
+impl SseExecutor {
+    /// The executor.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl StepExecutor for SseExecutor {
+    fn kind(&self) -> StepKind {
+        StepKind::Sse
+    }
+
+    fn execute<'a>(
+        &'a self,
+        input: StepInput<'a>,
+    ) -> BoxFuture<'a, Result<serde_json::Value, StepError>> {
+        Box::pin(run(input))
+    }
+}
+
+/// Why reading a stream stopped without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The server closed the stream between events.
+    Closed,
+    /// An event matched `until`.
+    Until,
+    /// `listen` ran out.
+    Listen,
+    /// `max_events` events arrived.
+    MaxEvents,
+}
+
+impl End {
+    fn as_str(self) -> &'static str {
+        match self {
+            End::Closed => "closed",
+            End::Until => "until",
+            End::Listen => "listen",
+            End::MaxEvents => "max_events",
+        }
+    }
+}
+
+/// What comes after the server closed a stream.
+enum Next {
+    /// A new connection's stream, to read on.
+    Read(Response),
+    /// The end.
+    End(End),
+}
+
+async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
+    let started = Instant::now();
+    let value = input.config;
+    let config: SseConfig = from_value(value).map_err(StepError::config)?;
+    check(&config, value)?;
+    let until = Until::read(value)?;
+    let limit = config
+        .timeout
+        .map_or(input.timeout, |t| t.0.min(input.timeout));
+    if let Some(listen) = config.listen
+        && listen.0 > limit
+    {
+        return Err(StepError::new(format!(
+            "`listen` ({}) is longer than the step's time limit ({})",
+            human(listen.0),
+            human(limit)
+        ))
+        .at(span_of(value, "listen"))
+        .help("raise the step's `timeout` above `listen`, or listen for less"));
+    }
+    let BuiltRequest {
+        client,
+        mut request,
+        url,
+        url_span,
+        ..
+    } = build_request(&config.request(), value, input.ctx, None, &DEFAULT_HEADERS).await?;
+    if let Some(id) = &config.last_event_id {
+        let header = HeaderValue::from_bytes(id.as_bytes()).map_err(|_| {
+            StepError::new(format!("`last_event_id` `{id}` cannot be sent as a header"))
+                .at(span_of(value, "last_event_id"))
+        })?;
+        request.headers_mut().insert(LAST_EVENT_ID, header);
+    }
+    let max_body = config.max_body.map_or(input.max_body, |b| b.0);
+
+    let template = request.try_clone();
+    let sent = Instant::now();
+    let deadline = started + limit;
+    let mut stream = Stream {
+        target: Target {
+            url: url.to_string(),
+            url_span,
+            limit,
+            deadline,
+        },
+        listen_at: config.listen.map(|l| (sent + l.0).min(deadline)),
+        sent,
+        headers_after: Duration::ZERO,
+        until,
+        max_events: config.max_events,
+        max_body,
+        max_body_span: span_of(value, "max_body"),
+        bytes: 0,
+        source: Source::default(),
+        decoder: Decoder::new(),
+        last_miss: None,
+        reconnects: 0,
+        observer: input.observer.clone(),
+    };
+
+    let mut response = stream.target.connect(&client, request).await?;
+    stream.headers_after = sent.elapsed();
+    let status = response.status().as_u16();
+    let headers = headers_doc(response.headers());
+    let final_url = response.url().to_string();
+    if !is_event_stream(&response) {
+        let body = timeout_at(
+            deadline,
+            read_body(&mut response, max_body, &final_url, limit),
+        )
+        .await
+        .map_err(|_| {
+            StepError::new(format!(
+                "`{final_url}` did not send its whole body within {}",
+                human(limit)
+            ))
+            .at(stream.target.url_span.clone())
+            .help("raise the step's `timeout` if the server is just slow")
+        })?
+        .map_err(|e| e.at(stream.target.url_span.clone()))?;
+        return Ok(stream.into_doc(End::Closed, status, headers, final_url, Some(&body)));
+    }
+
+    let end = loop {
+        let end = stream.read(&mut response).await?;
+        if end != End::Closed {
+            break end;
+        }
+        match stream
+            .reconnect(&client, template.as_ref(), config.reconnect.as_ref())
+            .await?
+        {
+            Next::Read(again) => response = again,
+            Next::End(end) => break end,
+        }
+    };
+    Ok(stream.into_doc(end, status, headers, final_url, None))
+}
+
+/// What is wrong with the configuration, beyond its types.
+fn check(config: &SseConfig, value: &Value) -> Result<(), StepError> {
+    let urls = [
+        &config.get,
+        &config.post,
+        &config.put,
+        &config.patch,
+        &config.delete,
+        &config.url,
+    ];
+    if urls.iter().all(|u| u.is_none()) {
+        return Err(StepError::new(
+            "an sse step needs a method and a URL, e.g. `get = \"{{ base_url }}/events/\"`",
+        )
+        .at(value.span.clone()));
+    }
+    config
+        .check()
+        .map_err(|message| StepError::new(message).at(value.span.clone()))
+}
+
+/// Whether an answer is a 2xx `text/event-stream`.
+fn is_event_stream(response: &Response) -> bool {
+    response.status().is_success()
+        && response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// The event that ends the stream.
+enum Until {
+    /// `until = "[DONE]"`: the data equals this text.
+    Data(String),
+    /// `until = { type = "done" }`: a matcher over the event document.
+    Matcher(Matcher),
+}
+
+impl Until {
+    fn read(config: &Value) -> Result<Option<Self>, StepError> {
+        let Some(value) = config.get("until") else {
+            return Ok(None);
+        };
+        match &value.kind {
+            ValueKind::Str(text) => return Ok(Some(Until::Data(text.clone()))),
+            ValueKind::Map(_) => {}
+            _ => {
+                return Err(StepError::new(format!(
+                    "`until` is {}, not the data of the last event or a table matching it",
+                    value.type_name()
+                ))
+                .at(value.span.clone())
+                .help("write `until = \"[DONE]\"` (the data) or `until = { type = \"done\" }`"));
+            }
+        }
+        let mut diagnostics = Diagnostics::default();
+        let matcher = lower_matcher(value, &mut diagnostics);
+        if let Some(problem) = diagnostics.iter().next() {
+            let mut err =
+                StepError::new(format!("`until`: {}", problem.message)).at(problem.span.clone());
+            err.help.clone_from(&problem.help);
+            return Err(err);
+        }
+        matcher.map(|m| Some(Until::Matcher(m))).ok_or_else(|| {
+            StepError::new("`until` is not a matcher of an event").at(value.span.clone())
+        })
+    }
+
+    /// `Err` says why the event does not match.
+    fn test(&self, event: &Json) -> Result<(), String> {
+        match self {
+            Until::Data(text) => {
+                let data = event["data"].as_str().unwrap_or_default();
+                if data == text {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "`data`: expected `{}`, got `{}`",
+                        quote(text),
+                        quote(data)
+                    ))
+                }
+            }
+            Until::Matcher(matcher) => test_matcher(matcher, event),
+        }
+    }
+}
+
+/// Where a stream comes from, and until when it may take.
+struct Target {
+    url: String,
+    url_span: Span,
+    /// The time limit of the whole step.
+    limit: Duration,
+    deadline: Instant,
+}
+
+impl Target {
+    /// Sends a request and waits for the answer's headers.
+    async fn connect(&self, client: &Client, request: Request) -> Result<Response, StepError> {
+        match timeout_at(self.deadline, client.execute(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(err)) => {
+                Err(error::request_error(&err, &self.url, self.limit).at(self.url_span.clone()))
+            }
+            Err(_) => Err(StepError::new(format!(
+                "`{}` sent no response headers within {}",
+                self.url,
+                human(self.limit)
+            ))
+            .at(self.url_span.clone())
+            .help(
+                "is the server stuck or overloaded? raise the step's `timeout` if it is just slow",
+            )),
+        }
+    }
+}
+
+/// One step's stream, across reconnections.
+struct Stream {
+    target: Target,
+    /// When `listen` runs out (never after the deadline).
+    listen_at: Option<Instant>,
+    /// When the first request was sent: offsets count from here.
+    sent: Instant,
+    headers_after: Duration,
+    until: Option<Until>,
+    max_events: Option<usize>,
+    max_body: u64,
+    max_body_span: Span,
+    /// Bytes of the stream read so far, over every connection.
+    bytes: u64,
+    source: Source,
+    decoder: Decoder,
+    /// Why the last event did not match `until`.
+    last_miss: Option<String>,
+    reconnects: u32,
+    observer: Observer,
+}
+
+impl Stream {
+    /// When reading must stop: the deadline, or `listen` running out.
+    fn stop_at(&self) -> Instant {
+        self.listen_at.unwrap_or(self.target.deadline)
+    }
+
+    /// Reads one connection's stream until it ends.
+    async fn read(&mut self, response: &mut Response) -> Result<End, StepError> {
+        loop {
+            let read = timeout_at(self.stop_at(), response.chunk()).await;
+            let at = self.sent.elapsed();
+            let chunk = match read {
+                Err(_) => return self.out_of_time(false),
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None)) => return self.closed(at),
+                Ok(Err(err)) if cut_short(&err) => return self.closed(at),
+                Ok(Err(err)) => {
+                    let mut e = error::request_error(&err, &self.target.url, self.target.limit)
+                        .at(self.target.url_span.clone());
+                    e.message = format!(
+                        "{} ({} had arrived)",
+                        e.message,
+                        count(self.source.len(), "event")
+                    );
+                    return Err(e);
+                }
+            };
+            self.bytes += chunk.len() as u64;
+            if self.bytes > self.max_body {
+                return Err(StepError::new(format!(
+                    "the event stream of `{}` passed the {} cap after {}",
+                    self.target.url,
+                    human_size(self.max_body),
+                    count(self.source.len(), "event")
+                ))
+                .at(self.max_body_span.clone())
+                .help(
+                    "raise `max_body` (e.g. `max_body = \"64MiB\"`), or end the stream sooner with `until`, `listen` or `max_events`",
+                ));
+            }
+            let blocks = self.decoder.push(&chunk).map_err(|m| self.internal(&m))?;
+            if let Some(end) = self.dispatch(blocks, at) {
+                return Ok(end);
+            }
+        }
+    }
+
+    /// The server closed the stream: cleanly between events, or not.
+    fn closed(&mut self, at: Duration) -> Result<End, StepError> {
+        let blocks = self.decoder.finish().map_err(|m| self.internal(&m))?;
+        if let Some(end) = self.dispatch(blocks, at) {
+            return Ok(end);
+        }
+        if self.decoder.mid_event() {
+            return Err(StepError::new(format!(
+                "the server closed the stream in the middle of an event after {}",
+                count(self.source.len(), "event")
+            ))
+            .at(self.target.url_span.clone())
+            .help("the unfinished event is dropped; did the server crash, or a proxy cut the response? check the server's logs"));
+        }
+        Ok(End::Closed)
+    }
+
+    /// Turns blocks into events; says when one of them ends the stream.
+    fn dispatch(&mut self, blocks: Vec<sse_stream::Sse>, at: Duration) -> Option<End> {
+        for block in blocks {
+            let Some((index, event)) = self.source.apply(block, at) else {
+                continue;
+            };
+            self.observer.observe(json!({
+                "event": index,
+                "type": event["type"],
+                "offset": event["offset"],
+            }));
+            if let Some(until) = &self.until {
+                match until.test(event) {
+                    Ok(()) => return Some(End::Until),
+                    Err(why) => self.last_miss = Some(why),
+                }
+            }
+            if self.max_events.is_some_and(|max| self.source.len() >= max) {
+                return Some(End::MaxEvents);
+            }
+        }
+        None
+    }
+
+    /// After the server closed the stream: opens it again when `reconnect`
+    /// says so, or says how the stream ended.
+    async fn reconnect(
+        &mut self,
+        client: &Client,
+        template: Option<&Request>,
+        reconnect: Option<&Reconnect>,
+    ) -> Result<Next, StepError> {
+        let Some(reconnect) = reconnect else {
+            return Ok(Next::End(End::Closed));
+        };
+        let attempts = reconnect.attempts.unwrap_or(DEFAULT_RECONNECT_ATTEMPTS);
+        if self.reconnects >= attempts {
+            return Ok(Next::End(End::Closed));
+        }
+        let delay = reconnect
+            .delay
+            .map(|d| d.0)
+            .or_else(|| self.source.retry())
+            .unwrap_or(DEFAULT_RECONNECT_DELAY);
+        if let Some(end) = self.pause(delay).await? {
+            return Ok(Next::End(end));
+        }
+        self.reconnects += 1;
+        let Some(mut request) = template.and_then(Request::try_clone) else {
+            return Err(StepError::new(
+                "internal: the request of an `sse` step cannot be sent twice",
+            ));
+        };
+        match self.source.resume_from() {
+            Resume::AsConfigured => {}
+            Resume::FromStart => {
+                request.headers_mut().remove(LAST_EVENT_ID);
+            }
+            Resume::After(id) => {
+                let header = HeaderValue::from_bytes(id.as_bytes()).map_err(|_| {
+                    StepError::new(format!(
+                        "cannot reconnect: the last event id `{id}` cannot be sent as a header"
+                    ))
+                    .at(self.target.url_span.clone())
+                })?;
+                request.headers_mut().insert(LAST_EVENT_ID, header);
+            }
+        }
+        // `listen` may run out while connecting again
+        let connecting = self.target.connect(client, request);
+        let Ok(again) = timeout_at(self.stop_at(), connecting).await else {
+            return Ok(Next::End(End::Listen));
+        };
+        let again = again.map_err(|mut e| {
+            e.message = format!(
+                "reconnection {} of {attempts}: {} ({} before)",
+                self.reconnects,
+                e.message,
+                count(self.source.len(), "event")
+            );
+            e
+        })?;
+        if !is_event_stream(&again) {
+            // WHATWG: an answer that is not an event stream (204 above all)
+            // means "do not reconnect"
+            return Ok(Next::End(End::Closed));
+        }
+        self.decoder.restart();
+        Ok(Next::Read(again))
+    }
+
+    /// Waits before reconnecting; `Some` when the stream ends meanwhile.
+    async fn pause(&mut self, delay: Duration) -> Result<Option<End>, StepError> {
+        let wake = Instant::now() + delay;
+        if wake < self.stop_at() {
+            sleep_until(wake).await;
+            return Ok(None);
+        }
+        sleep_until(self.stop_at()).await;
+        self.out_of_time(true).map(Some)
+    }
+
+    /// The time is up: `listen` ran out (a normal end) or the time limit
+    /// passed with the stream still open (an error).
+    fn out_of_time(&self, reconnecting: bool) -> Result<End, StepError> {
+        if self.listen_at.is_some() {
+            return Ok(End::Listen);
+        }
+        let limit = human(self.target.limit);
+        let mut message = match self.source.last_offset() {
+            None => {
+                let mut text = format!(
+                    "no event arrived within {limit} (the server sent headers after {}",
+                    human(self.headers_after)
+                );
+                match self.decoder.comments() {
+                    0 => text.push(')'),
+                    n => {
+                        let _ = write!(text, ", then {})", count(n as usize, "comment"));
+                    }
+                }
+                text
+            }
+            Some(last) => {
+                let ago = millis(self.sent.elapsed()) - last;
+                format!(
+                    "the stream did not end within {limit}: {} arrived, the last {} ago",
+                    count(self.source.len(), "event"),
+                    human(Duration::from_secs_f64(ago.max(0.0) / 1000.0))
+                )
+            }
+        };
+        if reconnecting {
+            let _ = write!(
+                message,
+                "; the server had closed it and reconnection {} was not due before the time limit",
+                self.reconnects + 1
+            );
+        }
+        if self.until.is_some() {
+            message.push_str("; no event matched `until`");
+            if let Some(why) = &self.last_miss {
+                let _ = write!(message, " (the last one: {why})");
+            }
+        }
+        if let Some(max) = self.max_events {
+            let _ = write!(message, "; `max_events` ({max}) was not reached");
+        }
+        let help = if self.until.is_some() {
+            "check `until` against the events the server sends, stop after a while with `listen = \"5s\"`, or raise `timeout`"
+        } else {
+            "end the stream with `until` (e.g. `until = { type = \"done\" }`), stop after a while with `listen = \"5s\"`, or raise `timeout`"
+        };
+        Err(StepError::new(message)
+            .at(self.target.url_span.clone())
+            .help(help))
+    }
+
+    fn internal(&self, message: &str) -> StepError {
+        StepError::new(format!("{message} (from `{}`)", self.target.url))
+            .at(self.target.url_span.clone())
+    }
+
+    /// The result document; `body` is the answer when it was not a stream.
+    fn into_doc(
+        self,
+        end: End,
+        status: u16,
+        headers: serde_json::Map<String, Json>,
+        url: String,
+        body: Option<&[u8]>,
+    ) -> Json {
+        let duration = millis(self.sent.elapsed());
+        let comments = self.decoder.comments();
+        let ignored_lines = self.decoder.ignored_lines();
+        let doc = self.source.into_doc();
+        json!({
+            "status": status,
+            "headers": Json::Object(headers),
+            "url": Json::String(url),
+            "events": doc.events,
+            "first_event": doc.first_event,
+            "gaps": doc.gaps,
+            "max_gap": doc.max_gap,
+            "end": end.as_str(),
+            "last_event_id": doc.last_event_id,
+            "retry": doc.retry,
+            "text": doc.text,
+            "comments": comments,
+            "ignored_lines": ignored_lines,
+            "reconnects": self.reconnects,
+            "body": body.map(String::from_utf8_lossy),
+            "json": body.and_then(|b| serde_json::from_slice::<Json>(b).ok()),
+            "duration": duration,
+        })
+    }
+}
+
+/// Whether a body error is the server going away without ending the body
+/// properly (a chunked body without its last chunk): a close like any other,
+/// judged by where in the stream it happened.
+fn cut_short(err: &reqwest::Error) -> bool {
+    let text = error::chain(err).to_ascii_lowercase();
+    text.contains("incomplete message")
+        || text.contains("connection closed before message completed")
+        || text.contains("unexpected eof")
+        || text.contains("end of file before message length reached")
+}
+
+/// `1 event`, `3 events`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// A duration for messages: `3 ms`, `10 s`, `9.2 s`.
+fn human(duration: Duration) -> String {
+    let ms = duration.as_secs_f64() * 1000.0;
+    if ms < 1000.0 {
+        return format!("{ms:.0} ms");
+    }
+    let tenths = (ms / 100.0).round() / 10.0;
+    if tenths.fract() == 0.0 {
+        format!("{tenths:.0} s")
+    } else {
+        format!("{tenths:.1} s")
+    }
+}
+
+/// A piece of an event for a message, shortened.
+fn quote(text: &str) -> String {
+    if text.chars().count() <= QUOTE_CHARS {
+        return text.to_string();
+    }
+    let mut short: String = text.chars().take(QUOTE_CHARS).collect();
+    short.push('…');
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human(Duration::from_millis(3)), "3 ms");
+        assert_eq!(human(Duration::from_millis(300)), "300 ms");
+        assert_eq!(human(Duration::from_secs(10)), "10 s");
+        assert_eq!(human(Duration::from_millis(9_240)), "9.2 s");
+        assert_eq!(human(Duration::from_millis(999_999)), "1000 s");
+    }
+
+    #[test]
+    fn counts_agree_with_their_number() {
+        assert_eq!(count(0, "event"), "0 events");
+        assert_eq!(count(1, "event"), "1 event");
+        assert_eq!(count(2, "comment"), "2 comments");
+    }
+
+    #[test]
+    fn long_data_is_shortened_in_messages() {
+        let long = "x".repeat(500);
+        assert_eq!(quote(&long).chars().count(), QUOTE_CHARS + 1);
+        assert_eq!(quote("short"), "short");
+    }
+}

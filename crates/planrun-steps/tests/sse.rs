@@ -1,0 +1,891 @@
+//! `sse` steps against in-process servers: the testkit's fixture server on
+//! 127.0.0.1:0, whose `/sse/*` routes stall, burst, resume, break off and bend
+//! the event stream format, and for TLS a rustls server with the throwaway CA
+//! of the `http` tests.
+//!
+//! Time limits here are short (300 ms) so that the tests of `listen` and
+//! timeouts are quick; assertions are on how a stream ended and on messages,
+//! never on how long something took.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{HANG_GUARD, MAX_BODY, config, context, run_step};
+use planrun_runner::executor::{SpecContext, StepError};
+use planrun_steps::http::HttpExecutor;
+use planrun_steps::sse::SseExecutor;
+use planrun_testkit::FixtureServer;
+use serde_json::{Value, json};
+
+/// Runs an `sse` step from the TOML of its table, with a 10 s step limit.
+async fn sse(ctx: &SpecContext, toml: &str) -> Result<Value, StepError> {
+    sse_within(ctx, toml, Duration::from_secs(10)).await
+}
+
+/// Runs an `sse` step with the step limit `limit`.
+async fn sse_within(ctx: &SpecContext, toml: &str, limit: Duration) -> Result<Value, StepError> {
+    planrun_steps::install_crypto_provider();
+    let executor = SseExecutor::new();
+    let step_config = config(toml);
+    let step = run_step(&executor, ctx, &step_config, limit, MAX_BODY);
+    match tokio::time::timeout(HANG_GUARD, step).await {
+        Ok(result) => result,
+        Err(elapsed) => panic!("the sse step hung ({elapsed}): {toml}"),
+    }
+}
+
+async fn ok(ctx: &SpecContext, toml: &str) -> Value {
+    match sse(ctx, toml).await {
+        Ok(doc) => doc,
+        Err(err) => panic!("expected a result, got the error `{err}` for {toml}"),
+    }
+}
+
+async fn fails(ctx: &SpecContext, toml: &str) -> StepError {
+    match sse(ctx, toml).await {
+        Ok(doc) => panic!("expected an error, got {doc:#} for {toml}"),
+        Err(err) => err,
+    }
+}
+
+/// `(type, data, id)` of every event.
+fn events(doc: &Value) -> Vec<(String, String, Value)> {
+    doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["data"].as_str().unwrap().to_string(),
+                e["id"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn offsets(doc: &Value) -> Vec<f64> {
+    doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["offset"].as_f64().unwrap())
+        .collect()
+}
+
+fn ev(kind: &str, data: &str, id: Option<&str>) -> (String, String, Value) {
+    (kind.to_string(), data.to_string(), json!(id))
+}
+
+#[tokio::test]
+async fn a_stream_fills_the_result_document() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/sse/basic");
+    let doc = ok(&ctx, &format!("get = \"{url}\"")).await;
+
+    let keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "status",
+            "headers",
+            "url",
+            "events",
+            "first_event",
+            "gaps",
+            "max_gap",
+            "end",
+            "last_event_id",
+            "retry",
+            "text",
+            "comments",
+            "ignored_lines",
+            "reconnects",
+            "body",
+            "json",
+            "duration"
+        ]
+    );
+    assert_eq!(doc["status"], 200);
+    assert_eq!(doc["headers"]["content-type"], "text/event-stream");
+    assert_eq!(doc["url"], url.as_str());
+    assert_eq!(
+        events(&doc),
+        [
+            ev("tick", "{\"n\":1}", Some("1")),
+            ev("tick", "{\"n\":2}", Some("2")),
+            ev("tick", "{\"n\":3}", Some("3")),
+        ]
+    );
+    assert_eq!(doc["events"][1]["json"], json!({"n": 2}));
+    assert_eq!(doc["end"], "closed");
+    assert_eq!(doc["last_event_id"], "3");
+    assert_eq!(doc["retry"], Value::Null);
+    assert_eq!(doc["text"], "{\"n\":1}{\"n\":2}{\"n\":3}");
+    assert_eq!(doc["comments"], 0);
+    assert_eq!(doc["ignored_lines"], 0);
+    assert_eq!(doc["reconnects"], 0);
+    assert_eq!(doc["body"], Value::Null);
+    assert_eq!(doc["json"], Value::Null);
+
+    // the events came 20 ms apart: offsets increase, gaps are their differences
+    let at = offsets(&doc);
+    assert!(at[0] > 0.0 && at[0] < at[1] && at[1] < at[2], "{at:?}");
+    assert_eq!(doc["first_event"].as_f64(), Some(at[0]));
+    let gaps: Vec<f64> = doc["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_f64().unwrap())
+        .collect();
+    assert_eq!(gaps, [at[1] - at[0], at[2] - at[1]]);
+    assert_eq!(doc["max_gap"].as_f64(), Some(gaps[0].max(gaps[1])));
+    assert!(doc["duration"].as_f64().unwrap() >= at[2]);
+}
+
+#[tokio::test]
+async fn the_request_carries_method_body_headers_and_the_spec_cookies() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    // a login over http: its cookie lands in the spec run's jar
+    let login = run_step(
+        &HttpExecutor::new(),
+        &ctx,
+        &config(&format!("get = \"{}\"", server.url("/set-cookie"))),
+        Duration::from_secs(10),
+        MAX_BODY,
+    )
+    .await
+    .unwrap();
+    assert_eq!(login["cookies"]["token"], "abc");
+
+    let doc = ok(
+        &ctx,
+        &format!(
+            "post = \"{}\"\njson = {{ session_id = \"s1\", n = 3 }}\nlast_event_id = \"41\"\nheaders = {{ X-Trace = \"t-1\" }}\ncookies = {{ theme = \"dark\" }}\nquery = {{ a = 1 }}",
+            server.url("/sse/echo")
+        ),
+    )
+    .await;
+    assert_eq!(doc["end"], "closed");
+    assert_eq!(doc["events"][0]["type"], "echo");
+    let seen = &doc["events"][0]["json"];
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["json"], json!({"session_id": "s1", "n": 3}));
+    assert_eq!(seen["headers"]["content-type"], "application/json");
+    assert_eq!(seen["headers"]["accept"], "text/event-stream");
+    assert_eq!(seen["headers"]["cache-control"], "no-cache");
+    assert_eq!(seen["headers"]["last-event-id"], "41");
+    assert_eq!(seen["headers"]["x-trace"], "t-1");
+    assert_eq!(seen["cookies"], json!({"token": "abc", "theme": "dark"}));
+    assert!(doc["url"].as_str().unwrap().ends_with("/sse/echo?a=1"));
+}
+
+#[tokio::test]
+async fn headers_set_by_the_step_win_over_the_defaults() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(
+        &ctx,
+        &format!(
+            "get = \"{}\"\nheaders = {{ Accept = \"*/*\", Cache-Control = \"max-age=0\" }}",
+            server.url("/sse/echo")
+        ),
+    )
+    .await;
+    let seen = &doc["events"][0]["json"];
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(seen["headers"]["accept"], "*/*");
+    assert_eq!(seen["headers"]["cache-control"], "max-age=0");
+    assert_eq!(seen["headers"].get("last-event-id"), None);
+}
+
+/// What `/sse/quirks/*` holds, read per WHATWG.
+fn assert_quirks(doc: &Value, route: &str) {
+    assert_eq!(
+        events(doc),
+        [
+            ev("message", "first", None),
+            ev("update", "multi\nline", Some("7")),
+            ev("message", "no space", None),
+            ev("message", "", Some("8")),
+            ev("message", " two spaces", Some("8")),
+            ev("message", "ünïcödé ✓", Some("8")),
+        ],
+        "{route}"
+    );
+    assert_eq!(doc["comments"], 2, "{route}");
+    assert_eq!(doc["ignored_lines"], 3, "{route}");
+    assert_eq!(doc["retry"], 250, "{route}");
+    assert_eq!(doc["last_event_id"], "8", "{route}");
+    assert_eq!(
+        doc["text"], "firstmulti\nlineno space two spacesünïcödé ✓",
+        "{route}"
+    );
+    assert_eq!(doc["end"], "closed", "{route}");
+}
+
+#[tokio::test]
+async fn quirks_read_the_same_with_every_line_ending_and_split() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    for ending in ["lf", "crlf", "cr"] {
+        for split in ["", "?bytewise"] {
+            let route = format!("/sse/quirks/{ending}{split}");
+            let doc = ok(&ctx, &format!("get = \"{}\"", server.url(&route))).await;
+            assert_quirks(&doc, &route);
+        }
+    }
+}
+
+#[tokio::test]
+async fn invalid_utf8_is_replaced_and_split_characters_joined() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(
+        &ctx,
+        &format!("get = \"{}\"", server.url("/sse/invalid-utf8")),
+    )
+    .await;
+    let data: Vec<&str> = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"].as_str().unwrap())
+        .collect();
+    assert_eq!(data, ["a\u{fffd}b", "café", "end\u{fffd}"]);
+    assert_eq!(doc["end"], "closed");
+}
+
+#[tokio::test]
+async fn a_burst_arrives_at_one_offset() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(&ctx, &format!("get = \"{}\"", server.url("/sse/burst/5"))).await;
+    let at = offsets(&doc);
+    assert_eq!(at.len(), 5);
+    assert!(at.iter().all(|t| *t == at[0]), "{at:?}");
+    assert_eq!(doc["gaps"], json!([0.0, 0.0, 0.0, 0.0]));
+    assert_eq!(doc["max_gap"], 0.0);
+    assert_eq!(doc["end"], "closed");
+}
+
+#[tokio::test]
+async fn listen_ends_an_open_stream_without_an_error() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(
+        &ctx,
+        &format!(
+            "get = \"{}\"\nlisten = \"300ms\"",
+            server.url("/sse/stall/2")
+        ),
+    )
+    .await;
+    assert_eq!(doc["end"], "listen");
+    assert_eq!(doc["events"].as_array().unwrap().len(), 2);
+    let at = offsets(&doc);
+    assert!(at[0] < at[1], "{at:?}");
+}
+
+#[tokio::test]
+async fn a_stream_open_at_the_time_limit_is_an_error() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let err = fails(
+        &ctx,
+        &format!(
+            "get = \"{}\"\ntimeout = \"300ms\"",
+            server.url("/sse/stall/2")
+        ),
+    )
+    .await;
+    assert!(
+        err.message
+            .starts_with("the stream did not end within 300 ms: 2 events arrived, the last "),
+        "{}",
+        err.message
+    );
+    assert!(err.message.ends_with(" ago"), "{}", err.message);
+    let help = err.help.unwrap();
+    assert!(
+        help.contains("`until`") && help.contains("`listen"),
+        "{help}"
+    );
+}
+
+#[tokio::test]
+async fn the_step_limit_caps_the_stream_timeout() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let err = sse_within(
+        &ctx,
+        &format!("get = \"{}\"\ntimeout = \"1m\"", server.url("/sse/stall/0")),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message
+            .starts_with("no event arrived within 300 ms (the server sent headers after "),
+        "{}",
+        err.message
+    );
+    assert!(err.message.ends_with(" ms)"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn no_headers_within_the_time_limit_is_an_error() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/hang");
+    let err = fails(&ctx, &format!("get = \"{url}\"\ntimeout = \"300ms\"")).await;
+    assert_eq!(
+        err.message,
+        format!("`{url}` sent no response headers within 300 ms")
+    );
+}
+
+#[tokio::test]
+async fn until_with_a_string_matches_the_data() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(
+        &ctx,
+        &format!("get = \"{}\"\nuntil = \"[DONE]\"", server.url("/sse/words")),
+    )
+    .await;
+    assert_eq!(doc["end"], "until");
+    assert_eq!(
+        events(&doc),
+        [
+            ev("message", "{\"chunk\":\"alpha\",\"index\":0}", Some("0")),
+            ev("message", "{\"chunk\":\"beta\",\"index\":1}", Some("1")),
+            ev("message", "{\"chunk\":\"gamma\",\"index\":2}", Some("2")),
+            ev("done", "[DONE]", Some("3")),
+        ]
+    );
+    assert_eq!(doc["last_event_id"], "3");
+}
+
+#[tokio::test]
+async fn until_with_a_table_matches_the_event() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/sse/words");
+    let doc = ok(
+        &ctx,
+        &format!("get = \"{url}\"\nuntil = {{ type = \"done\" }}"),
+    )
+    .await;
+    assert_eq!(doc["end"], "until");
+    assert_eq!(doc["events"].as_array().unwrap().len(), 4);
+
+    // the event that matches is the last one kept
+    let doc = ok(
+        &ctx,
+        &format!("get = \"{url}\"\nuntil = {{ json = {{ chunk = \"beta\" }} }}"),
+    )
+    .await;
+    assert_eq!(doc["end"], "until");
+    assert_eq!(
+        doc["text"],
+        "{\"chunk\":\"alpha\",\"index\":0}{\"chunk\":\"beta\",\"index\":1}"
+    );
+
+    let doc = ok(
+        &ctx,
+        &format!("get = \"{url}\"\nuntil = {{ \"$.json.index\" = {{ ge = 2 }} }}"),
+    )
+    .await;
+    assert_eq!(doc["end"], "until");
+    assert_eq!(doc["events"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn an_until_that_never_matches_says_why_at_the_time_limit() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let err = fails(
+        &ctx,
+        &format!(
+            "get = \"{}\"\nuntil = \"[END]\"\ntimeout = \"300ms\"",
+            server.url("/sse/words")
+        ),
+    )
+    .await;
+    assert!(
+        err.message
+            .starts_with("the stream did not end within 300 ms: 4 events arrived, the last "),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.ends_with(
+            " ago; no event matched `until` (the last one: `data`: expected `[END]`, got `[DONE]`)"
+        ),
+        "{}",
+        err.message
+    );
+    assert!(err.help.unwrap().starts_with("check `until`"));
+}
+
+#[tokio::test]
+async fn max_events_stops_the_stream() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(
+        &ctx,
+        &format!("get = \"{}\"\nmax_events = 2", server.url("/sse/stall/5")),
+    )
+    .await;
+    assert_eq!(doc["end"], "max_events");
+    assert_eq!(
+        events(&doc),
+        [
+            ev("tick", "{\"n\":1}", Some("1")),
+            ev("tick", "{\"n\":2}", Some("2"))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_error_status_is_data_not_an_error() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(&ctx, &format!("get = \"{}\"", server.url("/status/401"))).await;
+    assert_eq!(doc["status"], 401);
+    assert_eq!(doc["json"], json!({"status": 401}));
+    assert_eq!(doc["body"], "{\"status\":401}");
+    assert_eq!(doc["events"], json!([]));
+    assert_eq!(doc["end"], "closed");
+    assert_eq!(doc["first_event"], Value::Null);
+
+    let doc = ok(&ctx, &format!("get = \"{}\"", server.url("/sse/nowhere"))).await;
+    assert_eq!(doc["status"], 404);
+    assert_eq!(doc["json"]["error"], "no fixture at `/sse/nowhere`");
+    assert_eq!(doc["events"], json!([]));
+}
+
+#[tokio::test]
+async fn a_response_that_is_not_an_event_stream_is_kept_as_a_body() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(&ctx, &format!("get = \"{}\"", server.url("/json"))).await;
+    assert_eq!(doc["status"], 200);
+    assert_eq!(doc["headers"]["content-type"], "application/json");
+    assert_eq!(doc["json"]["n"], 42);
+    assert_eq!(doc["events"], json!([]));
+    assert_eq!(doc["end"], "closed");
+    assert_eq!(doc["text"], "");
+}
+
+#[tokio::test]
+async fn a_clean_close_between_events_ends_the_stream() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    // the body ends with the connection (no length, no chunks)
+    let doc = ok(
+        &ctx,
+        &format!("get = \"{}\"\nuntil = \"never\"", server.url("/sse/close")),
+    )
+    .await;
+    assert_eq!(doc["end"], "closed");
+    assert_eq!(
+        events(&doc),
+        [
+            ev("message", "one", Some("1")),
+            ev("message", "two", Some("2"))
+        ]
+    );
+    // a chunked body cut short between events
+    let doc = ok(
+        &ctx,
+        &format!("get = \"{}\"", server.url("/sse/abort/between")),
+    )
+    .await;
+    assert_eq!(doc["end"], "closed");
+    assert_eq!(doc["events"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_close_in_the_middle_of_an_event_is_an_error() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let err = fails(
+        &ctx,
+        &format!("get = \"{}\"", server.url("/sse/close-mid-event")),
+    )
+    .await;
+    assert_eq!(
+        err.message,
+        "the server closed the stream in the middle of an event after 1 event"
+    );
+    let err = fails(&ctx, &format!("get = \"{}\"", server.url("/sse/abort/mid"))).await;
+    assert_eq!(
+        err.message,
+        "the server closed the stream in the middle of an event after 2 events"
+    );
+}
+
+#[tokio::test]
+async fn reconnects_resume_from_the_last_event_id() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(
+        &ctx,
+        &format!(
+            "get = \"{}\"\nuntil = {{ type = \"done\" }}\nreconnect = {{}}",
+            server.url("/sse/resume/a")
+        ),
+    )
+    .await;
+    assert_eq!(doc["end"], "until");
+    assert_eq!(doc["reconnects"], 2);
+    assert_eq!(doc["retry"], 10);
+    let seen: Vec<Value> = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["json"].clone())
+        .collect();
+    assert_eq!(
+        seen[..6],
+        [
+            json!({"n": 1, "connection": 1, "last_event_id": null}),
+            json!({"n": 2, "connection": 1, "last_event_id": null}),
+            json!({"n": 3, "connection": 2, "last_event_id": "2"}),
+            json!({"n": 4, "connection": 2, "last_event_id": "2"}),
+            json!({"n": 5, "connection": 3, "last_event_id": "4"}),
+            json!({"n": 6, "connection": 3, "last_event_id": "4"}),
+        ]
+    );
+    assert_eq!(doc["events"][6]["type"], "done");
+    assert_eq!(doc["last_event_id"], "6");
+    let at = offsets(&doc);
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "{at:?}");
+}
+
+#[tokio::test]
+async fn reconnects_stop_after_their_attempts_or_when_the_server_says_so() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(
+        &ctx,
+        &format!(
+            "get = \"{}\"\nreconnect = {{ attempts = 1, delay = \"5ms\" }}",
+            server.url("/sse/resume/b")
+        ),
+    )
+    .await;
+    assert_eq!(doc["end"], "closed");
+    assert_eq!(doc["reconnects"], 1);
+    assert_eq!(doc["events"].as_array().unwrap().len(), 4);
+
+    // the third connection answers 204: stop, as EventSource does
+    let doc = ok(
+        &ctx,
+        &format!(
+            "get = \"{}\"\nreconnect = {{ attempts = 5 }}",
+            server.url("/sse/resume/c?connections=2")
+        ),
+    )
+    .await;
+    assert_eq!(doc["end"], "closed");
+    assert_eq!(doc["reconnects"], 2);
+    assert_eq!(doc["status"], 200);
+    assert_eq!(doc["events"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn bytes_past_max_body_are_an_error() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/sse/endless");
+    let err = fails(&ctx, &format!("get = \"{url}\"\nmax_body = \"1KiB\"")).await;
+    assert!(
+        err.message.starts_with(&format!(
+            "the event stream of `{url}` passed the 1 KiB cap after "
+        )),
+        "{}",
+        err.message
+    );
+    assert!(err.help.unwrap().contains("`max_body`"));
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_an_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let (ctx, _dir) = context();
+    let url = format!("http://127.0.0.1:{port}/events");
+    let err = fails(&ctx, &format!("get = \"{url}\"")).await;
+    assert_eq!(
+        err.message,
+        format!("cannot connect to `{url}`: connection refused")
+    );
+}
+
+#[tokio::test]
+async fn configuration_mistakes_are_explained() {
+    let (ctx, _dir) = context();
+    let err = fails(&ctx, "listen = \"1s\"").await;
+    assert_eq!(
+        err.message,
+        "an sse step needs a method and a URL, e.g. `get = \"{{ base_url }}/events/\"`"
+    );
+    let err = fails(&ctx, "get = \"http://127.0.0.1:1/\"\nuntil = 5").await;
+    assert_eq!(
+        err.message,
+        "`until` is an integer, not the data of the last event or a table matching it"
+    );
+    let err = fails(
+        &ctx,
+        "get = \"http://127.0.0.1:1/\"\nlisten = \"1m\"\ntimeout = \"1s\"",
+    )
+    .await;
+    assert_eq!(
+        err.message,
+        "`listen` (60 s) is longer than the step's time limit (1 s)"
+    );
+    let err = fails(&ctx, "get = \"http://127.0.0.1:1/\"\nmax_events = 0").await;
+    assert_eq!(err.message, "`max_events` must be at least 1");
+    let err = fails(
+        &ctx,
+        "get = \"http://127.0.0.1:1/\"\nuntil = { data = \"x\", len = 2 }",
+    )
+    .await;
+    assert!(err.message.starts_with("`until`: "), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_configured_last_event_id_starts_the_stream_there() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(
+        &ctx,
+        &format!(
+            "get = \"{}\"\nlast_event_id = \"2\"\nreconnect = {{ attempts = 1 }}",
+            server.url("/sse/resume/d")
+        ),
+    )
+    .await;
+    let seen: Vec<Value> = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["json"].clone())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            json!({"n": 3, "connection": 1, "last_event_id": "2"}),
+            json!({"n": 4, "connection": 1, "last_event_id": "2"}),
+            json!({"n": 5, "connection": 2, "last_event_id": "4"}),
+            json!({"n": 6, "connection": 2, "last_event_id": "4"}),
+            Value::Null,
+        ]
+    );
+    assert_eq!(doc["end"], "closed");
+}
+
+#[tokio::test]
+async fn the_wait_before_a_reconnection_counts_against_listen_and_the_limit() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ok(
+        &ctx,
+        &format!(
+            "get = \"{}\"\nreconnect = {{ delay = \"1m\" }}\nlisten = \"300ms\"",
+            server.url("/sse/resume/e")
+        ),
+    )
+    .await;
+    assert_eq!(doc["end"], "listen");
+    assert_eq!(doc["reconnects"], 0);
+    assert_eq!(doc["events"].as_array().unwrap().len(), 2);
+
+    let err = fails(
+        &ctx,
+        &format!(
+            "get = \"{}\"\nreconnect = {{ delay = \"1m\" }}\ntimeout = \"300ms\"",
+            server.url("/sse/resume/f")
+        ),
+    )
+    .await;
+    assert!(
+        err.message
+            .starts_with("the stream did not end within 300 ms: 2 events arrived, the last "),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.ends_with(
+            " ago; the server had closed it and reconnection 1 was not due before the time limit"
+        ),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn each_event_is_observed_as_it_arrives_without_its_data() {
+    use std::sync::Arc;
+
+    use planrun_runner::events::RunEvent;
+    use planrun_runner::run::{Cancel, RunOptions, Runner};
+    use planrun_spec::model::{DirConfig, Overrides};
+    use planrun_spec::plan::{load_spec, plan};
+    use planrun_spec::source::{Format, SourceFile};
+
+    planrun_steps::install_crypto_provider();
+    let server = FixtureServer::start().await;
+    let (_ctx, dir) = context();
+    let text = format!(
+        "id = \"observed\"\n[[steps]]\nsse = {{ get = \"{}\" }}\nexpect.end = \"closed\"\n",
+        server.url("/sse/basic")
+    );
+    let source = Arc::new(SourceFile::new(
+        dir.path().join("observed.toml"),
+        text,
+        Format::Toml,
+    ));
+    let spec = load_spec(&source).unwrap();
+    let plan = plan(
+        spec,
+        Arc::new(DirConfig::default()),
+        &Overrides::default(),
+        &[],
+    )
+    .unwrap();
+    let runner = Runner::new(planrun_steps::registry(), RunOptions::default());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (plans, cancel) = ([plan], Cancel::default());
+    let run = runner.run(&plans, &tx, &cancel);
+    let summary = tokio::time::timeout(HANG_GUARD, run).await.unwrap();
+    assert_eq!(summary.passed, 1);
+    drop(tx);
+
+    let mut observed = Vec::new();
+    while let Some(event) = rx.recv().await {
+        if let RunEvent::StepObserved { observation, .. } = event {
+            observed.push(observation);
+        }
+    }
+    let kinds: Vec<(&Value, &Value)> = observed.iter().map(|o| (&o["event"], &o["type"])).collect();
+    assert_eq!(
+        kinds,
+        [
+            (&json!(0), &json!("tick")),
+            (&json!(1), &json!("tick")),
+            (&json!(2), &json!("tick"))
+        ]
+    );
+    for o in &observed {
+        let mut keys: Vec<&str> = o.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["event", "offset", "type"]);
+    }
+}
+
+// --- TLS -------------------------------------------------------------------
+
+const TLS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+
+/// A one-thread HTTPS server with the test CA's `localhost` certificate that
+/// answers every request with a two-event stream, then closes.
+fn start_tls_stream() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(format!("{TLS_DIR}/server.pem"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_file(format!("{TLS_DIR}/server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let config = Arc::clone(&config);
+            std::thread::spawn(move || {
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tls.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n\
+                      data: secure\n\nevent: done\ndata: bye\n\n",
+                );
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn tls_works_as_for_http() {
+    let addr = start_tls_stream();
+    let (ctx, dir) = context();
+    let url = format!("https://localhost:{}/events", addr.port());
+
+    let err = fails(&ctx, &format!("get = \"{url}\"")).await;
+    assert!(
+        err.message
+            .starts_with(&format!("TLS handshake with `{url}` failed")),
+        "{}",
+        err.message
+    );
+
+    let ca = std::fs::read_to_string(format!("{TLS_DIR}/ca.pem")).unwrap();
+    common::write(dir.path(), "ca.pem", &ca);
+    let doc = ok(&ctx, &format!("get = \"{url}\"\nca_cert = \"ca.pem\"")).await;
+    assert_eq!(
+        events(&doc),
+        [ev("message", "secure", None), ev("done", "bye", None)]
+    );
+    assert_eq!(doc["end"], "closed");
+
+    let doc = ok(
+        &ctx,
+        &format!(
+            "get = \"https://127.0.0.1:{}/events\"\ninsecure = true\nuntil = {{ type = \"done\" }}",
+            addr.port()
+        ),
+    )
+    .await;
+    assert_eq!(doc["end"], "until");
+}
