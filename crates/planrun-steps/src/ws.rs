@@ -1,0 +1,247 @@
+//! `ws`: a WebSocket connection and a conversation on it, as a result
+//! document with the whole transcript.
+//!
+//! This module owns reading a [`WsConfig`], opening or continuing the
+//! connection, running the conversation within the step's time limit and the
+//! shape of the result document. Submodules own the handshake (`connect`),
+//! TLS (`tls`), frames and the transcript (`session`), the actions
+//! (`conversation`) and named connections (`connections`).
+//! It must not judge the result (expectations do) beyond the conversation's
+//! own `expect` actions, and must not keep anything between steps but named
+//! connections, which the spec's cleanup closes.
+
+mod connect;
+mod connections;
+mod conversation;
+mod session;
+mod text;
+mod tls;
+
+use std::time::Duration;
+
+use planrun_runner::executor::{
+    BoxFuture, Observer, SpecContext, StepError, StepExecutor, StepInput,
+};
+use planrun_spec::de::from_value;
+use planrun_spec::kinds::WsConfig;
+use planrun_spec::model::StepKind;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::util::{millis, span_of};
+use connect::Target;
+use connections::WsConnections;
+use conversation::{Item, Replies};
+use session::{Conn, Session};
+
+/// The `max_message` cap when the step does not set one.
+const DEFAULT_MAX_MESSAGE: u64 = 16 * 1024 * 1024;
+
+/// How long the end of a step waits for the server to answer its close.
+const FINISH_GRACE: Duration = Duration::from_secs(1);
+
+/// Runs `ws` steps.
+///
+/// Result document:
+///
+/// ```json
+/// {"url": "ws://…", "status": 101, "headers": {"upgrade": "websocket"},
+///  "protocol": "<chosen subprotocol or null>", "connect": <handshake ms or null>,
+///  "messages": [{"dir": "out", "type": "text", "text": "hi", "json": null,
+///                "base64": null, "size": 2, "offset": 0.4}, …],
+///  "received": [{"type": "text", "text": "…", "json": …, "base64": null,
+///                "size": 15, "offset": 1.2}],
+///  "replies": {"<name or index>": {"message": {…}, "latency": 0.8}},
+///  "latencies": [0.8], "close": {"code": 1000, "reason": "", "by": "client"},
+///  "open": false, "duration": 3.1}
+/// ```
+///
+/// `messages` holds every frame both ways (pings, pongs and close frames
+/// with `type` `ping`/`pong`/`close`, a close with `code` and `reason`);
+/// `received` the incoming text and binary messages. Offsets are ms since the
+/// step started. `connect` is null when the step continues a named connection.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WsExecutor;
+
+impl WsExecutor {
+    /// The executor.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl StepExecutor for WsExecutor {
+    fn kind(&self) -> StepKind {
+        StepKind::Ws
+    }
+
+    fn execute<'a>(
+        &'a self,
+        input: StepInput<'a>,
+    ) -> BoxFuture<'a, Result<serde_json::Value, StepError>> {
+        Box::pin(run(input))
+    }
+}
+
+/// What a step needs to talk on a connection.
+struct Talk<'a> {
+    items: &'a [Item],
+    started: Instant,
+    limit: Duration,
+    observer: Observer,
+    /// The handshake time, when this step connected.
+    connect: Option<f64>,
+    /// Whether the connection stays open after the conversation.
+    keep_open: bool,
+}
+
+async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
+    let started = Instant::now();
+    let deadline = started + input.timeout;
+    let value = input.config;
+    let config: WsConfig = from_value(value).map_err(StepError::config)?;
+    config
+        .check()
+        .map_err(|message| StepError::new(message).at(value.span.clone()))?;
+    let items = conversation::prepare(&config, value)?;
+    let talk = |connect, keep_open| Talk {
+        items: &items,
+        started,
+        limit: input.timeout,
+        observer: input.observer.clone(),
+        connect,
+        keep_open,
+    };
+
+    let Some(url) = &config.url else {
+        // `check` guarantees a `connection` without a `url`
+        let name = config.connection.as_deref().unwrap_or_default();
+        let at = span_of(value, "connection");
+        let slot = WsConnections::of(input.ctx)?
+            .slot(name)
+            .map_err(|e| e.at(at.clone()))?;
+        let mut guard = connections::lock(slot, name, deadline, input.timeout)
+            .await
+            .map_err(|e| e.at(at.clone()))?;
+        let Some(conn) = guard.as_mut() else {
+            return Err(StepError::new(format!(
+                "connection `{name}` is not open: the step that opens it failed"
+            ))
+            .at(at));
+        };
+        if let Some(ended) = &conn.ended {
+            return Err(StepError::new(format!(
+                "connection `{name}` ended in an earlier step: {}",
+                ended.describe()
+            ))
+            .at(at));
+        }
+        return converse(conn, talk(None, true)).await;
+    };
+
+    let url_span = span_of(value, "url");
+    let target = Target::parse(url, &url_span)?;
+    // a named connection is locked before connecting, so that a step that
+    // reopens a name closes the old connection first
+    let mut slot_guard = match &config.connection {
+        Some(name) => {
+            let slot = WsConnections::of(input.ctx)?.slot_to_open(input.ctx, name);
+            let mut guard = connections::lock(slot, name, deadline, input.timeout)
+                .await
+                .map_err(|e| e.at(span_of(value, "connection")))?;
+            if let Some(old) = guard.take() {
+                old.close_quietly(
+                    FINISH_GRACE.min(deadline.saturating_duration_since(Instant::now())),
+                )
+                .await;
+            }
+            Some(guard)
+        }
+        None => None,
+    };
+
+    let headers = connect::request_headers(
+        &config,
+        jar_cookies(input.ctx, &target)?.as_deref(),
+        &span_of(value, "headers"),
+        &span_of(value, "cookies"),
+    )?;
+    let tls = if target.ws.scheme() == "wss" {
+        let settings = tls::TlsSettings {
+            insecure: config.insecure,
+            ca_cert: config
+                .ca_cert
+                .as_ref()
+                .map(|p| input.ctx.base_dir().join(p)),
+        };
+        Some(
+            tls::client_config(input.ctx, &settings)
+                .await
+                .map_err(|e| e.at(span_of(value, "ca_cert")))?,
+        )
+    } else {
+        None
+    };
+    let max_message = config.max_message.map_or(DEFAULT_MAX_MESSAGE, |b| b.0);
+    let max_message = usize::try_from(max_message).unwrap_or(usize::MAX);
+    let connecting = Instant::now();
+    let (socket, handshake) =
+        connect::open(&target, headers, tls, max_message, deadline, input.timeout)
+            .await
+            .map_err(|e| e.at(url_span.clone()))?;
+    let connect_ms = millis(connecting.elapsed());
+    let mut conn = Conn::new(socket, target.ws.to_string(), handshake);
+
+    let outcome = converse(&mut conn, talk(Some(connect_ms), slot_guard.is_some())).await;
+    match (&outcome, slot_guard.as_mut()) {
+        // kept even when the conversation closed it, so that a step that
+        // continues it learns how it ended
+        (Ok(_), Some(guard)) => **guard = Some(conn),
+        (Ok(_), None) => {}
+        (Err(_), _) => {
+            let rest = deadline.saturating_duration_since(Instant::now());
+            conn.close_quietly(FINISH_GRACE.min(rest)).await;
+        }
+    }
+    outcome
+}
+
+/// Runs the conversation on `conn` and writes the result document.
+async fn converse(conn: &mut Conn, talk: Talk<'_>) -> Result<serde_json::Value, StepError> {
+    let url = conn.url.clone();
+    let handshake = conn.handshake.clone();
+    let mut session = Session::new(conn, talk.started, talk.limit, talk.observer);
+    let mut replies = Replies::default();
+    conversation::perform(talk.items, &mut session, &mut replies).await?;
+    if !talk.keep_open {
+        let until = session.cap(Instant::now() + FINISH_GRACE);
+        session.finish(until).await;
+    }
+    let open = talk.keep_open && session.conn.ended.is_none();
+    Ok(json!({
+        "url": url,
+        "status": handshake.status,
+        "headers": handshake.headers,
+        "protocol": handshake.protocol,
+        "connect": talk.connect,
+        "messages": session.messages,
+        "received": session.received,
+        "replies": replies.by_key,
+        "latencies": replies.latencies,
+        "close": session.close,
+        "open": open,
+        "duration": millis(talk.started.elapsed()),
+    }))
+}
+
+/// The spec run's cookies for the http(s) form of the URL, so that a login
+/// over `http` authenticates the socket.
+fn jar_cookies(ctx: &SpecContext, target: &Target) -> Result<Option<String>, StepError> {
+    use reqwest::cookie::CookieStore;
+    let clients = crate::http::HttpClients::of(ctx)?;
+    Ok(clients
+        .jar()
+        .cookies(&target.http)
+        .and_then(|v| v.to_str().ok().map(str::to_string))
+        .filter(|line| !line.is_empty()))
+}
