@@ -115,6 +115,9 @@ impl<'a> Checker<'a> {
             Err(m) => {
                 outcome.expected.clone_from(&m.expected);
                 outcome.message = format!("{target}: {}", m.message);
+                if let Some(span) = m.span {
+                    outcome.span = span;
+                }
                 if let (Some(a), Some(e)) = (&actual, &m.expected_json) {
                     outcome.diff = diff(e, a);
                 }
@@ -160,6 +163,8 @@ struct Mismatch {
     message: String,
     expected: String,
     expected_json: Option<Json>,
+    /// The operator that failed, when a table has several.
+    span: Option<planrun_spec::value::Span>,
 }
 
 fn mismatch(message: impl Into<String>, expected: impl Into<String>) -> Mismatch {
@@ -167,6 +172,7 @@ fn mismatch(message: impl Into<String>, expected: impl Into<String>) -> Mismatch
         message: message.into(),
         expected: expected.into(),
         expected_json: None,
+        span: None,
     }
 }
 
@@ -188,6 +194,7 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result
                     message: format!("expected {words}, got {}", show(Some(a))),
                     expected: words,
                     expected_json: Some(expected),
+                    span: None,
                 }),
             }
         }
@@ -208,6 +215,8 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result
                 };
                 check_matcher(inner, found.as_ref(), cx).map_err(|mut e| {
                     e.message = format!("`{}`: {}", key.name, e.message);
+                    // a diff is of the whole value, not of a part of it
+                    e.expected_json = None;
                     e
                 })?;
             }
@@ -236,6 +245,8 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result
             for (i, (inner, a)) in items.iter().zip(arr).enumerate() {
                 check_matcher(inner, Some(a), cx).map_err(|mut e| {
                     e.message = format!("item {i}: {}", e.message);
+                    // a diff is of the whole value, not of a part of it
+                    e.expected_json = None;
                     e
                 })?;
             }
@@ -244,7 +255,10 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result
         Matcher::Ops(ops, _) => {
             let mut words = Vec::new();
             for op in ops {
-                words.push(check_op(op, actual, cx)?);
+                words.push(check_op(op, actual, cx).map_err(|mut e| {
+                    e.span.get_or_insert_with(|| op.span.clone());
+                    e
+                })?);
             }
             Ok(words.join(" and "))
         }
@@ -277,6 +291,8 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<S
                     .map(|w| format!("length {w}"))
                     .map_err(|mut e| {
                         e.message = format!("length: {}", e.message);
+                        // a diff is of the whole value, not of a part of it
+                        e.expected_json = None;
                         e.expected = format!("length {}", e.expected);
                         e
                     })
@@ -424,6 +440,7 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<S
             message: format!("expected {words}, got {}", show(Some(a))),
             expected: words,
             expected_json: if op.op == Op::Eq { Some(arg) } else { None },
+            span: None,
         })
     }
 }

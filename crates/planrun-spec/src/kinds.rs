@@ -340,12 +340,30 @@ impl SseConfig {
     /// What is wrong, if anything.
     pub fn check(&self) -> Result<(), String> {
         let request = self.request();
-        request.method_url()?;
+        request.method_url().map_err(|message| {
+            if message.starts_with("an http step") {
+                String::from(
+                    "an sse step needs a method and a URL, e.g. `get = \"{{ base_url }}/events/\"` or `post = …` with a `json` body",
+                )
+            } else {
+                message.replace(", head, options,", ",")
+            }
+        })?;
         if request.body_count() > 1 {
             return Err(String::from("set at most one of `json`, `form`, `body`"));
         }
         if self.max_events == Some(0) {
             return Err(String::from("`max_events` must be at least 1"));
+        }
+        if let Some(until) = &self.until
+            && !matches!(
+                until,
+                serde_json::Value::String(_) | serde_json::Value::Object(_)
+            )
+        {
+            return Err(String::from(
+                "`until` is a matcher over an event (`{ type = \"done\" }`) or the data that ends the stream (`\"[DONE]\"`)",
+            ));
         }
         Ok(())
     }

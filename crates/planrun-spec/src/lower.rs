@@ -856,9 +856,15 @@ fn lower_expectations(
                         continue;
                     }
                 }
+                // `events.len: 3` in YAML is one key; its last part is an
+                // operator, as TOML's dotted `expect.events.len = 3` reads
+                let (name, wrapped) = match split_operator(name, key, v) {
+                    Some((target, op_table)) => (target, Some(op_table)),
+                    None => (name, None),
+                };
                 match parse_target(name, &key.span) {
                     Ok(target) => {
-                        if let Some(matcher) = lower_matcher(v, diags) {
+                        if let Some(matcher) = lower_matcher(wrapped.as_ref().unwrap_or(v), diags) {
                             out.push(Expectation {
                                 target,
                                 matcher: Some(matcher),
@@ -872,6 +878,28 @@ fn lower_expectations(
             }
         }
     }
+}
+
+/// `events.len` with value `v` as the target `events` and the matcher
+/// `{ len = v }`, when the last part is an operator (see [`is_op_key`]).
+fn split_operator<'n>(name: &'n str, key: &Key, v: &Value) -> Option<(&'n str, Value)> {
+    if name.starts_with('$') {
+        return None;
+    }
+    let (target, last) = name.rsplit_once('.')?;
+    let op_start = key.span.end.saturating_sub(last.len()).max(key.span.start);
+    let op_key = Key {
+        name: last.to_string(),
+        span: op_start..key.span.end,
+    };
+    if target.is_empty() || !is_op_key(&op_key, v) {
+        return None;
+    }
+    let table = Value {
+        kind: ValueKind::Map(vec![(op_key, v.clone())]),
+        span: key.span.start..v.span.end.max(key.span.end),
+    };
+    Some((target, table))
 }
 
 /// A `json` table is a table of paths unless every key is an operator.
@@ -1139,6 +1167,47 @@ fn lower_captures(value: &Value, diags: &mut Diagnostics) -> Vec<Capture> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn expectations(text: &str, format: crate::source::Format) -> Vec<Expectation> {
+        let source = Arc::new(SourceFile::new("t", text, format));
+        let root = crate::parse::parse_source(&source).expect("parses");
+        let spec = lower_spec(&source, &root).expect("valid");
+        spec.steps[0].expect.clone()
+    }
+
+    #[test]
+    fn a_yaml_key_ending_in_an_operator_is_target_and_operator() {
+        use crate::source::Format;
+        let yaml = expectations(
+            "steps:\n  - sse: { get: \"http://h/\" }\n    expect:\n      events.len: 3\n      events.in_order: [{ type: done }]\n      json.type: chat_message\n",
+            Format::Yaml,
+        );
+        let toml = expectations(
+            "[[steps]]\nsse = { get = \"http://h/\" }\nexpect.events.len = 3\nexpect.events.in_order = [{ type = \"done\" }]\n",
+            Format::Toml,
+        );
+        let shape = |e: &Expectation| match &e.matcher {
+            Some(Matcher::Ops(ops, _)) => format!(
+                "{} {}",
+                e.target.describe(),
+                ops.iter().map(|o| o.op.key()).collect::<Vec<_>>().join(",")
+            ),
+            Some(Matcher::Literal(v)) => format!("{} = {:?}", e.target.describe(), v.to_json()),
+            other => format!("{} {other:?}", e.target.describe()),
+        };
+        assert_eq!(
+            yaml.iter().map(shape).collect::<Vec<_>>(),
+            [
+                "events len",
+                "events in_order",
+                "json.type = String(\"chat_message\")"
+            ]
+        );
+        assert_eq!(
+            toml.iter().map(shape).collect::<Vec<_>>(),
+            ["events len,in_order"]
+        );
+    }
 
     #[test]
     fn dotted_paths() {

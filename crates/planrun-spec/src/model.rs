@@ -205,6 +205,8 @@ impl StepKind {
                 "last_event_id",
                 "retry",
                 "text",
+                "comments",
+                "ignored_lines",
                 "reconnects",
                 "body",
                 "json",

@@ -12,6 +12,7 @@ mod background;
 mod group;
 mod output;
 
+use std::fmt::Write as _;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -260,7 +261,7 @@ fn timed_out(
         let text = capture.text();
         if let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) {
             let line: String = line.trim().chars().take(200).collect();
-            message.push_str(&format!("; last line on {name}: `{line}`"));
+            let _ = write!(message, "; last line on {name}: `{line}`");
         }
     }
     StepError::new(message)
