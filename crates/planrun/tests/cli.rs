@@ -21,7 +21,6 @@ fn plans() -> PathBuf {
 /// Demo targets (wsgi and asgi flavors) on free ports, for one test; they
 /// serve as long as the runtime lives.
 struct Targets {
-    #[allow(dead_code, reason = "keeps the servers running")]
     runtime: tokio::runtime::Runtime,
     wsgi: DemoServer,
     asgi: DemoServer,
@@ -267,6 +266,38 @@ fn seed_specs_fail_against_the_wrong_target() {
         err.contains("\"asgi\"") || err.contains("`\"asgi\"`") || err.contains("asgi"),
         "{err}"
     );
+}
+
+#[test]
+fn streaming_specs_fail_against_a_target_that_buffers_and_refuses_sockets() {
+    let targets = Targets::start();
+    let broken = targets
+        .runtime
+        .block_on(DemoServer::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            Flavor::WsgiOnly,
+        ))
+        .expect("wsgi-only demo");
+    let run = Test::new()
+        .args(["run", "--id", "TC-005", "--id", "TC-006"])
+        .arg(root().join("specs"))
+        .args([
+            "--var".to_string(),
+            format!("base_url={}", broken.base_url()),
+        ])
+        .run()
+        .expect_code(1);
+    let err = run.stderr();
+    // TC-005: the stream came, but in one piece
+    assert!(
+        err.contains("events: expected incremental: all 10 items arrived in one burst"),
+        "{err}"
+    );
+    assert!(err.contains("tc-005.toml:20:"), "{err}");
+    // TC-006: the handshake was refused, said at the URL
+    assert!(err.contains("404"), "{err}");
+    assert!(err.contains("tc-006.yaml:13:"), "{err}");
+    assert!(err.contains("2 specs: 0 passed, 2 failed"), "{err}");
 }
 
 #[test]
