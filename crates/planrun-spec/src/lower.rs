@@ -573,7 +573,8 @@ fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) -> Vec<
         match from_value_lenient::<T>(config) {
             Ok(c) => {
                 if let Err(message) = check(&c) {
-                    diags.push(invalid(&config.span, message).label("in this step"));
+                    let (span, label) = locate(config, &message);
+                    diags.push(invalid(&span, message).label(label));
                 }
             }
             Err(e) => diags.push(e.into_diagnostic(&config.span)),
@@ -645,6 +646,33 @@ fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) -> Vec<
         }
     });
     templates
+}
+
+/// Where a kind's own check points: the key its message starts with
+/// (`` `max_events` must be… ``), the conversation item it names
+/// (`conversation item 2: …`), else the whole configuration.
+fn locate(config: &Value, message: &str) -> (Span, &'static str) {
+    if let Some(rest) = message.strip_prefix("conversation item ")
+        && let Some((index, _)) = rest.split_once(':')
+        && let Ok(index) = index.parse::<usize>()
+        && let Some(item) = config
+            .get("conversation")
+            .and_then(Value::as_seq)
+            .and_then(|items| items.get(index))
+    {
+        let key_span = item
+            .as_map()
+            .and_then(|entries| entries.first())
+            .map(|(k, _)| k.span.clone());
+        return (key_span.unwrap_or_else(|| item.span.clone()), "this action");
+    }
+    if let Some(rest) = message.strip_prefix('`')
+        && let Some((key, _)) = rest.split_once('`')
+        && let Some(value) = config.get(key)
+    {
+        return (value.span.clone(), "this value");
+    }
+    (config.span.clone(), "in this step")
 }
 
 const RETRY_KEYS: &[&str] = &["attempts", "interval", "backoff", "max_interval", "timeout"];
