@@ -5,6 +5,25 @@ use serde_json::Value as Json;
 
 use crate::events::StepReport;
 
+/// `text` percent-encoded as a query value (`form`: space as `+`, as HTML
+/// forms and `url`'s query builder write it) or as a path segment.
+fn percent_encoded(text: &str, form: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => out.push(byte as char),
+            b'*' if form => out.push('*'),
+            b'~' if !form => out.push('~'),
+            b' ' if form => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+    out
+}
+
 /// The secret strings of one spec run.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
@@ -12,13 +31,30 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    /// Adds a secret (too-short values are still hidden, but only whole).
+    /// Adds a secret (too-short values are still hidden, but only whole),
+    /// with the forms it takes in a URL query, a URL path and JSON text.
     pub fn add(&mut self, secret: &str) {
-        if !secret.is_empty() && !self.secrets.iter().any(|s| s == secret) {
-            self.secrets.push(secret.to_string());
-            // longest first, so a secret that contains another is hidden whole
-            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        if secret.is_empty() || self.secrets.iter().any(|s| s == secret) {
+            return;
         }
+        let json = serde_json::to_string(secret).unwrap_or_default();
+        let json = json
+            .strip_prefix('"')
+            .and_then(|j| j.strip_suffix('"'))
+            .unwrap_or(secret)
+            .to_string();
+        for form in [
+            secret.to_string(),
+            percent_encoded(secret, true),
+            percent_encoded(secret, false),
+            json,
+        ] {
+            if !self.secrets.contains(&form) {
+                self.secrets.push(form);
+            }
+        }
+        // longest first, so a secret that contains another is hidden whole
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
     /// Adds every string (and number) inside a JSON value.
@@ -99,5 +135,18 @@ mod tests {
         let mut v = json!({"body": "password=hunter2", "list": ["hunter2"]});
         r.json(&mut v);
         assert_eq!(v, json!({"body": "password=***", "list": ["***"]}));
+    }
+
+    #[test]
+    fn hides_the_encoded_forms_too() {
+        let mut r = Redactor::default();
+        r.add("a+b/c= d\"e");
+        assert_eq!(
+            r.text("ws://h/s?token=a%2Bb%2Fc%3D+d%22e&x=1"),
+            "ws://h/s?token=***&x=1"
+        );
+        assert_eq!(r.text("/t/a%2Bb%2Fc%3D%20d%22e/"), "/t/***/");
+        assert_eq!(r.text(r#"{"t":"a+b/c= d\"e"}"#), r#"{"t":"***"}"#);
+        assert_eq!(r.text("a+b/c= d\"e"), "***");
     }
 }

@@ -40,8 +40,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total += number * factor;
         rest = &rest[unit_len..];
     }
+    if total > MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "`{text}` is longer than planrun waits for anything (at most 7 days)"
+        ));
+    }
     Duration::try_from_secs_f64(total).map_err(|_| format!("`{text}` is out of range"))
 }
+
+/// The longest duration a spec may write: long waits are mistakes, and
+/// deadlines computed from longer ones would overflow the clock.
+pub const MAX_DURATION: Duration = Duration::from_hours(7 * 24);
 
 /// Parses `512`, `64KiB`, `10MiB`, `1GB` into bytes.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
@@ -185,6 +194,16 @@ mod tests {
         assert!(parse_duration("5").unwrap_err().contains("no unit"));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
+        assert_eq!(
+            parse_duration("7d").unwrap_err(),
+            "unknown unit `d` in `7d` (use us, ms, s, m or h)"
+        );
+        assert_eq!(parse_duration("168h"), Ok(MAX_DURATION));
+        assert!(
+            parse_duration("3000000000000000h")
+                .unwrap_err()
+                .contains("at most 7 days")
+        );
     }
 
     #[test]

@@ -355,16 +355,6 @@ impl SseConfig {
         if self.max_events == Some(0) {
             return Err(String::from("`max_events` must be at least 1"));
         }
-        if let Some(until) = &self.until
-            && !matches!(
-                until,
-                serde_json::Value::String(_) | serde_json::Value::Object(_)
-            )
-        {
-            return Err(String::from(
-                "`until` is a matcher over an event (`{ type = \"done\" }`) or the data that ends the stream (`\"[DONE]\"`)",
-            ));
-        }
         Ok(())
     }
 }
@@ -503,6 +493,13 @@ impl WsConfig {
             if action.skip && key != "expect" {
                 return Err(format!(
                     "conversation item {i}: `skip` only applies to `expect`"
+                ));
+            }
+            if action.timeout.is_some()
+                && !matches!(key, "expect" | "ping" | "close" | "expect_close")
+            {
+                return Err(format!(
+                    "conversation item {i}: `timeout` only applies to actions that wait for the server (`expect`, `ping`, `close`, `expect_close`); `{key}` does not"
                 ));
             }
             if action.name.is_some() && key != "expect" {

@@ -609,10 +609,23 @@ fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) -> Vec<
         }
         StepKind::Sse => {
             typed::<SseConfig>(config, diags, SseConfig::check);
-            if let Some(until) = config.get("until")
-                && !matches!(until.kind, ValueKind::Str(_))
-            {
-                lower_matcher(until, diags);
+            if let Some(until) = config.get("until") {
+                match until.kind {
+                    ValueKind::Str(_) => {}
+                    ValueKind::Map(_) => {
+                        lower_matcher(until, diags);
+                    }
+                    _ => diags.push(
+                        invalid(
+                            &until.span,
+                            format!(
+                                "`until` is {}, not the data of the last event or a table matching it",
+                                until.type_name()
+                            ),
+                        )
+                        .help("write `until = \"[DONE]\"` (the data) or `until = { type = \"done\" }`"),
+                    ),
+                }
             }
         }
         StepKind::Ws => {
