@@ -391,7 +391,8 @@ pub struct WsConfig {
     pub conversation: Vec<WsAction>,
     /// Time limit of an action that waits (default 5s).
     pub action_timeout: Option<Dur>,
-    /// Cap on one message (default 16 MiB).
+    /// Cap on one incoming message (default: the run's `max_body`, 16 MiB
+    /// unless `defaults.max_body` says otherwise).
     pub max_message: Option<ByteSize>,
 }
 

@@ -7,6 +7,7 @@
 //! not keep anything but the spec run's clients and cookie jar between steps.
 
 mod client;
+pub(crate) mod cookies;
 pub(crate) mod error;
 mod trust;
 
@@ -18,13 +19,14 @@ use planrun_spec::de::from_value;
 use planrun_spec::kinds::{HttpConfig, MultipartField};
 use planrun_spec::model::StepKind;
 use planrun_spec::value::{Span, Value};
-use reqwest::cookie::CookieStore;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
 use reqwest::{Method, Url};
 use serde_json::{Map, json};
 
 use crate::util::{human_size, millis, span_of};
 pub(crate) use client::HttpClients;
+#[cfg(feature = "ws")]
+pub(crate) use client::read_roots;
 use client::{Redirects, TlsSettings};
 
 /// Redirects followed when the config does not say.
@@ -290,59 +292,47 @@ fn request_headers(
     jar: &reqwest::cookie::Jar,
     url: &Url,
 ) -> Result<HeaderMap, StepError> {
-    let headers_span = span_of(value, "headers");
-    let mut headers = HeaderMap::new();
-    let mut user_cookie = None;
-    for (name, text) in &config.headers {
-        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            StepError::new(format!("`{name}` is not a valid header name")).at(headers_span.clone())
-        })?;
-        if header == COOKIE {
-            user_cookie = Some(text.clone());
-            continue;
-        }
-        let header_value = HeaderValue::from_str(text).map_err(|_| {
-            StepError::new(format!("the value of header `{name}` is not valid in HTTP (control characters or non-ASCII text)"))
-                .at(headers_span.clone())
-        })?;
-        headers.append(header, header_value);
-    }
-    if user_cookie.is_some() || !config.cookies.is_empty() {
+    let (mut headers, own_cookie) = step_headers(&config.headers, &span_of(value, "headers"))?;
+    if own_cookie.is_some() || !config.cookies.is_empty() {
         // reqwest leaves the jar out when a request has a cookie header of its
-        // own, so merge it in: jar, then the header, then `cookies` win
-        let mut merged: Vec<(String, String)> = Vec::new();
-        let jar_text = jar
-            .cookies(url)
-            .and_then(|v| v.to_str().ok().map(str::to_string))
-            .unwrap_or_default();
-        let from_header = user_cookie.unwrap_or_default();
-        for pair in jar_text.split(';').chain(from_header.split(';')) {
-            if let Some((name, val)) = pair.trim().split_once('=') {
-                set_cookie(&mut merged, name.trim(), val.trim());
-            }
+        // own, so merge it in
+        let jar_line = cookies::jar_line(jar, url);
+        let merged = cookies::cookie_header(
+            jar_line.as_deref(),
+            own_cookie.as_deref(),
+            &config.cookies,
+            &span_of(value, "cookies"),
+        )?;
+        if let Some(merged) = merged {
+            headers.insert(COOKIE, merged);
         }
-        for (name, val) in &config.cookies {
-            set_cookie(&mut merged, name, val);
-        }
-        let line = merged
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let header_value = HeaderValue::from_str(&line).map_err(|_| {
-            StepError::new("a cookie name or value is not valid in HTTP")
-                .at(span_of(value, "cookies"))
-        })?;
-        headers.insert(COOKIE, header_value);
     }
     Ok(headers)
 }
 
-fn set_cookie(cookies: &mut Vec<(String, String)>, name: &str, value: &str) {
-    match cookies.iter_mut().find(|(n, _)| n == name) {
-        Some(existing) => existing.1 = value.to_string(),
-        None => cookies.push((name.to_string(), value.to_string())),
+/// A step's `headers` as a header map, with its `Cookie` header set apart
+/// for [`cookies::cookie_header`]; a bad name or value is an error at `span`.
+pub(crate) fn step_headers(
+    configured: &BTreeMap<String, String>,
+    span: &Span,
+) -> Result<(HeaderMap, Option<String>), StepError> {
+    let mut headers = HeaderMap::new();
+    let mut own_cookie = None;
+    for (name, text) in configured {
+        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            StepError::new(format!("`{name}` is not a valid header name")).at(span.clone())
+        })?;
+        if header == COOKIE {
+            own_cookie = Some(text.clone());
+            continue;
+        }
+        let header_value = HeaderValue::from_str(text).map_err(|_| {
+            StepError::new(format!("the value of header `{name}` is not valid in HTTP (control characters or non-ASCII text)"))
+                .at(span.clone())
+        })?;
+        headers.append(header, header_value);
     }
+    Ok((headers, own_cookie))
 }
 
 async fn attach_body(

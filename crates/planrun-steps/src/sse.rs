@@ -9,8 +9,9 @@
 //! judge the stream (the events that came, their order, their timing): a
 //! 401 or a stream without the expected event is data for expectations. Only
 //! what keeps the stream from being read is an error: no connection, no
-//! answer, a stream still open at the time limit, a stream cut in the middle
-//! of an event, more bytes than `max_body`.
+//! answer (within the time limit or `listen`), a stream still open at the
+//! time limit, a stream cut in the middle of an event or by a failed
+//! connection when no reconnection is left, more bytes than `max_body`.
 //!
 //! Result document (durations and offsets in milliseconds):
 //!
@@ -26,8 +27,8 @@
 //! ```
 //!
 //! An answer that is not a 2xx `text/event-stream` is not read as a stream:
-//! `body` and `json` hold it (capped at `max_body`), `events` is empty and
-//! `end` is `closed`.
+//! `body` and `json` hold it (a body past `max_body` is an error), `events`
+//! is empty and `end` is `closed`.
 
 mod decode;
 mod source;
@@ -117,6 +118,16 @@ impl End {
     }
 }
 
+/// How reading one connection's stream stopped.
+enum Stop {
+    /// Reading is over, or, with [`End::Closed`], the server closed the
+    /// stream between events (a reconnection may follow).
+    End(End),
+    /// The stream broke off in the middle of an event, or the connection
+    /// failed: the step fails with this unless a reconnection follows.
+    Cut(StepError),
+}
+
 /// What comes after the server closed a stream.
 enum Next {
     /// A new connection's stream, to read on.
@@ -170,8 +181,8 @@ async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
             url_span,
             limit,
             deadline,
+            listen_at: config.listen.map(|l| (sent + l.0).min(deadline)),
         },
-        listen_at: config.listen.map(|l| (sent + l.0).min(deadline)),
         sent,
         headers_after: Duration::ZERO,
         until,
@@ -186,7 +197,16 @@ async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
         observer: input.observer.clone(),
     };
 
-    let mut response = stream.target.connect(&client, request).await?;
+    let Some(mut response) = stream.target.connect(&client, request).await? else {
+        // nothing to check: not even a status
+        let listen = config.listen.map_or(limit, |l| l.0);
+        return Err(StepError::new(format!(
+            "`{url}` sent no response headers within `listen` ({})",
+            human(listen)
+        ))
+        .at(stream.target.url_span.clone())
+        .help("is the server stuck or overloaded? listen longer if it is just slow to answer"));
+    };
     stream.headers_after = sent.elapsed();
     let status = response.status().as_u16();
     let headers = headers_doc(response.headers());
@@ -210,12 +230,13 @@ async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
     }
 
     let end = loop {
-        let end = stream.read(&mut response).await?;
-        if end != End::Closed {
-            break end;
-        }
+        let cut = match stream.read(&mut response).await? {
+            Stop::End(End::Closed) => None,
+            Stop::End(end) => break end,
+            Stop::Cut(err) => Some(err),
+        };
         match stream
-            .reconnect(&client, template.as_ref(), config.reconnect.as_ref())
+            .reconnect(&client, template.as_ref(), config.reconnect.as_ref(), cut)
             .await?
         {
             Next::Read(again) => response = again,
@@ -322,11 +343,30 @@ struct Target {
     /// The time limit of the whole step.
     limit: Duration,
     deadline: Instant,
+    /// When `listen` runs out (never after the deadline).
+    listen_at: Option<Instant>,
 }
 
 impl Target {
-    /// Sends a request and waits for the answer's headers.
-    async fn connect(&self, client: &Client, request: Request) -> Result<Response, StepError> {
+    /// Sends a request and waits for the answer's headers; `None` when
+    /// `listen` runs out first.
+    async fn connect(
+        &self,
+        client: &Client,
+        request: Request,
+    ) -> Result<Option<Response>, StepError> {
+        let connecting = self.headers(client, request);
+        let Some(listen_at) = self.listen_at else {
+            return connecting.await.map(Some);
+        };
+        match timeout_at(listen_at, connecting).await {
+            Ok(answer) => answer.map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Sends a request and waits for the answer's headers until the deadline.
+    async fn headers(&self, client: &Client, request: Request) -> Result<Response, StepError> {
         match timeout_at(self.deadline, client.execute(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(err)) => {
@@ -348,8 +388,6 @@ impl Target {
 /// One step's stream, across reconnections.
 struct Stream {
     target: Target,
-    /// When `listen` runs out (never after the deadline).
-    listen_at: Option<Instant>,
     /// When the first request was sent: offsets count from here.
     sent: Instant,
     headers_after: Duration,
@@ -370,29 +408,20 @@ struct Stream {
 impl Stream {
     /// When reading must stop: the deadline, or `listen` running out.
     fn stop_at(&self) -> Instant {
-        self.listen_at.unwrap_or(self.target.deadline)
+        self.target.listen_at.unwrap_or(self.target.deadline)
     }
 
     /// Reads one connection's stream until it ends.
-    async fn read(&mut self, response: &mut Response) -> Result<End, StepError> {
+    async fn read(&mut self, response: &mut Response) -> Result<Stop, StepError> {
         loop {
             let read = timeout_at(self.stop_at(), response.chunk()).await;
             let at = self.sent.elapsed();
             let chunk = match read {
-                Err(_) => return self.out_of_time(false),
+                Err(_) => return self.out_of_time(false).map(Stop::End),
                 Ok(Ok(Some(chunk))) => chunk,
-                Ok(Ok(None)) => return self.closed(at),
-                Ok(Err(err)) if cut_short(&err) => return self.closed(at),
-                Ok(Err(err)) => {
-                    let mut e = error::request_error(&err, &self.target.url, self.target.limit)
-                        .at(self.target.url_span.clone());
-                    e.message = format!(
-                        "{} ({} had arrived)",
-                        e.message,
-                        count(self.source.len(), "event")
-                    );
-                    return Err(e);
-                }
+                Ok(Ok(None)) => return self.closed(at, None),
+                Ok(Err(err)) if cut_short(&err) => return self.closed(at, None),
+                Ok(Err(err)) => return self.closed(at, Some(&err)),
             };
             self.bytes += chunk.len() as u64;
             if self.bytes > self.max_body {
@@ -409,26 +438,38 @@ impl Stream {
             }
             let blocks = self.decoder.push(&chunk).map_err(|m| self.internal(&m))?;
             if let Some(end) = self.dispatch(blocks, at) {
-                return Ok(end);
+                return Ok(Stop::End(end));
             }
         }
     }
 
-    /// The server closed the stream: cleanly between events, or not.
-    fn closed(&mut self, at: Duration) -> Result<End, StepError> {
+    /// The stream stopped: the server closed it cleanly between events, or
+    /// not, or the connection failed (`failed`). The events it completed
+    /// count; an unfinished one is dropped.
+    fn closed(&mut self, at: Duration, failed: Option<&reqwest::Error>) -> Result<Stop, StepError> {
         let blocks = self.decoder.finish().map_err(|m| self.internal(&m))?;
         if let Some(end) = self.dispatch(blocks, at) {
-            return Ok(end);
+            return Ok(Stop::End(end));
+        }
+        if let Some(err) = failed {
+            let mut e = error::request_error(err, &self.target.url, self.target.limit)
+                .at(self.target.url_span.clone());
+            let _ = write!(
+                e.message,
+                " ({} had arrived)",
+                count(self.source.len(), "event")
+            );
+            return Ok(Stop::Cut(e));
         }
         if self.decoder.mid_event() {
-            return Err(StepError::new(format!(
+            return Ok(Stop::Cut(StepError::new(format!(
                 "the server closed the stream in the middle of an event after {}",
                 count(self.source.len(), "event")
             ))
             .at(self.target.url_span.clone())
-            .help("the unfinished event is dropped; did the server crash, or a proxy cut the response? check the server's logs"));
+            .help("the unfinished event is dropped; did the server crash, or a proxy cut the response? check the server's logs")));
         }
-        Ok(End::Closed)
+        Ok(Stop::End(End::Closed))
     }
 
     /// Turns blocks into events; says when one of them ends the stream.
@@ -455,21 +496,33 @@ impl Stream {
         None
     }
 
-    /// After the server closed the stream: opens it again when `reconnect`
-    /// says so, or says how the stream ended.
+    /// After the server closed the stream, cleanly or with `cut`: opens it
+    /// again when `reconnect` says so, or says how the stream ended (with
+    /// `cut`, in an error).
     async fn reconnect(
         &mut self,
         client: &Client,
         template: Option<&Request>,
         reconnect: Option<&Reconnect>,
+        cut: Option<StepError>,
     ) -> Result<Next, StepError> {
         let Some(reconnect) = reconnect else {
-            return Ok(Next::End(End::Closed));
+            return cut.map_or(Ok(Next::End(End::Closed)), Err);
         };
         let attempts = reconnect.attempts.unwrap_or(DEFAULT_RECONNECT_ATTEMPTS);
         if self.reconnects >= attempts {
-            return Ok(Next::End(End::Closed));
+            let Some(mut err) = cut else {
+                return Ok(Next::End(End::Closed));
+            };
+            let _ = write!(
+                err.message,
+                "; {} made, none left",
+                count(self.reconnects as usize, "reconnection")
+            );
+            return Err(err);
         }
+        // like EventSource: the unfinished event of a cut stream is dropped,
+        // the next connection resumes after the last complete one
         let delay = reconnect
             .delay
             .map(|d| d.0)
@@ -500,19 +553,22 @@ impl Stream {
             }
         }
         // `listen` may run out while connecting again
-        let connecting = self.target.connect(client, request);
-        let Ok(again) = timeout_at(self.stop_at(), connecting).await else {
+        let Some(again) = self
+            .target
+            .connect(client, request)
+            .await
+            .map_err(|mut e| {
+                e.message = format!(
+                    "reconnection {} of {attempts}: {} ({} before)",
+                    self.reconnects,
+                    e.message,
+                    count(self.source.len(), "event")
+                );
+                e
+            })?
+        else {
             return Ok(Next::End(End::Listen));
         };
-        let again = again.map_err(|mut e| {
-            e.message = format!(
-                "reconnection {} of {attempts}: {} ({} before)",
-                self.reconnects,
-                e.message,
-                count(self.source.len(), "event")
-            );
-            e
-        })?;
         if !is_event_stream(&again) {
             // WHATWG: an answer that is not an event stream (204 above all)
             // means "do not reconnect"
@@ -536,7 +592,7 @@ impl Stream {
     /// The time is up: `listen` ran out (a normal end) or the time limit
     /// passed with the stream still open (an error).
     fn out_of_time(&self, reconnecting: bool) -> Result<End, StepError> {
-        if self.listen_at.is_some() {
+        if self.target.listen_at.is_some() {
             return Ok(End::Listen);
         }
         let limit = human(self.target.limit);
@@ -691,6 +747,47 @@ mod tests {
         assert_eq!(count(0, "event"), "0 events");
         assert_eq!(count(1, "event"), "1 event");
         assert_eq!(count(2, "comment"), "2 comments");
+    }
+
+    fn stream() -> Stream {
+        let now = Instant::now();
+        Stream {
+            target: Target {
+                url: String::from("http://127.0.0.1:1/"),
+                url_span: 0..0,
+                limit: Duration::from_secs(1),
+                deadline: now,
+                listen_at: None,
+            },
+            sent: now,
+            headers_after: Duration::ZERO,
+            until: None,
+            max_events: None,
+            max_body: u64::MAX,
+            max_body_span: 0..0,
+            bytes: 0,
+            source: Source::default(),
+            decoder: Decoder::new(),
+            last_miss: None,
+            reconnects: 0,
+            observer: Observer::none(),
+        }
+    }
+
+    /// What makes a burst sent in one piece look like one (`incremental`).
+    #[test]
+    fn events_completed_by_one_read_share_its_offset() {
+        let mut stream = stream();
+        let blocks = stream
+            .decoder
+            .push(b"data: a\n\ndata: b\n\ndata: c\n\ndata: d")
+            .unwrap();
+        assert_eq!(stream.dispatch(blocks, Duration::from_millis(7)), None);
+        let blocks = stream.decoder.push(b"\n\n").unwrap();
+        assert_eq!(stream.dispatch(blocks, Duration::from_millis(9)), None);
+        let doc = stream.source.into_doc();
+        assert_eq!(doc.first_event, Some(7.0));
+        assert_eq!(doc.gaps, [0.0, 0.0, 2.0]);
     }
 
     #[test]

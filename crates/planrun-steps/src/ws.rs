@@ -8,7 +8,8 @@
 //! (`conversation`) and named connections (`connections`).
 //! It must not judge the result (expectations do) beyond the conversation's
 //! own `expect` actions, and must not keep anything between steps but named
-//! connections, which the spec's cleanup closes.
+//! connections, which the spec's cleanup closes, and the cookies a handshake
+//! sets, which go to the spec run's jar like an `http` response's.
 
 mod connect;
 mod connections;
@@ -19,23 +20,19 @@ mod tls;
 
 use std::time::Duration;
 
-use planrun_runner::executor::{
-    BoxFuture, Observer, SpecContext, StepError, StepExecutor, StepInput,
-};
+use planrun_runner::executor::{BoxFuture, Observer, StepError, StepExecutor, StepInput};
 use planrun_spec::de::from_value;
 use planrun_spec::kinds::WsConfig;
 use planrun_spec::model::StepKind;
 use serde_json::json;
 use tokio::time::Instant;
 
+use crate::http::cookies;
 use crate::util::{millis, span_of};
-use connect::Target;
+use connect::{Handshake, Target};
 use connections::WsConnections;
 use conversation::{Item, Replies};
 use session::{Conn, Session};
-
-/// The `max_message` cap when the step does not set one.
-const DEFAULT_MAX_MESSAGE: u64 = 16 * 1024 * 1024;
 
 /// How long the end of a step waits for the server to answer its close.
 const FINISH_GRACE: Duration = Duration::from_secs(1);
@@ -59,7 +56,8 @@ const FINISH_GRACE: Duration = Duration::from_secs(1);
 /// `messages` holds every frame both ways (pings, pongs and close frames
 /// with `type` `ping`/`pong`/`close`, a close with `code` and `reason`);
 /// `received` the incoming text and binary messages. Offsets are ms since the
-/// step started. `connect` is null when the step continues a named connection.
+/// step started, or got its named connection when it had to wait for another
+/// step. `connect` is null when the step continues a named connection.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WsExecutor;
 
@@ -86,7 +84,11 @@ impl StepExecutor for WsExecutor {
 /// What a step needs to talk on a connection.
 struct Talk<'a> {
     items: &'a [Item],
+    /// Where offsets, latencies and the duration count from: the step's
+    /// start, or the moment it got its named connection from another step.
     started: Instant,
+    /// When the step's time limit, counted from its start, runs out.
+    deadline: Instant,
     limit: Duration,
     observer: Observer,
     /// The handshake time, when this step connected.
@@ -96,17 +98,19 @@ struct Talk<'a> {
 }
 
 async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
-    let started = Instant::now();
-    let deadline = started + input.timeout;
+    // the time limit counts from here, whatever the step waits for
+    let deadline = Instant::now() + input.timeout;
     let value = input.config;
     let config: WsConfig = from_value(value).map_err(StepError::config)?;
-    config
-        .check()
-        .map_err(|message| StepError::new(message).at(value.span.clone()))?;
+    config.check().map_err(|message| {
+        let at = conversation::located(value, &message);
+        StepError::new(message).at(at)
+    })?;
     let items = conversation::prepare(&config, value)?;
-    let talk = |connect, keep_open| Talk {
+    let talk = |started, connect, keep_open| Talk {
         items: &items,
         started,
+        deadline,
         limit: input.timeout,
         observer: input.observer.clone(),
         connect,
@@ -123,6 +127,9 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
         let mut guard = connections::lock(slot, name, deadline, input.timeout)
             .await
             .map_err(|e| e.at(at.clone()))?;
+        // waiting for another step to finish with the connection is not
+        // part of this step's timings
+        let started = Instant::now();
         let Some(conn) = guard.as_mut() else {
             return Err(StepError::new(format!(
                 "connection `{name}` is not open: the step that opens it failed"
@@ -136,7 +143,7 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
             ))
             .at(at));
         }
-        return converse(conn, talk(None, true)).await;
+        return converse(conn, talk(started, None, true)).await;
     };
 
     let url_span = span_of(value, "url");
@@ -146,23 +153,24 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     let mut slot_guard = match &config.connection {
         Some(name) => {
             let slot = WsConnections::of(input.ctx)?.slot_to_open(input.ctx, name);
-            let mut guard = connections::lock(slot, name, deadline, input.timeout)
+            let guard = connections::lock(slot, name, deadline, input.timeout)
                 .await
                 .map_err(|e| e.at(span_of(value, "connection")))?;
-            if let Some(old) = guard.take() {
-                old.close_quietly(
-                    FINISH_GRACE.min(deadline.saturating_duration_since(Instant::now())),
-                )
-                .await;
-            }
             Some(guard)
         }
         None => None,
     };
+    // as above: the wait for the name is not part of the step's timings
+    let started = Instant::now();
+    if let Some(old) = slot_guard.as_mut().and_then(|guard| guard.take()) {
+        old.close_quietly(FINISH_GRACE.min(deadline.saturating_duration_since(Instant::now())))
+            .await;
+    }
 
+    let clients = crate::http::HttpClients::of(input.ctx)?;
     let headers = connect::request_headers(
         &config,
-        jar_cookies(input.ctx, &target)?.as_deref(),
+        cookies::jar_line(clients.jar(), &target.http).as_deref(),
         &span_of(value, "headers"),
         &span_of(value, "cookies"),
     )?;
@@ -182,17 +190,23 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     } else {
         None
     };
-    let max_message = config.max_message.map_or(DEFAULT_MAX_MESSAGE, |b| b.0);
+    let max_message = config.max_message.map_or(input.max_body, |b| b.0);
     let max_message = usize::try_from(max_message).unwrap_or(usize::MAX);
     let connecting = Instant::now();
-    let (socket, handshake) =
+    let (socket, response) =
         connect::open(&target, headers, tls, max_message, deadline, input.timeout)
             .await
             .map_err(|e| e.at(url_span.clone()))?;
     let connect_ms = millis(connecting.elapsed());
-    let mut conn = Conn::new(socket, target.ws.to_string(), handshake);
+    // the handshake's cookies join the spec run's, as an `http` response's do
+    cookies::store(clients.jar(), response.headers(), &target.http);
+    let mut conn = Conn::new(socket, target.ws.to_string(), Handshake::new(&response));
 
-    let outcome = converse(&mut conn, talk(Some(connect_ms), slot_guard.is_some())).await;
+    let outcome = converse(
+        &mut conn,
+        talk(started, Some(connect_ms), slot_guard.is_some()),
+    )
+    .await;
     match (&outcome, slot_guard.as_mut()) {
         // kept even when the conversation closed it, so that a step that
         // continues it learns how it ended
@@ -210,7 +224,7 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
 async fn converse(conn: &mut Conn, talk: Talk<'_>) -> Result<serde_json::Value, StepError> {
     let url = conn.url.clone();
     let handshake = conn.handshake.clone();
-    let mut session = Session::new(conn, talk.started, talk.limit, talk.observer);
+    let mut session = Session::new(conn, talk.started, talk.deadline, talk.limit, talk.observer);
     let mut replies = Replies::default();
     conversation::perform(talk.items, &mut session, &mut replies).await?;
     if !talk.keep_open {
@@ -232,16 +246,4 @@ async fn converse(conn: &mut Conn, talk: Talk<'_>) -> Result<serde_json::Value, 
         "open": open,
         "duration": millis(talk.started.elapsed()),
     }))
-}
-
-/// The spec run's cookies for the http(s) form of the URL, so that a login
-/// over `http` authenticates the socket.
-fn jar_cookies(ctx: &SpecContext, target: &Target) -> Result<Option<String>, StepError> {
-    use reqwest::cookie::CookieStore;
-    let clients = crate::http::HttpClients::of(ctx)?;
-    Ok(clients
-        .jar()
-        .cookies(&target.http)
-        .and_then(|v| v.to_str().ok().map(str::to_string))
-        .filter(|line| !line.is_empty()))
 }

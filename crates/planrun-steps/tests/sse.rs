@@ -5,7 +5,9 @@
 //!
 //! Time limits here are short (300 ms) so that the tests of `listen` and
 //! timeouts are quick; assertions are on how a stream ended and on messages,
-//! never on how long something took.
+//! never on how long something took. What a test counts at a time limit is
+//! sent by the fixture in one write before it goes silent, so the count does
+//! not depend on how loaded the machine is.
 
 mod common;
 
@@ -135,9 +137,10 @@ async fn a_stream_fills_the_result_document() {
     assert_eq!(doc["body"], Value::Null);
     assert_eq!(doc["json"], Value::Null);
 
-    // the events came 20 ms apart: offsets increase, gaps are their differences
+    // the events were sent 20 ms apart, but a busy client may read two at
+    // once: offsets never decrease, gaps are their differences
     let at = offsets(&doc);
-    assert!(at[0] > 0.0 && at[0] < at[1] && at[1] < at[2], "{at:?}");
+    assert!(at[0] > 0.0 && at[0] <= at[1] && at[1] <= at[2], "{at:?}");
     assert_eq!(doc["first_event"].as_f64(), Some(at[0]));
     let gaps: Vec<f64> = doc["gaps"]
         .as_array()
@@ -264,16 +267,22 @@ async fn invalid_utf8_is_replaced_and_split_characters_joined() {
     assert_eq!(doc["end"], "closed");
 }
 
+/// Whether a burst shares one offset depends on how the bytes are read, which
+/// one write does not decide; the unit tests of the executor check that the
+/// events of one read share its offset.
 #[tokio::test]
-async fn a_burst_arrives_at_one_offset() {
+async fn a_burst_is_read_whole() {
     let server = FixtureServer::start().await;
     let (ctx, _dir) = context();
     let doc = ok(&ctx, &format!("get = \"{}\"", server.url("/sse/burst/5"))).await;
+    let ids: Vec<Value> = events(&doc).into_iter().map(|(_, _, id)| id).collect();
+    assert_eq!(
+        ids,
+        [json!("1"), json!("2"), json!("3"), json!("4"), json!("5")]
+    );
     let at = offsets(&doc);
-    assert_eq!(at.len(), 5);
-    assert!(at.iter().all(|t| *t == at[0]), "{at:?}");
-    assert_eq!(doc["gaps"], json!([0.0, 0.0, 0.0, 0.0]));
-    assert_eq!(doc["max_gap"], 0.0);
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "{at:?}");
+    assert_eq!(doc["gaps"].as_array().unwrap().len(), 4);
     assert_eq!(doc["end"], "closed");
 }
 
@@ -291,8 +300,20 @@ async fn listen_ends_an_open_stream_without_an_error() {
     .await;
     assert_eq!(doc["end"], "listen");
     assert_eq!(doc["events"].as_array().unwrap().len(), 2);
-    let at = offsets(&doc);
-    assert!(at[0] < at[1], "{at:?}");
+}
+
+#[tokio::test]
+async fn no_headers_before_listen_runs_out_is_an_error() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/hang");
+    // the step's limit is 10 s: `listen` bounds the wait for headers too
+    let err = fails(&ctx, &format!("get = \"{url}\"\nlisten = \"300ms\"")).await;
+    assert_eq!(
+        err.message,
+        format!("`{url}` sent no response headers within `listen` (300 ms)")
+    );
+    assert!(err.help.unwrap().contains("listen longer"));
 }
 
 #[tokio::test]
@@ -319,19 +340,15 @@ async fn a_stream_open_at_the_time_limit_is_an_error() {
         help.contains("`until`") && help.contains("`listen"),
         "{help}"
     );
-}
 
-#[tokio::test]
-async fn the_step_limit_caps_the_stream_timeout() {
-    let server = FixtureServer::start().await;
-    let (ctx, _dir) = context();
-    let err = sse_within(
+    let err = fails(
         &ctx,
-        &format!("get = \"{}\"\ntimeout = \"1m\"", server.url("/sse/stall/0")),
-        Duration::from_millis(300),
+        &format!(
+            "get = \"{}\"\ntimeout = \"300ms\"",
+            server.url("/sse/stall/0")
+        ),
     )
-    .await
-    .unwrap_err();
+    .await;
     assert!(
         err.message
             .starts_with("no event arrived within 300 ms (the server sent headers after "),
@@ -339,6 +356,24 @@ async fn the_step_limit_caps_the_stream_timeout() {
         err.message
     );
     assert!(err.message.ends_with(" ms)"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn the_step_limit_caps_the_stream_timeout() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/hang");
+    let err = sse_within(
+        &ctx,
+        &format!("get = \"{url}\"\ntimeout = \"1m\""),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        format!("`{url}` sent no response headers within 300 ms")
+    );
 }
 
 #[tokio::test]
@@ -505,6 +540,19 @@ async fn a_clean_close_between_events_ends_the_stream() {
             ev("message", "two", Some("2"))
         ]
     );
+    // the fixture reads a request body before closing: a close with unread
+    // input would be a reset, and the client might lose the stream
+    let toml = format!(
+        "post = \"{}\"\nbody = \"{}\"",
+        server.url("/sse/close"),
+        "x".repeat(1024 * 1024)
+    );
+    let doc = match sse(&ctx, &toml).await {
+        Ok(doc) => doc,
+        Err(err) => panic!("a POST of 1 MiB: {err}"),
+    };
+    assert_eq!(doc["end"], "closed");
+    assert_eq!(doc["events"].as_array().unwrap().len(), 2);
     // a chunked body cut short between events
     let doc = ok(
         &ctx,
@@ -532,6 +580,70 @@ async fn a_close_in_the_middle_of_an_event_is_an_error() {
     assert_eq!(
         err.message,
         "the server closed the stream in the middle of an event after 2 events"
+    );
+}
+
+#[tokio::test]
+async fn a_cut_stream_is_resumed_after_its_last_whole_event() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/sse/close-mid-event");
+    // each connection sends one event after the Last-Event-ID, then half of
+    // the next: the half is dropped, and so is its id
+    let doc = ok(
+        &ctx,
+        &format!(
+            "get = \"{url}\"\nuntil = {{ \"$.json.n\" = 3 }}\nreconnect = {{ attempts = 2, delay = \"5ms\" }}"
+        ),
+    )
+    .await;
+    assert_eq!(doc["end"], "until");
+    assert_eq!(doc["reconnects"], 2);
+    let seen: Vec<Value> = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["json"].clone())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            json!({"n": 1, "last_event_id": null}),
+            json!({"n": 2, "last_event_id": "1"}),
+            json!({"n": 3, "last_event_id": "2"}),
+        ]
+    );
+    assert_eq!(doc["last_event_id"], "3");
+}
+
+#[tokio::test]
+async fn a_cut_with_no_reconnection_left_is_an_error() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let err = fails(
+        &ctx,
+        &format!(
+            "get = \"{}\"\nreconnect = {{ attempts = 1, delay = \"5ms\" }}",
+            server.url("/sse/close-mid-event")
+        ),
+    )
+    .await;
+    assert_eq!(
+        err.message,
+        "the server closed the stream in the middle of an event after 2 events; 1 reconnection made, none left"
+    );
+    // a chunked body cut in the middle of an event
+    let err = fails(
+        &ctx,
+        &format!(
+            "get = \"{}\"\nreconnect = {{ attempts = 2, delay = \"5ms\" }}",
+            server.url("/sse/abort/mid")
+        ),
+    )
+    .await;
+    assert_eq!(
+        err.message,
+        "the server closed the stream in the middle of an event after 6 events; 2 reconnections made, none left"
     );
 }
 
@@ -622,12 +734,9 @@ async fn bytes_past_max_body_are_an_error() {
 
 #[tokio::test]
 async fn a_refused_connection_is_an_error() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
     let (ctx, _dir) = context();
-    let url = format!("http://127.0.0.1:{port}/events");
+    // nothing listens on port 1 (a freed port 0 could be taken by a parallel test)
+    let url = String::from("http://127.0.0.1:1/events");
     let err = fails(&ctx, &format!("get = \"{url}\"")).await;
     assert_eq!(
         err.message,

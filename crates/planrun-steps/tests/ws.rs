@@ -112,7 +112,23 @@ conversation = [
     let first = &doc["messages"][0];
     assert_eq!(first["text"], "hello");
     assert_eq!(first["size"], 5);
-    assert!(first["offset"].as_f64().unwrap() >= 0.0);
+    // offsets count from the step's start: the first send comes after the
+    // handshake, and the transcript is in order
+    let offsets: Vec<f64> = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["offset"].as_f64().unwrap())
+        .collect();
+    assert!(
+        offsets[0] >= doc["connect"].as_f64().unwrap(),
+        "{offsets:?}"
+    );
+    assert!(offsets.is_sorted(), "{offsets:?}");
+    assert!(
+        offsets[5] <= doc["duration"].as_f64().unwrap(),
+        "{offsets:?}"
+    );
 
     let received = doc["received"].as_array().unwrap();
     assert_eq!(received.len(), 2);
@@ -125,7 +141,14 @@ conversation = [
     let latencies = doc["latencies"].as_array().unwrap();
     assert_eq!(latencies.len(), 2);
     assert_eq!(latencies[0], doc["replies"]["echo"]["latency"]);
-    assert!(latencies.iter().all(|l| l.as_f64().unwrap() >= 0.0));
+    // a latency runs from the send before the reply to the reply
+    for (latency, (sent, reply)) in latencies.iter().zip([(0, 1), (2, 3)]) {
+        let between = offsets[reply] - offsets[sent];
+        assert!(
+            (latency.as_f64().unwrap() - between).abs() < 1e-6,
+            "latency {latency} is not the {between} ms from message {sent} to {reply}"
+        );
+    }
     assert!(doc["duration"].as_f64().unwrap() >= doc["connect"].as_f64().unwrap());
 }
 
@@ -510,16 +533,30 @@ async fn client_close_sends_the_code_and_waits_for_the_answer() {
 async fn wait_keeps_messages_for_later_actions() {
     let server = WsServer::start().await;
     let (ctx, _dir) = context();
+    // `/greet` sends both greetings right after the handshake: the `wait`
+    // reads them, and the `expect` actions (with no time to wait themselves)
+    // only find them if the `wait` kept them
     let doc = ws(
         &ctx,
         &format!(
-            "url = \"{}\"\nconversation = [{{ wait = \"100ms\" }}, {{ expect = \"greeting 1\" }}, {{ expect = \"greeting 2\" }}]",
+            "url = \"{}\"\nconversation = [{{ wait = \"300ms\" }}, {{ expect = \"greeting 1\", timeout = \"1ms\" }}, {{ expect = \"greeting 2\", timeout = \"1ms\" }}]",
             server.url("/greet")
         ),
     )
     .await
     .unwrap();
-    assert_eq!(doc["latencies"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["replies"]["1"]["message"]["text"], "greeting 1");
+    assert_eq!(doc["replies"]["2"]["message"]["text"], "greeting 2");
+    // read during the wait, not after it
+    let wait_ends = doc["connect"].as_f64().unwrap() + 300.0;
+    for reply in ["1", "2"] {
+        let offset = doc["replies"][reply]["message"]["offset"].as_f64().unwrap();
+        assert!(
+            offset < wait_ends,
+            "greeting read at {offset} ms, after the wait"
+        );
+    }
+    assert_eq!(doc["received"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -605,6 +642,130 @@ async fn the_jar_of_an_http_login_authenticates_the_socket() {
     .await
     .unwrap();
     assert_eq!(doc["status"], 101);
+}
+
+#[tokio::test]
+async fn handshake_cookies_join_the_jar_for_later_steps() {
+    planrun_steps::install_crypto_provider();
+    let fixture = FixtureServer::start().await;
+    let server = WsServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = ws(&ctx, &format!("url = \"{}\"", server.url("/set-cookie")))
+        .await
+        .unwrap();
+    // repeated `set-cookie` headers are joined with a newline, as by `http`
+    assert_eq!(
+        doc["headers"]["set-cookie"],
+        WsServer::SET_COOKIES.join("\n")
+    );
+
+    // the jar is the spec run's: an `http` step to another port sends them
+    let echoed = guarded(run(
+        &HttpExecutor::new(),
+        &ctx,
+        &format!("get = \"{}\"", fixture.url("/echo")),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        echoed["json"]["cookies"],
+        json!({"ws_session": "opened", "ws_theme": "dark"})
+    );
+
+    // and so does the next handshake
+    let doc = ws(
+        &ctx,
+        &format!(
+            "url = \"{}\"\nconversation = [{{ send = \"handshake\" }}, {{ expect = true }}]",
+            server.url("/echo")
+        ),
+    )
+    .await
+    .unwrap();
+    let sent = doc["replies"]["1"]["message"]["json"]["cookie"]
+        .as_str()
+        .unwrap();
+    let mut sent: Vec<&str> = sent.split("; ").collect();
+    sent.sort_unstable();
+    assert_eq!(sent, ["ws_session=opened", "ws_theme=dark"]);
+}
+
+#[tokio::test]
+async fn waiting_for_a_named_connection_is_not_in_the_timings() {
+    let server = WsServer::start().await;
+    let (ctx, _dir) = context();
+    let opened = ws(
+        &ctx,
+        &format!("url = \"{}\"\nconnection = \"shared\"", server.url("/echo")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened["open"], true);
+
+    // the first step holds the connection for 500 ms; the second waits for
+    // it, then talks: its offsets, latency and duration start when it has it
+    let holder = ws(
+        &ctx,
+        "connection = \"shared\"\nconversation = [{ wait = \"500ms\" }]",
+    );
+    let waiter = async {
+        let asked = tokio::time::Instant::now();
+        let doc = ws(
+            &ctx,
+            "connection = \"shared\"\nconversation = [{ send = \"after you\" }, { expect = \"after you\" }]",
+        )
+        .await
+        .unwrap();
+        (doc, asked.elapsed())
+    };
+    let (held, (doc, waited)) = tokio::join!(holder, waiter);
+    held.unwrap();
+    // lower bounds only (a sleep guarantees a minimum, load only adds): the
+    // 500 ms spent waiting for the connection are outside the duration
+    let duration = doc["duration"].as_f64().unwrap();
+    let outside = waited.as_secs_f64() * 1000.0 - duration;
+    assert!(
+        outside >= 200.0,
+        "the wait is in the duration: waited {waited:?}, duration {duration} ms"
+    );
+    assert!(
+        doc["messages"][0]["offset"].as_f64().unwrap() <= duration,
+        "{doc}"
+    );
+    assert!(doc["latencies"][0].as_f64().unwrap() <= duration, "{doc}");
+}
+
+#[tokio::test]
+async fn option_errors_point_at_their_conversation_item() {
+    let server = WsServer::start().await;
+    let (ctx, _dir) = context();
+    let toml = format!(
+        "url = \"{}\"\nconversation = [\n  {{ send = \"x\" }},\n  {{ send = \"y\", skip = true }},\n]",
+        server.url("/echo")
+    );
+    let err = ws(&ctx, &toml).await.unwrap_err();
+    assert_eq!(
+        err.message,
+        "conversation item 1: `skip` only applies to `expect`"
+    );
+    assert_eq!(spanned(&toml, &err), "{ send = \"y\", skip = true }");
+
+    // an action that never waits refuses a `timeout` instead of ignoring it
+    let toml = format!(
+        "url = \"{}\"\nconversation = [{{ wait = \"10ms\", timeout = \"1s\" }}]",
+        server.url("/echo")
+    );
+    let err = ws(&ctx, &toml).await.unwrap_err();
+    assert!(
+        err.message
+            .starts_with("conversation item 0: `timeout` only applies to actions that wait"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        spanned(&toml, &err),
+        "{ wait = \"10ms\", timeout = \"1s\" }"
+    );
 }
 
 #[tokio::test]
@@ -719,22 +880,14 @@ conversation = [
 #[tokio::test]
 async fn connection_refused_is_named() {
     let (ctx, _dir) = context();
-    let port = {
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let toml = format!("url = \"ws://127.0.0.1:{port}/socket\"");
-    let err = ws(&ctx, &toml).await.unwrap_err();
+    // port 1 (tcpmux) has no listener, and no other test can take it
+    let toml = "url = \"ws://127.0.0.1:1/socket\"";
+    let err = ws(&ctx, toml).await.unwrap_err();
     assert_eq!(
         err.message,
-        format!(
-            "cannot connect to `127.0.0.1:{port}` (for `ws://127.0.0.1:{port}/socket`): connection refused"
-        )
+        "cannot connect to `127.0.0.1:1` (for `ws://127.0.0.1:1/socket`): connection refused"
     );
-    assert_eq!(
-        spanned(&toml, &err),
-        format!("\"ws://127.0.0.1:{port}/socket\"")
-    );
+    assert_eq!(spanned(toml, &err), "\"ws://127.0.0.1:1/socket\"");
 }
 
 #[tokio::test]
@@ -780,6 +933,31 @@ async fn max_message_caps_incoming_messages() {
         "{}",
         err.message
     );
+    assert!(
+        err.message.ends_with("over the `max_message` cap of 1 KiB"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn max_message_defaults_to_the_runs_max_body() {
+    let server = WsServer::start().await;
+    let (ctx, _dir) = context();
+    let big = "x".repeat(2000);
+    let toml = format!(
+        "url = \"{}\"\nconversation = [{{ send = \"{big}\" }}, {{ expect = true }}]",
+        server.url("/echo")
+    );
+    let err = guarded(run_step(
+        &setup(),
+        &ctx,
+        &config(&toml),
+        Duration::from_secs(10),
+        1024,
+    ))
+    .await
+    .unwrap_err();
     assert!(
         err.message.ends_with("over the `max_message` cap of 1 KiB"),
         "{}",

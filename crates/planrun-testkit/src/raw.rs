@@ -24,7 +24,8 @@ pub(crate) enum RawRoute {
     CloseMidHeaders,
     /// An event stream without chunked framing: two events, then a clean close.
     SseClose,
-    /// An event stream without chunked framing: one event, half of another, then a close.
+    /// An event stream without chunked framing: one event after the
+    /// `Last-Event-ID` sent, half of the next, then a close.
     SseCloseMidEvent,
 }
 
@@ -97,46 +98,93 @@ where
             let _ = tokio::io::copy(&mut stream, &mut tokio::io::sink()).await;
         }
         RawRoute::CloseMidHeaders => {
-            if read_head(&mut head, &mut stream).await {
+            if read_request(&mut head, &mut stream).await {
                 let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Ty").await;
                 let _ = stream.shutdown().await;
             }
         }
         RawRoute::SseClose | RawRoute::SseCloseMidEvent => {
-            if !read_head(&mut head, &mut stream).await {
+            if !read_request(&mut head, &mut stream).await {
                 return;
             }
             // no length and no chunking: the body ends where the connection does
-            let body: &[u8] = if route == RawRoute::SseClose {
-                b"id: 1\ndata: one\n\nid: 2\ndata: two\n\n"
+            let body = if route == RawRoute::SseClose {
+                String::from("id: 1\ndata: one\n\nid: 2\ndata: two\n\n")
             } else {
-                b"id: 1\ndata: one\n\nid: 2\ndata: tw"
+                resumed_then_cut(header(&head, "last-event-id"))
             };
-            let _ = stream
-                .write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
-                      cache-control: no-cache\r\nconnection: close\r\n\r\n",
-                )
-                .await;
-            let _ = stream.write_all(body).await;
+            let mut answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                cache-control: no-cache\r\nconnection: close\r\n\r\n"
+                .to_vec();
+            answer.extend_from_slice(body.as_bytes());
+            let _ = stream.write_all(&answer).await;
             let _ = stream.shutdown().await;
         }
     }
 }
 
-/// Reads the whole header block; `false` when the client left first.
+/// The body of `/sse/close-mid-event` for a request with this
+/// `Last-Event-ID`: event `k + 1` (`k` is the id sent, else 0), whose data
+/// says which id was sent, then half of event `k + 2`.
+fn resumed_then_cut(last_event_id: Option<String>) -> String {
+    let after = last_event_id
+        .as_deref()
+        .and_then(|id| id.parse::<u64>().ok())
+        .unwrap_or(0);
+    let (whole, half) = (after.saturating_add(1), after.saturating_add(2));
+    let sent = serde_json::Value::from(last_event_id);
+    format!(
+        "id: {whole}\ndata: {{\"n\":{whole},\"last_event_id\":{sent}}}\n\nid: {half}\ndata: {{\"n\":"
+    )
+}
+
+/// Reads the rest of the request: the header block, then a body of
+/// `Content-Length` bytes (discarded); `false` when the client left first.
 ///
-/// Closing with unread input would turn the close into a reset and the client
-/// might miss the bytes, so raw routes read the head before answering.
-async fn read_head<S: AsyncRead + Unpin>(head: &mut Vec<u8>, stream: &mut S) -> bool {
+/// Closing with unread input, a request body above all, turns the close into
+/// a reset and the client might miss the answer, so raw routes read the whole
+/// request before answering. Chunked request bodies are not read: the clients
+/// of these routes send lengths.
+async fn read_request<S: AsyncRead + Unpin>(head: &mut Vec<u8>, stream: &mut S) -> bool {
     let mut chunk = [0u8; 1024];
-    while find(head, b"\r\n\r\n").is_none() && head.len() < MAX_HEAD_BYTES {
+    let end = loop {
+        if let Some(at) = find(head, b"\r\n\r\n") {
+            break at + 4;
+        }
+        if head.len() >= MAX_HEAD_BYTES {
+            // an oversized head: answer anyway
+            return true;
+        }
         match stream.read(&mut chunk).await {
             Ok(0) | Err(_) => return false,
             Ok(n) => head.extend_from_slice(&chunk[..n]),
         }
+    };
+    let length = header(&head[..end], "content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut left = length.saturating_sub((head.len() - end) as u64);
+    while left > 0 {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => left = left.saturating_sub(n as u64),
+        }
     }
     true
+}
+
+/// The value of a request header (the first of its name) in a head.
+fn header(head: &[u8], name: &str) -> Option<String> {
+    let end = find(head, b"\r\n\r\n").unwrap_or(head.len());
+    String::from_utf8_lossy(&head[..end])
+        .split("\r\n")
+        .skip(1)
+        .find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
 }
 
 #[cfg(test)]
@@ -159,6 +207,40 @@ mod tests {
         );
         assert_eq!(RawRoute::for_request_line(b"GET /hanger HTTP/1.1"), None);
         assert_eq!(RawRoute::for_request_line(b"garbage"), None);
+    }
+
+    #[tokio::test]
+    async fn the_whole_request_is_read_before_answering() {
+        // the body comes partly with the head, partly after it
+        let mut head =
+            b"POST /sse/close HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123".to_vec();
+        let mut rest: &[u8] = b"456789";
+        assert!(read_request(&mut head, &mut rest).await);
+        assert!(rest.is_empty());
+        // a client that leaves before its body is complete
+        let mut head = b"POST /sse/close HTTP/1.1\r\ncontent-length: 10\r\n\r\n".to_vec();
+        let mut rest: &[u8] = b"0123";
+        assert!(!read_request(&mut head, &mut rest).await);
+        let mut head = b"GET /sse/close HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+        let mut rest: &[u8] = b"";
+        assert!(read_request(&mut head, &mut rest).await);
+    }
+
+    #[test]
+    fn a_cut_stream_resumes_after_the_last_event_id() {
+        assert_eq!(
+            resumed_then_cut(None),
+            "id: 1\ndata: {\"n\":1,\"last_event_id\":null}\n\nid: 2\ndata: {\"n\":"
+        );
+        assert_eq!(
+            resumed_then_cut(Some(String::from("4"))),
+            "id: 5\ndata: {\"n\":5,\"last_event_id\":\"4\"}\n\nid: 6\ndata: {\"n\":"
+        );
+        let head = b"GET / HTTP/1.1\r\nLast-Event-ID:  7 \r\n\r\nLast-Event-ID: 9";
+        assert_eq!(header(head, "last-event-id").as_deref(), Some("7"));
+        assert!(
+            resumed_then_cut(Some(u64::MAX.to_string())).starts_with(&format!("id: {}", u64::MAX))
+        );
     }
 
     #[tokio::test]

@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 /// |---|---|
 /// | `/echo` | echoes text and binary messages; the text `handshake` is answered with JSON of the handshake (`path`, `headers` with lowercase names, `protocol`, and `cookie` when one was sent); the text `close CODE REASON` makes the server close with that code and reason; it picks the first offered subprotocol of [`WsServer::SUBPROTOCOLS`] |
 /// | `/greet` | sends `greeting 1` and `greeting 2` at once, then echoes |
+/// | `/set-cookie` | sets the cookies of [`WsServer::SET_COOKIES`] in its handshake answer (two `Set-Cookie` headers), then echoes |
 /// | `/silent` | reads everything and never sends anything (pings and closes are still answered) |
 /// | `/close-1011` | closes with 1011 and reason `boom` after the first message |
 /// | `/forbidden` | refuses the handshake: 403 with [`WsServer::FORBIDDEN_BODY`] |
@@ -44,6 +45,9 @@ impl WsServer {
 
     /// The payload of the ping `/ping` sends.
     pub const PING_PAYLOAD: &str = "are-you-there";
+
+    /// The `Set-Cookie` headers of `/set-cookie`'s handshake answer.
+    pub const SET_COOKIES: [&str; 2] = ["ws_session=opened; Path=/", "ws_theme=dark; Path=/"];
 
     /// The body of the `403` that `/forbidden` answers.
     pub const FORBIDDEN_BODY: &str = "forbidden: no entry for tests";
@@ -113,6 +117,13 @@ async fn serve(stream: TcpStream) {
         match path.as_str() {
             "/forbidden" => return Err(refuse(StatusCode::FORBIDDEN, WsServer::FORBIDDEN_BODY)),
             "/echo" | "/greet" | "/silent" | "/close-1011" | "/ping" => {}
+            "/set-cookie" => {
+                for cookie in WsServer::SET_COOKIES {
+                    response
+                        .headers_mut()
+                        .append(header::SET_COOKIE, HeaderValue::from_static(cookie));
+                }
+            }
             _ => return Err(refuse(StatusCode::NOT_FOUND, "no such WebSocket path")),
         }
         for (name, value) in request.headers() {

@@ -4,18 +4,20 @@
 //! created on first use and kept for the spec run, so steps reuse connections
 //! and a session cookie set by a login step is sent by every later step, over
 //! any of the clients. Redirect handling is per request (see [`Redirects`]),
-//! so it needs no client of its own. This module must not build requests or
-//! read responses.
+//! so it needs no client of its own. The roots of a `ca_cert` are read here,
+//! for `ws` too. This module must not build requests or read responses.
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use planrun_runner::executor::{SpecContext, StepError};
 use reqwest::cookie::Jar;
 use reqwest::redirect::{Attempt, Policy};
 use reqwest::{Certificate, Client};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 /// The TLS settings that need a client of their own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -67,6 +69,12 @@ impl HttpClients {
             builder = builder.tls_backend_preconfigured(tls);
         }
         for root in roots {
+            let root = Certificate::from_der(&root).map_err(|err| {
+                StepError::new(format!(
+                    "cannot use a certificate of `ca_cert`: {}",
+                    super::error::chain(&err)
+                ))
+            })?;
             builder = builder.add_root_certificate(root);
         }
         let client = builder.build().map_err(|err| {
@@ -88,7 +96,9 @@ impl HttpClients {
     }
 }
 
-async fn read_roots(path: &PathBuf) -> Result<Vec<Certificate>, StepError> {
+/// The certificates of the PEM file `path` (a `ca_cert`, already resolved
+/// against the spec's directory), for every executor that speaks TLS.
+pub(crate) async fn read_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, StepError> {
     let pem = tokio::fs::read(path).await.map_err(|err| {
         StepError::new(format!(
             "cannot read the CA certificate `{}`: {err}",
@@ -96,13 +106,14 @@ async fn read_roots(path: &PathBuf) -> Result<Vec<Certificate>, StepError> {
         ))
         .help("a relative `ca_cert` starts at the spec file's directory")
     })?;
-    let roots = Certificate::from_pem_bundle(&pem).map_err(|err| {
-        StepError::new(format!(
-            "`{}` holds no usable PEM certificate: {}",
-            path.display(),
-            super::error::chain(&err)
-        ))
-    })?;
+    let roots = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| {
+            StepError::new(format!(
+                "`{}` holds no usable PEM certificate: {err}",
+                path.display()
+            ))
+        })?;
     if roots.is_empty() {
         return Err(StepError::new(format!(
             "`{}` holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use planrun_runner::executor::StepError;
 
+/// The help of every failed TLS handshake (`http`, `sse`, `ws`).
+pub(crate) const TLS_HELP: &str = "for a test system with its own certificate authority set `ca_cert = \"path/to/ca.pem\"`, or `insecure = true` to skip verification";
+
 /// The error and all its sources, joined with `: `, minus repeats.
 pub(crate) fn chain(err: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -78,9 +81,7 @@ pub(crate) fn request_error(err: &reqwest::Error, url: &str, timeout: Duration) 
         );
     }
     if let Some(tls) = has_tls_error(err) {
-        return StepError::new(format!("TLS handshake with `{url}` failed: {tls}")).help(
-            "for a test system with its own certificate authority set `ca_cert = \"path/to/ca.pem\"`, or `insecure = true` to skip verification",
-        );
+        return StepError::new(format!("TLS handshake with `{url}` failed: {tls}")).help(TLS_HELP);
     }
     if err.is_connect() {
         if io_kind(err) == Some(io::ErrorKind::ConnectionRefused)
@@ -100,9 +101,11 @@ pub(crate) fn request_error(err: &reqwest::Error, url: &str, timeout: Duration) 
             .help("check the host name in the URL or `base_url`");
         }
         if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
-            return StepError::new(format!("TLS handshake with `{url}` failed: {}", root_cause(err))).help(
-                "for a test system with its own certificate authority set `ca_cert = \"path/to/ca.pem\"`, or `insecure = true` to skip verification",
-            );
+            return StepError::new(format!(
+                "TLS handshake with `{url}` failed: {}",
+                root_cause(err)
+            ))
+            .help(TLS_HELP);
         }
         return StepError::new(format!("cannot connect to `{url}`: {}", root_cause(err)))
             .help("is the server running and reachable from here? check `base_url`");

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{COOKIE, SEC_WEBSOCKET_PROTOCOL, USER_AGENT};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use planrun_runner::executor::StepError;
 use planrun_spec::kinds::WsConfig;
 use planrun_spec::value::Span;
 use reqwest::Url;
-use serde_json::{Map, json};
+use serde_json::Map;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -24,6 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, tungstenite};
 
 use super::text::{excerpt, human_duration};
+use crate::http::error::TLS_HELP;
 
 /// An open client socket.
 pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -85,15 +86,33 @@ impl Target {
     }
 }
 
+/// The answer to a successful handshake.
+pub(super) type Response = tungstenite::handshake::client::Response;
+
 /// What the handshake answered.
 #[derive(Debug, Clone)]
 pub(super) struct Handshake {
     /// The status (101).
     pub(super) status: u16,
-    /// The response headers, lowercase names, repeats joined with `, `.
+    /// The response headers as `http` reports them: lowercase names, repeats
+    /// joined with `, ` (`set-cookie` with a newline).
     pub(super) headers: Map<String, serde_json::Value>,
     /// The subprotocol the server chose.
     pub(super) protocol: Option<String>,
+}
+
+impl Handshake {
+    /// What `response` says.
+    pub(super) fn new(response: &Response) -> Self {
+        Self {
+            status: response.status().as_u16(),
+            headers: crate::http::headers_doc(response.headers()),
+            protocol: response
+                .headers()
+                .get(SEC_WEBSOCKET_PROTOCOL)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        }
+    }
 }
 
 /// The handshake request's headers: the step's `headers`, the merged cookies
@@ -105,47 +124,16 @@ pub(super) fn request_headers(
     headers_span: &Span,
     cookies_span: &Span,
 ) -> Result<HeaderMap, StepError> {
-    let mut headers = HeaderMap::new();
-    let mut user_cookie = None;
-    for (name, text) in &config.headers {
-        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            StepError::new(format!("`{name}` is not a valid header name")).at(headers_span.clone())
-        })?;
-        if header == COOKIE {
-            user_cookie = Some(text.clone());
-            continue;
-        }
-        let value = HeaderValue::from_str(text).map_err(|_| {
-            StepError::new(format!(
-                "the value of header `{name}` is not valid in HTTP (control characters or non-ASCII text)"
-            ))
-            .at(headers_span.clone())
-        })?;
-        headers.append(header, value);
-    }
-    let mut cookies: Vec<(String, String)> = Vec::new();
-    for pair in jar_cookies
-        .unwrap_or_default()
-        .split(';')
-        .chain(user_cookie.as_deref().unwrap_or_default().split(';'))
-    {
-        if let Some((name, value)) = pair.trim().split_once('=') {
-            set_cookie(&mut cookies, name.trim(), value.trim());
-        }
-    }
-    for (name, value) in &config.cookies {
-        set_cookie(&mut cookies, name, value);
-    }
-    if !cookies.is_empty() {
-        let line = cookies
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let value = HeaderValue::from_str(&line).map_err(|_| {
-            StepError::new("a cookie name or value is not valid in HTTP").at(cookies_span.clone())
-        })?;
-        headers.insert(COOKIE, value);
+    let (mut headers, own_cookie) = crate::http::step_headers(&config.headers, headers_span)?;
+    // there is no client to add the jar's cookies: they are always merged in
+    let cookie = crate::http::cookies::cookie_header(
+        jar_cookies,
+        own_cookie.as_deref(),
+        &config.cookies,
+        cookies_span,
+    )?;
+    if let Some(cookie) = cookie {
+        headers.insert(COOKIE, cookie);
     }
     if !config.subprotocols.is_empty() {
         let mut offered: Vec<String> = headers
@@ -168,13 +156,6 @@ pub(super) fn request_headers(
     Ok(headers)
 }
 
-fn set_cookie(cookies: &mut Vec<(String, String)>, name: &str, value: &str) {
-    match cookies.iter_mut().find(|(n, _)| n == name) {
-        Some(existing) => existing.1 = value.to_string(),
-        None => cookies.push((name.to_string(), value.to_string())),
-    }
-}
-
 /// Connects, sets up TLS and performs the upgrade, all before `deadline`.
 pub(super) async fn open(
     target: &Target,
@@ -183,7 +164,7 @@ pub(super) async fn open(
     max_message: usize,
     deadline: Instant,
     limit: Duration,
-) -> Result<(Socket, Handshake), StepError> {
+) -> Result<(Socket, Response), StepError> {
     let url = target.ws.as_str();
     let authority = target.authority();
     let mut request = url.into_client_request().map_err(|err| {
@@ -236,32 +217,8 @@ pub(super) async fn open(
         Ok(Err(err)) => return Err(handshake_error(err, url, target.is_tls())),
         Ok(Ok(done)) => done,
     };
-    let mut doc = Map::new();
-    for name in response.headers().keys() {
-        let joined = response
-            .headers()
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ");
-        doc.insert(name.as_str().to_string(), json!(joined));
-    }
-    let protocol = response
-        .headers()
-        .get(SEC_WEBSOCKET_PROTOCOL)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    Ok((
-        socket,
-        Handshake {
-            status: response.status().as_u16(),
-            headers: doc,
-            protocol,
-        },
-    ))
+    Ok((socket, response))
 }
-
-const TLS_HELP: &str = "for a test system with its own certificate authority set `ca_cert = \"path/to/ca.pem\"`, or `insecure = true` to skip verification";
 
 fn connect_error(err: &io::Error, url: &str, authority: &str) -> StepError {
     if err.kind() == io::ErrorKind::ConnectionRefused {

@@ -88,7 +88,20 @@ pub(super) struct Replies {
     pub(super) latencies: Vec<Json>,
 }
 
-/// Reads and checks every action of the conversation.
+/// Where an error of `WsConfig::check` belongs: the conversation item it
+/// names ("conversation item 2: …"), from its first key to its last value,
+/// or the whole table.
+pub(super) fn located(value: &Value, message: &str) -> Span {
+    message
+        .strip_prefix("conversation item ")
+        .and_then(|rest| rest.split_once(':'))
+        .and_then(|(index, _)| index.parse::<usize>().ok())
+        .and_then(|index| value.get("conversation")?.as_seq()?.get(index))
+        .map_or_else(|| value.span.clone(), |item| item.span.start..end_of(item))
+}
+
+/// Reads every action of the conversation and checks what
+/// `WsConfig::check` does not: payloads, matchers, close frames, names.
 pub(super) fn prepare(config: &WsConfig, value: &Value) -> Result<Vec<Item>, StepError> {
     let values = value
         .get("conversation")
@@ -114,17 +127,13 @@ pub(super) fn prepare(config: &WsConfig, value: &Value) -> Result<Vec<Item>, Ste
         let fail = |message: String, at: Span| {
             StepError::new(format!("conversation item {index} (`{key}`): {message}")).at(at)
         };
+        // which options go with which action is `WsConfig::check`'s to say;
+        // here a `timeout` only matters to the actions that wait
         let timeout = action
             .timeout
             .map(|d| d.0)
             .or(step_timeout)
             .unwrap_or(DEFAULT_ACTION_TIMEOUT);
-        if action.skip && key != "expect" {
-            return Err(fail(String::from("`skip` only applies to `expect`"), span));
-        }
-        if action.name.is_some() && key != "expect" {
-            return Err(fail(String::from("`name` only applies to `expect`"), span));
-        }
         let prepared = match key {
             "send" => Action::Send(action.send.clone().unwrap_or_default()),
             "send_json" => {
@@ -309,9 +318,11 @@ fn close_frame(value: &Json) -> Result<(u16, String), String> {
             "the close code must be a whole number such as 1000 or 4000",
         ));
     };
-    if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
+    // the codes a peer may send that tungstenite also accepts: a tungstenite
+    // peer fails the connection on 1014 (IANA's "bad gateway"), unknown to it
+    if !matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999) {
         return Err(format!(
-            "{code} cannot be sent as a close code (use 1000–1003, 1007–1014 or 3000–4999; 1005, 1006 and 1015 only describe a close)"
+            "{code} cannot be sent as a close code (use 1000–1003, 1007–1013 or 3000–4999; 1005, 1006 and 1015 only describe a close)"
         ));
     }
     if reason.len() > 123 {
@@ -694,6 +705,23 @@ mod tests {
                 .contains("unknown key `cod`")
         );
         assert!(close_frame(&json!("x")).is_err());
+        let err = close_frame(&json!(1014)).unwrap_err();
+        assert!(
+            err.contains("use 1000–1003, 1007–1013 or 3000–4999"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sendable_close_codes_are_those_tungstenite_allows() {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+        for code in 0..=u16::MAX {
+            assert_eq!(
+                close_frame(&json!(code)).is_ok(),
+                CloseCode::from(code).is_allowed(),
+                "close code {code}"
+            );
+        }
     }
 
     #[test]

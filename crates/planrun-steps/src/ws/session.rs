@@ -145,7 +145,8 @@ pub(super) enum Read {
 /// One step's use of a connection, and its transcript.
 pub(super) struct Session<'c> {
     pub(super) conn: &'c mut Conn,
-    /// When the step started.
+    /// Where offsets count from: when the step started, or got its named
+    /// connection.
     pub(super) started: Instant,
     /// The step's time limit and when it runs out.
     pub(super) limit: Duration,
@@ -163,11 +164,14 @@ pub(super) struct Session<'c> {
 }
 
 impl<'c> Session<'c> {
-    /// A session on `conn`. Messages an earlier step read and left untaken
-    /// are carried over: they count as arriving at the start of this step.
+    /// A session on `conn` that counts offsets from `started` and may last
+    /// until `deadline` (the step's `limit` from its start). Messages an
+    /// earlier step read and left untaken are carried over: they count as
+    /// arriving at `started`, and are in both steps' transcripts.
     pub(super) fn new(
         conn: &'c mut Conn,
         started: Instant,
+        deadline: Instant,
         limit: Duration,
         observer: Observer,
     ) -> Self {
@@ -175,7 +179,7 @@ impl<'c> Session<'c> {
             conn,
             started,
             limit,
-            deadline: started + limit,
+            deadline,
             observer,
             messages: Vec::new(),
             received: Vec::new(),

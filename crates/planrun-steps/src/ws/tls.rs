@@ -1,18 +1,19 @@
 //! The rustls configuration of `wss://` connections.
 //!
-//! Trust works as for `http` and `sse`: the platform verifier (the system's
-//! trust store) plus the roots of `ca_cert`, or no checks at all with
-//! `insecure`. One configuration per setting is built on first use and kept
-//! for the spec run. This module must not open connections.
+//! Trust is that of `http` and `sse`: the platform verifier (the system's
+//! trust store) plus the roots of `ca_cert` (read by the same function), or
+//! any certificate with `insecure`. Unlike reqwest's `insecure`, handshake
+//! signatures are still checked. One configuration per setting is built on
+//! the first `wss://` step that needs it (reading the system's store then)
+//! and kept for the spec run. This module must not open connections.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use planrun_runner::executor::{SpecContext, StepError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_platform_verifier::Verifier;
@@ -48,7 +49,7 @@ pub(super) async fn client_config(
         return Ok(config);
     }
     let roots = match &settings.ca_cert {
-        Some(path) => read_roots(path).await?,
+        Some(path) => crate::http::read_roots(path).await?,
         None => Vec::new(),
     };
     let built = Arc::new(build(settings.insecure, roots)?);
@@ -84,31 +85,6 @@ fn build(insecure: bool, roots: Vec<CertificateDer<'static>>) -> Result<ClientCo
     // the upgrade is an HTTP/1.1 request: a server must not pick h2
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
-}
-
-async fn read_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, StepError> {
-    let pem = tokio::fs::read(path).await.map_err(|err| {
-        StepError::new(format!(
-            "cannot read the CA certificate `{}`: {err}",
-            path.display()
-        ))
-        .help("a relative `ca_cert` starts at the spec file's directory")
-    })?;
-    let roots = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| {
-            StepError::new(format!(
-                "`{}` holds no usable PEM certificate: {err}",
-                path.display()
-            ))
-        })?;
-    if roots.is_empty() {
-        return Err(StepError::new(format!(
-            "`{}` holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
-            path.display()
-        )));
-    }
-    Ok(roots)
 }
 
 /// `insecure = true`: every certificate is accepted, as `http` does with the

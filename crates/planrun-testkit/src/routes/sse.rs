@@ -5,17 +5,21 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /sse/stall/{n}` | `n` `tick` events (`id: i`, `data: {"n":i}`) 10 ms apart, then stays open, silent |
+//! | `GET /sse/stall/{n}` | `n` `tick` events (`id: i`, `data: {"n":i}`) in one write, then stays open, silent |
 //! | `GET /sse/burst/{n}` | `n` `tick` events in one write, then the stream ends |
 //! | `GET /sse/endless` | `tick` events without pause, forever |
-//! | `GET /sse/words` | `message` events `{"chunk": w, "index": i}` for `alpha beta gamma` 10 ms apart with ids, then `event: done` / `data: [DONE]`, then stays open |
+//! | `GET /sse/words` | `message` events `{"chunk": w, "index": i}` for `alpha beta gamma` with ids, then `event: done` / `data: [DONE]`, all in one write, then stays open |
 //! | `GET /sse/quirks/{lf,crlf,cr}` | [`QUIRKS`] with that line ending; `?bytewise` sends one byte per chunk |
 //! | `GET /sse/invalid-utf8` | `data: a\xFFb`, then `café` with `é` split over two chunks, then `end` plus a cut-off sequence |
 //! | `ANY /sse/echo` | one `echo` event whose data is the request as JSON (`method`, `headers`, `cookies`, `body`, `json`), then the stream ends |
-//! | `GET /sse/resume/{key}` | `retry: 10`, then two events after the `Last-Event-ID` sent (`{"n", "connection", "last_event_id"}`), then the stream ends; after event 6 comes `event: done`; `?connections=N`: 204 from connection N+1 on |
+//! | `GET /sse/resume/{key}` | `retry: 10`, then two events after the `Last-Event-ID` sent (`{"n", "connection", "last_event_id"}`), then the stream ends, all in one write; after event 6 comes `event: done`; `?connections=N`: 204 from connection N+1 on |
 //! | `GET /sse/abort/{between,mid}` | two events, then the chunked body is cut by an error between events or in the middle of a third |
 //! | `ANY /sse/close` (raw) | no length, no chunking: events `one` and `two` (ids 1, 2), then the connection closes |
-//! | `ANY /sse/close-mid-event` (raw) | the same, cut in the middle of the second event |
+//! | `ANY /sse/close-mid-event` (raw) | no length, no chunking: event `k+1` (`k`: the `Last-Event-ID` sent, else 0) with data `{"n": k+1, "last_event_id": <sent or null>}`, then half of event `k+2`, then the connection closes |
+//!
+//! Streams that a test counts at a time limit (`stall`, `words`, `resume`)
+//! send what is counted in one write before going silent or closing, so the
+//! count does not depend on how loaded the machine is.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -32,7 +36,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Fixtures, cookies, error};
 
-/// Pause between the events of paced streams.
+/// Pause before `/sse/abort` cuts its stream.
 const PACE: Duration = Duration::from_millis(10);
 
 /// Most events a numbered route sends, so a typo cannot flood a test.
@@ -124,17 +128,12 @@ async fn stall(Path(n): Path<String>) -> Response {
         Ok(n) => n,
         Err(response) => return response,
     };
-    let events = stream::unfold(1u32, move |i| async move {
-        if i > n {
-            return None;
-        }
-        if i > 1 {
-            tokio::time::sleep(PACE).await;
-        }
-        Some((Ok::<_, Infallible>(tick(i)), i + 1))
-    });
+    let all: Vec<u8> = (1..=n).flat_map(|i| tick(i).to_vec()).collect();
+    let events = (!all.is_empty()).then(|| Ok::<_, Infallible>(Bytes::from(all)));
     // then silence, with the connection open, until the client leaves
-    event_stream(Body::from_stream(events.chain(stream::pending())))
+    event_stream(Body::from_stream(
+        stream::iter(events).chain(stream::pending()),
+    ))
 }
 
 async fn burst(Path(n): Path<String>) -> Response {
@@ -153,22 +152,13 @@ async fn endless() -> Response {
 
 async fn words() -> Response {
     const WORDS: [&str; 3] = ["alpha", "beta", "gamma"];
-    let events = stream::unfold(0usize, |i| async move {
-        if i > WORDS.len() {
-            return None;
-        }
-        if i > 0 {
-            tokio::time::sleep(PACE).await;
-        }
-        let event = match WORDS.get(i) {
-            Some(word) => {
-                let data = json!({"chunk": word, "index": i});
-                format!("id: {i}\nevent: message\ndata: {data}\n\n")
-            }
-            None => format!("id: {i}\nevent: done\ndata: [DONE]\n\n"),
-        };
-        Some((Ok::<_, Infallible>(Bytes::from(event)), i + 1))
-    });
+    let mut text = String::new();
+    for (i, word) in WORDS.iter().enumerate() {
+        let data = json!({"chunk": word, "index": i});
+        let _ = write!(text, "id: {i}\nevent: message\ndata: {data}\n\n");
+    }
+    let _ = write!(text, "id: {}\nevent: done\ndata: [DONE]\n\n", WORDS.len());
+    let events = stream::once(async { Ok::<_, Infallible>(Bytes::from(text)) });
     event_stream(Body::from_stream(events.chain(stream::pending())))
 }
 
@@ -267,7 +257,7 @@ async fn resume(
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     let mut text = String::from("retry: 10\n\n");
-    for n in after + 1..=after + 2 {
+    for n in after.saturating_add(1)..=after.saturating_add(2) {
         let data = json!({"n": n, "connection": connection, "last_event_id": last});
         let _ = write!(text, "id: {n}\ndata: {data}\n\n");
         if n == 6 {
