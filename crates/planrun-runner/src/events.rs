@@ -176,7 +176,8 @@ pub struct ExpectationOutcome {
     pub message: String,
     /// The expected value or condition, rendered.
     pub expected: String,
-    /// The actual value, when there was one.
+    /// The actual value of a failed expectation (a passed one keeps only its
+    /// message: the result document holds the values).
     pub actual: Option<serde_json::Value>,
     /// A line diff of expected and actual for large values.
     pub diff: Option<String>,

@@ -128,6 +128,11 @@ impl Observer {
         }
     }
 
+    /// Whether anyone listens: build an observation only when this is true.
+    pub fn wanted(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// Reports one observation.
     pub fn observe(&self, observation: serde_json::Value) {
         if let Some(tx) = &self.tx {

@@ -4,6 +4,7 @@
 //! document, a matcher says whether it is right. A failed expectation is data
 //! (an [`ExpectationOutcome`]), not an error.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::sync::OnceLock;
 
@@ -56,21 +57,28 @@ impl<'a> Checker<'a> {
 
     /// Picks the value a target points at; `None` when it does not exist.
     pub fn select(&self, target: &Target) -> Result<Option<Json>, StepError> {
+        Ok(self.select_ref(target)?.map(Cow::into_owned))
+    }
+
+    /// [`Self::select`] without copying a value that is in the result.
+    fn select_ref(&self, target: &Target) -> Result<Option<Cow<'_, Json>>, StepError> {
         Ok(match target {
             Target::Path { path, .. } => {
                 let found = path.query(self.result).all();
                 match found.len() {
                     0 => None,
-                    1 => Some(found[0].clone()),
-                    _ => Some(Json::Array(found.into_iter().cloned().collect())),
+                    1 => Some(Cow::Borrowed(found[0])),
+                    _ => Some(Cow::Owned(Json::Array(
+                        found.into_iter().cloned().collect(),
+                    ))),
                 }
             }
             Target::Header(name) => self
                 .result
                 .get("headers")
                 .and_then(|h| h.get(name))
-                .cloned(),
-            Target::Expr(t) => Some(self.renderer.eval_template(t, self.scope())?),
+                .map(Cow::Borrowed),
+            Target::Expr(t) => Some(Cow::Owned(self.renderer.eval_template(t, self.scope())?)),
         })
     }
 
@@ -87,7 +95,7 @@ impl<'a> Checker<'a> {
             actual: None,
             diff: None,
         };
-        let actual = match self.select(&exp.target) {
+        let actual = match self.select_ref(&exp.target) {
             Ok(a) => a,
             Err(e) => {
                 outcome.message = e.message;
@@ -95,30 +103,34 @@ impl<'a> Checker<'a> {
                 return outcome;
             }
         };
-        outcome.actual.clone_from(&actual);
+        // what was found is kept for failures only: a passing check on a
+        // stream of events need not copy the stream into the report
+        let actual = actual.as_deref();
         let Some(matcher) = &exp.matcher else {
             outcome.expected = String::from("true");
-            outcome.passed = actual.as_ref().is_some_and(truthy);
+            outcome.passed = actual.is_some_and(truthy);
             outcome.message = if outcome.passed {
                 format!("`{target}` holds")
             } else {
-                format!("`{target}` is {}", show(actual.as_ref()))
+                outcome.actual = actual.cloned();
+                format!("`{target}` is {}", show(actual))
             };
             return outcome;
         };
-        match check_matcher(matcher, actual.as_ref(), self) {
+        match check_matcher(matcher, actual, self) {
             Ok(expected) => {
                 outcome.passed = true;
                 outcome.expected = expected;
-                outcome.message = format!("{target} is {}", show(actual.as_ref()));
+                outcome.message = format!("{target} is {}", show(actual));
             }
             Err(m) => {
+                outcome.actual = actual.cloned();
                 outcome.expected.clone_from(&m.expected);
                 outcome.message = format!("{target}: {}", m.message);
                 if let Some(span) = m.span {
                     outcome.span = span;
                 }
-                if let (Some(a), Some(e)) = (&actual, &m.expected_json) {
+                if let (Some(a), Some(e)) = (actual, &m.expected_json) {
                     outcome.diff = diff(e, a);
                 }
             }
@@ -304,21 +316,21 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<S
                         "a list",
                     ));
                 };
-                let results: Vec<_> = items
-                    .iter()
-                    .map(|i| check_matcher(inner, Some(i), cx))
-                    .collect();
                 if op.op == Op::All {
-                    if let Some((i, Err(e))) =
-                        results.into_iter().enumerate().find(|(_, x)| x.is_err())
-                    {
+                    let failed = items.iter().enumerate().find_map(|(i, item)| {
+                        check_matcher(inner, Some(item), cx).err().map(|e| (i, e))
+                    });
+                    if let Some((i, e)) = failed {
                         return Err(mismatch(
                             format!("item {i}: {}", e.message),
                             format!("every item {}", e.expected),
                         ));
                     }
                     Ok(String::from("every item matches"))
-                } else if results.iter().any(Result::is_ok) {
+                } else if items
+                    .iter()
+                    .any(|item| check_matcher(inner, Some(item), cx).is_ok())
+                {
                     Ok(String::from("some item matches"))
                 } else {
                     Err(mismatch(
@@ -447,8 +459,26 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<S
 
 /// The value a JSONPath key of a table matcher (`"$.a[0]"`) selects in `value`.
 fn json_path_value(path: &str, value: &Json) -> Result<Option<Json>, String> {
-    let compiled = serde_json_path::JsonPath::parse(path)
-        .map_err(|e| format!("`{path}` is not a valid JSONPath: {e}"))?;
+    thread_local! {
+        // a table matcher under `all` meets the same path once per item
+        static PATHS: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<serde_json_path::JsonPath>>> =
+            std::cell::RefCell::default();
+    }
+    let cached = PATHS.with(|paths| paths.borrow().get(path).cloned());
+    let compiled = if let Some(compiled) = cached {
+        compiled
+    } else {
+        let compiled = std::rc::Rc::new(
+            serde_json_path::JsonPath::parse(path)
+                .map_err(|e| format!("`{path}` is not a valid JSONPath: {e}"))?,
+        );
+        PATHS.with(|paths| {
+            paths
+                .borrow_mut()
+                .insert(path.to_string(), std::rc::Rc::clone(&compiled))
+        });
+        compiled
+    };
     let found = compiled.query(value).all();
     Ok(match found.len() {
         0 => None,
@@ -771,19 +801,48 @@ fn truthy(v: &Json) -> bool {
     }
 }
 
-/// A short rendering of a value for one-line messages.
+/// A short rendering of a value for one-line messages. Only the start of a
+/// large value is serialized: a stream of 10,000 events is not turned into
+/// text to show 120 characters of it.
 pub fn show(v: Option<&Json>) -> String {
-    match v {
-        None => String::from("missing"),
-        Some(v) => {
-            let text = v.to_string();
-            if text.chars().count() > 120 {
-                let cut: String = text.chars().take(117).collect();
-                format!("`{cut}…`")
-            } else {
-                format!("`{text}`")
-            }
+    const LIMIT: usize = 120;
+    let Some(v) = v else {
+        return String::from("missing");
+    };
+    let mut out = Bounded {
+        text: Vec::with_capacity(LIMIT + 8),
+        limit: LIMIT * 4 + 4,
+    };
+    // an error means the writer stopped taking bytes: the start is enough
+    let _ = serde_json::to_writer(&mut out, v);
+    let text = String::from_utf8_lossy(&out.text);
+    if text.chars().count() > LIMIT {
+        let cut: String = text.chars().take(LIMIT - 3).collect();
+        format!("`{cut}…`")
+    } else {
+        format!("`{text}`")
+    }
+}
+
+/// A writer that takes bytes up to a limit, then refuses.
+struct Bounded {
+    text: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.limit.saturating_sub(self.text.len());
+        if room == 0 {
+            return Err(std::io::Error::other("enough"));
         }
+        let n = room.min(buf.len());
+        self.text.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

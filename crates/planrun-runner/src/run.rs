@@ -37,6 +37,9 @@ pub struct RunOptions {
     pub overrides: Overrides,
     /// The environment templates see as `env` (process environment plus `--env-file`).
     pub env: BTreeMap<String, String>,
+    /// Send executors' observations (each event of a stream) to reporters;
+    /// off, executors skip them.
+    pub observe: bool,
 }
 
 impl Default for RunOptions {
@@ -46,6 +49,7 @@ impl Default for RunOptions {
             fail_fast: false,
             overrides: Overrides::default(),
             env: std::env::vars().collect(),
+            observe: true,
         }
     }
 }
@@ -660,7 +664,7 @@ impl Env<'_> {
             timeout,
             max_body,
             observer: Observer {
-                tx: Some(self.events.clone()),
+                tx: self.runner.options.observe.then(|| self.events.clone()),
                 spec: self.index,
                 step: step.index,
             },

@@ -478,11 +478,13 @@ impl Stream {
             let Some((index, event)) = self.source.apply(block, at) else {
                 continue;
             };
-            self.observer.observe(json!({
-                "event": index,
-                "type": event["type"],
-                "offset": event["offset"],
-            }));
+            if self.observer.wanted() {
+                self.observer.observe(json!({
+                    "event": index,
+                    "type": event["type"],
+                    "offset": event["offset"],
+                }));
+            }
             if let Some(until) = &self.until {
                 match until.test(event) {
                     Ok(()) => return Some(End::Until),
@@ -663,25 +665,47 @@ impl Stream {
         let comments = self.decoder.comments();
         let ignored_lines = self.decoder.ignored_lines();
         let doc = self.source.into_doc();
-        json!({
-            "status": status,
-            "headers": Json::Object(headers),
-            "url": Json::String(url),
-            "events": doc.events,
-            "first_event": doc.first_event,
-            "gaps": doc.gaps,
-            "max_gap": doc.max_gap,
-            "end": end.as_str(),
-            "last_event_id": doc.last_event_id,
-            "retry": doc.retry,
-            "text": doc.text,
-            "comments": comments,
-            "ignored_lines": ignored_lines,
-            "reconnects": self.reconnects,
-            "body": body.map(String::from_utf8_lossy),
-            "json": body.and_then(|b| serde_json::from_slice::<Json>(b).ok()),
-            "duration": duration,
-        })
+        // built in place: `json!` would copy the events by serializing them
+        let fields: [(&str, Json); 17] = [
+            ("status", Json::from(status)),
+            ("headers", Json::Object(headers)),
+            ("url", Json::String(url)),
+            ("events", Json::Array(doc.events)),
+            (
+                "first_event",
+                doc.first_event.map_or(Json::Null, Json::from),
+            ),
+            ("gaps", Json::from(doc.gaps)),
+            ("max_gap", doc.max_gap.map_or(Json::Null, Json::from)),
+            ("end", Json::from(end.as_str())),
+            (
+                "last_event_id",
+                doc.last_event_id.map_or(Json::Null, Json::String),
+            ),
+            ("retry", doc.retry.map_or(Json::Null, Json::from)),
+            ("text", Json::String(doc.text)),
+            ("comments", Json::from(comments)),
+            ("ignored_lines", Json::from(ignored_lines)),
+            ("reconnects", Json::from(self.reconnects)),
+            (
+                "body",
+                body.map_or(Json::Null, |b| {
+                    Json::String(String::from_utf8_lossy(b).into_owned())
+                }),
+            ),
+            (
+                "json",
+                body.and_then(|b| serde_json::from_slice::<Json>(b).ok())
+                    .unwrap_or(Json::Null),
+            ),
+            ("duration", Json::from(duration)),
+        ];
+        Json::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key.to_string(), value))
+                .collect(),
+        )
     }
 }
 

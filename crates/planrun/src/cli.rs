@@ -467,11 +467,14 @@ async fn run(args: RunArgs) -> u8 {
         eprintln!("no spec matches the filters; nothing ran");
         return exit::PASSED;
     }
+    // a line redrawn in place shows what runs now, on a terminal only
+    let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(TerminalReporter::new(
         Box::new(std::io::stderr()),
         TerminalOptions {
             color,
             verbose: args.verbose,
+            live,
             ..TerminalOptions::default()
         },
     ))];
@@ -543,6 +546,8 @@ async fn run(args: RunArgs) -> u8 {
         fail_fast: args.fail_fast,
         overrides: loaded.overrides,
         env: loaded.env,
+        // only the live line shows events as they arrive
+        observe: live,
     };
     let runner = Runner::new(registry, options);
     let summary = runner.run(&loaded.plans, &tx, &cancel).await;

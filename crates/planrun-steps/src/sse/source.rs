@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value as Json, json};
+use serde_json::{Map, Value as Json};
 use sse_stream::Sse;
 
 use crate::util::millis;
@@ -48,13 +48,18 @@ impl Source {
         let offset = millis(offset);
         self.text.push_str(&data);
         self.offsets.push(offset);
-        self.events.push(json!({
-            "type": kind,
-            "data": data,
-            "json": parsed,
-            "id": self.last_event_id(),
-            "offset": offset,
-        }));
+        // built in place: `json!` would serialize `parsed` a second time
+        let mut event = Map::with_capacity(5);
+        event.insert(String::from("type"), Json::String(kind));
+        event.insert(String::from("data"), Json::String(data));
+        event.insert(String::from("json"), parsed);
+        event.insert(
+            String::from("id"),
+            self.last_event_id()
+                .map_or(Json::Null, |id| Json::String(id.to_string())),
+        );
+        event.insert(String::from("offset"), Json::from(offset));
+        self.events.push(Json::Object(event));
         let index = self.events.len() - 1;
         self.events.last().map(|event| (index, event))
     }
@@ -128,6 +133,7 @@ pub(super) struct StreamDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn block(event: Option<&str>, data: Option<&str>, id: Option<&str>) -> Sse {
         Sse {

@@ -211,9 +211,11 @@ impl<'c> Session<'c> {
     /// Adds a frame to the transcript and reports it (without its payload).
     fn log(&mut self, dir: &str, mut doc: Map<String, Json>, at: Instant) {
         let offset = self.offset(at);
-        let kind = doc.get("type").cloned().unwrap_or(Json::Null);
-        self.observer
-            .observe(json!({"dir": dir, "type": kind, "offset": offset}));
+        if self.observer.wanted() {
+            let kind = doc.get("type").cloned().unwrap_or(Json::Null);
+            self.observer
+                .observe(json!({"dir": dir, "type": kind, "offset": offset}));
+        }
         let mut entry = Map::new();
         entry.insert(String::from("dir"), json!(dir));
         entry.append(&mut doc);
