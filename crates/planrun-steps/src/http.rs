@@ -10,6 +10,7 @@ mod client;
 pub(crate) mod error;
 mod trust;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -237,6 +238,24 @@ fn url_span(config: &Value, url: &str) -> Span {
 }
 
 fn parse_url(text: &str, span: &Span) -> Result<Url, StepError> {
+    // steps often repeat the URL of the step before: reuse its parse (a URL
+    // parse runs the host through IDNA, which costs more than the clone)
+    thread_local! {
+        static LAST: RefCell<Option<(String, Url)>> = const { RefCell::new(None) };
+    }
+    if let Some(url) = LAST.with_borrow(|last| {
+        last.as_ref()
+            .filter(|(t, _)| t == text)
+            .map(|(_, u)| u.clone())
+    }) {
+        return Ok(url);
+    }
+    let url = parse_new_url(text, span)?;
+    LAST.set(Some((text.to_string(), url.clone())));
+    Ok(url)
+}
+
+fn parse_new_url(text: &str, span: &Span) -> Result<Url, StepError> {
     if !text.contains("://") {
         return Err(StepError::new(format!(
             "`{text}` is not a valid URL: it does not start with `http://` or `https://`"
