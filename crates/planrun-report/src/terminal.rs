@@ -79,6 +79,8 @@ struct SpecState {
     chunks: Vec<Chunk>,
     /// Steps finished so far (for a spec the run leaves unfinished).
     steps: Vec<Arc<StepReport>>,
+    /// Which step indices `steps` holds.
+    has_steps: Vec<bool>,
     retries: Vec<Retry>,
     /// The step running now and its attempt, for the live line.
     current: Option<(usize, u32)>,
@@ -89,6 +91,17 @@ struct SpecState {
 impl SpecState {
     fn done(&self) -> bool {
         self.finished && self.chunks.is_empty()
+    }
+
+    fn has_step(&self, index: usize) -> bool {
+        self.has_steps.get(index).copied().unwrap_or(false)
+    }
+
+    fn mark_step(&mut self, index: usize) {
+        if self.has_steps.len() <= index {
+            self.has_steps.resize(index + 1, false);
+        }
+        self.has_steps[index] = true;
     }
 }
 
@@ -555,7 +568,11 @@ impl TerminalReporter {
         let Some(state) = self.states.get_mut(spec) else {
             return Ok(());
         };
-        state.steps.retain(|s| s.index != report.index);
+        // a step reported again replaces its earlier report (rare: look only then)
+        if state.has_step(report.index) {
+            state.steps.retain(|s| s.index != report.index);
+        }
+        state.mark_step(report.index);
         state.steps.push(Arc::clone(report));
         if state.current.is_some_and(|(step, _)| step == report.index) {
             state.current = None;
@@ -585,7 +602,7 @@ impl TerminalReporter {
             let mut chunks: Vec<Chunk> = report
                 .steps
                 .iter()
-                .filter(|step| !state.steps.iter().any(|s| s.index == step.index))
+                .filter(|step| !state.has_step(step.index))
                 .map(|step| self.step_block(info, step, &state.retries))
                 .collect();
             if !state.started {

@@ -152,11 +152,23 @@ impl Runner {
                 .collect(),
         });
         let jobs = self.options.jobs.max(1);
-        let mut reports: Vec<SpecReport> = futures_util::stream::iter(plans.iter().enumerate())
-            .map(|(i, plan)| self.run_spec(i, plan, events, cancel))
-            .buffer_unordered(jobs)
-            .collect()
-            .await;
+        // `buffer_unordered` by hand: through stream combinators the run's
+        // future cannot be proved `Send`, so it could not be spawned
+        let mut queued = plans.iter().enumerate();
+        let mut running = FuturesUnordered::new();
+        let mut reports: Vec<SpecReport> = Vec::with_capacity(plans.len());
+        loop {
+            while running.len() < jobs {
+                let Some((i, plan)) = queued.next() else {
+                    break;
+                };
+                running.push(self.run_spec(i, plan, events, cancel));
+            }
+            match running.next().await {
+                Some(report) => reports.push(report),
+                None => break,
+            }
+        }
         reports.sort_by_key(|r| r.index);
         let mut summary = RunSummary {
             duration: started.elapsed(),

@@ -1,6 +1,8 @@
 //! Lowering: the value tree of a file becomes a typed [`Spec`], every problem
 //! collected as a diagnostic rather than stopping at the first.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -759,7 +761,7 @@ pub fn parse_target(text: &str, span: &Span) -> Result<Target, Diagnostic> {
     } else {
         dotted_to_path(text_trim)
     };
-    let path = JsonPath::parse(&path_text).map_err(|e| {
+    let path = parse_json_path(&path_text).map_err(|e| {
         invalid(span, format!("invalid path `{text_trim}`: {e}")).help(
             "write a field (`status`), a dotted path (`json.user.id`, `json.items[0]`) or a JSONPath (`$.json.items[*].id`)",
         )
@@ -768,6 +770,28 @@ pub fn parse_target(text: &str, span: &Span) -> Result<Target, Diagnostic> {
         text: text_trim.to_string(),
         path,
     })
+}
+
+/// Parses a JSONPath, reusing an earlier parse of the same text: specs repeat
+/// a few targets (`status`, `json.id`) over and over, and a clone costs far
+/// less than a parse.
+fn parse_json_path(text: &str) -> Result<JsonPath, serde_json_path::ParseError> {
+    /// Distinct paths kept; past it the cache starts over.
+    const KEEP: usize = 1024;
+    thread_local! {
+        static PARSED: RefCell<HashMap<String, JsonPath>> = RefCell::new(HashMap::new());
+    }
+    if let Some(path) = PARSED.with_borrow(|cache| cache.get(text).cloned()) {
+        return Ok(path);
+    }
+    let path = JsonPath::parse(text)?;
+    PARSED.with_borrow_mut(|cache| {
+        if cache.len() >= KEEP {
+            cache.clear();
+        }
+        cache.insert(text.to_string(), path.clone());
+    });
+    Ok(path)
 }
 
 /// `json.user.id` → `$.json.user.id`; names that are not identifiers are quoted.

@@ -11,6 +11,7 @@ pub(crate) mod cookies;
 pub(crate) mod error;
 mod trust;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use planrun_spec::model::StepKind;
 use planrun_spec::value::{Span, Value};
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
 use reqwest::{Method, Url};
-use serde_json::{Map, json};
+use serde_json::{Map, Value as Json};
 
 use crate::util::{human_size, millis, span_of};
 pub(crate) use client::HttpClients;
@@ -105,9 +106,9 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     let version = format!("{:?}", response.version());
     let final_url = response.url().to_string();
     let headers = headers_doc(response.headers());
-    let cookies: Map<String, serde_json::Value> = response
+    let cookies: Map<String, Json> = response
         .cookies()
-        .map(|c| (c.name().to_string(), json!(c.value())))
+        .map(|c| (c.name().to_string(), Json::from(c.value())))
         .collect();
 
     let body = read_body(&mut response, max_body, &final_url, timeout)
@@ -115,24 +116,31 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
         .map_err(|e| e.at(url_span.clone()))?;
     let total = started.elapsed();
     let json_body = if body.is_empty() {
-        serde_json::Value::Null
+        Json::Null
     } else {
-        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null)
+        serde_json::from_slice(&body).unwrap_or(Json::Null)
     };
-    Ok(json!({
-        "status": status,
-        "version": version,
-        "url": final_url,
-        "headers": headers,
-        "cookies": cookies,
-        "body": String::from_utf8_lossy(&body),
-        "json": json_body,
-        "size": body.len(),
-        "redirects": redirects,
-        "duration": millis(total),
-        "timings": {"ttfb": millis(ttfb), "total": millis(total)},
-        "request": request_doc,
-    }))
+    let size = body.len();
+    let body = String::from_utf8(body)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    // built in place: `json!` would serialize every nested document again
+    let mut timings = Map::with_capacity(2);
+    timings.insert("ttfb".into(), Json::from(millis(ttfb)));
+    timings.insert("total".into(), Json::from(millis(total)));
+    let mut doc = Map::with_capacity(12);
+    doc.insert("status".into(), Json::from(status));
+    doc.insert("version".into(), Json::String(version));
+    doc.insert("url".into(), Json::String(final_url));
+    doc.insert("headers".into(), Json::Object(headers));
+    doc.insert("cookies".into(), Json::Object(cookies));
+    doc.insert("body".into(), Json::String(body));
+    doc.insert("json".into(), json_body);
+    doc.insert("size".into(), Json::from(size));
+    doc.insert("redirects".into(), Json::from(redirects));
+    doc.insert("duration".into(), Json::from(millis(total)));
+    doc.insert("timings".into(), Json::Object(timings));
+    doc.insert("request".into(), request_doc);
+    Ok(Json::Object(doc))
 }
 
 /// A request built from an `http`-style configuration, ready to send.
@@ -203,11 +211,14 @@ pub(crate) async fn build_request(
         StepError::new(format!("cannot build the request: {}", error::chain(&err)))
             .at(value.span.clone())
     })?;
-    let doc = json!({
-        "method": request.method().as_str(),
-        "url": request.url().as_str(),
-        "headers": headers_doc(request.headers()),
-    });
+    let mut doc = Map::with_capacity(3);
+    doc.insert("method".into(), Json::from(request.method().as_str()));
+    doc.insert("url".into(), Json::from(request.url().as_str()));
+    doc.insert(
+        "headers".into(),
+        Json::Object(headers_doc(request.headers())),
+    );
+    let doc = Json::Object(doc);
     Ok(BuiltRequest {
         client,
         request,
@@ -229,6 +240,24 @@ fn url_span(config: &Value, url: &str) -> Span {
 }
 
 fn parse_url(text: &str, span: &Span) -> Result<Url, StepError> {
+    // steps often repeat the URL of the step before: reuse its parse (a URL
+    // parse runs the host through IDNA, which costs more than the clone)
+    thread_local! {
+        static LAST: RefCell<Option<(String, Url)>> = const { RefCell::new(None) };
+    }
+    if let Some(url) = LAST.with_borrow(|last| {
+        last.as_ref()
+            .filter(|(t, _)| t == text)
+            .map(|(_, u)| u.clone())
+    }) {
+        return Ok(url);
+    }
+    let url = parse_new_url(text, span)?;
+    LAST.set(Some((text.to_string(), url.clone())));
+    Ok(url)
+}
+
+fn parse_new_url(text: &str, span: &Span) -> Result<Url, StepError> {
     if !text.contains("://") {
         return Err(StepError::new(format!(
             "`{text}` is not a valid URL: it does not start with `http://` or `https://`"
@@ -454,17 +483,26 @@ pub(crate) async fn read_body(
 }
 
 /// Headers as a document: lowercase names, repeats joined.
-pub(crate) fn headers_doc(headers: &HeaderMap) -> Map<String, serde_json::Value> {
-    let mut doc = Map::new();
-    for name in headers.keys() {
-        let separator = if *name == SET_COOKIE { "\n" } else { ", " };
-        let joined = headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect::<Vec<_>>()
-            .join(separator);
-        doc.insert(name.as_str().to_string(), json!(joined));
+pub(crate) fn headers_doc(headers: &HeaderMap) -> Map<String, Json> {
+    let mut doc = Map::with_capacity(headers.keys_len());
+    // `iter` yields every value of a name before the next name, names in order
+    let mut current: Option<(&HeaderName, String)> = None;
+    for (name, value) in headers {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        match &mut current {
+            Some((last, joined)) if *last == name => {
+                joined.push_str(if *name == SET_COOKIE { "\n" } else { ", " });
+                joined.push_str(&text);
+            }
+            _ => {
+                if let Some((last, joined)) = current.replace((name, text.into_owned())) {
+                    doc.insert(last.as_str().to_owned(), Json::String(joined));
+                }
+            }
+        }
+    }
+    if let Some((last, joined)) = current {
+        doc.insert(last.as_str().to_owned(), Json::String(joined));
     }
     doc
 }
@@ -472,6 +510,7 @@ pub(crate) fn headers_doc(headers: &HeaderMap) -> Map<String, serde_json::Value>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn query_values_become_text() {

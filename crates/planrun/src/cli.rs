@@ -161,7 +161,16 @@ pub(crate) fn main() -> u8 {
         }
     };
     match cli.command {
-        Command::Run(args) => runtime.block_on(run(args)),
+        // as a task, not the `block_on` future: a woken `block_on` future
+        // makes the runtime poll its driver before running it again (an
+        // `epoll_wait` per wake-up, several per step), a woken task just runs
+        Command::Run(args) => runtime.block_on(async {
+            match tokio::spawn(run(args)).await {
+                Ok(code) => code,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => exit::INTERNAL,
+            }
+        }),
         Command::Validate(select) => validate(&select),
         Command::List { select, json } => list(&select, json),
         Command::Schema => {
