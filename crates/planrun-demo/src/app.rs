@@ -106,6 +106,7 @@ pub(crate) fn router(state: AppState) -> Router {
                 .delete(messages::destroy),
         )
         .route("/ws/chat/session/{id}/", get(chat::upgrade))
+        .route("/ws/echo/", get(chat::echo))
         .route("/static/{*path}", get(static_files::serve))
         .fallback(not_found)
         // Must follow the routes: it is applied to the method routers present.
@@ -139,6 +140,7 @@ async fn index(State(state): State<AppState>) -> Json<serde_json::Value> {
             {"method": "DELETE", "path": "/api/messages/{id}/"},
             {"method": "POST", "path": "/api/messages/stream/"},
             {"method": "GET", "path": "/ws/chat/session/{id}/"},
+            {"method": "GET", "path": "/ws/echo/"},
             {"method": "GET", "path": "/static/{path}"},
         ],
     }))

@@ -97,40 +97,9 @@ pub(crate) async fn upgrade(
     Path(session_id): Path<String>,
     mut request: Request,
 ) -> Response {
-    if !state.flavor().streams() {
-        // a WSGI server has no route for sockets
-        return ApiError::new(StatusCode::NOT_FOUND, "not found")
-            .with("path", request.uri().path())
-            .into_response();
-    }
-    let headers = request.headers();
-    if !has_token(headers, header::UPGRADE, "websocket")
-        || !has_token(headers, header::CONNECTION, "upgrade")
-    {
-        return (
-            [(header::UPGRADE, HeaderValue::from_static("websocket"))],
-            ApiError::new(
-                StatusCode::UPGRADE_REQUIRED,
-                "this endpoint only speaks WebSocket",
-            ),
-        )
-            .into_response();
-    }
-    if headers
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_none_or(|version| version != "13")
-    {
-        return (
-            [(
-                header::SEC_WEBSOCKET_VERSION,
-                HeaderValue::from_static("13"),
-            )],
-            ApiError::bad_request("unsupported `Sec-WebSocket-Version`, expected `13`"),
-        )
-            .into_response();
-    }
-    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
-        return ApiError::bad_request("missing `Sec-WebSocket-Key` header").into_response();
+    let accept = match check_upgrade(&state, &request) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal,
     };
     if session_id.is_empty() || session_id.len() > MAX_SESSION_ID_LEN {
         return ApiError::bad_request(format!(
@@ -138,10 +107,8 @@ pub(crate) async fn upgrade(
         ))
         .into_response();
     }
-    let accept = HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
-        .expect("invariant: base64 is a valid header value");
     // the session cookie of an http login authenticates the socket
-    let user = crate::auth::session_user(headers);
+    let user = crate::auth::session_user(request.headers());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let token = state.task_token();
     tokio::spawn(async move {
@@ -154,6 +121,96 @@ pub(crate) async fn upgrade(
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
         run_connection(state, session_id, user, socket).await;
     });
+    switching(accept)
+}
+
+/// `/ws/echo/`: every text or binary message comes back as it was sent, at
+/// once and in order (a socket to measure round trips against).
+pub(crate) async fn echo(State(state): State<AppState>, mut request: Request) -> Response {
+    let accept = match check_upgrade(&state, &request) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal,
+    };
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let token = state.task_token();
+    let mut shutdown = state.shutdown_signal();
+    tokio::spawn(async move {
+        let _token = token;
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        let (mut sink, mut stream) = socket.split();
+        loop {
+            tokio::select! {
+                incoming = stream.next() => match incoming {
+                    None | Some(Err(_)) => break,
+                    Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                        if sink.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                    // pings and the close handshake are answered by tungstenite
+                    Some(Ok(_)) => {}
+                },
+                () = stopping(&mut shutdown) => {
+                    let frame = CloseFrame {
+                        code: CloseCode::Away,
+                        reason: tungstenite::Utf8Bytes::from_static("server shutting down"),
+                    };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+            }
+        }
+    });
+    switching(accept)
+}
+
+/// The `Sec-WebSocket-Accept` of a valid upgrade request, or the answer that
+/// refuses it.
+fn check_upgrade(state: &AppState, request: &Request) -> Result<HeaderValue, Response> {
+    if !state.flavor().streams() {
+        // a WSGI server has no route for sockets
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not found")
+            .with("path", request.uri().path())
+            .into_response());
+    }
+    let headers = request.headers();
+    if !has_token(headers, header::UPGRADE, "websocket")
+        || !has_token(headers, header::CONNECTION, "upgrade")
+    {
+        return Err((
+            [(header::UPGRADE, HeaderValue::from_static("websocket"))],
+            ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "this endpoint only speaks WebSocket",
+            ),
+        )
+            .into_response());
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|version| version != "13")
+    {
+        return Err((
+            [(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            )],
+            ApiError::bad_request("unsupported `Sec-WebSocket-Version`, expected `13`"),
+        )
+            .into_response());
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err(ApiError::bad_request("missing `Sec-WebSocket-Key` header").into_response());
+    };
+    Ok(HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .expect("invariant: base64 is a valid header value"))
+}
+
+fn switching(accept: HeaderValue) -> Response {
     (
         StatusCode::SWITCHING_PROTOCOLS,
         [

@@ -289,3 +289,35 @@ async fn the_wsgi_only_flavor_refuses_sockets_with_a_404() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_echo_socket_returns_every_message_in_order() {
+    let server = start(Flavor::Asgi).await;
+    let url = format!("{}/ws/echo/", server.ws_url());
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("handshake");
+    // pipelined: all sent before any is read
+    for i in 0..300 {
+        socket
+            .send(Message::text(format!("m{i}")))
+            .await
+            .expect("send");
+    }
+    socket
+        .send(Message::binary(vec![0u8, 1, 255]))
+        .await
+        .expect("send");
+    for i in 0..300 {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("an echo within 5 s")
+            .expect("open")
+            .expect("frame");
+        assert_eq!(message, Message::text(format!("m{i}")));
+    }
+    let last = socket.next().await.expect("open").expect("frame");
+    assert_eq!(last, Message::binary(vec![0u8, 1, 255]));
+    socket.close(None).await.expect("close");
+    server.shutdown().await;
+}
