@@ -9,7 +9,7 @@
 mod client;
 pub(crate) mod cookies;
 pub(crate) mod error;
-mod trust;
+pub(crate) mod trust;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

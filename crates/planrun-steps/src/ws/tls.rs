@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use planrun_runner::executor::{SpecContext, StepError};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::ClientConfig;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::CertificateDer;
 use rustls_platform_verifier::Verifier;
+
+use crate::http::trust;
 
 /// The TLS settings of a `ws` step.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -64,80 +65,15 @@ pub(super) async fn client_config(
 }
 
 fn build(insecure: bool, roots: Vec<CertificateDer<'static>>) -> Result<ClientConfig, StepError> {
-    crate::install_crypto_provider();
-    let provider = CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let provider = trust::provider();
     let setup = |err: rustls::Error| StepError::new(format!("cannot set up TLS: {err}"));
     let verifier: Arc<dyn ServerCertVerifier> = if insecure {
-        Arc::new(AcceptAnyCertificate {
+        Arc::new(trust::AcceptAnyCertificate {
             provider: Arc::clone(&provider),
         })
     } else {
         Arc::new(Verifier::new_with_extra_roots(roots, Arc::clone(&provider)).map_err(setup)?)
     };
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(setup)?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
     // the upgrade is an HTTP/1.1 request: a server must not pick h2
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// `insecure = true`: every certificate is accepted, as `http` does with the
-/// same key. Signatures are still checked, so the session is at least the
-/// one the certificate's key made.
-#[derive(Debug)]
-struct AcceptAnyCertificate {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    trust::client_config(provider, verifier, &[b"http/1.1"]).map_err(setup)
 }
