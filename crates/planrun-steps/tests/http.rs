@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{HANG_GUARD, MAX_BODY, config, context, run, run_step};
+use common::{
+    HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run, run_step, start_tls,
+};
 use planrun_runner::executor::SpecContext;
 use planrun_steps::http::HttpExecutor;
 use planrun_testkit::FixtureServer;
@@ -554,57 +554,15 @@ async fn config_mistakes_point_at_the_spec() {
 
 // --- TLS -------------------------------------------------------------------
 
-const TLS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
-
 /// A one-thread HTTPS server answering `200 ok` to every request, with the
 /// test CA's `localhost`/`127.0.0.1` certificate.
 fn start_tls_server() -> std::net::SocketAddr {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(format!("{TLS_DIR}/server.pem"))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-    let key = PrivateKeyDer::from_pem_file(format!("{TLS_DIR}/server.key")).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    let config = Arc::new(config);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let config = Arc::clone(&config);
-            std::thread::spawn(move || {
-                let Ok(conn) = rustls::ServerConnection::new(config) else {
-                    return;
-                };
-                let mut tls = rustls::StreamOwned::new(conn, stream);
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = tls.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                );
-                let _ = tls.flush();
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-            });
-        }
-    });
-    addr
+    start_tls(|tls| {
+        answer_once(
+            tls,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+        );
+    })
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{HANG_GUARD, MAX_BODY, config, context, run_step};
+use common::{HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run_step, start_tls};
 use planrun_runner::executor::{SpecContext, StepError};
 use planrun_steps::http::HttpExecutor;
 use planrun_steps::sse::SseExecutor;
@@ -908,61 +908,16 @@ async fn each_event_is_observed_as_it_arrives_without_its_data() {
 
 // --- TLS -------------------------------------------------------------------
 
-const TLS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
-
-/// A one-thread HTTPS server with the test CA's `localhost` certificate that
-/// answers every request with a two-event stream, then closes.
+/// An HTTPS server with the test CA's `localhost` certificate that answers
+/// every request with a two-event stream, then closes.
 fn start_tls_stream() -> std::net::SocketAddr {
-    use std::io::{Read, Write};
-    use std::sync::Arc;
-
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(format!("{TLS_DIR}/server.pem"))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-    let key = PrivateKeyDer::from_pem_file(format!("{TLS_DIR}/server.key")).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    let config = Arc::new(config);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let config = Arc::clone(&config);
-            std::thread::spawn(move || {
-                let Ok(conn) = rustls::ServerConnection::new(config) else {
-                    return;
-                };
-                let mut tls = rustls::StreamOwned::new(conn, stream);
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = tls.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n\
-                      data: secure\n\nevent: done\ndata: bye\n\n",
-                );
-                let _ = tls.flush();
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-            });
-        }
-    });
-    addr
+    start_tls(|tls| {
+        answer_once(
+            tls,
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n\
+              data: secure\n\nevent: done\ndata: bye\n\n",
+        );
+    })
 }
 
 #[tokio::test]

@@ -5,10 +5,9 @@ mod common;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{HANG_GUARD, MAX_BODY, config, context, run, run_step};
+use common::{HANG_GUARD, MAX_BODY, TLS_DIR, config, context, run, run_step, start_tls};
 use planrun_runner::executor::{SpecContext, StepError};
 use planrun_steps::http::HttpExecutor;
 use planrun_steps::ws::WsExecutor;
@@ -967,52 +966,19 @@ async fn max_message_defaults_to_the_runs_max_body() {
 
 // --- TLS -------------------------------------------------------------------
 
-const TLS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
-
 /// A threaded `wss://` echo server with the test CA's `localhost`/`127.0.0.1`
 /// certificate.
 fn start_wss_server() -> SocketAddr {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use tokio_tungstenite::tungstenite;
-
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(format!("{TLS_DIR}/server.pem"))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-    let key = PrivateKeyDer::from_pem_file(format!("{TLS_DIR}/server.key")).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    let config = Arc::new(config);
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let config = Arc::clone(&config);
-            std::thread::spawn(move || {
-                let Ok(conn) = rustls::ServerConnection::new(config) else {
-                    return;
-                };
-                let tls = rustls::StreamOwned::new(conn, stream);
-                let Ok(mut socket) = tungstenite::accept(tls) else {
-                    return;
-                };
-                while let Ok(message) = socket.read() {
-                    if message.is_text() && socket.send(message).is_err() {
-                        return;
-                    }
-                }
-            });
+    start_tls(|tls| {
+        let Ok(mut socket) = tokio_tungstenite::tungstenite::accept(tls) else {
+            return;
+        };
+        while let Ok(message) = socket.read() {
+            if message.is_text() && socket.send(message).is_err() {
+                return;
+            }
         }
-    });
-    addr
+    })
 }
 
 #[tokio::test]

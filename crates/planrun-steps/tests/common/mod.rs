@@ -122,3 +122,77 @@ pub(crate) fn write(dir: &Path, name: &str, text: &str) {
 /// check (speed is measured in bench/, never asserted).
 #[allow(dead_code)]
 pub(crate) const HANG_GUARD: Duration = Duration::from_secs(20);
+
+/// The test CA, its `localhost`/`127.0.0.1` server certificate and key.
+#[cfg(feature = "http")]
+pub(crate) const TLS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+
+/// A threaded TLS server on 127.0.0.1 with the test CA's server certificate;
+/// `serve` runs, on a thread of its own, for each connection.
+#[cfg(feature = "http")]
+pub(crate) fn start_tls<F>(serve: F) -> std::net::SocketAddr
+where
+    F: Fn(rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>)
+        + Send
+        + Sync
+        + 'static,
+{
+    use std::sync::Arc;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(format!("{TLS_DIR}/server.pem"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_file(format!("{TLS_DIR}/server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let config = Arc::new(config);
+    let serve = Arc::new(serve);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let config = Arc::clone(&config);
+            let serve = Arc::clone(&serve);
+            std::thread::spawn(move || {
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                serve(rustls::StreamOwned::new(conn, stream));
+            });
+        }
+    });
+    addr
+}
+
+/// Reads a request's head, writes `answer`, and ends the TLS session.
+#[cfg(feature = "http")]
+pub(crate) fn answer_once(
+    mut tls: rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>,
+    answer: &[u8],
+) {
+    use std::io::{Read, Write};
+
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = tls.write_all(answer);
+    let _ = tls.flush();
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+}
