@@ -109,19 +109,10 @@ pub(crate) async fn upgrade(
     }
     // the session cookie of an http login authenticates the socket
     let user = crate::auth::session_user(request.headers());
-    let on_upgrade = hyper::upgrade::on(&mut request);
-    let token = state.task_token();
-    tokio::spawn(async move {
-        let _token = token;
-        // The client went away before the switch: nothing to serve.
-        let Ok(upgraded) = on_upgrade.await else {
-            return;
-        };
-        let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        run_connection(state, session_id, user, socket).await;
-    });
-    switching(accept)
+    let served = state.clone();
+    serve_socket(&state, &mut request, accept, move |socket| {
+        run_connection(served, session_id, user, socket)
+    })
 }
 
 /// `/ws/echo/`: every text or binary message comes back as it was sent, at
@@ -131,16 +122,8 @@ pub(crate) async fn echo(State(state): State<AppState>, mut request: Request) ->
         Ok(accept) => accept,
         Err(refusal) => return refusal,
     };
-    let on_upgrade = hyper::upgrade::on(&mut request);
-    let token = state.task_token();
     let mut shutdown = state.shutdown_signal();
-    tokio::spawn(async move {
-        let _token = token;
-        let Ok(upgraded) = on_upgrade.await else {
-            return;
-        };
-        let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+    serve_socket(&state, &mut request, accept, |socket| async move {
         let (mut sink, mut stream) = socket.split();
         loop {
             tokio::select! {
@@ -164,6 +147,34 @@ pub(crate) async fn echo(State(state): State<AppState>, mut request: Request) ->
                 }
             }
         }
+    })
+}
+
+/// A socket once the switch from HTTP is done.
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Answers an accepted upgrade with 101 and runs `serve` on the socket once
+/// the switch is done, as a task the server waits for when it stops.
+fn serve_socket<F, Fut>(
+    state: &AppState,
+    request: &mut Request,
+    accept: HeaderValue,
+    serve: F,
+) -> Response
+where
+    F: FnOnce(Socket) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let on_upgrade = hyper::upgrade::on(request);
+    let token = state.task_token();
+    tokio::spawn(async move {
+        let _token = token;
+        // The client went away before the switch: nothing to serve.
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        serve(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await)
+            .await;
     });
     switching(accept)
 }

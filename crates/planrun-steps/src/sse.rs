@@ -50,7 +50,7 @@ use serde_json::{Value as Json, json};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use crate::http::{BuiltRequest, build_request, error, headers_doc, read_body};
-use crate::util::{human_size, millis, span_of};
+use crate::util::{count, human_size, millis, span_of};
 use decode::Decoder;
 use source::{Resume, Source};
 
@@ -718,15 +718,6 @@ fn cut_short(err: &reqwest::Error) -> bool {
         || text.contains("connection closed before message completed")
         || text.contains("unexpected eof")
         || text.contains("end of file before message length reached")
-}
-
-/// `1 event`, `3 events`.
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }
 
 /// A duration for messages: `3 ms`, `10 s`, `9.2 s`.

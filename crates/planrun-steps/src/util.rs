@@ -30,6 +30,19 @@ pub(crate) fn human_size(bytes: u64) -> String {
     format!("{bytes} bytes")
 }
 
+/// `1 event`, `3 events`: a count with its noun in agreement.
+#[cfg_attr(
+    not(any(feature = "sse", feature = "ws")),
+    allow(dead_code, reason = "the stream kinds use it")
+)]
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The span of `key` in a configuration table, or of the whole table.
 #[cfg_attr(not(any(feature = "http", feature = "exec")), allow(dead_code))]
 pub(crate) fn span_of(config: &Value, key: &str) -> Span {

@@ -85,14 +85,7 @@ pub(super) fn describe_close(code: u16, reason: &str) -> String {
     }
 }
 
-/// `1 message`, `2 messages`.
-pub(super) fn count(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
-}
+pub(super) use crate::util::count;
 
 #[cfg(test)]
 mod tests {
