@@ -497,18 +497,9 @@ async fn no_message(
             describe_message(&early.doc)
         )));
     }
-    let start = Instant::now();
-    let until = start + quiet;
-    if until > session.deadline {
-        return Err(item
-            .fail(format!(
-                "{} of quiet would run past the step's time limit of {} ({} left)",
-                human_duration(quiet),
-                human_duration(session.limit),
-                human_duration(session.deadline.saturating_duration_since(start))
-            ))
-            .help("shorten `no_message` or raise the step's `timeout`"));
-    }
+    let what = format!("{} of quiet", human_duration(quiet));
+    let until = end_within_limit(item, session, quiet, &what, "no_message")?;
+    let start = until - quiet;
     loop {
         match session.read(until).await.map_err(|e| item.wrap(e))? {
             Read::Message(incoming) => {
@@ -654,19 +645,33 @@ async fn expect_close(
     }
 }
 
-async fn wait(item: &Item, session: &mut Session<'_>, pause: Duration) -> Result<(), StepError> {
+/// When an action that waits `length` ends, or an error saying that `what`
+/// (the wait in words) would run past the step's time limit; `key` is the
+/// action to shorten.
+fn end_within_limit(
+    item: &Item,
+    session: &Session<'_>,
+    length: Duration,
+    what: &str,
+    key: &str,
+) -> Result<Instant, StepError> {
     let start = Instant::now();
-    let until = start + pause;
-    if until > session.deadline {
-        return Err(item
-            .fail(format!(
-                "a pause of {} would run past the step's time limit of {} ({} left)",
-                human_duration(pause),
-                human_duration(session.limit),
-                human_duration(session.deadline.saturating_duration_since(start))
-            ))
-            .help("shorten `wait` or raise the step's `timeout`"));
+    let until = start + length;
+    if until <= session.deadline {
+        return Ok(until);
     }
+    Err(item
+        .fail(format!(
+            "{what} would run past the step's time limit of {} ({} left)",
+            human_duration(session.limit),
+            human_duration(session.deadline.saturating_duration_since(start))
+        ))
+        .help(format!("shorten `{key}` or raise the step's `timeout`")))
+}
+
+async fn wait(item: &Item, session: &mut Session<'_>, pause: Duration) -> Result<(), StepError> {
+    let what = format!("a pause of {}", human_duration(pause));
+    let until = end_within_limit(item, session, pause, &what, "wait")?;
     loop {
         match session.read(until).await.map_err(|e| item.wrap(e))? {
             Read::Message(incoming) => session.conn.pending.push_back(incoming),
