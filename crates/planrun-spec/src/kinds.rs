@@ -11,6 +11,94 @@ use serde::Deserialize;
 
 use crate::duration::{ByteSize, Dur};
 
+/// What a kind's own check finds wrong, and where in the configuration it
+/// belongs, so that a diagnostic can point there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// What is wrong (lowercase, no trailing period).
+    pub message: String,
+    /// Where.
+    pub at: ConfigPlace,
+}
+
+/// The part of a step's configuration a [`ConfigProblem`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigPlace {
+    /// The configuration as a whole.
+    Whole,
+    /// The value of one key.
+    Key(&'static str),
+    /// One item of a `ws` step's `conversation`.
+    Item(usize),
+}
+
+impl ConfigProblem {
+    /// A problem of the configuration as a whole.
+    pub fn whole(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            at: ConfigPlace::Whole,
+        }
+    }
+
+    /// A problem of one key's value.
+    pub fn key(key: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            at: ConfigPlace::Key(key),
+        }
+    }
+
+    /// A problem of a conversation item (the message says which).
+    pub fn item(index: usize, message: impl std::fmt::Display) -> Self {
+        Self {
+            message: format!("conversation item {index}: {message}"),
+            at: ConfigPlace::Item(index),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The method and URL of a request step, from its shorthand keys
+/// (`get = URL`, …) or `method` + `url`. `kind` and `example` make the
+/// message for neither.
+fn method_and_url<'a>(
+    kind: &str,
+    example: &str,
+    shorthand: &[(&str, &'a Option<String>)],
+    method: Option<&str>,
+    url: Option<&'a str>,
+) -> Result<(String, &'a str), ConfigProblem> {
+    let set: Vec<(&str, &str)> = shorthand
+        .iter()
+        .filter_map(|(m, u)| u.as_deref().map(|u| (*m, u)))
+        .collect();
+    match (set.as_slice(), method, url) {
+        ([(m, u)], None, None) => Ok(((*m).to_string(), u)),
+        ([], Some(m), Some(u)) => Ok((m.to_ascii_uppercase(), u)),
+        ([], None, Some(u)) => Ok((String::from("GET"), u)),
+        ([], Some(_), None) => Err(ConfigProblem::key("method", "`method` needs a `url`")),
+        ([], None, None) => Err(ConfigProblem::whole(format!(
+            "an {kind} step needs a method and a URL, e.g. {example}"
+        ))),
+        _ => {
+            let keys: Vec<String> = shorthand
+                .iter()
+                .map(|(m, _)| m.to_ascii_lowercase())
+                .collect();
+            Err(ConfigProblem::whole(format!(
+                "set exactly one of {}, or method + url",
+                keys.join(", ")
+            )))
+        }
+    }
+}
+
 /// `http`: one HTTP request.
 ///
 /// The method is a key whose value is the URL (`get = "{{ base_url }}/health/"`),
@@ -84,32 +172,22 @@ pub struct MultipartField {
 
 impl HttpConfig {
     /// The method and URL, or what is wrong with them.
-    pub fn method_url(&self) -> Result<(String, &str), String> {
-        let shorthand = [
-            ("GET", &self.get),
-            ("POST", &self.post),
-            ("PUT", &self.put),
-            ("PATCH", &self.patch),
-            ("DELETE", &self.delete),
-            ("HEAD", &self.head),
-            ("OPTIONS", &self.options),
-        ];
-        let set: Vec<_> = shorthand
-            .iter()
-            .filter_map(|(m, u)| u.as_deref().map(|u| (*m, u)))
-            .collect();
-        match (set.as_slice(), &self.method, &self.url) {
-            ([(m, u)], None, None) => Ok(((*m).to_string(), u)),
-            ([], Some(m), Some(u)) => Ok((m.to_ascii_uppercase(), u.as_str())),
-            ([], None, Some(u)) => Ok((String::from("GET"), u.as_str())),
-            ([], Some(_), None) => Err(String::from("`method` needs a `url`")),
-            ([], None, None) => Err(String::from(
-                "an http step needs a method and a URL, e.g. `get = \"{{ base_url }}/health/\"`",
-            )),
-            _ => Err(String::from(
-                "set exactly one of get, post, put, patch, delete, head, options, or method + url",
-            )),
-        }
+    pub fn method_url(&self) -> Result<(String, &str), ConfigProblem> {
+        method_and_url(
+            "http",
+            "`get = \"{{ base_url }}/health/\"`",
+            &[
+                ("GET", &self.get),
+                ("POST", &self.post),
+                ("PUT", &self.put),
+                ("PATCH", &self.patch),
+                ("DELETE", &self.delete),
+                ("HEAD", &self.head),
+                ("OPTIONS", &self.options),
+            ],
+            self.method.as_deref(),
+            self.url.as_deref(),
+        )
     }
 
     /// How many body kinds are set (at most one is allowed).
@@ -154,19 +232,24 @@ pub struct ExecConfig {
 
 impl ExecConfig {
     /// What is wrong with the command, if anything.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigProblem> {
         match (&self.cmd, &self.shell) {
-            (Some(cmd), None) if cmd.is_empty() => return Err(String::from("`cmd` is empty")),
+            (Some(cmd), None) if cmd.is_empty() => {
+                return Err(ConfigProblem::key("cmd", "`cmd` is empty"));
+            }
             (Some(_), None) | (None, Some(_)) => {}
             (None, None) => {
-                return Err(String::from(
+                return Err(ConfigProblem::whole(
                     "an exec step needs `cmd = [\"program\", \"arg\"]` or `shell = \"command line\"`",
                 ));
             }
-            (Some(_), Some(_)) => return Err(String::from("set `cmd` or `shell`, not both")),
+            (Some(_), Some(_)) => {
+                return Err(ConfigProblem::whole("set `cmd` or `shell`, not both"));
+            }
         }
         if self.ready.is_some() && !self.background {
-            return Err(String::from(
+            return Err(ConfigProblem::key(
+                "ready",
                 "`ready` only applies with `background = true`",
             ));
         }
@@ -190,7 +273,7 @@ pub struct Readiness {
 
 impl Readiness {
     /// What is wrong, if anything.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigProblem> {
         let n = [self.tcp.is_some(), self.http.is_some(), self.log.is_some()]
             .into_iter()
             .filter(|b| *b)
@@ -198,7 +281,9 @@ impl Readiness {
         if n == 1 {
             Ok(())
         } else {
-            Err(String::from("set exactly one of `tcp`, `http` or `log`"))
+            Err(ConfigProblem::whole(
+                "set exactly one of `tcp`, `http` or `log`",
+            ))
         }
     }
 }
@@ -219,7 +304,7 @@ pub struct WaitConfig {
 
 impl WaitConfig {
     /// What is wrong, if anything.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigProblem> {
         let n = [
             self.duration.is_some(),
             self.tcp.is_some(),
@@ -231,7 +316,7 @@ impl WaitConfig {
         if n == 1 {
             Ok(())
         } else {
-            Err(String::from(
+            Err(ConfigProblem::whole(
                 "set exactly one of `duration`, `tcp` or `http` (or write `wait = \"2s\"`)",
             ))
         }
@@ -338,22 +423,30 @@ impl SseConfig {
     }
 
     /// What is wrong, if anything.
-    pub fn check(&self) -> Result<(), String> {
-        let request = self.request();
-        request.method_url().map_err(|message| {
-            if message.starts_with("an http step") {
-                String::from(
-                    "an sse step needs a method and a URL, e.g. `get = \"{{ base_url }}/events/\"` or `post = …` with a `json` body",
-                )
-            } else {
-                message.replace(", head, options,", ",")
-            }
-        })?;
-        if request.body_count() > 1 {
-            return Err(String::from("set at most one of `json`, `form`, `body`"));
+    pub fn check(&self) -> Result<(), ConfigProblem> {
+        method_and_url(
+            "sse",
+            "`get = \"{{ base_url }}/events/\"`",
+            &[
+                ("GET", &self.get),
+                ("POST", &self.post),
+                ("PUT", &self.put),
+                ("PATCH", &self.patch),
+                ("DELETE", &self.delete),
+            ],
+            self.method.as_deref(),
+            self.url.as_deref(),
+        )?;
+        if self.request().body_count() > 1 {
+            return Err(ConfigProblem::whole(
+                "set at most one of `json`, `form`, `body`",
+            ));
         }
         if self.max_events == Some(0) {
-            return Err(String::from("`max_events` must be at least 1"));
+            return Err(ConfigProblem::key(
+                "max_events",
+                "`max_events` must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -481,32 +574,29 @@ impl WsAction {
 
 impl WsConfig {
     /// What is wrong, if anything.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigProblem> {
         if self.url.is_none() && self.connection.is_none() {
-            return Err(String::from(
+            return Err(ConfigProblem::whole(
                 "a ws step needs a `url`, or `connection` naming one opened by an earlier step",
             ));
         }
         for (i, action) in self.conversation.iter().enumerate() {
-            let key = action
-                .key()
-                .map_err(|e| format!("conversation item {i}: {e}"))?;
+            let key = action.key().map_err(|e| ConfigProblem::item(i, e))?;
             if action.skip && key != "expect" {
-                return Err(format!(
-                    "conversation item {i}: `skip` only applies to `expect`"
-                ));
+                return Err(ConfigProblem::item(i, "`skip` only applies to `expect`"));
             }
             if action.timeout.is_some()
                 && !matches!(key, "expect" | "ping" | "close" | "expect_close")
             {
-                return Err(format!(
-                    "conversation item {i}: `timeout` only applies to actions that wait for the server (`expect`, `ping`, `close`, `expect_close`); `{key}` does not"
+                return Err(ConfigProblem::item(
+                    i,
+                    format!(
+                        "`timeout` only applies to actions that wait for the server (`expect`, `ping`, `close`, `expect_close`); `{key}` does not"
+                    ),
                 ));
             }
             if action.name.is_some() && key != "expect" {
-                return Err(format!(
-                    "conversation item {i}: `name` only applies to `expect`"
-                ));
+                return Err(ConfigProblem::item(i, "`name` only applies to `expect`"));
             }
         }
         Ok(())

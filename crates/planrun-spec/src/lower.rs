@@ -11,7 +11,9 @@ use serde_json_path::JsonPath;
 use crate::de::{from_value_lenient, is_template};
 use crate::duration::{parse_bytes, parse_duration};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
-use crate::kinds::{ExecConfig, HttpConfig, SseConfig, WaitConfig, WsConfig};
+use crate::kinds::{
+    ConfigPlace, ConfigProblem, ExecConfig, HttpConfig, SseConfig, WaitConfig, WsConfig,
+};
 use crate::model::{
     Capture, Defaults, DirConfig, Expectation, Matcher, Op, OpMatcher, Priority, Retry, Spec, Step,
     StepKind, Target, Var,
@@ -570,13 +572,13 @@ fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) -> Vec<
     fn typed<T: serde::de::DeserializeOwned>(
         config: &Value,
         diags: &mut Diagnostics,
-        check: impl FnOnce(&T) -> Result<(), String>,
+        check: impl FnOnce(&T) -> Result<(), ConfigProblem>,
     ) {
         match from_value_lenient::<T>(config) {
             Ok(c) => {
-                if let Err(message) = check(&c) {
-                    let (span, label) = locate(config, &message);
-                    diags.push(invalid(&span, message).label(label));
+                if let Err(problem) = check(&c) {
+                    let (span, label) = locate(config, problem.at);
+                    diags.push(invalid(&span, problem.message).label(label));
                 }
             }
             Err(e) => diags.push(e.into_diagnostic(&config.span)),
@@ -586,7 +588,7 @@ fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) -> Vec<
         StepKind::Http => typed::<HttpConfig>(config, diags, |c| {
             c.method_url()?;
             if c.body_count() > 1 {
-                return Err(String::from(
+                return Err(ConfigProblem::whole(
                     "set at most one of `json`, `form`, `multipart`, `body`",
                 ));
             }
@@ -663,29 +665,30 @@ fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) -> Vec<
     templates
 }
 
-/// Where a kind's own check points: the key its message starts with
-/// (`` `max_events` must be… ``), the conversation item it names
-/// (`conversation item 2: …`), else the whole configuration.
-fn locate(config: &Value, message: &str) -> (Span, &'static str) {
-    if let Some(rest) = message.strip_prefix("conversation item ")
-        && let Some((index, _)) = rest.split_once(':')
-        && let Ok(index) = index.parse::<usize>()
-        && let Some(item) = config
-            .get("conversation")
-            .and_then(Value::as_seq)
-            .and_then(|items| items.get(index))
-    {
-        let key_span = item
-            .as_map()
-            .and_then(|entries| entries.first())
-            .map(|(k, _)| k.span.clone());
-        return (key_span.unwrap_or_else(|| item.span.clone()), "this action");
-    }
-    if let Some(rest) = message.strip_prefix('`')
-        && let Some((key, _)) = rest.split_once('`')
-        && let Some(value) = config.get(key)
-    {
-        return (value.span.clone(), "this value");
+/// Where a kind's own check points: the value of the key it names, the first
+/// key of the conversation item it names (a YAML block mapping's own span is
+/// its first character only), else the whole configuration.
+fn locate(config: &Value, at: ConfigPlace) -> (Span, &'static str) {
+    match at {
+        ConfigPlace::Key(key) => {
+            if let Some(value) = config.get(key) {
+                return (value.span.clone(), "this value");
+            }
+        }
+        ConfigPlace::Item(index) => {
+            if let Some(item) = config
+                .get("conversation")
+                .and_then(Value::as_seq)
+                .and_then(|items| items.get(index))
+            {
+                let key_span = item
+                    .as_map()
+                    .and_then(|entries| entries.first())
+                    .map(|(k, _)| k.span.clone());
+                return (key_span.unwrap_or_else(|| item.span.clone()), "this action");
+            }
+        }
+        ConfigPlace::Whole => {}
     }
     (config.span.clone(), "in this step")
 }

@@ -68,11 +68,11 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     let config: ExecConfig = from_value(input.config).map_err(StepError::config)?;
     config
         .check()
-        .map_err(|message| StepError::new(message).at(input.config.span.clone()))?;
+        .map_err(|problem| StepError::new(problem.message).at(input.config.span.clone()))?;
     if let Some(ready) = &config.ready {
-        ready
-            .check()
-            .map_err(|message| StepError::new(message).at(span_of(input.config, "ready")))?;
+        ready.check().map_err(|problem| {
+            StepError::new(problem.message).at(span_of(input.config, "ready"))
+        })?;
     }
     let launch = Launch::new(&config, input.ctx.base_dir(), input.config)?;
     if config.background {

@@ -172,7 +172,7 @@ pub(crate) async fn build_request(
 ) -> Result<BuiltRequest, StepError> {
     let (method, url_text) = config
         .method_url()
-        .map_err(|message| StepError::new(message).at(value.span.clone()))?;
+        .map_err(|problem| StepError::new(problem.message).at(value.span.clone()))?;
     let url_span = url_span(value, url_text);
     if config.body_count() > 1 {
         return Err(

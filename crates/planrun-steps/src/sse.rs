@@ -248,23 +248,9 @@ async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
 
 /// What is wrong with the configuration, beyond its types.
 fn check(config: &SseConfig, value: &Value) -> Result<(), StepError> {
-    let urls = [
-        &config.get,
-        &config.post,
-        &config.put,
-        &config.patch,
-        &config.delete,
-        &config.url,
-    ];
-    if urls.iter().all(|u| u.is_none()) {
-        return Err(StepError::new(
-            "an sse step needs a method and a URL, e.g. `get = \"{{ base_url }}/events/\"`",
-        )
-        .at(value.span.clone()));
-    }
     config
         .check()
-        .map_err(|message| StepError::new(message).at(value.span.clone()))
+        .map_err(|problem| StepError::new(problem.message).at(value.span.clone()))
 }
 
 /// Whether an answer is a 2xx `text/event-stream`.

@@ -111,7 +111,7 @@ fn read_config(value: &Value) -> Result<WaitConfig, StepError> {
     };
     config
         .check()
-        .map_err(|message| StepError::new(message).at(value.span.clone()))?;
+        .map_err(|problem| StepError::new(problem.message).at(value.span.clone()))?;
     Ok(config)
 }
 

@@ -102,9 +102,9 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     let deadline = Instant::now() + input.timeout;
     let value = input.config;
     let config: WsConfig = from_value(value).map_err(StepError::config)?;
-    config.check().map_err(|message| {
-        let at = conversation::located(value, &message);
-        StepError::new(message).at(at)
+    config.check().map_err(|problem| {
+        let at = conversation::located(value, problem.at);
+        StepError::new(problem.message).at(at)
     })?;
     let items = conversation::prepare(&config, value)?;
     let talk = |started, connect, keep_open| Talk {

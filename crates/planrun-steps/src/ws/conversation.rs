@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use planrun_runner::executor::StepError;
 use planrun_runner::expect::test_matcher;
 use planrun_spec::error::Diagnostics;
-use planrun_spec::kinds::WsConfig;
+use planrun_spec::kinds::{ConfigPlace, WsConfig};
 use planrun_spec::lower::lower_matcher;
 use planrun_spec::model::Matcher;
 use planrun_spec::value::{Key, Span, Value, ValueKind};
@@ -89,15 +89,21 @@ pub(super) struct Replies {
 }
 
 /// Where an error of `WsConfig::check` belongs: the conversation item it
-/// names ("conversation item 2: …"), from its first key to its last value,
-/// or the whole table.
-pub(super) fn located(value: &Value, message: &str) -> Span {
-    message
-        .strip_prefix("conversation item ")
-        .and_then(|rest| rest.split_once(':'))
-        .and_then(|(index, _)| index.parse::<usize>().ok())
-        .and_then(|index| value.get("conversation")?.as_seq()?.get(index))
-        .map_or_else(|| value.span.clone(), |item| item.span.start..end_of(item))
+/// is about, from its first key to its last value, or the whole table.
+pub(super) fn located(value: &Value, at: ConfigPlace) -> Span {
+    let item = match at {
+        ConfigPlace::Item(index) => value
+            .get("conversation")
+            .and_then(Value::as_seq)
+            .and_then(|items| items.get(index)),
+        ConfigPlace::Key(key) => {
+            return value
+                .get(key)
+                .map_or_else(|| value.span.clone(), |v| v.span.clone());
+        }
+        ConfigPlace::Whole => None,
+    };
+    item.map_or_else(|| value.span.clone(), |item| item.span.start..end_of(item))
 }
 
 /// Reads every action of the conversation and checks what
