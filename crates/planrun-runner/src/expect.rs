@@ -459,26 +459,10 @@ fn check_op(op: &OpMatcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<S
 
 /// The value a JSONPath key of a table matcher (`"$.a[0]"`) selects in `value`.
 fn json_path_value(path: &str, value: &Json) -> Result<Option<Json>, String> {
-    thread_local! {
-        // a table matcher under `all` meets the same path once per item
-        static PATHS: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<serde_json_path::JsonPath>>> =
-            std::cell::RefCell::default();
-    }
-    let cached = PATHS.with(|paths| paths.borrow().get(path).cloned());
-    let compiled = if let Some(compiled) = cached {
-        compiled
-    } else {
-        let compiled = std::rc::Rc::new(
-            serde_json_path::JsonPath::parse(path)
-                .map_err(|e| format!("`{path}` is not a valid JSONPath: {e}"))?,
-        );
-        PATHS.with(|paths| {
-            paths
-                .borrow_mut()
-                .insert(path.to_string(), std::rc::Rc::clone(&compiled))
-        });
-        compiled
-    };
+    // a table matcher under `all` meets the same path once per item: the
+    // spec's cache of parsed paths serves it
+    let compiled = planrun_spec::lower::parse_json_path(path)
+        .map_err(|e| format!("`{path}` is not a valid JSONPath: {e}"))?;
     let found = compiled.query(value).all();
     Ok(match found.len() {
         0 => None,

@@ -778,7 +778,7 @@ pub fn parse_target(text: &str, span: &Span) -> Result<Target, Diagnostic> {
 /// Parses a JSONPath, reusing an earlier parse of the same text: specs repeat
 /// a few targets (`status`, `json.id`) over and over, and a clone costs far
 /// less than a parse.
-fn parse_json_path(text: &str) -> Result<JsonPath, serde_json_path::ParseError> {
+pub fn parse_json_path(text: &str) -> Result<JsonPath, serde_json_path::ParseError> {
     /// Distinct paths kept; past it the cache starts over.
     const KEEP: usize = 1024;
     thread_local! {
