@@ -54,7 +54,7 @@ should.json."$.checks" = { database = "ok", cache = "ok" }
 
 [[steps]]
 id = "db"
-sql = { url = "{{ env.DATABASE_URL }}", query = "select 1" }
+exec = { cmd = ["pg_isready", "-d", "{{ env.DATABASE_URL }}"] }
 
 [[steps]]
 id = "cleanup"
@@ -166,7 +166,7 @@ fn specs() -> Vec<SpecInfo> {
         vec![
             step_info("login", StepKind::Http),
             step_info("health", StepKind::Http),
-            step_info("db", StepKind::Sql),
+            step_info("db", StepKind::Exec),
             step_info("cleanup", StepKind::Exec),
         ],
     );
@@ -238,15 +238,15 @@ fn health_steps() -> Vec<Arc<StepReport>> {
         "timings": { "ttfb": 30.1, "total": 34.2 },
     }));
 
-    let mut db = step(2, "db", StepKind::Sql, StepStatus::Errored, 1265, 3);
+    let mut db = step(2, "db", StepKind::Exec, StepStatus::Errored, 1265, 3);
     db.error = Some(StepFailure {
-        message: "cannot connect to `127.0.0.1:5432`: connection refused".to_owned(),
+        message: "cannot run `pg_isready`: no such file or directory".to_owned(),
         span: Some(span_of(
             HEALTH_TOML,
-            r#"{ url = "{{ env.DATABASE_URL }}", query = "select 1" }"#,
+            r#"{ cmd = ["pg_isready", "-d", "{{ env.DATABASE_URL }}"] }"#,
             0,
         )),
-        help: Some("is PostgreSQL running? start it or point `DATABASE_URL` at it".to_owned()),
+        help: Some("install PostgreSQL's client tools, or put `pg_isready` on the PATH".to_owned()),
     });
 
     let mut cleanup = step(3, "cleanup", StepKind::Exec, StepStatus::Skipped, 1268, 0);

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use planrun_spec::de::DeError;
-use planrun_spec::model::StepKind;
+use planrun_spec::error::Diagnostic;
+use planrun_spec::kinds::{ConfigMatcher, matcher_at};
+use planrun_spec::model::{Matcher, StepKind};
 use planrun_spec::value::{Span, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -58,6 +60,15 @@ impl StepError {
         self
     }
 
+    /// A problem of the rendered configuration, located in the spec.
+    pub fn invalid(d: Diagnostic) -> Self {
+        Self {
+            message: d.message,
+            span: Some(d.span),
+            help: d.help,
+        }
+    }
+
     /// An error reading the rendered configuration.
     pub fn config(err: DeError) -> Self {
         Self {
@@ -98,6 +109,10 @@ pub trait StepExecutor: Send + Sync + 'static {
 pub struct StepInput<'a> {
     /// The rendered configuration; read it with `planrun_spec::de::from_value`.
     pub config: &'a Value,
+    /// The matchers written inside the configuration (an `sse` step's
+    /// `until`), lowered at plan time and rendered: test them with
+    /// [`crate::expect::test_matcher`].
+    pub matchers: &'a [ConfigMatcher],
     /// State shared by the steps of one spec run.
     pub ctx: &'a SpecContext,
     /// The step's id.
@@ -108,6 +123,14 @@ pub struct StepInput<'a> {
     pub max_body: u64,
     /// Reports observations while the step runs.
     pub observer: Observer,
+}
+
+impl StepInput<'_> {
+    /// The matcher at `path` of the configuration (`until`,
+    /// `conversation.2.expect`), if one was written there.
+    pub fn matcher(&self, path: &str) -> Option<&Matcher> {
+        matcher_at(self.matchers, path)
+    }
 }
 
 /// Sends observations of a running step to reporters.

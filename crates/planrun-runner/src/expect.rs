@@ -27,6 +27,9 @@ pub struct Checker<'a> {
     scope: &'a Scope,
     result: &'a Json,
     with_result: OnceLock<Scope>,
+    /// The matchers were rendered beforehand: their strings are values,
+    /// even those that look like templates (a captured `{{`).
+    rendered: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -37,6 +40,7 @@ impl<'a> Checker<'a> {
             scope,
             result,
             with_result: OnceLock::new(),
+            rendered: false,
         }
     }
 
@@ -48,7 +52,9 @@ impl<'a> Checker<'a> {
     /// A matcher argument as JSON, its templates rendered.
     fn render(&self, value: &Value) -> Result<Json, StepError> {
         let mut templated = false;
-        value.visit_strings(&mut |s, _| templated |= is_template(s));
+        if !self.rendered {
+            value.visit_strings(&mut |s, _| templated |= is_template(s));
+        }
         if !templated {
             return Ok(value.to_json());
         }
@@ -699,14 +705,16 @@ fn includes(wanted: &[Matcher], items: &[Json], cx: &Checker<'_>) -> Result<Stri
     Ok(format!("{} matching items", wanted.len()))
 }
 
-/// Checks `value` against a matcher that holds no templates (an executor's
-/// matchers are rendered with its configuration). `Err` says why it fails.
+/// Checks `value` against a rendered matcher (an executor's matchers are
+/// rendered by the runner before the step starts): its strings are taken as
+/// they are. `Err` says why it fails.
 pub fn test_matcher(matcher: &Matcher, value: &Json) -> Result<(), String> {
     static RENDERER: OnceLock<Renderer> = OnceLock::new();
     static SCOPE: OnceLock<Scope> = OnceLock::new();
     let renderer = RENDERER.get_or_init(Renderer::new);
     let scope = SCOPE.get_or_init(Scope::default);
-    let cx = Checker::new(renderer, scope, value);
+    let mut cx = Checker::new(renderer, scope, value);
+    cx.rendered = true;
     check_matcher(matcher, Some(value), &cx)
         .map(|_| ())
         .map_err(|m| m.message)

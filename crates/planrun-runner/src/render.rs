@@ -8,6 +8,8 @@ use base64::Engine as _;
 use minijinja::value::{Serde, merge_maps};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use planrun_spec::de::is_template;
+use planrun_spec::kinds::ConfigMatcher;
+use planrun_spec::model::{Matcher, OpMatcher};
 use planrun_spec::template::{Template, single_expression};
 use planrun_spec::value::{Key, Span, Value, ValueKind};
 use rand::Rng as _;
@@ -235,6 +237,62 @@ impl Renderer {
             other => other.clone(),
         };
         Ok(Value::new(kind, value.span.clone()))
+    }
+}
+
+impl Renderer {
+    /// Renders the templates of a matcher (its literals and operator
+    /// arguments), so that it can be tested without a scope.
+    pub fn render_matcher(&self, matcher: &Matcher, scope: &Scope) -> Result<Matcher, StepError> {
+        Ok(match matcher {
+            Matcher::Literal(v) => Matcher::Literal(self.render_value(v, scope)?),
+            Matcher::Object(entries) => Matcher::Object(
+                entries
+                    .iter()
+                    .map(|(k, m)| Ok((k.clone(), self.render_matcher(m, scope)?)))
+                    .collect::<Result<_, StepError>>()?,
+            ),
+            Matcher::Array(items, span) => Matcher::Array(
+                items
+                    .iter()
+                    .map(|m| self.render_matcher(m, scope))
+                    .collect::<Result<_, _>>()?,
+                span.clone(),
+            ),
+            Matcher::Ops(ops, span) => Matcher::Ops(
+                ops.iter()
+                    .map(|op| {
+                        Ok(OpMatcher {
+                            op: op.op,
+                            arg: self.render_value(&op.arg, scope)?,
+                            inner: match &op.inner {
+                                Some(inner) => Some(Box::new(self.render_matcher(inner, scope)?)),
+                                None => None,
+                            },
+                            span: op.span.clone(),
+                        })
+                    })
+                    .collect::<Result<_, StepError>>()?,
+                span.clone(),
+            ),
+        })
+    }
+
+    /// Renders the matchers of a step's configuration.
+    pub fn render_matchers(
+        &self,
+        matchers: &[ConfigMatcher],
+        scope: &Scope,
+    ) -> Result<Vec<ConfigMatcher>, StepError> {
+        matchers
+            .iter()
+            .map(|m| {
+                Ok(ConfigMatcher {
+                    path: m.path.clone(),
+                    matcher: self.render_matcher(&m.matcher, scope)?,
+                })
+            })
+            .collect()
     }
 }
 

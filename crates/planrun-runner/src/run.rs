@@ -669,8 +669,13 @@ impl Env<'_> {
         max_body: u64,
     ) -> Result<Json, StepError> {
         let config = self.runner.renderer.render_value(&step.config, scope)?;
+        let matchers = self
+            .runner
+            .renderer
+            .render_matchers(&step.config_matchers, scope)?;
         let input = StepInput {
             config: &config,
+            matchers: &matchers,
             ctx: self.ctx,
             step_id: &step.id,
             timeout,

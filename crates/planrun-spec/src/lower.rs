@@ -8,12 +8,9 @@ use std::time::Duration;
 
 use serde_json_path::JsonPath;
 
-use crate::de::{from_value_lenient, is_template};
+use crate::de::is_template;
 use crate::duration::{parse_bytes, parse_duration};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
-use crate::kinds::{
-    ConfigPlace, ConfigProblem, ExecConfig, HttpConfig, SseConfig, WaitConfig, WsConfig,
-};
 use crate::model::{
     Capture, Defaults, DirConfig, Expectation, Matcher, Op, OpMatcher, Priority, Retry, Spec, Step,
     StepKind, Target, Var,
@@ -494,17 +491,15 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
 
     let unknown: Vec<_> = table.rest().cloned().collect();
     let mut all_keys: Vec<&str> = STEP_KEYS.to_vec();
-    all_keys.extend(StepKind::ALL.iter().map(|k| k.key()));
+    all_keys.extend(StepKind::keys());
     for (key, _) in &unknown {
         let mut d = unknown_key(key, &all_keys, "in a step");
-        if kinds.is_empty()
-            && did_you_mean(&key.name, StepKind::ALL.iter().map(|k| k.key())).is_some()
-        {
+        if kinds.is_empty() && did_you_mean(&key.name, StepKind::keys()).is_some() {
             d.message = format!("unknown step kind `{}`", key.name);
         } else if kinds.is_empty() {
             d = d.help(format!(
                 "a step needs one action key: {}",
-                code_list(StepKind::ALL.map(StepKind::key))
+                code_list(StepKind::keys())
             ));
         }
         diags.push(d);
@@ -520,10 +515,7 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
                         format!("step `{id}` has no action"),
                     )
                     .label("this step")
-                    .help(format!(
-                        "add one of {}",
-                        code_list(StepKind::ALL.map(StepKind::key))
-                    )),
+                    .help(format!("add one of {}", code_list(StepKind::keys()))),
                 );
             }
             return None;
@@ -542,7 +534,7 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
             return None;
         }
     };
-    let config_templates = check_config(kind, config, diags);
+    let config = kind.lower_config(config, diags);
     if diags.len() > before {
         return None;
     }
@@ -553,8 +545,9 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
         name,
         kind,
         kind_span: kind_key.span.clone(),
-        config: config.clone(),
-        config_templates,
+        config: config.value,
+        config_templates: config.templates,
+        config_matchers: config.matchers,
         needs,
         expect,
         captures,
@@ -564,133 +557,6 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
         always,
         span: value.span.clone(),
     })
-}
-
-/// Checks a kind's configuration with its typed struct (templates accepted
-/// where scalars go) and its own rules.
-fn check_config(kind: StepKind, config: &Value, diags: &mut Diagnostics) -> Vec<Template> {
-    fn typed<T: serde::de::DeserializeOwned>(
-        config: &Value,
-        diags: &mut Diagnostics,
-        check: impl FnOnce(&T) -> Result<(), ConfigProblem>,
-    ) {
-        match from_value_lenient::<T>(config) {
-            Ok(c) => {
-                if let Err(problem) = check(&c) {
-                    let (span, label) = locate(config, problem.at);
-                    diags.push(invalid(&span, problem.message).label(label));
-                }
-            }
-            Err(e) => diags.push(e.into_diagnostic(&config.span)),
-        }
-    }
-    match kind {
-        StepKind::Http => typed::<HttpConfig>(config, diags, |c| {
-            c.method_url()?;
-            if c.body_count() > 1 {
-                return Err(ConfigProblem::whole(
-                    "set at most one of `json`, `form`, `multipart`, `body`",
-                ));
-            }
-            Ok(())
-        }),
-        StepKind::Exec => typed::<ExecConfig>(config, diags, |c| {
-            c.check()?;
-            c.ready
-                .as_ref()
-                .map_or(Ok(()), crate::kinds::Readiness::check)
-        }),
-        StepKind::Wait => {
-            if let ValueKind::Str(s) = &config.kind {
-                if !is_template(s)
-                    && let Err(e) = parse_duration(s)
-                {
-                    diags.push(invalid(&config.span, e).help("write `wait = \"2s\"`"));
-                }
-            } else {
-                typed::<WaitConfig>(config, diags, WaitConfig::check);
-            }
-        }
-        StepKind::Sse => {
-            typed::<SseConfig>(config, diags, SseConfig::check);
-            if let Some(until) = config.get("until") {
-                match until.kind {
-                    ValueKind::Str(_) => {}
-                    ValueKind::Map(_) => {
-                        lower_matcher(until, diags);
-                    }
-                    _ => diags.push(
-                        invalid(
-                            &until.span,
-                            format!(
-                                "`until` is {}, not the data of the last event or a table matching it",
-                                until.type_name()
-                            ),
-                        )
-                        .help("write `until = \"[DONE]\"` (the data) or `until = { type = \"done\" }`"),
-                    ),
-                }
-            }
-        }
-        StepKind::Ws => {
-            typed::<WsConfig>(config, diags, WsConfig::check);
-            for action in config
-                .get("conversation")
-                .and_then(Value::as_seq)
-                .unwrap_or_default()
-            {
-                for key in ["expect", "expect_close"] {
-                    if let Some(m) = action.get(key)
-                        && !matches!(m.kind, ValueKind::Bool(_))
-                    {
-                        lower_matcher(m, diags);
-                    }
-                }
-            }
-        }
-        // configuration of these kinds is checked by their executors
-        StepKind::Docker | StepKind::Sql => {}
-    }
-    // every template in the configuration must parse; the parsed forms are
-    // kept so planning checks their references without parsing them again
-    let mut templates = Vec::new();
-    config.visit_strings(&mut |s, span| {
-        if is_template(s) {
-            match Template::parse(s, span.clone()) {
-                Ok(t) => templates.push(t),
-                Err(d) => diags.push(d),
-            }
-        }
-    });
-    templates
-}
-
-/// Where a kind's own check points: the value of the key it names, the first
-/// key of the conversation item it names (a YAML block mapping's own span is
-/// its first character only), else the whole configuration.
-fn locate(config: &Value, at: ConfigPlace) -> (Span, &'static str) {
-    match at {
-        ConfigPlace::Key(key) => {
-            if let Some(value) = config.get(key) {
-                return (value.span.clone(), "this value");
-            }
-        }
-        ConfigPlace::Item(index) => {
-            if let Some(item) = config
-                .get("conversation")
-                .and_then(Value::as_seq)
-                .and_then(|items| items.get(index))
-            {
-                let key_span = item
-                    .as_map()
-                    .and_then(|entries| entries.first())
-                    .map(|(k, _)| k.span.clone());
-                return (key_span.unwrap_or_else(|| item.span.clone()), "this action");
-            }
-        }
-        ConfigPlace::Whole => {}
-    }
-    (config.span.clone(), "in this step")
 }
 
 const RETRY_KEYS: &[&str] = &["attempts", "interval", "backoff", "max_interval", "timeout"];

@@ -9,6 +9,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json_path::JsonPath;
 
+use crate::kinds::ConfigMatcher;
 use crate::source::SourceFile;
 use crate::template::Template;
 use crate::value::{Key, Span, Value};
@@ -117,119 +118,7 @@ pub struct Spec {
     pub steps: Vec<Step>,
 }
 
-/// The built-in step kinds. A kind is a key of the step (`http = {...}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StepKind {
-    /// An HTTP request.
-    Http,
-    /// A process (foreground or background).
-    Exec,
-    /// A pause or a readiness wait.
-    Wait,
-    /// A Server-Sent Events stream.
-    Sse,
-    /// A WebSocket conversation.
-    Ws,
-    /// Docker engine actions.
-    Docker,
-    /// SQL statements.
-    Sql,
-}
-
-impl StepKind {
-    /// Every kind, in documentation order.
-    pub const ALL: [StepKind; 7] = [
-        StepKind::Http,
-        StepKind::Exec,
-        StepKind::Wait,
-        StepKind::Sse,
-        StepKind::Ws,
-        StepKind::Docker,
-        StepKind::Sql,
-    ];
-
-    /// The key that selects the kind.
-    pub fn key(self) -> &'static str {
-        match self {
-            StepKind::Http => "http",
-            StepKind::Exec => "exec",
-            StepKind::Wait => "wait",
-            StepKind::Sse => "sse",
-            StepKind::Ws => "ws",
-            StepKind::Docker => "docker",
-            StepKind::Sql => "sql",
-        }
-    }
-
-    /// The kind selected by a key.
-    pub fn from_key(key: &str) -> Option<StepKind> {
-        StepKind::ALL.into_iter().find(|k| k.key() == key)
-    }
-
-    /// Top-level fields of the kind's result document, for "did you mean".
-    pub fn result_fields(self) -> &'static [&'static str] {
-        match self {
-            StepKind::Http => &[
-                "status",
-                "headers",
-                "body",
-                "json",
-                "duration",
-                "timings",
-                "url",
-                "size",
-                "redirects",
-                "version",
-            ],
-            StepKind::Exec => &[
-                "exit_code",
-                "stdout",
-                "stderr",
-                "json",
-                "duration",
-                "signal",
-                "pid",
-                "ready",
-            ],
-            StepKind::Wait => &["duration", "waited", "attempts", "ready"],
-            StepKind::Sse => &[
-                "status",
-                "headers",
-                "url",
-                "events",
-                "first_event",
-                "gaps",
-                "max_gap",
-                "end",
-                "last_event_id",
-                "retry",
-                "text",
-                "comments",
-                "ignored_lines",
-                "reconnects",
-                "body",
-                "json",
-                "duration",
-            ],
-            StepKind::Ws => &[
-                "url",
-                "status",
-                "headers",
-                "protocol",
-                "connect",
-                "messages",
-                "received",
-                "replies",
-                "latencies",
-                "close",
-                "open",
-                "duration",
-            ],
-            StepKind::Docker | StepKind::Sql => &[],
-        }
-    }
-}
+pub use crate::kinds::StepKind;
 
 /// One step of a spec.
 #[derive(Debug, Clone)]
@@ -250,6 +139,9 @@ pub struct Step {
     pub config: Value,
     /// The templates inside `config`, parsed.
     pub config_templates: Vec<Template>,
+    /// The matchers written inside `config` (an `sse` step's `until`, a `ws`
+    /// conversation's `expect`), lowered.
+    pub config_matchers: Vec<ConfigMatcher>,
     /// Steps this one waits for; `None` means "the previous step".
     pub needs: Option<Vec<Key>>,
     /// Checks on the result; blocking ones fail the step.

@@ -4,24 +4,18 @@
 //! them (metadata, vars, steps, expectations) is declared here to match the
 //! lowering in [`crate::lower`].
 
-use schemars::{JsonSchema, SchemaGenerator};
+use schemars::SchemaGenerator;
 use serde_json::{Value as Json, json};
 
-use crate::kinds::{ExecConfig, HttpConfig, SseConfig, WaitConfig, WsConfig};
-use crate::model::Op;
-
-fn def<T: JsonSchema>(generator: &mut SchemaGenerator) -> Json {
-    serde_json::to_value(generator.subschema_for::<T>()).unwrap_or(Json::Null)
-}
+use crate::model::{Op, StepKind};
 
 /// The schema of a spec file (TOML or YAML read as JSON).
 pub fn spec_schema() -> Json {
     let mut generator = SchemaGenerator::default();
-    let http = def::<HttpConfig>(&mut generator);
-    let exec = def::<ExecConfig>(&mut generator);
-    let wait = def::<WaitConfig>(&mut generator);
-    let sse = def::<SseConfig>(&mut generator);
-    let ws = def::<WsConfig>(&mut generator);
+    let kinds: Vec<(&str, Json)> = StepKind::ALL
+        .iter()
+        .map(|k| (k.key(), k.schema(&mut generator)))
+        .collect();
     let mut defs = serde_json::Map::new();
     for (name, schema) in generator.definitions() {
         defs.insert(name.clone(), schema.clone());
@@ -80,11 +74,8 @@ pub fn spec_schema() -> Json {
             "max_body": {"type": ["string", "integer"]}
         }}),
     );
-    let one_of: Vec<Json> = crate::model::StepKind::ALL
-        .iter()
-        .map(|k| json!({"required": [k.key()]}))
-        .collect();
-    let step = json!({
+    let one_of: Vec<Json> = StepKind::keys().map(|k| json!({"required": [k]})).collect();
+    let mut step = json!({
         "type": "object",
         "additionalProperties": false,
         "properties": {
@@ -109,17 +100,15 @@ pub fn spec_schema() -> Json {
             }}]},
             "timeout": {"$ref": "#/$defs/Duration"},
             "if": {"type": ["string", "boolean"]},
-            "always": {"type": "boolean"},
-            "http": http,
-            "exec": exec,
-            "wait": {"anyOf": [{"$ref": "#/$defs/Duration"}, wait]},
-            "sse": sse,
-            "ws": ws,
-            "docker": {"type": "object"},
-            "sql": {"type": "object"}
+            "always": {"type": "boolean"}
         },
         "oneOf": one_of
     });
+    if let Some(properties) = step["properties"].as_object_mut() {
+        for (key, schema) in kinds {
+            properties.insert(key.to_string(), schema);
+        }
+    }
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://planrun.dev/schema/planrun.schema.json",

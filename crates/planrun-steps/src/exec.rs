@@ -19,8 +19,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Instant;
 
 use planrun_runner::executor::{BoxFuture, StepError, StepExecutor, StepInput};
-use planrun_spec::de::from_value;
-use planrun_spec::kinds::ExecConfig;
+use planrun_spec::kinds::{Exec, ExecConfig};
 use planrun_spec::model::StepKind;
 use planrun_spec::value::Value;
 use serde_json::json;
@@ -65,15 +64,7 @@ impl StepExecutor for ExecExecutor {
 }
 
 async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
-    let config: ExecConfig = from_value(input.config).map_err(StepError::config)?;
-    config
-        .check()
-        .map_err(|problem| StepError::new(problem.message).at(input.config.span.clone()))?;
-    if let Some(ready) = &config.ready {
-        ready.check().map_err(|problem| {
-            StepError::new(problem.message).at(span_of(input.config, "ready"))
-        })?;
-    }
+    let config: ExecConfig = crate::util::config::<Exec>(input.config)?;
     let launch = Launch::new(&config, input.ctx.base_dir(), input.config)?;
     if config.background {
         background::start(launch, &config, &input).await

@@ -16,8 +16,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use planrun_runner::executor::{BoxFuture, SpecContext, StepError, StepExecutor, StepInput};
-use planrun_spec::de::from_value;
-use planrun_spec::kinds::{HttpConfig, MultipartField};
+use planrun_spec::kinds::{Http, HttpConfig, MultipartField};
 use planrun_spec::model::StepKind;
 use planrun_spec::value::{Span, Value};
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
@@ -73,7 +72,7 @@ impl StepExecutor for HttpExecutor {
 
 async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     let value = input.config;
-    let config: HttpConfig = from_value(value).map_err(StepError::config)?;
+    let config: HttpConfig = crate::util::config::<Http>(value)?;
     let timeout = config
         .timeout
         .map_or(input.timeout, |t| t.0.min(input.timeout));
@@ -173,13 +172,8 @@ pub(crate) async fn build_request(
     let (method, url_text) = config
         .method_url()
         .map_err(|problem| StepError::new(problem.message).at(value.span.clone()))?;
+    // one body at most: the kind's check said so when the config was read
     let url_span = url_span(value, url_text);
-    if config.body_count() > 1 {
-        return Err(
-            StepError::new("set one body: `json`, `form`, `multipart` or `body`")
-                .at(value.span.clone()),
-        );
-    }
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
         StepError::new(format!("`{method}` is not an HTTP method")).at(span_of(value, "method"))
     })?;

@@ -11,7 +11,7 @@
 //! planrun_steps::install_crypto_provider();
 //! let registry = planrun_steps::registry();
 //! for kind in StepKind::ALL {
-//!     if registry.has(kind) {
+//!     if registry.has(*kind) {
 //!         println!("`{}` steps can run", kind.key());
 //!     }
 //! }

@@ -38,12 +38,9 @@ use std::time::Duration;
 
 use planrun_runner::executor::{BoxFuture, Observer, StepError, StepExecutor, StepInput};
 use planrun_runner::expect::test_matcher;
-use planrun_spec::de::from_value;
-use planrun_spec::error::Diagnostics;
-use planrun_spec::kinds::{Reconnect, SseConfig};
-use planrun_spec::lower::lower_matcher;
+use planrun_spec::kinds::{Reconnect, Sse, SseConfig};
 use planrun_spec::model::{Matcher, StepKind};
-use planrun_spec::value::{Span, Value, ValueKind};
+use planrun_spec::value::{Span, ValueKind};
 use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use reqwest::{Client, Request, Response};
 use serde_json::{Value as Json, json};
@@ -139,9 +136,8 @@ enum Next {
 async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
     let started = Instant::now();
     let value = input.config;
-    let config: SseConfig = from_value(value).map_err(StepError::config)?;
-    check(&config, value)?;
-    let until = Until::read(value)?;
+    let config: SseConfig = crate::util::config::<Sse>(value)?;
+    let until = Until::read(&input)?;
     let limit = config
         .timeout
         .map_or(input.timeout, |t| t.0.min(input.timeout));
@@ -246,13 +242,6 @@ async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
     Ok(stream.into_doc(end, status, headers, final_url, None))
 }
 
-/// What is wrong with the configuration, beyond its types.
-fn check(config: &SseConfig, value: &Value) -> Result<(), StepError> {
-    config
-        .check()
-        .map_err(|problem| StepError::new(problem.message).at(value.span.clone()))
-}
-
 /// Whether an answer is a 2xx `text/event-stream`.
 fn is_event_stream(response: &Response) -> bool {
     response.status().is_success()
@@ -273,33 +262,19 @@ enum Until {
 }
 
 impl Until {
-    fn read(config: &Value) -> Result<Option<Self>, StepError> {
-        let Some(value) = config.get("until") else {
-            return Ok(None);
-        };
-        match &value.kind {
-            ValueKind::Str(text) => return Ok(Some(Until::Data(text.clone()))),
-            ValueKind::Map(_) => {}
-            _ => {
-                return Err(StepError::new(format!(
-                    "`until` is {}, not the data of the last event or a table matching it",
-                    value.type_name()
-                ))
-                .at(value.span.clone())
-                .help("write `until = \"[DONE]\"` (the data) or `until = { type = \"done\" }`"));
-            }
+    /// The string form from the configuration, the table form from the
+    /// matchers lowered at plan time.
+    fn read(input: &StepInput<'_>) -> Result<Option<Self>, StepError> {
+        if let Some(matcher) = input.matcher("until") {
+            return Ok(Some(Until::Matcher(matcher.clone())));
         }
-        let mut diagnostics = Diagnostics::default();
-        let matcher = lower_matcher(value, &mut diagnostics);
-        if let Some(problem) = diagnostics.iter().next() {
-            let mut err =
-                StepError::new(format!("`until`: {}", problem.message)).at(problem.span.clone());
-            err.help.clone_from(&problem.help);
-            return Err(err);
+        match input.config.get("until").map(|v| &v.kind) {
+            None => Ok(None),
+            Some(ValueKind::Str(text)) => Ok(Some(Until::Data(text.clone()))),
+            Some(_) => Err(StepError::new(
+                "`until` was not lowered to a matcher when the spec was planned",
+            )),
         }
-        matcher.map(|m| Some(Until::Matcher(m))).ok_or_else(|| {
-            StepError::new("`until` is not a matcher of an event").at(value.span.clone())
-        })
     }
 
     /// `Err` says why the event does not match.

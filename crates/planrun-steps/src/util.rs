@@ -3,7 +3,15 @@
 
 use std::time::Duration;
 
+use planrun_runner::executor::StepError;
+use planrun_spec::kinds::{Kind, read_config};
 use planrun_spec::value::{Span, Value};
+
+/// A step's rendered configuration in the kind's typed form, its rules
+/// checked; a problem points at the spec.
+pub(crate) fn config<K: Kind>(value: &Value) -> Result<K::Config, StepError> {
+    read_config::<K>(value).map_err(StepError::invalid)
+}
 
 /// A duration as fractional milliseconds, the unit of every result document.
 #[cfg_attr(

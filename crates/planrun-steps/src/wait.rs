@@ -9,11 +9,9 @@
 use std::time::{Duration, Instant};
 
 use planrun_runner::executor::{BoxFuture, StepError, StepExecutor, StepInput};
-use planrun_spec::de::from_value;
-use planrun_spec::duration::{Dur, parse_duration};
-use planrun_spec::kinds::WaitConfig;
+use planrun_spec::duration::Dur;
+use planrun_spec::kinds::Wait;
 use planrun_spec::model::StepKind;
-use planrun_spec::value::Value;
 use serde_json::json;
 
 use crate::probe::{self, Target};
@@ -52,7 +50,8 @@ impl StepExecutor for WaitExecutor {
 }
 
 async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
-    let config = read_config(input.config)?;
+    // the short form `wait = "2s"` was expanded to `{ duration = "2s" }` at plan time
+    let config = crate::util::config::<Wait>(input.config)?;
     let started = Instant::now();
     let attempts = if let Some(Dur(pause)) = config.duration {
         tokio::time::sleep(pause).await;
@@ -94,62 +93,26 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     }))
 }
 
-/// Reads `wait = "2s"` or `wait = { ... }`.
-fn read_config(value: &Value) -> Result<WaitConfig, StepError> {
-    let config = if let Some(text) = value.as_str() {
-        let pause = parse_duration(text).map_err(|message| {
-            StepError::new(message)
-                .at(value.span.clone())
-                .help("write a duration such as `wait = \"2s\"`, or a table such as `wait = { tcp = \"127.0.0.1:5432\" }`")
-        })?;
-        WaitConfig {
-            duration: Some(Dur(pause)),
-            ..WaitConfig::default()
-        }
-    } else {
-        from_value::<WaitConfig>(value).map_err(StepError::config)?
-    };
-    config
-        .check()
-        .map_err(|problem| StepError::new(problem.message).at(value.span.clone()))?;
-    Ok(config)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use planrun_spec::parse::parse_toml;
 
-    fn step(text: &str) -> Value {
+    fn read_config(text: &str) -> Result<planrun_spec::kinds::WaitConfig, StepError> {
         let doc = parse_toml(text).expect("toml");
-        doc.get("wait").cloned().expect("wait key")
-    }
-
-    #[test]
-    fn short_form_is_a_duration() {
-        let config = read_config(&step("wait = \"250ms\"")).unwrap();
-        assert_eq!(config.duration, Some(Dur(Duration::from_millis(250))));
-    }
-
-    #[test]
-    fn short_form_rejects_nonsense_at_its_span() {
-        let text = "wait = \"soon\"";
-        let err = read_config(&step(text)).unwrap_err();
-        assert_eq!(&text[err.span.clone().unwrap()], "\"soon\"");
-        assert!(err.help.is_some());
+        crate::util::config::<Wait>(doc.get("wait").expect("wait key"))
     }
 
     #[test]
     fn table_needs_exactly_one_target() {
-        let err =
-            read_config(&step("wait = { tcp = \"127.0.0.1:1\", duration = \"1s\" }")).unwrap_err();
+        let err = read_config("wait = { tcp = \"127.0.0.1:1\", duration = \"1s\" }").unwrap_err();
         assert!(err.message.contains("exactly one"), "{}", err.message);
     }
 
     #[test]
     fn unknown_keys_keep_their_span() {
         let text = "wait = { tpc = \"127.0.0.1:1\" }";
-        let err = read_config(&step(text)).unwrap_err();
+        let err = read_config(text).unwrap_err();
         assert_eq!(&text[err.span.clone().unwrap()], "tpc");
     }
 }

@@ -21,8 +21,7 @@ mod tls;
 use std::time::Duration;
 
 use planrun_runner::executor::{BoxFuture, Observer, StepError, StepExecutor, StepInput};
-use planrun_spec::de::from_value;
-use planrun_spec::kinds::WsConfig;
+use planrun_spec::kinds::{Ws, WsConfig};
 use planrun_spec::model::StepKind;
 use serde_json::json;
 use tokio::time::Instant;
@@ -101,12 +100,8 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     // the time limit counts from here, whatever the step waits for
     let deadline = Instant::now() + input.timeout;
     let value = input.config;
-    let config: WsConfig = from_value(value).map_err(StepError::config)?;
-    config.check().map_err(|problem| {
-        let at = conversation::located(value, problem.at);
-        StepError::new(problem.message).at(at)
-    })?;
-    let items = conversation::prepare(&config, value)?;
+    let config: WsConfig = crate::util::config::<Ws>(value)?;
+    let items = conversation::prepare(&config, &input)?;
     let talk = |started, connect, keep_open| Talk {
         items: &items,
         started,

@@ -537,7 +537,11 @@ async fn config_mistakes_point_at_the_spec() {
     let err = run(&http, &ctx, "post = \"http://h/\"\njson = {}\nbody = \"x\"")
         .await
         .unwrap_err();
-    assert!(err.message.starts_with("set one body"), "{}", err.message);
+    assert!(
+        err.message.starts_with("set at most one of"),
+        "{}",
+        err.message
+    );
 
     let err = run(&http, &ctx, "get = \"http://h/\"\nretries = 3")
         .await

@@ -773,7 +773,7 @@ async fn configuration_mistakes_are_explained() {
         "get = \"http://127.0.0.1:1/\"\nuntil = { data = \"x\", len = 2 }",
     )
     .await;
-    assert!(err.message.starts_with("`until`: "), "{}", err.message);
+    assert_eq!(err.message, "`data` is not an operator, but `len` is");
 }
 
 #[tokio::test]

@@ -280,7 +280,8 @@ fn load(select: &SelectArgs, registry: &Registry, color: bool) -> Result<Loaded,
         )));
     }
     let unavailable: Vec<StepKind> = StepKind::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|k| !registry.has(*k))
         .collect();
     let mut plans = Vec::new();

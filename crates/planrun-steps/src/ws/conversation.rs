@@ -9,13 +9,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use planrun_runner::executor::StepError;
+use planrun_runner::executor::{StepError, StepInput};
 use planrun_runner::expect::test_matcher;
-use planrun_spec::error::Diagnostics;
-use planrun_spec::kinds::{ConfigPlace, WsConfig};
-use planrun_spec::lower::lower_matcher;
+use planrun_spec::kinds::{WsConfig, end_of};
 use planrun_spec::model::Matcher;
-use planrun_spec::value::{Key, Span, Value, ValueKind};
+use planrun_spec::value::{Span, Value};
 use serde_json::{Map, Value as Json, json};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -88,27 +86,11 @@ pub(super) struct Replies {
     pub(super) latencies: Vec<Json>,
 }
 
-/// Where an error of `WsConfig::check` belongs: the conversation item it
-/// is about, from its first key to its last value, or the whole table.
-pub(super) fn located(value: &Value, at: ConfigPlace) -> Span {
-    let item = match at {
-        ConfigPlace::Item(index) => value
-            .get("conversation")
-            .and_then(Value::as_seq)
-            .and_then(|items| items.get(index)),
-        ConfigPlace::Key(key) => {
-            return value
-                .get(key)
-                .map_or_else(|| value.span.clone(), |v| v.span.clone());
-        }
-        ConfigPlace::Whole => None,
-    };
-    item.map_or_else(|| value.span.clone(), |item| item.span.start..end_of(item))
-}
-
 /// Reads every action of the conversation and checks what
-/// `WsConfig::check` does not: payloads, matchers, close frames, names.
-pub(super) fn prepare(config: &WsConfig, value: &Value) -> Result<Vec<Item>, StepError> {
+/// `WsConfig::check` does not: payloads, close frames, names. The matchers of
+/// `expect` and `expect_close` come lowered and rendered with the input.
+pub(super) fn prepare(config: &WsConfig, input: &StepInput<'_>) -> Result<Vec<Item>, StepError> {
+    let value = input.config;
     let values = value
         .get("conversation")
         .and_then(Value::as_seq)
@@ -162,8 +144,9 @@ pub(super) fn prepare(config: &WsConfig, value: &Value) -> Result<Vec<Item>, Ste
                 }
                 names.push(reply_key.clone());
                 Action::Expect {
-                    matcher: matcher(item_value.and_then(|v| v.get(key)), key, true)
-                        .map_err(|(message, at)| fail(message, at))?,
+                    matcher: input
+                        .matcher(&format!("conversation.{index}.{key}"))
+                        .cloned(),
                     skip: action.skip,
                     key: reply_key,
                     timeout,
@@ -184,8 +167,9 @@ pub(super) fn prepare(config: &WsConfig, value: &Value) -> Result<Vec<Item>, Ste
                 }
             }
             "expect_close" => Action::ExpectClose {
-                matcher: matcher(item_value.and_then(|v| v.get(key)), key, false)
-                    .map_err(|(message, at)| fail(message, at))?,
+                matcher: input
+                    .matcher(&format!("conversation.{index}.{key}"))
+                    .cloned(),
                 timeout,
             },
             _ => Action::Wait(action.wait.map(|d| d.0).unwrap_or_default()),
@@ -204,76 +188,6 @@ pub(super) fn prepare(config: &WsConfig, value: &Value) -> Result<Vec<Item>, Ste
 fn action_span(item: Option<&Value>, key: &str) -> Option<Span> {
     let (k, v) = item?.as_map()?.iter().find(|(k, _)| k.name == key)?;
     Some(k.span.start..end_of(v).max(k.span.end))
-}
-
-/// Where a value ends, nested values included (a YAML mapping's own span
-/// may stop at its first character).
-fn end_of(value: &Value) -> usize {
-    match &value.kind {
-        ValueKind::Seq(items) => items.iter().map(end_of).fold(value.span.end, usize::max),
-        ValueKind::Map(entries) => entries
-            .iter()
-            .map(|(k, v)| end_of(v).max(k.span.end))
-            .fold(value.span.end, usize::max),
-        _ => value.span.end,
-    }
-}
-
-/// The matcher of `expect` or `expect_close`; `None` matches anything
-/// (`true`). For `expect`, a string is short for `{ text = "…" }`.
-fn matcher(
-    value: Option<&Value>,
-    key: &str,
-    text_shorthand: bool,
-) -> Result<Option<Matcher>, (String, Span)> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    match &value.kind {
-        ValueKind::Bool(true) => return Ok(None),
-        ValueKind::Bool(false) => {
-            let hint = if key == "expect" {
-                "use `no_message = \"1s\"` to check that nothing arrives"
-            } else {
-                "leave the action out, or write `true` or a matcher over `{ code, reason }`"
-            };
-            return Err((
-                format!("`{key} = false` checks nothing: {hint}"),
-                value.span.clone(),
-            ));
-        }
-        _ => {}
-    }
-    let wrapped;
-    let value = if text_shorthand && matches!(value.kind, ValueKind::Str(_)) {
-        wrapped = Value::new(
-            ValueKind::Map(vec![(
-                Key {
-                    name: String::from("text"),
-                    span: value.span.clone(),
-                },
-                value.clone(),
-            )]),
-            value.span.clone(),
-        );
-        &wrapped
-    } else {
-        value
-    };
-    let mut diags = Diagnostics::default();
-    match lower_matcher(value, &mut diags) {
-        Some(m) if diags.is_empty() => Ok(Some(m)),
-        _ => {
-            let first = diags.iter().next();
-            Err((
-                first.map_or_else(
-                    || String::from("not a valid matcher"),
-                    |d| format!("not a valid matcher: {}", d.message),
-                ),
-                first.map_or_else(|| value.span.clone(), |d| d.span.clone()),
-            ))
-        }
-    }
 }
 
 fn decode_base64(text: &str) -> Result<Vec<u8>, String> {

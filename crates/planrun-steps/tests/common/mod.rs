@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use planrun_runner::executor::{Observer, SpecContext, StepError, StepExecutor, StepInput};
+use planrun_spec::error::Diagnostics;
 use planrun_spec::parse::parse_toml;
 use planrun_spec::value::Value;
 
@@ -22,7 +23,9 @@ pub(crate) fn config(toml: &str) -> Value {
     }
 }
 
-/// Runs one attempt of a step.
+/// Runs one attempt of a step: its configuration lowered as planning does
+/// (short forms expanded, matchers lowered; a problem found then is returned
+/// as the error), then executed.
 pub(crate) async fn run_step(
     executor: &dyn StepExecutor,
     ctx: &SpecContext,
@@ -30,9 +33,15 @@ pub(crate) async fn run_step(
     timeout: Duration,
     max_body: u64,
 ) -> Result<serde_json::Value, StepError> {
+    let mut problems = Diagnostics::default();
+    let lowered = executor.kind().lower_config(config, &mut problems);
+    if let Some(problem) = problems.0.into_iter().next() {
+        return Err(StepError::invalid(problem));
+    }
     executor
         .execute(StepInput {
-            config,
+            config: &lowered.value,
+            matchers: &lowered.matchers,
             ctx,
             step_id: "test-step",
             timeout,

@@ -1,0 +1,119 @@
+//! `exec`: run a process, in the foreground or in the background.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{ConfigProblem, Kind};
+use crate::duration::Dur;
+
+/// The `exec` kind.
+pub struct Exec;
+
+impl Kind for Exec {
+    const KEY: &'static str = "exec";
+    const SUMMARY: &'static str = "Run a process, in the foreground or in the background: `exec = { cmd = [\"psql\", \"-c\", \"select 1\"] }`.";
+    const RESULT_FIELDS: &'static [&'static str] = &[
+        "exit_code",
+        "signal",
+        "stdout",
+        "stderr",
+        "json",
+        "duration",
+        "pid",
+        "ready",
+        "ready_after",
+    ];
+    type Config = ExecConfig;
+
+    fn check(config: &ExecConfig) -> Result<(), ConfigProblem> {
+        match (&config.cmd, &config.shell) {
+            (Some(cmd), None) if cmd.is_empty() => {
+                return Err(ConfigProblem::key("cmd", "`cmd` is empty"));
+            }
+            (Some(_), None) | (None, Some(_)) => {}
+            (None, None) => {
+                return Err(ConfigProblem::whole(
+                    "an exec step needs `cmd = [\"program\", \"arg\"]` or `shell = \"command line\"`",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigProblem::whole("set `cmd` or `shell`, not both"));
+            }
+        }
+        match &config.ready {
+            Some(_) if !config.background => Err(ConfigProblem::key(
+                "ready",
+                "`ready` only applies with `background = true`",
+            )),
+            Some(ready) => ready.check(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The configuration of an `exec` step.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecConfig {
+    /// The program and its arguments, run without a shell.
+    pub cmd: Option<Vec<String>>,
+    /// A command line run by `/bin/sh -c`.
+    pub shell: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory (relative paths are relative to the spec file).
+    pub cwd: Option<String>,
+    /// Text written to standard input.
+    pub stdin: Option<String>,
+    /// Keep it running for the rest of the spec; stopped when the spec ends.
+    #[serde(default)]
+    pub background: bool,
+    /// When a background process counts as ready.
+    pub ready: Option<Readiness>,
+    /// How long to wait for readiness (default 30s).
+    pub ready_timeout: Option<Dur>,
+    /// Grace period between SIGTERM and SIGKILL when stopping (default 5s).
+    pub stop_timeout: Option<Dur>,
+}
+
+impl ExecConfig {
+    /// What is wrong with the command, if anything.
+    pub fn check(&self) -> Result<(), ConfigProblem> {
+        Exec::check(self)
+    }
+}
+
+/// When something counts as ready. Exactly one of `tcp`, `http`, `log`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Readiness {
+    /// A TCP address that accepts connections (`127.0.0.1:8080`).
+    pub tcp: Option<String>,
+    /// An HTTP URL that answers with a 2xx or 3xx status.
+    pub http: Option<String>,
+    /// A regular expression that a line of the process's output matches.
+    pub log: Option<String>,
+    /// Pause between checks (default 100ms).
+    pub interval: Option<Dur>,
+}
+
+impl Readiness {
+    /// What is wrong, if anything.
+    pub fn check(&self) -> Result<(), ConfigProblem> {
+        let n = [self.tcp.is_some(), self.http.is_some(), self.log.is_some()]
+            .into_iter()
+            .filter(|b| *b)
+            .count();
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(ConfigProblem::key(
+                "ready",
+                "set exactly one of `tcp`, `http` or `log`",
+            ))
+        }
+    }
+}

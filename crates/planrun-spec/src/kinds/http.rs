@@ -1,0 +1,226 @@
+//! `http`: one HTTP request. Also the request keys every request step
+//! shares ([`request_config!`], used by `sse`).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{ConfigProblem, Kind, method_and_url};
+
+/// The `http` kind.
+pub struct Http;
+
+impl Kind for Http {
+    const KEY: &'static str = "http";
+    const SUMMARY: &'static str = "One HTTP request; its response is the result: `http = { get = \"{{ base_url }}/health/\" }`.";
+    const RESULT_FIELDS: &'static [&'static str] = &[
+        "status",
+        "version",
+        "url",
+        "headers",
+        "cookies",
+        "body",
+        "json",
+        "size",
+        "redirects",
+        "duration",
+        "timings",
+        "request",
+    ];
+    type Config = HttpConfig;
+
+    fn check(config: &HttpConfig) -> Result<(), ConfigProblem> {
+        config.method_url()?;
+        if config.body_count() > 1 {
+            return Err(ConfigProblem::whole(
+                "set at most one of `json`, `form`, `multipart`, `body`",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The keys of a request that every request step (`http`, `sse`) has.
+pub const REQUEST_KEYS: [&str; 17] = [
+    "get", "post", "put", "patch", "delete", "method", "url", "headers", "query", "json", "form",
+    "body", "cookies", "insecure", "ca_cert", "timeout", "max_body",
+];
+
+/// Declares a request step's configuration: the keys of [`REQUEST_KEYS`],
+/// written once here, then the kind's own. `serde(flatten)` would lose the
+/// spans of the shared keys, so they are pasted in instead.
+macro_rules! request_config {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// GET this URL.
+            pub get: Option<String>,
+            /// POST to this URL.
+            pub post: Option<String>,
+            /// PUT to this URL.
+            pub put: Option<String>,
+            /// PATCH this URL.
+            pub patch: Option<String>,
+            /// DELETE this URL.
+            pub delete: Option<String>,
+            /// Any method (with `url`).
+            pub method: Option<String>,
+            /// The URL (with `method`, or alone for GET).
+            pub url: Option<String>,
+            /// Request headers.
+            #[serde(default)]
+            pub headers: std::collections::BTreeMap<String, String>,
+            /// Query parameters added to the URL.
+            #[serde(default)]
+            pub query: std::collections::BTreeMap<String, serde_json::Value>,
+            /// A JSON body (sets `Content-Type: application/json`).
+            #[schemars(with = "Option<serde_json::Value>")]
+            pub json: Option<serde_json::Value>,
+            /// A form body (`application/x-www-form-urlencoded`).
+            pub form: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+            /// A raw body.
+            pub body: Option<String>,
+            /// Extra cookies for this request (the spec's cookie jar is sent anyway).
+            #[serde(default)]
+            pub cookies: std::collections::BTreeMap<String, String>,
+            /// Accept any TLS certificate. Only for test systems.
+            #[serde(default)]
+            pub insecure: bool,
+            /// A PEM file of extra CA certificates to trust.
+            pub ca_cert: Option<String>,
+            /// Time limit of the request (default: the step's timeout).
+            pub timeout: Option<$crate::duration::Dur>,
+            /// Cap on the body read into memory (default 16 MiB).
+            pub max_body: Option<$crate::duration::ByteSize>,
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl $name {
+            /// The request keys, as an `http` configuration.
+            #[must_use]
+            pub fn request(&self) -> $crate::kinds::HttpConfig {
+                $crate::kinds::HttpConfig {
+                    get: self.get.clone(),
+                    post: self.post.clone(),
+                    put: self.put.clone(),
+                    patch: self.patch.clone(),
+                    delete: self.delete.clone(),
+                    method: self.method.clone(),
+                    url: self.url.clone(),
+                    headers: self.headers.clone(),
+                    query: self.query.clone(),
+                    json: self.json.clone(),
+                    form: self.form.clone(),
+                    body: self.body.clone(),
+                    cookies: self.cookies.clone(),
+                    insecure: self.insecure,
+                    ca_cert: self.ca_cert.clone(),
+                    timeout: self.timeout,
+                    max_body: self.max_body,
+                    ..$crate::kinds::HttpConfig::default()
+                }
+            }
+        }
+    };
+}
+pub(crate) use request_config;
+
+request_config! {
+    /// The configuration of an `http` step.
+    ///
+    /// The method is a key whose value is the URL (`get = "{{ base_url }}/health/"`),
+    /// or `method` plus `url` for any other method.
+    pub struct HttpConfig {
+        /// HEAD this URL.
+        pub head: Option<String>,
+        /// OPTIONS on this URL.
+        pub options: Option<String>,
+        /// A multipart body: text fields, or `{ file = "path", content_type = "…" }`.
+        pub multipart: Option<BTreeMap<String, MultipartField>>,
+        /// Follow redirects (default `true`).
+        pub follow_redirects: Option<bool>,
+        /// Most redirects followed (default 10).
+        pub max_redirects: Option<usize>,
+    }
+}
+
+/// A multipart field: text, or a file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MultipartField {
+    /// Text content.
+    pub text: Option<String>,
+    /// A file to upload.
+    pub file: Option<String>,
+    /// The part's content type.
+    pub content_type: Option<String>,
+    /// The file name sent (default: the file's name).
+    pub filename: Option<String>,
+}
+
+impl HttpConfig {
+    /// The method and URL, or what is wrong with them.
+    pub fn method_url(&self) -> Result<(String, &str), ConfigProblem> {
+        method_and_url(
+            "http",
+            "`get = \"{{ base_url }}/health/\"`",
+            &[
+                ("GET", &self.get),
+                ("POST", &self.post),
+                ("PUT", &self.put),
+                ("PATCH", &self.patch),
+                ("DELETE", &self.delete),
+                ("HEAD", &self.head),
+                ("OPTIONS", &self.options),
+            ],
+            self.method.as_deref(),
+            self.url.as_deref(),
+        )
+    }
+
+    /// How many body kinds are set (at most one is allowed).
+    pub fn body_count(&self) -> usize {
+        [
+            self.json.is_some(),
+            self.form.is_some(),
+            self.multipart.is_some(),
+            self.body.is_some(),
+        ]
+        .into_iter()
+        .filter(|b| *b)
+        .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::SseConfig;
+
+    fn keys<T: JsonSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(schemars::schema_for!(T)).expect("schema");
+        schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn request_steps_share_the_request_keys() {
+        for (kind, keys) in [("http", keys::<HttpConfig>()), ("sse", keys::<SseConfig>())] {
+            for key in REQUEST_KEYS {
+                assert!(keys.iter().any(|k| k == key), "`{kind}` lacks `{key}`");
+            }
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Step kinds: what the spec language knows of each one.
+//!
+//! A kind is one module here: its key, its configuration type (serde +
+//! JSON Schema), the rules its types cannot say, the top-level fields of its
+//! result document, its short form (`wait = "2s"`) and the matchers written
+//! inside its configuration. The [`kinds!`] table below lists every kind once;
+//! the [`StepKind`] enum, [`StepKind::ALL`], the dispatch to each kind and the
+//! schema come from it. Executors live in `planrun-steps`; this module never
+//! talks to anything.
+//!
+//! Adding a kind: see the recipe in `crates/planrun-steps/README.md`.
+
+mod exec;
+mod http;
+mod sse;
+mod wait;
+mod ws;
+
+use schemars::{JsonSchema, SchemaGenerator};
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+
+pub use exec::{Exec, ExecConfig, Readiness};
+pub use http::{Http, HttpConfig, MultipartField, REQUEST_KEYS};
+pub use sse::{Reconnect, Sse, SseConfig};
+pub use wait::{Wait, WaitConfig};
+pub use ws::{Ws, WsAction, WsConfig};
+
+use crate::de::{from_value_lenient, is_template};
+use crate::error::{Diagnostic, DiagnosticKind, Diagnostics};
+use crate::model::Matcher;
+use crate::template::Template;
+use crate::value::{Span, Value, ValueKind};
+
+/// What the spec crate knows of one step kind.
+pub trait Kind {
+    /// The key that selects the kind in a step (`http = { … }`).
+    const KEY: &'static str;
+    /// One line on what the kind does, for docs, the schema and messages.
+    const SUMMARY: &'static str;
+    /// The top-level fields of the kind's result document. A test in
+    /// `planrun-steps` runs every executor and checks that each key it
+    /// returns is listed here.
+    const RESULT_FIELDS: &'static [&'static str];
+    /// The configuration, read from the spanned tree.
+    type Config: DeserializeOwned + JsonSchema;
+
+    /// The table a short form stands for (`wait = "2s"` is
+    /// `wait = { duration = "2s" }`), or `None` when `value` is no short form.
+    /// Problems of the short form go to `diags`.
+    fn expand(value: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        let _ = (value, diags);
+        None
+    }
+
+    /// The JSON Schema of the short form, when the kind has one.
+    fn short_form_schema() -> Option<Json> {
+        None
+    }
+
+    /// The rules the types cannot say (exactly one method, …).
+    fn check(config: &Self::Config) -> Result<(), ConfigProblem> {
+        let _ = config;
+        Ok(())
+    }
+
+    /// The matchers written inside the configuration (an `sse` step's
+    /// `until`), lowered once at plan time; the runner renders them and hands
+    /// them to the executor with the configuration.
+    fn matchers(config: &Value, out: &mut Vec<ConfigMatcher>, diags: &mut Diagnostics) {
+        let _ = (config, out, diags);
+    }
+}
+
+/// Declares the kinds: the enum, `ALL` and the dispatch to each descriptor.
+macro_rules! kinds {
+    ($( $(#[$doc:meta])* $variant:ident => $kind:ty, )*) => {
+        /// The built-in step kinds. A kind is a key of the step (`http = {...}`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum StepKind {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl StepKind {
+            /// Every kind, in documentation order.
+            pub const ALL: &'static [StepKind] = &[$(StepKind::$variant),*];
+
+            /// The key that selects the kind.
+            pub fn key(self) -> &'static str {
+                match self { $(StepKind::$variant => <$kind as Kind>::KEY,)* }
+            }
+
+            /// What the kind does, in one line.
+            pub fn summary(self) -> &'static str {
+                match self { $(StepKind::$variant => <$kind as Kind>::SUMMARY,)* }
+            }
+
+            /// Top-level fields of the kind's result document.
+            pub fn result_fields(self) -> &'static [&'static str] {
+                match self { $(StepKind::$variant => <$kind as Kind>::RESULT_FIELDS,)* }
+            }
+
+            /// Lowers a step's configuration: the short form expanded, the
+            /// typed configuration and the kind's rules checked, the templates
+            /// parsed and the matchers lowered.
+            pub fn lower_config(self, value: &Value, diags: &mut Diagnostics) -> StepConfig {
+                match self { $(StepKind::$variant => lower::<$kind>(value, diags),)* }
+            }
+
+            /// The JSON Schema of the kind's configuration.
+            pub(crate) fn schema(self, generator: &mut SchemaGenerator) -> Json {
+                match self { $(StepKind::$variant => schema::<$kind>(generator),)* }
+            }
+        }
+    };
+}
+
+kinds! {
+    /// An HTTP request.
+    Http => http::Http,
+    /// A process (foreground or background).
+    Exec => exec::Exec,
+    /// A pause or a readiness wait.
+    Wait => wait::Wait,
+    /// A Server-Sent Events stream.
+    Sse => sse::Sse,
+    /// A WebSocket conversation.
+    Ws => ws::Ws,
+}
+
+impl StepKind {
+    /// The kind selected by a key.
+    pub fn from_key(key: &str) -> Option<StepKind> {
+        StepKind::ALL.iter().copied().find(|k| k.key() == key)
+    }
+
+    /// The keys of every kind, in documentation order.
+    pub fn keys() -> impl Iterator<Item = &'static str> {
+        StepKind::ALL.iter().map(|k| k.key())
+    }
+}
+
+impl serde::Serialize for StepKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.key())
+    }
+}
+
+impl std::fmt::Display for StepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// A step's configuration after planning.
+#[derive(Debug, Clone)]
+pub struct StepConfig {
+    /// The configuration, short form expanded, templates unrendered.
+    pub value: Value,
+    /// The templates inside it, parsed.
+    pub templates: Vec<Template>,
+    /// The matchers written inside it, lowered.
+    pub matchers: Vec<ConfigMatcher>,
+}
+
+/// A matcher written inside a step's configuration, lowered at plan time.
+#[derive(Debug, Clone)]
+pub struct ConfigMatcher {
+    /// Where it stands, as keys and list indexes joined by dots
+    /// (`until`, `conversation.2.expect`).
+    pub path: String,
+    /// The matcher.
+    pub matcher: Matcher,
+}
+
+/// The matcher at `path` among a step's matchers.
+pub fn matcher_at<'m>(matchers: &'m [ConfigMatcher], path: &str) -> Option<&'m Matcher> {
+    matchers.iter().find(|m| m.path == path).map(|m| &m.matcher)
+}
+
+fn lower<K: Kind>(raw: &Value, diags: &mut Diagnostics) -> StepConfig {
+    let before = diags.len();
+    let value = K::expand(raw, diags).unwrap_or_else(|| raw.clone());
+    if diags.len() == before {
+        match from_value_lenient::<K::Config>(&value) {
+            Ok(config) => {
+                if let Err(problem) = K::check(&config) {
+                    diags.push(problem.diagnostic(&value));
+                }
+            }
+            Err(e) => diags.push(e.into_diagnostic(&value.span)),
+        }
+    }
+    let mut matchers = Vec::new();
+    K::matchers(&value, &mut matchers, diags);
+    // every template in the configuration must parse; the parsed forms are
+    // kept so planning checks their references without parsing them again
+    let mut templates = Vec::new();
+    value.visit_strings(&mut |s, span| {
+        if is_template(s) {
+            match Template::parse(s, span.clone()) {
+                Ok(t) => templates.push(t),
+                Err(d) => diags.push(d),
+            }
+        }
+    });
+    StepConfig {
+        value,
+        templates,
+        matchers,
+    }
+}
+
+/// Reads a rendered configuration (templates already replaced by values)
+/// into the kind's typed form and checks the kind's rules, as executors do.
+pub fn read_config<K: Kind>(value: &Value) -> Result<K::Config, Diagnostic> {
+    let config =
+        crate::de::from_value::<K::Config>(value).map_err(|e| e.into_diagnostic(&value.span))?;
+    K::check(&config).map_err(|problem| problem.diagnostic(value))?;
+    Ok(config)
+}
+
+fn schema<K: Kind>(generator: &mut SchemaGenerator) -> Json {
+    let mut table =
+        serde_json::to_value(generator.subschema_for::<K::Config>()).unwrap_or(Json::Null);
+    if let Json::Object(map) = &mut table {
+        map.entry("description")
+            .or_insert_with(|| Json::from(K::SUMMARY));
+    }
+    match K::short_form_schema() {
+        Some(short) => serde_json::json!({ "description": K::SUMMARY, "anyOf": [short, table] }),
+        None => table,
+    }
+}
+
+/// What a kind's own check finds wrong, and where in the configuration it
+/// belongs, so that a diagnostic can point there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// What is wrong (lowercase, no trailing period).
+    pub message: String,
+    /// Where.
+    pub at: ConfigPlace,
+}
+
+/// The part of a step's configuration a [`ConfigProblem`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigPlace {
+    /// The configuration as a whole.
+    Whole,
+    /// The value of one key.
+    Key(&'static str),
+    /// One item of a `ws` step's `conversation`.
+    Item(usize),
+}
+
+impl ConfigProblem {
+    /// A problem of the configuration as a whole.
+    pub fn whole(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            at: ConfigPlace::Whole,
+        }
+    }
+
+    /// A problem of one key's value.
+    pub fn key(key: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            at: ConfigPlace::Key(key),
+        }
+    }
+
+    /// A problem of a conversation item (the message says which).
+    pub fn item(index: usize, message: impl std::fmt::Display) -> Self {
+        Self {
+            message: format!("conversation item {index}: {message}"),
+            at: ConfigPlace::Item(index),
+        }
+    }
+
+    /// Where the problem is in `config`, and the label for it: the value of
+    /// the key it names, the first key of the conversation item it names (a
+    /// YAML block mapping's own span is its first character only), else the
+    /// whole configuration.
+    pub fn locate(&self, config: &Value) -> (Span, &'static str) {
+        match self.at {
+            ConfigPlace::Key(key) => {
+                if let Some(value) = config.get(key) {
+                    return (value.span.clone(), "this value");
+                }
+            }
+            ConfigPlace::Item(index) => {
+                if let Some(item) = config
+                    .get("conversation")
+                    .and_then(Value::as_seq)
+                    .and_then(|items| items.get(index))
+                {
+                    let key_span = item
+                        .as_map()
+                        .and_then(|entries| entries.first())
+                        .map(|(k, _)| k.span.clone());
+                    return (key_span.unwrap_or_else(|| item.span.clone()), "this action");
+                }
+            }
+            ConfigPlace::Whole => {}
+        }
+        (config.span.clone(), "in this step")
+    }
+
+    /// The problem as a diagnostic located in `config`.
+    pub fn diagnostic(&self, config: &Value) -> Diagnostic {
+        let (span, label) = self.locate(config);
+        Diagnostic::new(DiagnosticKind::InvalidValue, span, self.message.clone()).label(label)
+    }
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Where a value ends, nested values included (a YAML mapping's own span
+/// may stop at its first character).
+pub fn end_of(value: &Value) -> usize {
+    match &value.kind {
+        ValueKind::Seq(items) => items.iter().map(end_of).fold(value.span.end, usize::max),
+        ValueKind::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| end_of(v).max(k.span.end))
+            .fold(value.span.end, usize::max),
+        _ => value.span.end,
+    }
+}
+
+/// The method and URL of a request step, from its shorthand keys
+/// (`get = URL`, …) or `method` + `url`. `kind` and `example` make the
+/// message for neither.
+fn method_and_url<'a>(
+    kind: &str,
+    example: &str,
+    shorthand: &[(&str, &'a Option<String>)],
+    method: Option<&str>,
+    url: Option<&'a str>,
+) -> Result<(String, &'a str), ConfigProblem> {
+    let set: Vec<(&str, &str)> = shorthand
+        .iter()
+        .filter_map(|(m, u)| u.as_deref().map(|u| (*m, u)))
+        .collect();
+    match (set.as_slice(), method, url) {
+        ([(m, u)], None, None) => Ok(((*m).to_string(), u)),
+        ([], Some(m), Some(u)) => Ok((m.to_ascii_uppercase(), u)),
+        ([], None, Some(u)) => Ok((String::from("GET"), u)),
+        ([], Some(_), None) => Err(ConfigProblem::key("method", "`method` needs a `url`")),
+        ([], None, None) => Err(ConfigProblem::whole(format!(
+            "an {kind} step needs a method and a URL, e.g. {example}"
+        ))),
+        _ => {
+            let keys: Vec<String> = shorthand
+                .iter()
+                .map(|(m, _)| m.to_ascii_lowercase())
+                .collect();
+            Err(ConfigProblem::whole(format!(
+                "set exactly one of {}, or method + url",
+                keys.join(", ")
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_distinct_and_round_trip() {
+        for kind in StepKind::ALL {
+            assert_eq!(StepKind::from_key(kind.key()), Some(*kind));
+            assert!(
+                !kind.result_fields().is_empty(),
+                "{kind} declares no result fields"
+            );
+            assert!(
+                kind.result_fields().contains(&"duration"),
+                "{kind}: every result has `duration`"
+            );
+        }
+        let mut keys: Vec<_> = StepKind::keys().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), StepKind::ALL.len());
+    }
+}

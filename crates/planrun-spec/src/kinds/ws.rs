@@ -1,0 +1,249 @@
+//! `ws`: a WebSocket connection and a conversation on it.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{ConfigMatcher, ConfigProblem, Kind};
+use crate::duration::{ByteSize, Dur};
+use crate::error::{Diagnostic, DiagnosticKind, Diagnostics};
+use crate::value::{Key, Value, ValueKind};
+
+/// The `ws` kind.
+pub struct Ws;
+
+impl Kind for Ws {
+    const KEY: &'static str = "ws";
+    const SUMMARY: &'static str = "A WebSocket connection and a conversation on it: `ws = { url = \"{{ ws_url }}/ws/chat/\", conversation = [{ send = \"hi\" }, { expect = \"hi\" }] }`.";
+    const RESULT_FIELDS: &'static [&'static str] = &[
+        "url",
+        "status",
+        "headers",
+        "protocol",
+        "connect",
+        "messages",
+        "received",
+        "replies",
+        "latencies",
+        "close",
+        "open",
+        "duration",
+    ];
+    type Config = WsConfig;
+
+    fn check(config: &WsConfig) -> Result<(), ConfigProblem> {
+        config.check()
+    }
+
+    /// Each `expect` and `expect_close` of the conversation: `true` matches
+    /// anything (no matcher), a string after `expect` is short for
+    /// `{ text = "…" }`.
+    fn matchers(config: &Value, out: &mut Vec<ConfigMatcher>, diags: &mut Diagnostics) {
+        let items = config
+            .get("conversation")
+            .and_then(Value::as_seq)
+            .unwrap_or_default();
+        for (index, item) in items.iter().enumerate() {
+            for key in ["expect", "expect_close"] {
+                let Some(value) = item.get(key) else {
+                    continue;
+                };
+                let wrapped;
+                let value = match &value.kind {
+                    ValueKind::Bool(true) => continue,
+                    ValueKind::Bool(false) => {
+                        let hint = if key == "expect" {
+                            "use `no_message = \"1s\"` to check that nothing arrives"
+                        } else {
+                            "leave the action out, or write `true` or a matcher over `{ code, reason }`"
+                        };
+                        diags.push(
+                            Diagnostic::new(
+                                DiagnosticKind::InvalidValue,
+                                value.span.clone(),
+                                format!(
+                                    "conversation item {index}: `{key} = false` checks nothing"
+                                ),
+                            )
+                            .label("this value")
+                            .help(hint),
+                        );
+                        continue;
+                    }
+                    ValueKind::Str(_) if key == "expect" => {
+                        wrapped = Value::new(
+                            ValueKind::Map(vec![(
+                                Key {
+                                    name: String::from("text"),
+                                    span: value.span.clone(),
+                                },
+                                value.clone(),
+                            )]),
+                            value.span.clone(),
+                        );
+                        &wrapped
+                    }
+                    _ => value,
+                };
+                if let Some(matcher) = crate::lower::lower_matcher(value, diags) {
+                    out.push(ConfigMatcher {
+                        path: format!("conversation.{index}.{key}"),
+                        matcher,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The configuration of a `ws` step.
+///
+/// `url` opens a connection (`ws://`, `wss://`, or `http://`/`https://`,
+/// which mean the same). With `connection = "name"` the connection stays open
+/// for later steps, which continue it with `connection = "name"` and no `url`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WsConfig {
+    /// The URL to connect to.
+    pub url: Option<String>,
+    /// Keep the connection open under this name, or continue the one opened
+    /// under it by an earlier step.
+    pub connection: Option<String>,
+    /// Handshake headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Extra cookies (the spec's cookie jar is sent anyway).
+    #[serde(default)]
+    pub cookies: BTreeMap<String, String>,
+    /// Subprotocols offered (`Sec-WebSocket-Protocol`).
+    #[serde(default)]
+    pub subprotocols: Vec<String>,
+    /// Accept any TLS certificate. Only for test systems.
+    #[serde(default)]
+    pub insecure: bool,
+    /// A PEM file of extra CA certificates to trust.
+    pub ca_cert: Option<String>,
+    /// What to do once connected, in order.
+    #[serde(default)]
+    pub conversation: Vec<WsAction>,
+    /// Time limit of an action that waits (default 5s).
+    pub action_timeout: Option<Dur>,
+    /// Cap on one incoming message (default: the run's `max_body`, 16 MiB
+    /// unless `defaults.max_body` says otherwise).
+    pub max_message: Option<ByteSize>,
+}
+
+/// One action of a WebSocket conversation: exactly one action key, plus
+/// options.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WsAction {
+    /// Send a text message.
+    pub send: Option<String>,
+    /// Send a value as JSON text.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub send_json: Option<serde_json::Value>,
+    /// Send a binary message, given as base64.
+    pub send_binary: Option<String>,
+    /// Wait for a message that matches (a matcher over `{type, text, json,
+    /// base64, size}`).
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub expect: Option<serde_json::Value>,
+    /// Expect no message for this long.
+    pub no_message: Option<Dur>,
+    /// Send a ping with this payload and wait for its pong.
+    pub ping: Option<String>,
+    /// Close the connection: `true`, a code (`1000`), or `{ code, reason }`.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub close: Option<serde_json::Value>,
+    /// Wait for the server to close; a matcher over `{code, reason}` or `true`.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub expect_close: Option<serde_json::Value>,
+    /// Pause this long.
+    pub wait: Option<Dur>,
+    /// How long this action may wait (default: the step's `action_timeout`).
+    pub timeout: Option<Dur>,
+    /// With `expect`: pass over messages that do not match (default false:
+    /// the next message must match).
+    #[serde(default)]
+    pub skip: bool,
+    /// With `expect`: the name of the reply in the result (`replies.NAME`).
+    pub name: Option<String>,
+}
+
+impl WsAction {
+    /// The action keys, in the order they are documented.
+    pub const KEYS: [&'static str; 9] = [
+        "send",
+        "send_json",
+        "send_binary",
+        "expect",
+        "no_message",
+        "ping",
+        "close",
+        "expect_close",
+        "wait",
+    ];
+
+    /// The action key that is set, or what is wrong.
+    pub fn key(&self) -> Result<&'static str, String> {
+        let set = [
+            self.send.is_some(),
+            self.send_json.is_some(),
+            self.send_binary.is_some(),
+            self.expect.is_some(),
+            self.no_message.is_some(),
+            self.ping.is_some(),
+            self.close.is_some(),
+            self.expect_close.is_some(),
+            self.wait.is_some(),
+        ];
+        let keys: Vec<&'static str> = Self::KEYS
+            .iter()
+            .zip(set)
+            .filter_map(|(k, s)| s.then_some(*k))
+            .collect();
+        match keys.as_slice() {
+            [key] => Ok(key),
+            [] => Err(String::from(
+                "an action needs one of `send`, `send_json`, `send_binary`, `expect`, `no_message`, `ping`, `close`, `expect_close` or `wait`",
+            )),
+            many => Err(format!(
+                "an action has exactly one action key, this one has {}",
+                crate::error::code_list(many.iter())
+            )),
+        }
+    }
+}
+
+impl WsConfig {
+    /// What is wrong, if anything.
+    pub fn check(&self) -> Result<(), ConfigProblem> {
+        if self.url.is_none() && self.connection.is_none() {
+            return Err(ConfigProblem::whole(
+                "a ws step needs a `url`, or `connection` naming one opened by an earlier step",
+            ));
+        }
+        for (i, action) in self.conversation.iter().enumerate() {
+            let key = action.key().map_err(|e| ConfigProblem::item(i, e))?;
+            if action.skip && key != "expect" {
+                return Err(ConfigProblem::item(i, "`skip` only applies to `expect`"));
+            }
+            if action.timeout.is_some()
+                && !matches!(key, "expect" | "ping" | "close" | "expect_close")
+            {
+                return Err(ConfigProblem::item(
+                    i,
+                    format!(
+                        "`timeout` only applies to actions that wait for the server (`expect`, `ping`, `close`, `expect_close`); `{key}` does not"
+                    ),
+                ));
+            }
+            if action.name.is_some() && key != "expect" {
+                return Err(ConfigProblem::item(i, "`name` only applies to `expect`"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! Every executor's result document against its kind's declared
+//! `result_fields`: planning refuses `expect.x` for a field a kind does not
+//! declare, so a field an executor returns but the kind does not list could
+//! not be checked. Each kind runs against a real peer, in the forms that add
+//! fields (a redirect and a cookie for http, a background process for exec).
+#![cfg(all(
+    feature = "http",
+    feature = "sse",
+    feature = "ws",
+    feature = "exec",
+    feature = "wait"
+))]
+
+mod common;
+
+use common::{context, run};
+use planrun_runner::executor::StepExecutor;
+use planrun_spec::model::StepKind;
+use planrun_steps::exec::ExecExecutor;
+use planrun_steps::http::HttpExecutor;
+use planrun_steps::sse::SseExecutor;
+use planrun_steps::wait::WaitExecutor;
+use planrun_steps::ws::WsExecutor;
+use planrun_testkit::{FixtureServer, WsServer};
+
+/// The keys of `doc` that `kind` does not declare.
+fn undeclared(kind: StepKind, doc: &serde_json::Value) -> Vec<String> {
+    let declared = kind.result_fields();
+    doc.as_object()
+        .unwrap_or_else(|| panic!("a `{kind}` result is a table: {doc}"))
+        .keys()
+        .filter(|k| !declared.contains(&k.as_str()))
+        .cloned()
+        .collect()
+}
+
+async fn check(executor: &dyn StepExecutor, toml: &str) {
+    let (ctx, _dir) = context();
+    let doc = match run(executor, &ctx, toml).await {
+        Ok(doc) => doc,
+        Err(err) => panic!("`{toml}` failed: {err}"),
+    };
+    let kind = executor.kind();
+    assert_eq!(
+        undeclared(kind, &doc),
+        Vec::<String>::new(),
+        "`{kind}` returns fields its kind does not declare: {doc}"
+    );
+    ctx.cleanup().await;
+}
+
+#[tokio::test]
+async fn every_result_field_is_declared_by_its_kind() {
+    planrun_steps::install_crypto_provider();
+    let server = FixtureServer::start().await;
+    let ws = WsServer::start().await;
+
+    check(
+        &HttpExecutor::new(),
+        &format!("get = \"{}\"", server.url("/redirect/1")),
+    )
+    .await;
+    check(
+        &HttpExecutor::new(),
+        &format!("get = \"{}\"", server.url("/set-cookie")),
+    )
+    .await;
+    check(
+        &SseExecutor::new(),
+        &format!("get = \"{}\"", server.url("/sse/basic")),
+    )
+    .await;
+    check(
+        &WsExecutor::new(),
+        &format!(
+            "url = \"{}\"\nconversation = [{{ send = \"hi\" }}, {{ expect = \"hi\", name = \"echo\" }}, {{ close = true }}]",
+            ws.url("/echo")
+        ),
+    )
+    .await;
+    check(&ExecExecutor::new(), "shell = \"echo '{\\\"a\\\": 1}'\"").await;
+    check(
+        &ExecExecutor::new(),
+        "shell = \"echo started; sleep 30\"\nbackground = true\nready = { log = \"started\" }",
+    )
+    .await;
+    check(&WaitExecutor::new(), "duration = \"1ms\"").await;
+    check(&WaitExecutor::new(), &format!("tcp = \"{}\"", server.addr)).await;
+}
+
+#[test]
+fn every_kind_runs_in_this_build() {
+    let registry = planrun_steps::registry();
+    for kind in StepKind::ALL {
+        assert!(registry.has(*kind), "no executor for `{kind}`");
+    }
+}
