@@ -9,6 +9,8 @@
 
 mod attempt;
 mod cancel;
+#[cfg(test)]
+mod tests;
 mod vars;
 mod walk;
 
