@@ -9,12 +9,12 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use planrun_spec::model::{Defaults, Step};
+use planrun_spec::model::{Defaults, Retry, Step};
 use serde_json::Value as Json;
 
 use super::{Env, failure, not_run};
 use crate::events::{RunEvent, StepReport, StepStatus};
-use crate::executor::{Observer, StepError, StepInput};
+use crate::executor::{Observer, StepError, StepExecutor, StepInput};
 use crate::expect::Checker;
 use crate::redact::Redactor;
 use crate::render::Scope;
@@ -26,6 +26,55 @@ pub(super) struct Attempted {
     pub(super) secrets: Vec<Json>,
 }
 
+/// Values a step captured, and the secret ones among them.
+#[derive(Default)]
+struct Captured {
+    values: Vec<(String, Json)>,
+    secrets: Vec<Json>,
+}
+
+/// What one attempt's result means for its step.
+enum Judged {
+    /// A blocking expectation failed and another attempt is allowed: why.
+    Again(String),
+    /// The step is over; its report has its status and result.
+    Over(Captured),
+}
+
+/// When a step gets another attempt, and the pause before it.
+struct Backoff<'a> {
+    retry: Option<&'a Retry>,
+    attempts: u32,
+    delay: Duration,
+    deadline: Option<Instant>,
+}
+
+impl<'a> Backoff<'a> {
+    fn new(retry: Option<&'a Retry>, started: Instant) -> Self {
+        Self {
+            retry,
+            attempts: retry.map_or(1, |r| r.attempts),
+            delay: retry.map_or(Duration::ZERO, |r| r.interval),
+            deadline: retry.and_then(|r| r.timeout).map(|t| started + t),
+        }
+    }
+
+    /// Whether `attempt` is the last: the attempts are used up, or the
+    /// pause before another would reach the retry time limit.
+    fn is_last(&self, attempt: u32) -> bool {
+        attempt >= self.attempts
+            || self
+                .deadline
+                .is_some_and(|d| Instant::now() + self.delay >= d)
+    }
+
+    /// Pauses before the next attempt, and lengthens the pause after that one.
+    async fn pause(&mut self) {
+        tokio::time::sleep(self.delay).await;
+        self.delay = next_delay(self.delay, self.retry);
+    }
+}
+
 impl Env<'_> {
     /// One step: its condition, its attempts, its expectations and captures.
     pub(super) async fn attempt_step(
@@ -34,24 +83,21 @@ impl Env<'_> {
         scope: Scope,
         redactor: Redactor,
     ) -> Attempted {
-        let r = &self.runner.renderer;
-        let step_started = Instant::now();
+        let started = Instant::now();
         let mut report = not_run(step, StepStatus::Passed, "");
-        report.started = step_started.duration_since(self.started);
-        if let Some(when) = &step.when {
-            match r.truthy(when, &scope) {
-                Ok(true) => {}
-                Ok(false) => {
-                    report.status = StepStatus::Skipped;
-                    report.skip_reason = Some(format!("`if = {}` is false", when.source));
-                    return Attempted {
-                        report,
-                        captures: Vec::new(),
-                        secrets: Vec::new(),
-                    };
-                }
-                Err(e) => return errored(report, &e, step_started),
+        report.started = started.duration_since(self.started);
+        match self.skipped_by_condition(step, &scope) {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                report.status = StepStatus::Skipped;
+                report.skip_reason = Some(reason);
+                return Attempted {
+                    report,
+                    captures: Vec::new(),
+                    secrets: Vec::new(),
+                };
             }
+            Err(e) => return errored(report, &e, started),
         }
         let Some(executor) = self.runner.registry.get(step.kind) else {
             let e = StepError::new(format!(
@@ -59,20 +105,14 @@ impl Env<'_> {
                 step.kind.key()
             ))
             .at(step.kind_span.clone());
-            return errored(report, &e, step_started);
+            return errored(report, &e, started);
         };
         let timeout = step
             .timeout
             .or(self.defaults.timeout)
             .unwrap_or(Defaults::STEP_TIMEOUT);
         let max_body = self.defaults.max_body.unwrap_or(Defaults::MAX_BODY);
-        let retry = step.retry.clone();
-        let max_attempts = retry.as_ref().map_or(1, |r| r.attempts);
-        let mut delay = retry.as_ref().map_or(Duration::ZERO, |r| r.interval);
-        let deadline = retry
-            .as_ref()
-            .and_then(|r| r.timeout)
-            .map(|t| step_started + t);
+        let mut backoff = Backoff::new(step.retry.as_ref(), started);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -83,70 +123,76 @@ impl Env<'_> {
                 attempt,
             });
             let outcome = self.once(step, &*executor, &scope, timeout, max_body).await;
-            let last =
-                attempt >= max_attempts || deadline.is_some_and(|d| Instant::now() + delay >= d);
-            match outcome {
-                Ok(result) => {
-                    let checker = Checker::new(r, &scope, &result);
-                    report.expectations = step.expect.iter().map(|e| checker.check(e)).collect();
-                    let blocking_failed =
-                        report.expectations.iter().find(|e| e.blocking && !e.passed);
-                    if let Some(f) = blocking_failed {
-                        if !last {
-                            let reason = f.message.clone();
-                            self.retrying(step, attempt, &redactor.text(&reason), delay);
-                            tokio::time::sleep(delay).await;
-                            delay = next_delay(delay, retry.as_ref());
-                            continue;
-                        }
-                        report.status = StepStatus::Failed;
-                    } else if report.expectations.iter().any(|e| !e.passed) {
-                        report.status = StepStatus::Warned;
-                    } else {
-                        report.status = StepStatus::Passed;
+            let last = backoff.is_last(attempt);
+            let reason = match outcome {
+                Ok(result) => match self.judge(step, &scope, result, &mut report, last) {
+                    Judged::Again(reason) => reason,
+                    Judged::Over(captured) => {
+                        report.duration = started.elapsed();
+                        return Attempted {
+                            report,
+                            captures: captured.values,
+                            secrets: captured.secrets,
+                        };
                     }
-                    let mut captures = Vec::new();
-                    let mut secrets = Vec::new();
-                    if !report.status.is_failure() {
-                        for c in &step.captures {
-                            match checker.capture(c) {
-                                Ok(v) => {
-                                    if c.secret {
-                                        secrets.push(v.clone());
-                                    }
-                                    captures.push((c.name.name.clone(), v));
-                                }
-                                Err(e) => {
-                                    report.status = StepStatus::Errored;
-                                    report.error = Some(failure(&e));
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    drop(checker);
-                    report.captures.clone_from(&captures);
-                    report.result = Some(trim_result(result));
-                    report.duration = step_started.elapsed();
-                    return Attempted {
-                        report,
-                        captures,
-                        secrets,
-                    };
-                }
-                Err(e) => {
-                    if !last {
-                        self.retrying(step, attempt, &redactor.text(&e.message), delay);
-                        tokio::time::sleep(delay).await;
-                        delay = next_delay(delay, retry.as_ref());
-                        continue;
-                    }
-                    return errored(report, &e, step_started);
-                }
-            }
+                },
+                Err(e) if last => return errored(report, &e, started),
+                Err(e) => e.message,
+            };
+            self.retrying(step, attempt, &redactor.text(&reason), backoff.delay);
+            backoff.pause().await;
         }
     }
 
+    /// Why the step's `if` skips it, when it does.
+    fn skipped_by_condition(
+        &self,
+        step: &Step,
+        scope: &Scope,
+    ) -> Result<Option<String>, StepError> {
+        let Some(when) = &step.when else {
+            return Ok(None);
+        };
+        let run = self.runner.renderer.truthy(when, scope)?;
+        Ok((!run).then(|| format!("`if = {}` is false", when.source)))
+    }
+
+    /// Checks an attempt's result against the step's expectations. A failed
+    /// blocking expectation asks for another attempt unless this one was the
+    /// last; otherwise the step's status, captures and result are settled.
+    fn judge(
+        &self,
+        step: &Step,
+        scope: &Scope,
+        result: Json,
+        report: &mut StepReport,
+        last: bool,
+    ) -> Judged {
+        let checker = Checker::new(&self.runner.renderer, scope, &result);
+        report.expectations = step.expect.iter().map(|e| checker.check(e)).collect();
+        let blocking_failed = report.expectations.iter().find(|e| e.blocking && !e.passed);
+        report.status = if let Some(f) = blocking_failed {
+            if !last {
+                return Judged::Again(f.message.clone());
+            }
+            StepStatus::Failed
+        } else if report.expectations.iter().any(|e| !e.passed) {
+            StepStatus::Warned
+        } else {
+            StepStatus::Passed
+        };
+        let captured = if report.status.is_failure() {
+            Captured::default()
+        } else {
+            capture(step, &checker, report)
+        };
+        drop(checker);
+        report.captures.clone_from(&captured.values);
+        report.result = Some(trim_result(result));
+        Judged::Over(captured)
+    }
+
+    /// Announces another attempt.
     fn retrying(&self, step: &Step, attempt: u32, reason: &str, delay: Duration) {
         let _ = self.events.send(RunEvent::StepRetrying {
             spec: self.index,
@@ -157,10 +203,12 @@ impl Env<'_> {
         });
     }
 
+    /// One attempt: the configuration rendered, the executor run under the
+    /// step's time limit.
     async fn once(
         &self,
         step: &Step,
-        executor: &dyn crate::executor::StepExecutor,
+        executor: &dyn StepExecutor,
         scope: &Scope,
         timeout: Duration,
         max_body: u64,
@@ -204,13 +252,15 @@ impl Env<'_> {
 /// How long past its time limit an attempt may run before the runner drops it.
 const EXECUTOR_GRACE: Duration = Duration::from_millis(500);
 
-fn next_delay(delay: Duration, retry: Option<&planrun_spec::model::Retry>) -> Duration {
+/// The pause after `delay`: grown by the backoff factor, at most the longest pause.
+fn next_delay(delay: Duration, retry: Option<&Retry>) -> Duration {
     match retry {
         Some(r) => delay.mul_f64(r.backoff).min(r.max_interval),
         None => delay,
     }
 }
 
+/// The end of a step that could not be performed.
 fn errored(mut report: StepReport, e: &StepError, started: Instant) -> Attempted {
     report.status = StepStatus::Errored;
     report.error = Some(failure(e));
@@ -220,6 +270,28 @@ fn errored(mut report: StepReport, e: &StepError, started: Instant) -> Attempted
         captures: Vec::new(),
         secrets: Vec::new(),
     }
+}
+
+/// The step's captures, in order. The first that cannot be read errors the
+/// step; the values read before it are kept.
+fn capture(step: &Step, checker: &Checker<'_>, report: &mut StepReport) -> Captured {
+    let mut captured = Captured::default();
+    for c in &step.captures {
+        match checker.capture(c) {
+            Ok(v) => {
+                if c.secret {
+                    captured.secrets.push(v.clone());
+                }
+                captured.values.push((c.name.name.clone(), v));
+            }
+            Err(e) => {
+                report.status = StepStatus::Errored;
+                report.error = Some(failure(&e));
+                break;
+            }
+        }
+    }
+    captured
 }
 
 /// Cuts long bodies so reports stay readable; the full body was used for checks.
