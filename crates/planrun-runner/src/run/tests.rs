@@ -353,6 +353,31 @@ wait = "10ms"
 }
 
 #[tokio::test(start_paused = true)]
+async fn captures_reach_later_steps_and_one_that_cannot_be_read_errors_its_step() {
+    let events = run(
+        &[r#"
+id = "captures"
+[[steps]]
+id = "a"
+exec = { cmd = ["pass", "10ms"] }
+should.exit_code = 1
+capture.code = "exit_code"
+[[steps]]
+id = "b"
+exec = { cmd = ["pass", "10ms", "code {{ a.code }}"] }
+capture.missing = "json.nope"
+[[steps]]
+id = "c"
+wait = "10ms"
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
 async fn cancelling_drops_the_running_step_and_teardown_still_runs() {
     let events = run(
         &[r#"
