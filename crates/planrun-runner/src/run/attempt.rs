@@ -252,12 +252,23 @@ impl Env<'_> {
 /// How long past its time limit an attempt may run before the runner drops it.
 const EXECUTOR_GRACE: Duration = Duration::from_millis(500);
 
-/// The pause after `delay`: grown by the backoff factor, at most the longest pause.
+/// The pause after `delay`: grown by the backoff factor, at most the longest
+/// pause. Any factor is taken without panicking: a product too large for a
+/// duration (or infinite) gives the longest pause, a negative one no pause,
+/// and one that is no number (`0 × inf`) leaves the pause as it was.
 fn next_delay(delay: Duration, retry: Option<&Retry>) -> Duration {
-    match retry {
-        Some(r) => delay.mul_f64(r.backoff).min(r.max_interval),
-        None => delay,
-    }
+    let Some(r) = retry else {
+        return delay;
+    };
+    // `Duration::mul_f64` panics on such products, and a retry must not
+    // take planrun down
+    let secs = delay.as_secs_f64() * r.backoff;
+    let next = if secs.is_nan() {
+        delay
+    } else {
+        Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
+    };
+    next.min(r.max_interval)
 }
 
 /// The end of a step that could not be performed.
@@ -313,4 +324,67 @@ fn trim_result(mut result: Json) -> Json {
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use planrun_spec::model::Retry;
+
+    use super::next_delay;
+
+    fn retry(backoff: f64) -> Retry {
+        Retry {
+            attempts: 5,
+            interval: Duration::from_millis(100),
+            backoff,
+            max_interval: Duration::from_secs(5),
+            timeout: None,
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_pause_grows_by_the_backoff_up_to_the_longest_pause() {
+        assert_eq!(next_delay(ms(100), Some(&retry(2.0))), ms(200));
+        assert_eq!(next_delay(ms(100), Some(&retry(1.5))), ms(150));
+        assert_eq!(next_delay(ms(100), Some(&retry(1.0))), ms(100));
+        assert_eq!(next_delay(ms(4000), Some(&retry(2.0))), ms(5000));
+        assert_eq!(next_delay(ms(100), None), ms(100));
+    }
+
+    #[test]
+    fn any_backoff_gives_a_pause_without_panicking() {
+        let longest = ms(5000);
+        for backoff in [f64::INFINITY, 1e20, f64::MAX] {
+            assert_eq!(
+                next_delay(ms(100), Some(&retry(backoff))),
+                longest,
+                "{backoff}"
+            );
+            assert_eq!(
+                next_delay(longest, Some(&retry(backoff))),
+                longest,
+                "{backoff}"
+            );
+        }
+        // no pause stays no pause, even for an infinite factor (0 × inf is NaN)
+        assert_eq!(
+            next_delay(Duration::ZERO, Some(&retry(f64::INFINITY))),
+            Duration::ZERO
+        );
+        assert_eq!(next_delay(ms(100), Some(&retry(f64::NAN))), ms(100));
+        assert_eq!(next_delay(ms(100), Some(&retry(-2.0))), Duration::ZERO);
+        assert_eq!(
+            next_delay(ms(100), Some(&retry(f64::NEG_INFINITY))),
+            Duration::ZERO
+        );
+        let mut unbounded = retry(f64::INFINITY);
+        unbounded.max_interval = Duration::MAX;
+        assert_eq!(next_delay(ms(100), Some(&unbounded)), Duration::MAX);
+    }
 }
