@@ -1,0 +1,395 @@
+//! One step, start to end: its condition, its attempts with retry and
+//! backoff, its expectations and captures.
+//!
+//! Owns what one attempt's outcome means (pass, warn, fail, try again) and
+//! the pause between attempts. It never decides whether a step may start
+//! (that is the walk) and never knows what a step does: that is the
+//! executor's, reached only through `StepExecutor::execute`.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use planrun_spec::model::{Defaults, Retry, Step};
+use serde_json::Value as Json;
+
+use super::{Env, failure, not_run};
+use crate::events::{RunEvent, StepReport, StepStatus};
+use crate::executor::{Observer, StepError, StepExecutor, StepInput};
+use crate::expect::Checker;
+use crate::redact::Redactor;
+use crate::render::Scope;
+
+/// A step that ended: its report, and what it hands to later steps.
+pub(super) struct Attempted {
+    pub(super) report: StepReport,
+    pub(super) captures: Vec<(String, Json)>,
+    pub(super) secrets: Vec<Json>,
+}
+
+/// Values a step captured, and the secret ones among them.
+#[derive(Default)]
+struct Captured {
+    values: Vec<(String, Json)>,
+    secrets: Vec<Json>,
+}
+
+/// What one attempt's result means for its step.
+enum Judged {
+    /// A blocking expectation failed and another attempt is allowed: why.
+    Again(String),
+    /// The step is over; its report has its status and result.
+    Over(Captured),
+}
+
+/// When a step gets another attempt, and the pause before it.
+struct Backoff<'a> {
+    retry: Option<&'a Retry>,
+    attempts: u32,
+    delay: Duration,
+    deadline: Option<Instant>,
+}
+
+impl<'a> Backoff<'a> {
+    fn new(retry: Option<&'a Retry>, started: Instant) -> Self {
+        Self {
+            retry,
+            attempts: retry.map_or(1, |r| r.attempts),
+            delay: retry.map_or(Duration::ZERO, |r| r.interval),
+            deadline: retry.and_then(|r| r.timeout).map(|t| started + t),
+        }
+    }
+
+    /// Whether `attempt` is the last: the attempts are used up, or the
+    /// pause before another would reach the retry time limit.
+    fn is_last(&self, attempt: u32) -> bool {
+        attempt >= self.attempts
+            || self
+                .deadline
+                .is_some_and(|d| Instant::now() + self.delay >= d)
+    }
+
+    /// Pauses before the next attempt, and lengthens the pause after that one.
+    async fn pause(&mut self) {
+        tokio::time::sleep(self.delay).await;
+        self.delay = next_delay(self.delay, self.retry);
+    }
+}
+
+impl Env<'_> {
+    /// One step: its condition, its attempts, its expectations and captures.
+    pub(super) async fn attempt_step(
+        &self,
+        step: &Step,
+        scope: Scope,
+        redactor: Redactor,
+    ) -> Attempted {
+        let started = Instant::now();
+        let mut report = not_run(step, StepStatus::Passed, "");
+        report.started = started.duration_since(self.started);
+        match self.skipped_by_condition(step, &scope) {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                report.status = StepStatus::Skipped;
+                report.skip_reason = Some(reason);
+                return Attempted {
+                    report,
+                    captures: Vec::new(),
+                    secrets: Vec::new(),
+                };
+            }
+            Err(e) => return errored(report, &e, started),
+        }
+        let Some(executor) = self.runner.registry.get(step.kind) else {
+            let e = StepError::new(format!(
+                "step kind `{}` is not available in this build",
+                step.kind.key()
+            ))
+            .at(step.kind_span.clone());
+            return errored(report, &e, started);
+        };
+        let timeout = step
+            .timeout
+            .or(self.defaults.timeout)
+            .unwrap_or(Defaults::STEP_TIMEOUT);
+        let max_body = self.defaults.max_body.unwrap_or(Defaults::MAX_BODY);
+        let mut backoff = Backoff::new(step.retry.as_ref(), started);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            report.attempts = attempt;
+            let _ = self.events.send(RunEvent::StepStarted {
+                spec: self.index,
+                step: step.index,
+                attempt,
+            });
+            let outcome = self.once(step, &*executor, &scope, timeout, max_body).await;
+            let last = backoff.is_last(attempt);
+            let reason = match outcome {
+                Ok(result) => match self.judge(step, &scope, result, &mut report, last) {
+                    Judged::Again(reason) => reason,
+                    Judged::Over(captured) => {
+                        report.duration = started.elapsed();
+                        return Attempted {
+                            report,
+                            captures: captured.values,
+                            secrets: captured.secrets,
+                        };
+                    }
+                },
+                Err(e) if last => return errored(report, &e, started),
+                Err(e) => e.message,
+            };
+            self.retrying(step, attempt, &redactor.text(&reason), backoff.delay);
+            backoff.pause().await;
+        }
+    }
+
+    /// Why the step's `if` skips it, when it does.
+    fn skipped_by_condition(
+        &self,
+        step: &Step,
+        scope: &Scope,
+    ) -> Result<Option<String>, StepError> {
+        let Some(when) = &step.when else {
+            return Ok(None);
+        };
+        let run = self.runner.renderer.truthy(when, scope)?;
+        Ok((!run).then(|| format!("`if = {}` is false", when.source)))
+    }
+
+    /// Checks an attempt's result against the step's expectations. A failed
+    /// blocking expectation asks for another attempt unless this one was the
+    /// last; otherwise the step's status, captures and result are settled.
+    fn judge(
+        &self,
+        step: &Step,
+        scope: &Scope,
+        result: Json,
+        report: &mut StepReport,
+        last: bool,
+    ) -> Judged {
+        let checker = Checker::new(&self.runner.renderer, scope, &result);
+        report.expectations = step.expect.iter().map(|e| checker.check(e)).collect();
+        let blocking_failed = report.expectations.iter().find(|e| e.blocking && !e.passed);
+        report.status = if let Some(f) = blocking_failed {
+            if !last {
+                return Judged::Again(f.message.clone());
+            }
+            StepStatus::Failed
+        } else if report.expectations.iter().any(|e| !e.passed) {
+            StepStatus::Warned
+        } else {
+            StepStatus::Passed
+        };
+        let captured = if report.status.is_failure() {
+            Captured::default()
+        } else {
+            capture(step, &checker, report)
+        };
+        drop(checker);
+        report.captures.clone_from(&captured.values);
+        report.result = Some(trim_result(result));
+        Judged::Over(captured)
+    }
+
+    /// Announces another attempt.
+    fn retrying(&self, step: &Step, attempt: u32, reason: &str, delay: Duration) {
+        let _ = self.events.send(RunEvent::StepRetrying {
+            spec: self.index,
+            step: step.index,
+            attempt,
+            reason: reason.to_string(),
+            delay,
+        });
+    }
+
+    /// One attempt: the configuration rendered, the executor run under the
+    /// step's time limit.
+    async fn once(
+        &self,
+        step: &Step,
+        executor: &dyn StepExecutor,
+        scope: &Scope,
+        timeout: Duration,
+        max_body: u64,
+    ) -> Result<Json, StepError> {
+        let config = self.runner.renderer.render_value(&step.config, scope)?;
+        let matchers = self
+            .runner
+            .renderer
+            .render_matchers(&step.config_matchers, scope)?;
+        let input = StepInput {
+            config: &config,
+            matchers: &matchers,
+            ctx: self.ctx,
+            step_id: &step.id,
+            timeout,
+            max_body,
+            observer: Observer {
+                tx: self.runner.options.observe.then(|| self.events.clone()),
+                spec: self.index,
+                step: step.index,
+            },
+        };
+        let started = Instant::now();
+        // executors end themselves at `timeout` with a message that says what
+        // they were waiting for; the grace lets them, and stops one that does not
+        let guard = timeout + EXECUTOR_GRACE;
+        let mut result = match tokio::time::timeout(guard, executor.execute(input)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(StepError::new(format!(
+                    "the step did not finish within {}",
+                    planrun_spec::duration::Dur(timeout)
+                ))
+                .at(step.kind_span.clone())
+                .help("raise `timeout` on the step, or `defaults.timeout` for every step"));
+            }
+        };
+        if let Json::Object(map) = &mut result {
+            map.entry("duration")
+                .or_insert_with(|| Json::from(started.elapsed().as_secs_f64() * 1000.0));
+        }
+        Ok(result)
+    }
+}
+
+/// How long past its time limit an attempt may run before the runner drops it.
+const EXECUTOR_GRACE: Duration = Duration::from_millis(500);
+
+/// The pause after `delay`: grown by the backoff factor, at most the longest
+/// pause. Any factor is taken without panicking: a product too large for a
+/// duration (or infinite) gives the longest pause, a negative one no pause,
+/// and one that is no number (`0 × inf`) leaves the pause as it was.
+fn next_delay(delay: Duration, retry: Option<&Retry>) -> Duration {
+    let Some(r) = retry else {
+        return delay;
+    };
+    // `Duration::mul_f64` panics on such products, and a retry must not
+    // take planrun down
+    let secs = delay.as_secs_f64() * r.backoff;
+    let next = if secs.is_nan() {
+        delay
+    } else {
+        Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
+    };
+    next.min(r.max_interval)
+}
+
+/// The end of a step that could not be performed.
+fn errored(mut report: StepReport, e: &StepError, started: Instant) -> Attempted {
+    report.status = StepStatus::Errored;
+    report.error = Some(failure(e));
+    report.duration = started.elapsed();
+    Attempted {
+        report,
+        captures: Vec::new(),
+        secrets: Vec::new(),
+    }
+}
+
+/// The step's captures, in order. The first that cannot be read errors the
+/// step; the values read before it are kept.
+fn capture(step: &Step, checker: &Checker<'_>, report: &mut StepReport) -> Captured {
+    let mut captured = Captured::default();
+    for c in &step.captures {
+        match checker.capture(c) {
+            Ok(v) => {
+                if c.secret {
+                    captured.secrets.push(v.clone());
+                }
+                captured.values.push((c.name.name.clone(), v));
+            }
+            Err(e) => {
+                report.status = StepStatus::Errored;
+                report.error = Some(failure(&e));
+                break;
+            }
+        }
+    }
+    captured
+}
+
+/// Cuts long bodies so reports stay readable; the full body was used for checks.
+fn trim_result(mut result: Json) -> Json {
+    const LIMIT: usize = 64 * 1024;
+    if let Json::Object(map) = &mut result {
+        for key in ["body", "stdout", "stderr"] {
+            if let Some(Json::String(s)) = map.get_mut(key)
+                && s.len() > LIMIT
+            {
+                let mut cut = LIMIT;
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let total = s.len();
+                s.truncate(cut);
+                let _ = write!(s, "… ({total} bytes in all)");
+            }
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use planrun_spec::model::Retry;
+
+    use super::next_delay;
+
+    fn retry(backoff: f64) -> Retry {
+        Retry {
+            attempts: 5,
+            interval: Duration::from_millis(100),
+            backoff,
+            max_interval: Duration::from_secs(5),
+            timeout: None,
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_pause_grows_by_the_backoff_up_to_the_longest_pause() {
+        assert_eq!(next_delay(ms(100), Some(&retry(2.0))), ms(200));
+        assert_eq!(next_delay(ms(100), Some(&retry(1.5))), ms(150));
+        assert_eq!(next_delay(ms(100), Some(&retry(1.0))), ms(100));
+        assert_eq!(next_delay(ms(4000), Some(&retry(2.0))), ms(5000));
+        assert_eq!(next_delay(ms(100), None), ms(100));
+    }
+
+    #[test]
+    fn any_backoff_gives_a_pause_without_panicking() {
+        let longest = ms(5000);
+        for backoff in [f64::INFINITY, 1e20, f64::MAX] {
+            assert_eq!(
+                next_delay(ms(100), Some(&retry(backoff))),
+                longest,
+                "{backoff}"
+            );
+            assert_eq!(
+                next_delay(longest, Some(&retry(backoff))),
+                longest,
+                "{backoff}"
+            );
+        }
+        // no pause stays no pause, even for an infinite factor (0 × inf is NaN)
+        assert_eq!(
+            next_delay(Duration::ZERO, Some(&retry(f64::INFINITY))),
+            Duration::ZERO
+        );
+        assert_eq!(next_delay(ms(100), Some(&retry(f64::NAN))), ms(100));
+        assert_eq!(next_delay(ms(100), Some(&retry(-2.0))), Duration::ZERO);
+        assert_eq!(
+            next_delay(ms(100), Some(&retry(f64::NEG_INFINITY))),
+            Duration::ZERO
+        );
+        let mut unbounded = retry(f64::INFINITY);
+        unbounded.max_interval = Duration::MAX;
+        assert_eq!(next_delay(ms(100), Some(&unbounded)), Duration::MAX);
+    }
+}

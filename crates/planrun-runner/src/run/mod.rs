@@ -1,0 +1,301 @@
+//! The scheduler: runs plans, specs side by side under `-j N`, each spec's
+//! step graph walked with independent steps running concurrently.
+//!
+//! This module owns the run as a whole (queueing specs, the totals) and the
+//! frame around one spec's walk: its variables, time limit, cleanup and
+//! status. Retries, time limits, `if`, teardown (`always`) and cancellation
+//! live in the scheduler, never in executors. The scheduler never prints and
+//! knows nothing of HTTP or processes: it emits events.
+
+mod attempt;
+mod cancel;
+#[cfg(test)]
+mod tests;
+mod vars;
+mod walk;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use planrun_spec::model::{Defaults, Overrides, Step};
+use planrun_spec::plan::Plan;
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use self::cancel::Cancel;
+use self::vars::resolve_vars;
+use self::walk::{SpecRun, State};
+use crate::events::{
+    RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepFailure, StepInfo, StepReport,
+    StepStatus,
+};
+use crate::executor::{Registry, SpecContext, StepError};
+use crate::redact::Redactor;
+use crate::render::{Renderer, Scope};
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Specs run at the same time.
+    pub jobs: usize,
+    /// Stop starting new work after the first failure.
+    pub fail_fast: bool,
+    /// Values from the command line.
+    pub overrides: Overrides,
+    /// The environment templates see as `env` (process environment plus `--env-file`).
+    pub env: BTreeMap<String, String>,
+    /// Send executors' observations (each event of a stream) to reporters;
+    /// off, executors skip them.
+    pub observe: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            jobs: 1,
+            fail_fast: false,
+            overrides: Overrides::default(),
+            env: std::env::vars().collect(),
+            observe: true,
+        }
+    }
+}
+
+/// Runs plans and reports through events.
+pub struct Runner {
+    registry: Registry,
+    options: RunOptions,
+    renderer: Renderer,
+}
+
+impl Runner {
+    /// A runner over a set of executors.
+    pub fn new(registry: Registry, options: RunOptions) -> Self {
+        Self {
+            registry,
+            options,
+            renderer: Renderer::new(),
+        }
+    }
+
+    /// The info reporters get about a plan.
+    pub fn spec_info(index: usize, plan: &Plan) -> SpecInfo {
+        let spec = &plan.spec;
+        SpecInfo {
+            index,
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+            objective: spec.objective.clone(),
+            path: spec.source.path.clone(),
+            source: Arc::clone(&spec.source),
+            priority: spec.priority,
+            tags: spec.tags.clone(),
+            phase: spec.phase.clone(),
+            steps: spec
+                .steps
+                .iter()
+                .map(|s| StepInfo {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    kind: s.kind,
+                    always: s.always,
+                })
+                .collect(),
+        }
+    }
+
+    /// Runs every plan; events go to `events`. Returns the totals.
+    pub async fn run(
+        &self,
+        plans: &[Plan],
+        events: &UnboundedSender<RunEvent>,
+        cancel: &Cancel,
+    ) -> RunSummary {
+        let started = Instant::now();
+        let _ = events.send(RunEvent::RunStarted {
+            specs: plans
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Self::spec_info(i, p))
+                .collect(),
+        });
+        let jobs = self.options.jobs.max(1);
+        // `buffer_unordered` by hand: through stream combinators the run's
+        // future cannot be proved `Send`, so it could not be spawned
+        let mut queued = plans.iter().enumerate();
+        let mut running = FuturesUnordered::new();
+        let mut reports: Vec<SpecReport> = Vec::with_capacity(plans.len());
+        loop {
+            while running.len() < jobs {
+                let Some((i, plan)) = queued.next() else {
+                    break;
+                };
+                running.push(self.run_spec(i, plan, events, cancel));
+            }
+            match running.next().await {
+                Some(report) => reports.push(report),
+                None => break,
+            }
+        }
+        reports.sort_by_key(|r| r.index);
+        let mut summary = RunSummary {
+            duration: started.elapsed(),
+            interrupted: cancel.is_cancelled(),
+            ..RunSummary::default()
+        };
+        for r in &reports {
+            match r.status {
+                SpecStatus::Passed => summary.passed += 1,
+                SpecStatus::Failed => summary.failed += 1,
+                SpecStatus::Cancelled => summary.cancelled += 1,
+            }
+            summary.warnings += r.warnings();
+        }
+        let _ = events.send(RunEvent::RunFinished {
+            report: summary.clone(),
+        });
+        summary
+    }
+
+    async fn run_spec(
+        &self,
+        index: usize,
+        plan: &Plan,
+        events: &UnboundedSender<RunEvent>,
+        cancel: &Cancel,
+    ) -> SpecReport {
+        let started = Instant::now();
+        let spec = &plan.spec;
+        let _ = events.send(RunEvent::SpecStarted { spec: index });
+        let defaults = spec.defaults.or(&plan.dir.defaults);
+        let ctx = SpecContext::new(spec.source.dir());
+        let mut redactor = Redactor::default();
+        let mut run = SpecRun {
+            env: Env {
+                runner: self,
+                plan,
+                index,
+                events,
+                ctx: &ctx,
+                defaults: &defaults,
+                started,
+            },
+            state: State {
+                scope: Scope::default(),
+                redactor: Redactor::default(),
+                statuses: vec![None; spec.steps.len()],
+                blocked: vec![false; spec.steps.len()],
+                reports: Vec::new(),
+            },
+            stop: cancel.clone(),
+        };
+        let mut error = None;
+        match resolve_vars(plan, &self.options, &self.renderer, &mut redactor) {
+            Ok(scope) => {
+                run.state.scope = scope;
+                run.state.redactor = redactor;
+                let limit = defaults.spec_timeout.unwrap_or(Defaults::SPEC_TIMEOUT);
+                let spec_stop = Cancel::default();
+                run.stop = spec_stop.clone();
+                let outer = cancel.clone();
+                let fail_fast = self.options.fail_fast;
+                let watcher = async {
+                    tokio::select! {
+                        () = outer.cancelled() => {}
+                        () = tokio::time::sleep(limit) => {
+                            error = Some(format!("the spec did not finish within its time limit of {}", planrun_spec::duration::Dur(limit)));
+                        }
+                    }
+                    spec_stop.cancel();
+                };
+                tokio::select! {
+                    () = run.walk(fail_fast.then_some(cancel)) => {}
+                    () = async { watcher.await; std::future::pending::<()>().await } => {}
+                }
+            }
+            Err(e) => {
+                // nothing can start: the first step carries the error (it points
+                // at the variable), the others are skipped
+                for step in &spec.steps {
+                    let mut report = not_run(
+                        step,
+                        StepStatus::Skipped,
+                        "the spec's variables did not render",
+                    );
+                    if step.index == 0 {
+                        report.status = StepStatus::Errored;
+                        report.skip_reason = None;
+                        report.error = Some(failure(&e));
+                    }
+                    run.state.finish(&run.env, report, Vec::new(), &[]);
+                }
+            }
+        }
+        ctx.cleanup().await;
+        let mut steps = std::mem::take(&mut run.state.reports);
+        steps.sort_by_key(|s| s.index);
+        let failed = steps.iter().any(|s| s.status.is_failure()) || error.is_some();
+        let status = if cancel.is_cancelled() && !failed {
+            SpecStatus::Cancelled
+        } else if failed || run.stop.is_cancelled() {
+            SpecStatus::Failed
+        } else {
+            SpecStatus::Passed
+        };
+        let report = SpecReport {
+            index,
+            id: spec.id.clone(),
+            status,
+            duration: started.elapsed(),
+            steps,
+            error: error.map(|e| run.state.redactor.text(&e)),
+        };
+        let _ = events.send(RunEvent::SpecFinished {
+            spec: index,
+            report: report.clone(),
+        });
+        report
+    }
+}
+
+/// The report of a step that did not run (the starting point of one that does).
+fn not_run(step: &Step, status: StepStatus, reason: &str) -> StepReport {
+    StepReport {
+        index: step.index,
+        id: step.id.clone(),
+        name: step.name.clone(),
+        kind: step.kind,
+        status,
+        attempts: 0,
+        started: Duration::ZERO,
+        duration: Duration::ZERO,
+        expectations: Vec::new(),
+        error: None,
+        skip_reason: (!reason.is_empty()).then(|| reason.to_string()),
+        result: None,
+        captures: Vec::new(),
+        always: step.always,
+    }
+}
+
+/// What every step of a spec run reads and nobody changes.
+struct Env<'a> {
+    runner: &'a Runner,
+    plan: &'a Plan,
+    index: usize,
+    events: &'a UnboundedSender<RunEvent>,
+    ctx: &'a SpecContext,
+    defaults: &'a Defaults,
+    started: Instant,
+}
+
+/// An error as reports carry it.
+fn failure(e: &StepError) -> StepFailure {
+    StepFailure {
+        message: e.message.clone(),
+        span: e.span.clone(),
+        help: e.help.clone(),
+    }
+}

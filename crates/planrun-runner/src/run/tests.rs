@@ -1,0 +1,611 @@
+//! The scheduler on its own: executors that only wait, pass, fail or error as
+//! their configuration tells them, and the event sequence pinned per case.
+//!
+//! Time is tokio's paused clock, so waits are instant and the order of events
+//! is the same on every run. Rendered events carry no measured durations.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use planrun_spec::duration::{Dur, parse_duration};
+use planrun_spec::model::{DirConfig, Overrides, StepKind};
+use planrun_spec::plan::{Plan, load_spec, plan};
+use planrun_spec::source::{Format, SourceFile};
+use planrun_spec::value::Value;
+use serde_json::json;
+
+use super::{Cancel, RunOptions, Runner};
+use crate::events::{RunEvent, SpecInfo, SpecStatus, StepReport};
+use crate::executor::{BoxFuture, Registry, StepError, StepExecutor, StepInput};
+
+/// `wait = "50ms"`: waits, then passes.
+struct Pause;
+
+impl StepExecutor for Pause {
+    fn kind(&self) -> StepKind {
+        StepKind::Wait
+    }
+
+    fn execute<'a>(
+        &'a self,
+        input: StepInput<'a>,
+    ) -> BoxFuture<'a, Result<serde_json::Value, StepError>> {
+        Box::pin(async move {
+            // planning expands the short form to `{ duration = "50ms" }`
+            let text = input
+                .config
+                .get("duration")
+                .and_then(|d| d.as_str())
+                .ok_or_else(|| {
+                    StepError::new("the test pause reads a duration, like `wait = \"50ms\"`")
+                })?;
+            let wait = parse_duration(text).map_err(StepError::new)?;
+            tokio::time::sleep(wait).await;
+            Ok(json!({ "waited": text }))
+        })
+    }
+}
+
+/// `exec = { cmd = [OUTCOME, DURATION, OBSERVATION…] }`: waits DURATION,
+/// reports each OBSERVATION, then ends as OUTCOME says:
+///
+/// - `pass`: exit code 0;
+/// - `fail`: exit code 1 (a failure where the step expects `exit_code = 0`);
+/// - `error`: the step could not be performed;
+/// - `pass-on-N`: exit code 1 before attempt N, 0 from then on.
+#[derive(Default)]
+struct Told {
+    attempts: Mutex<HashMap<String, u32>>,
+}
+
+impl Told {
+    fn attempt(&self, step: &str) -> u32 {
+        let mut attempts = self
+            .attempts
+            .lock()
+            .expect("invariant: no test panics while holding it");
+        let n = attempts.entry(step.to_string()).or_default();
+        *n += 1;
+        *n
+    }
+}
+
+impl StepExecutor for Told {
+    fn kind(&self) -> StepKind {
+        StepKind::Exec
+    }
+
+    fn execute<'a>(
+        &'a self,
+        input: StepInput<'a>,
+    ) -> BoxFuture<'a, Result<serde_json::Value, StepError>> {
+        Box::pin(async move {
+            let words: Vec<&str> = input
+                .config
+                .get("cmd")
+                .and_then(Value::as_seq)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let [outcome, wait, observations @ ..] = words.as_slice() else {
+                return Err(StepError::new(
+                    "the test executor reads `cmd = [OUTCOME, DURATION, OBSERVATION…]`",
+                ));
+            };
+            let attempt = self.attempt(input.step_id);
+            tokio::time::sleep(parse_duration(wait).map_err(StepError::new)?).await;
+            for o in observations {
+                input.observer.observe(json!(o));
+            }
+            let passes = match *outcome {
+                "pass" => true,
+                "fail" => false,
+                "error" => {
+                    return Err(StepError::new(format!("told to error (attempt {attempt})")));
+                }
+                other => {
+                    let from: u32 = other
+                        .strip_prefix("pass-on-")
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| StepError::new(format!("unknown outcome `{other}`")))?;
+                    attempt >= from
+                }
+            };
+            Ok(json!({ "exit_code": i32::from(!passes) }))
+        })
+    }
+}
+
+fn registry() -> Registry {
+    let mut registry = Registry::new();
+    registry.register(Pause);
+    registry.register(Told::default());
+    registry
+}
+
+fn plans(specs: &[&str]) -> Vec<Plan> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let source = Arc::new(SourceFile::new(format!("{i}.toml"), *text, Format::Toml));
+            let spec = load_spec(&source).unwrap_or_else(|d| panic!("spec {i} loads: {d:?}"));
+            plan(
+                spec,
+                Arc::new(DirConfig::default()),
+                &Overrides::default(),
+                &[],
+            )
+            .unwrap_or_else(|d| panic!("spec {i} plans: {d:?}"))
+        })
+        .collect()
+}
+
+/// Options without the process environment, so that nothing outside the
+/// test reaches a spec.
+fn options() -> RunOptions {
+    RunOptions {
+        env: BTreeMap::new(),
+        ..RunOptions::default()
+    }
+}
+
+/// Runs specs and renders every event; `cancel_at` stops the run at that
+/// time on the paused clock.
+async fn run(specs: &[&str], options: RunOptions, cancel_at: Option<Duration>) -> String {
+    let plans = plans(specs);
+    let runner = Runner::new(registry(), options);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = Cancel::default();
+    let stopper = async {
+        if let Some(at) = cancel_at {
+            tokio::time::sleep(at).await;
+            cancel.cancel();
+        }
+    };
+    tokio::join!(runner.run(&plans, &tx, &cancel), stopper);
+    drop(tx);
+    let mut events = Vec::new();
+    while let Some(event) = rx.recv().await {
+        events.push(event);
+    }
+    render(&events)
+}
+
+/// One short line per event: ids instead of indexes, no measured durations.
+fn render(events: &[RunEvent]) -> String {
+    let mut specs: &[SpecInfo] = &[];
+    let mut out = String::new();
+    let step = |specs: &[SpecInfo], spec: usize, step: usize| specs[spec].steps[step].id.clone();
+    for event in events {
+        let line = match event {
+            RunEvent::RunStarted { specs: s } => {
+                specs = s;
+                let ids: Vec<&str> = s.iter().map(|s| s.id.as_str()).collect();
+                format!("run-started {}", ids.join(" "))
+            }
+            RunEvent::SpecStarted { spec } => format!("spec-started {}", specs[*spec].id),
+            RunEvent::StepStarted {
+                spec,
+                step: i,
+                attempt,
+            } => format!("step-started {} attempt {attempt}", step(specs, *spec, *i)),
+            RunEvent::StepObserved {
+                spec,
+                step: i,
+                observation,
+            } => format!("step-observed {} {observation}", step(specs, *spec, *i)),
+            RunEvent::StepRetrying {
+                spec,
+                step: i,
+                attempt,
+                reason,
+                delay,
+            } => format!(
+                "step-retrying {} after attempt {attempt}, next in {}: {reason}",
+                step(specs, *spec, *i),
+                Dur(*delay)
+            ),
+            RunEvent::StepFinished { report, .. } => finished(report),
+            RunEvent::SpecFinished { report, .. } => {
+                let status = match report.status {
+                    SpecStatus::Passed => "passed",
+                    SpecStatus::Failed => "failed",
+                    SpecStatus::Cancelled => "cancelled",
+                };
+                let mut line = format!("spec-finished {} {status}", report.id);
+                if let Some(e) = &report.error {
+                    let _ = write!(line, ": {e}");
+                }
+                line
+            }
+            RunEvent::RunFinished { report } => format!(
+                "run-finished passed {} failed {} cancelled {} interrupted {}",
+                report.passed, report.failed, report.cancelled, report.interrupted
+            ),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+fn finished(report: &StepReport) -> String {
+    let mut line = format!("step-finished {} {}", report.id, report.status.as_str());
+    match report.attempts {
+        0 => {}
+        1 => line.push_str(", 1 attempt"),
+        n => {
+            let _ = write!(line, ", {n} attempts");
+        }
+    }
+    let why = report
+        .error
+        .as_ref()
+        .map(|e| e.message.as_str())
+        .or_else(|| {
+            report
+                .expectations
+                .iter()
+                .find(|e| !e.passed)
+                .map(|e| e.message.as_str())
+        })
+        .or(report.skip_reason.as_deref());
+    if let Some(why) = why {
+        let _ = write!(line, ": {why}");
+    }
+    line
+}
+
+#[tokio::test(start_paused = true)]
+async fn steps_follow_each_other_by_default() {
+    let events = run(
+        &[r#"
+id = "chain"
+[[steps]]
+id = "a"
+wait = "10ms"
+[[steps]]
+id = "b"
+exec = { cmd = ["pass", "10ms", "tick", "tock"] }
+[[steps]]
+id = "c"
+wait = "10ms"
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_need_skips_its_dependants_and_theirs() {
+    let events = run(
+        &[r#"
+id = "skips"
+[[steps]]
+id = "a"
+exec = { cmd = ["fail", "10ms"] }
+expect.exit_code = 0
+[[steps]]
+id = "b"
+wait = "10ms"
+[[steps]]
+id = "c"
+wait = "10ms"
+[[steps]]
+id = "other"
+needs = []
+wait = "50ms"
+[[steps]]
+id = "teardown"
+needs = ["c"]
+always = true
+wait = "10ms"
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_skipped_by_its_condition_does_not_block_its_dependants() {
+    let events = run(
+        &[r#"
+id = "condition"
+[[steps]]
+id = "a"
+if = "false"
+wait = "10ms"
+[[steps]]
+id = "b"
+wait = "10ms"
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_errored_step_skips_its_dependants_and_teardown_runs() {
+    let events = run(
+        &[r#"
+id = "errored"
+[[steps]]
+id = "a"
+exec = { cmd = ["error", "10ms"] }
+[[steps]]
+id = "b"
+wait = "10ms"
+[[steps]]
+id = "teardown"
+always = true
+wait = "10ms"
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn captures_reach_later_steps_and_one_that_cannot_be_read_errors_its_step() {
+    let events = run(
+        &[r#"
+id = "captures"
+[[steps]]
+id = "a"
+exec = { cmd = ["pass", "10ms"] }
+should.exit_code = 1
+capture.code = "exit_code"
+[[steps]]
+id = "b"
+exec = { cmd = ["pass", "10ms", "code {{ a.code }}"] }
+capture.missing = "json.nope"
+[[steps]]
+id = "c"
+wait = "10ms"
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_drops_the_running_step_and_teardown_still_runs() {
+    let events = run(
+        &[r#"
+id = "stopped"
+[[steps]]
+id = "a"
+exec = { cmd = ["pass", "10s"] }
+[[steps]]
+id = "b"
+wait = "10ms"
+[[steps]]
+id = "teardown"
+always = true
+wait = "10ms"
+"#],
+        options(),
+        Some(Duration::from_secs(1)),
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_fast_stops_starting_new_work() {
+    let events = run(
+        &[r#"
+id = "fast"
+[[steps]]
+id = "a"
+exec = { cmd = ["fail", "10ms"] }
+expect.exit_code = 0
+[[steps]]
+id = "slow"
+needs = []
+wait = "1s"
+[[steps]]
+id = "after-slow"
+needs = ["slow"]
+wait = "10ms"
+[[steps]]
+id = "teardown"
+needs = ["a", "after-slow"]
+always = true
+wait = "10ms"
+"#],
+        RunOptions {
+            fail_fast: true,
+            ..options()
+        },
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_fail_fast_independent_work_goes_on() {
+    let events = run(
+        &[r#"
+id = "no-fail-fast"
+[[steps]]
+id = "a"
+exec = { cmd = ["fail", "10ms"] }
+expect.exit_code = 0
+[[steps]]
+id = "slow"
+needs = []
+wait = "1s"
+[[steps]]
+id = "after-slow"
+needs = ["slow"]
+wait = "10ms"
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_spec_time_limit_stops_a_long_step_and_teardown_still_runs() {
+    let events = run(
+        &[r#"
+id = "limited"
+defaults.spec_timeout = "1s"
+[[steps]]
+id = "long"
+exec = { cmd = ["pass", "10m"] }
+[[steps]]
+id = "teardown"
+always = true
+wait = "10ms"
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_past_the_step_time_limit_errors() {
+    let events = run(
+        &[r#"
+id = "step-limit"
+[[steps]]
+id = "long"
+timeout = "1s"
+exec = { cmd = ["pass", "10m"] }
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_pauses_grow_by_the_backoff_up_to_the_longest_pause() {
+    let started = tokio::time::Instant::now();
+    let events = run(
+        &[r#"
+id = "backoff"
+[[steps]]
+id = "flaky"
+exec = { cmd = ["fail", "10ms"] }
+expect.exit_code = 0
+retry = { attempts = 5, interval = "100ms", backoff = 2, max_interval = "300ms" }
+"#],
+        options(),
+        None,
+    )
+    .await;
+    // the pauses are taken, not only announced: five attempts of 10ms and
+    // 100 + 200 + 300 + 300ms between them
+    assert_eq!(started.elapsed(), Duration::from_millis(950));
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_ends_at_the_first_attempt_that_passes() {
+    let events = run(
+        &[r#"
+id = "recovers"
+[[steps]]
+id = "flaky"
+exec = { cmd = ["pass-on-3", "10ms"] }
+expect.exit_code = 0
+retry = { attempts = 5, interval = "100ms" }
+[[steps]]
+id = "errors"
+needs = []
+exec = { cmd = ["error", "10ms"] }
+retry = { attempts = 2, interval = "1s" }
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn independent_steps_run_at_the_same_time() {
+    let events = run(
+        &[r#"
+id = "concurrent"
+[[steps]]
+id = "a"
+needs = []
+wait = "50ms"
+[[steps]]
+id = "b"
+needs = []
+wait = "30ms"
+[[steps]]
+id = "joined"
+needs = ["a", "b"]
+wait = "10ms"
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn variables_that_do_not_render_error_the_first_step_and_skip_the_rest() {
+    let events = run(
+        &[r#"
+id = "vars"
+vars.token = { env = "TOKEN" }
+[[steps]]
+id = "a"
+wait = "10ms"
+[[steps]]
+id = "b"
+wait = "10ms"
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn specs_run_one_after_another_with_one_job_and_side_by_side_with_two() {
+    let specs = [
+        "id = \"first\"\n[[steps]]\nid = \"a\"\nwait = \"50ms\"\n",
+        "id = \"second\"\n[[steps]]\nid = \"b\"\nwait = \"10ms\"\n",
+    ];
+    let one = run(&specs, options(), None).await;
+    let two = run(
+        &specs,
+        RunOptions {
+            jobs: 2,
+            ..options()
+        },
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(format!("-j 1\n{one}\n-j 2\n{two}"));
+}
