@@ -3,7 +3,9 @@
 //!
 //! This crate owns how a kind talks to the outside world and the shape of its
 //! result document. It must not check expectations, retry, print or know about
-//! other steps: the runner does that with the documents returned here.
+//! other steps: the runner does that with the documents returned here. What a
+//! kind's configuration may say is the spec crate's (`planrun_spec::kinds`);
+//! the recipe for a new kind is in this crate's README.md.
 //!
 //! ```
 //! use planrun_spec::model::StepKind;
