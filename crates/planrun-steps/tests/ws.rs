@@ -1021,3 +1021,70 @@ async fn wss_trusts_ca_cert_and_explains_an_unknown_ca() {
     .unwrap();
     assert_eq!(doc["status"], 101);
 }
+
+#[tokio::test]
+async fn a_captured_value_is_matched_as_it_is_even_when_it_looks_like_a_template() {
+    use std::sync::Arc;
+
+    use planrun_runner::run::{Cancel, RunOptions, Runner};
+    use planrun_spec::model::{DirConfig, Overrides};
+    use planrun_spec::plan::{load_spec, plan};
+    use planrun_spec::source::{Format, SourceFile};
+
+    planrun_steps::install_crypto_provider();
+    let http = FixtureServer::start().await;
+    let ws = WsServer::start().await;
+    let (_ctx, dir) = context();
+    // the server hands back `{{ nobody }}`: the matcher's template is rendered
+    // once, to that text, and the text is compared as it is
+    let text = format!(
+        r#"id = "literal"
+[[steps]]
+id = "get"
+http = {{ get = "{echo}", query = {{ x = "{{{{ '{{{{' }}}} nobody }}}}" }} }}
+capture.x = "json.query.x"
+
+[[steps]]
+ws = {{ url = "{ws}", conversation = [{{ send = "{{{{ get.x }}}}" }}, {{ expect = "{{{{ get.x }}}}" }}] }}
+expect.received.len = 1
+"#,
+        echo = http.url("/echo"),
+        ws = ws.url("/echo"),
+    );
+    let source = Arc::new(SourceFile::new(
+        dir.path().join("literal.toml"),
+        text,
+        Format::Toml,
+    ));
+    let spec = load_spec(&source).unwrap();
+    let plan = plan(
+        spec,
+        Arc::new(DirConfig::default()),
+        &Overrides::default(),
+        &[],
+    )
+    .unwrap();
+    let runner = Runner::new(planrun_steps::registry(), RunOptions::default());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (plans, cancel) = ([plan], Cancel::default());
+    let summary = guarded(runner.run(&plans, &tx, &cancel)).await;
+    drop(tx);
+    let mut reports = Vec::new();
+    while let Some(event) = rx.recv().await {
+        if let planrun_runner::events::RunEvent::StepFinished { report, .. } = event {
+            reports.push(format!(
+                "{} {:?} {:?} {:?} {:?}",
+                report.id,
+                report.status,
+                report.error.as_ref().map(|e| &e.message),
+                report.captures,
+                report
+                    .expectations
+                    .iter()
+                    .map(|e| &e.message)
+                    .collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert_eq!(summary.passed, 1, "{reports:#?}");
+}
