@@ -39,7 +39,13 @@ use output::Capture;
 /// that quotes the last line of output.
 ///
 /// Background result document: `{"pid": n, "ready": true, "duration": ms,
-/// "ready_after": ms}`.
+/// "ready_after": ms, "ready_line": "…", "ready_match": {…}}`. With
+/// `ready = { log = "REGEX" }`, `ready_line` is the first line of output
+/// (stdout or stderr, without its line ending) that matched, and
+/// `ready_match` its groups as strings: `"0"` the whole match, `"1"`, `"2"`, …
+/// by number and named groups by name (a group that took no part is `null`),
+/// so `capture.addr = "ready_match.addr"` reads `(?P<addr>…)`. Both are `null`
+/// with other kinds of readiness.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ExecExecutor;
 

@@ -256,6 +256,63 @@ async fn background_ready_on_a_log_line_and_stopped_at_cleanup() {
     assert!(group_members(pid).is_empty(), "{:?}", group_members(pid));
 }
 
+/// What `capture.NAME = "SOURCE"` would keep from `doc`, read the way
+/// planning parses a capture source.
+fn capture(doc: &serde_json::Value, source: &str) -> Option<serde_json::Value> {
+    let target = planrun_spec::lower::parse_target(source, &(0..source.len())).unwrap();
+    let planrun_spec::model::Target::Path { path, .. } = target else {
+        panic!("`{source}` is not a path");
+    };
+    path.query(doc).all().first().map(|v| (*v).clone())
+}
+
+#[tokio::test]
+async fn background_ready_line_and_its_groups_can_be_captured() {
+    let (ctx, _dir) = context();
+    let doc = run(
+        &ExecExecutor::new(),
+        &ctx,
+        "cmd = [\"sh\", \"-c\", \"echo booting; echo 'listening on 127.0.0.1:4321 (v2)' >&2; sleep 30\"]\nbackground = true\nready = { log = 'listening on (?P<addr>[^ ]+) \\((v\\d)\\)(?P<tls> tls)?' }",
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["ready_line"], "listening on 127.0.0.1:4321 (v2)");
+    assert_eq!(
+        doc["ready_match"],
+        json!({
+            "0": "listening on 127.0.0.1:4321 (v2)",
+            "1": "127.0.0.1:4321",
+            "addr": "127.0.0.1:4321",
+            "2": "v2",
+            "3": null,
+            "tls": null,
+        })
+    );
+    assert_eq!(
+        capture(&doc, "ready_match.addr"),
+        Some(json!("127.0.0.1:4321"))
+    );
+    assert_eq!(capture(&doc, "ready_match.2"), Some(json!("v2")));
+    assert_eq!(capture(&doc, "ready_match.tls"), Some(json!(null)));
+    assert_eq!(capture(&doc, "ready_match.nope"), None);
+    ctx.cleanup().await;
+}
+
+#[tokio::test]
+async fn background_without_a_log_pattern_has_no_ready_line() {
+    let (ctx, _dir) = context();
+    let doc = run(
+        &ExecExecutor::new(),
+        &ctx,
+        "shell = \"echo listening; sleep 30\"\nbackground = true",
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["ready_line"], json!(null));
+    assert_eq!(doc["ready_match"], json!(null));
+    ctx.cleanup().await;
+}
+
 #[tokio::test]
 async fn background_ready_on_tcp_and_http() {
     let exec = ExecExecutor::new();
@@ -277,6 +334,7 @@ async fn background_ready_on_tcp_and_http() {
         .await
         .unwrap();
         assert_eq!(doc["ready"], true, "{ready}");
+        assert_eq!(doc["ready_line"], json!(null), "{ready}");
         // it answers for real
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         std::io::Write::write_all(&mut stream, b"GET /index.html HTTP/1.0\r\n\r\n").unwrap();

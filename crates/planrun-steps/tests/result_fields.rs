@@ -2,7 +2,8 @@
 //! `result_fields`: planning refuses `expect.x` for a field a kind does not
 //! declare, so a field an executor returns but the kind does not list could
 //! not be checked. Each kind runs against a real peer, in the forms that add
-//! fields (a redirect and a cookie for http, a background process for exec).
+//! fields (a redirect and a cookie for http, background processes for exec,
+//! ready on a log line with a named group and on a port).
 #![cfg(all(
     feature = "http",
     feature = "sse",
@@ -82,6 +83,19 @@ async fn every_result_field_is_declared_by_its_kind() {
     check(
         &ExecExecutor::new(),
         "shell = \"echo started; sleep 30\"\nbackground = true\nready = { log = \"started\" }",
+    )
+    .await;
+    check(
+        &ExecExecutor::new(),
+        "shell = \"echo 'started on 127.0.0.1:4321'; sleep 30\"\nbackground = true\nready = { log = 'started on (?P<addr>\\S+)' }",
+    )
+    .await;
+    check(
+        &ExecExecutor::new(),
+        &format!(
+            "shell = \"sleep 30\"\nbackground = true\nready = {{ tcp = \"{}\" }}",
+            server.addr
+        ),
     )
     .await;
     check(&WaitExecutor::new(), "duration = \"1ms\"").await;

@@ -316,6 +316,62 @@ fn quickstart_runs_its_own_demo_target() {
     );
 }
 
+/// `planrun demo --port 0` says on stderr where it listens, in the line that
+/// specs read their address from (docs/demo.md).
+#[test]
+fn demo_on_port_0_says_where_it_listens() {
+    use std::io::{BufRead, Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_planrun"))
+        .args(["demo", "--port", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    let stderr = child.stderr.take().expect("stderr");
+    let _ = std::io::BufReader::new(stderr).read_line(&mut line);
+    let addr = line
+        .strip_prefix("planrun demo (wsgi) listening on http://")
+        .and_then(|rest| rest.split(' ').next())
+        .map(str::to_string);
+    let answer = addr.as_deref().map(|addr| {
+        let mut answer = String::new();
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+            let _ = stream.write_all(b"GET /health/ HTTP/1.0\r\n\r\n");
+            let _ = stream.read_to_string(&mut answer);
+        }
+        answer
+    });
+    // stopped before any assertion, so a failure leaves nothing running
+    let _ = child.kill();
+    let _ = child.wait();
+    let addr = addr.unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{line}"
+    );
+    let answer = answer.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+}
+
+/// The exec and wait examples start the demo on a port the OS picks and
+/// reach it at the address captured from its ready line.
+#[test]
+fn exec_and_wait_examples_capture_the_demo_address() {
+    let run = Test::new()
+        .args(["run", "-v"])
+        .arg(root().join("examples/exec"))
+        .arg(root().join("examples/wait"))
+        .run()
+        .expect_code(0);
+    let err = run.stderr();
+    assert!(err.contains("2 specs: 2 passed"), "{err}");
+    // the http step and the waits ran after the capture
+    for step in ["fetch", "port", "health"] {
+        assert!(err.contains(&format!("✓ {step} ")), "{step}: {err}");
+    }
+}
+
 #[test]
 fn list_json_is_the_ci_matrix_input() {
     let run = Test::new()

@@ -24,6 +24,8 @@ impl Kind for Exec {
         "pid",
         "ready",
         "ready_after",
+        "ready_line",
+        "ready_match",
     ];
     type Config = ExecConfig;
 

@@ -154,7 +154,7 @@ pub(super) async fn start(
         let remaining = ready_timeout.saturating_sub(started.elapsed());
         let is_ready = match &ready {
             Ready::Started => true,
-            Ready::Log => process.log.matched(),
+            Ready::Log => process.log.ready_match().is_some(),
             Ready::Probe(target) => match target.check(remaining).await {
                 Ok(()) => true,
                 Err(failure) => {
@@ -195,6 +195,13 @@ pub(super) async fn start(
         tokio::time::sleep(interval.min(remaining)).await;
     }
     let ready_after = started.elapsed();
+    let (ready_line, ready_match) = match process.log.ready_match() {
+        Some(found) => (
+            serde_json::Value::from(found.line.clone()),
+            serde_json::Value::Object(found.groups.clone()),
+        ),
+        None => (serde_json::Value::Null, serde_json::Value::Null),
+    };
 
     input
         .ctx
@@ -206,6 +213,8 @@ pub(super) async fn start(
         "ready": true,
         "duration": millis(started.elapsed()),
         "ready_after": millis(ready_after),
+        "ready_line": ready_line,
+        "ready_match": ready_match,
     }))
 }
 

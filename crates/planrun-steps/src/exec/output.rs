@@ -2,13 +2,13 @@
 //!
 //! A foreground step keeps the first `max_body` bytes of each stream; a
 //! background process keeps the last lines of both in a bounded tail and
-//! matches its `ready.log` pattern line by line. Either way the pipes are read
-//! to the end, so a chatty child never stalls on a full pipe. This module must
-//! not signal or wait for processes.
+//! matches its `ready.log` pattern line by line, keeping the first line that
+//! matched and its groups. Either way the pipes are read to the end, so a
+//! chatty child never stalls on a full pipe. This module must not signal or
+//! wait for processes.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use regex::Regex;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -66,12 +66,43 @@ impl Capture {
     }
 }
 
+/// The first line of output that matched the `ready.log` pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReadyMatch {
+    /// The whole line, without its line ending.
+    pub(crate) line: String,
+    /// The groups by number (`"0"` is the whole match, then `"1"`, `"2"`, …)
+    /// and by name; a group that took no part in the match is `null`.
+    pub(crate) groups: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ReadyMatch {
+    /// The match of `pattern` in `line`, if it matches.
+    fn find(pattern: &Regex, line: &str) -> Option<Self> {
+        let found = pattern.captures(line)?;
+        let mut groups = serde_json::Map::new();
+        for (index, name) in pattern.capture_names().enumerate() {
+            let text = found
+                .get(index)
+                .map_or(serde_json::Value::Null, |m| m.as_str().into());
+            if let Some(name) = name {
+                groups.insert(name.to_string(), text.clone());
+            }
+            groups.insert(index.to_string(), text);
+        }
+        Some(Self {
+            line: line.to_string(),
+            groups,
+        })
+    }
+}
+
 /// The recent output of a background process, shared by its drain tasks.
 #[derive(Debug)]
 pub(crate) struct OutputLog {
     tail: Mutex<VecDeque<u8>>,
     pattern: Option<Regex>,
-    matched: AtomicBool,
+    ready: OnceLock<ReadyMatch>,
 }
 
 impl OutputLog {
@@ -80,21 +111,22 @@ impl OutputLog {
         Arc::new(Self {
             tail: Mutex::new(VecDeque::with_capacity(TAIL_BYTES)),
             pattern,
-            matched: AtomicBool::new(false),
+            ready: OnceLock::new(),
         })
     }
 
-    /// Whether a line matched the pattern.
-    pub(crate) fn matched(&self) -> bool {
-        self.matched.load(Ordering::Acquire)
+    /// The first line that matched the pattern, once one did.
+    pub(crate) fn ready_match(&self) -> Option<&ReadyMatch> {
+        self.ready.get()
     }
 
     fn line(&self, line: &[u8]) {
         if let Some(pattern) = &self.pattern
-            && !self.matched()
-            && pattern.is_match(&String::from_utf8_lossy(line))
+            && self.ready.get().is_none()
+            && let Some(found) = ReadyMatch::find(pattern, &String::from_utf8_lossy(line))
         {
-            self.matched.store(true, Ordering::Release);
+            // stdout and stderr race here; the first to set it wins
+            let _ = self.ready.set(found);
         }
         let mut tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
         tail.extend(line);
@@ -170,8 +202,31 @@ mod tests {
             .unwrap();
         drop(tx);
         task.await.unwrap();
-        assert!(log.matched());
+        assert_eq!(log.ready_match().unwrap().line, "listening on 8080");
         assert_eq!(log.last_lines(2), ["listening on 8080", "last"]);
+    }
+
+    #[test]
+    fn the_first_matching_line_keeps_its_groups() {
+        let pattern = Regex::new(r"on (?P<host>[^:]+):(\d+)(?: \((?P<tls>tls)\))?").unwrap();
+        let log = OutputLog::new(Some(pattern));
+        log.line(b"starting");
+        assert!(log.ready_match().is_none());
+        log.line(b"listening on 127.0.0.1:4321 now");
+        log.line(b"listening on 10.0.0.1:1 (tls)");
+        let found = log.ready_match().unwrap();
+        assert_eq!(found.line, "listening on 127.0.0.1:4321 now");
+        assert_eq!(
+            serde_json::Value::Object(found.groups.clone()),
+            serde_json::json!({
+                "0": "on 127.0.0.1:4321",
+                "1": "127.0.0.1",
+                "host": "127.0.0.1",
+                "2": "4321",
+                "3": null,
+                "tls": null,
+            })
+        );
     }
 
     #[test]
