@@ -7,11 +7,14 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use planrun_spec::de::is_template;
 use planrun_spec::duration::parse_duration;
 use planrun_spec::error::code_list;
-use planrun_spec::model::{Capture, Expectation, Matcher, Op, OpMatcher, Target};
+use planrun_spec::model::{
+    Arg, ArgValue, Capture, Expectation, JsonType, Matcher, Op, Operator, Target,
+};
 use planrun_spec::value::Value;
 use serde_json::Value as Json;
 
@@ -59,6 +62,13 @@ impl<'a> Checker<'a> {
             return Ok(value.to_json());
         }
         Ok(self.renderer.render_value(value, self.scope())?.to_json())
+    }
+
+    /// An operator argument as JSON, its templates rendered; a template that
+    /// does not render fails the check.
+    fn value(&self, value: &Value) -> Result<Json, Mismatch> {
+        self.render(value)
+            .map_err(|e| mismatch(e.message, "a value that renders"))
     }
 
     /// Picks the value a target points at; `None` when it does not exist.
@@ -273,7 +283,7 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result
         Matcher::Ops(ops, _) => {
             let mut words = Vec::new();
             for op in ops {
-                words.push(check_op(op, actual, cx).map_err(|mut e| {
+                words.push(check_op(&op.op, actual, cx).map_err(|mut e| {
                     e.span.get_or_insert_with(|| op.span.clone());
                     e
                 })?);
@@ -283,184 +293,216 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result
     }
 }
 
-fn check_op(op: &OpMatcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<String, Mismatch> {
-    if let Some(inner) = &op.inner {
-        return match op.op {
-            Op::Not => match check_matcher(inner, actual, cx) {
-                Ok(words) => Err(mismatch(
-                    format!("expected not {words}, got {}", show(actual)),
-                    format!("not {words}"),
-                )),
-                Err(e) => Ok(format!("not {}", e.expected)),
-            },
-            Op::Len => {
-                let len = match actual {
-                    Some(Json::String(s)) => s.chars().count(),
-                    Some(Json::Array(a)) => a.len(),
-                    Some(Json::Object(o)) => o.len(),
-                    other => {
-                        return Err(mismatch(
-                            format!("has no length: {}", show(other)),
-                            "something with a length",
-                        ));
-                    }
-                };
-                check_matcher(inner, Some(&Json::from(len)), cx)
-                    .map(|w| format!("length {w}"))
-                    .map_err(|mut e| {
-                        e.message = format!("length: {}", e.message);
-                        // a diff is of the whole value, not of a part of it
-                        e.expected_json = None;
-                        e.expected = format!("length {}", e.expected);
-                        e
-                    })
-            }
-            Op::All | Op::Any => {
-                let Some(Json::Array(items)) = actual else {
+fn check_op(op: &Operator, actual: Option<&Json>, cx: &Checker<'_>) -> Result<String, Mismatch> {
+    match op {
+        Operator::Not(inner) => match check_matcher(inner, actual, cx) {
+            Ok(words) => Err(mismatch(
+                format!("expected not {words}, got {}", show(actual)),
+                format!("not {words}"),
+            )),
+            Err(e) => Ok(format!("not {}", e.expected)),
+        },
+        Operator::Len(inner) => {
+            let len = match actual {
+                Some(Json::String(s)) => s.chars().count(),
+                Some(Json::Array(a)) => a.len(),
+                Some(Json::Object(o)) => o.len(),
+                other => {
                     return Err(mismatch(
-                        format!("expected a list, got {}", show(actual)),
-                        "a list",
+                        format!("has no length: {}", show(other)),
+                        "something with a length",
                     ));
-                };
-                if op.op == Op::All {
-                    let failed = items.iter().enumerate().find_map(|(i, item)| {
-                        check_matcher(inner, Some(item), cx).err().map(|e| (i, e))
-                    });
-                    if let Some((i, e)) = failed {
-                        return Err(mismatch(
-                            format!("item {i}: {}", e.message),
-                            format!("every item {}", e.expected),
-                        ));
-                    }
-                    Ok(String::from("every item matches"))
-                } else if items
-                    .iter()
-                    .any(|item| check_matcher(inner, Some(item), cx).is_ok())
-                {
-                    Ok(String::from("some item matches"))
-                } else {
-                    Err(mismatch(
-                        format!("no item of {} matches", items.len()),
-                        "some item matching",
-                    ))
                 }
+            };
+            check_matcher(inner, Some(&Json::from(len)), cx)
+                .map(|w| format!("length {w}"))
+                .map_err(|mut e| {
+                    e.message = format!("length: {}", e.message);
+                    // a diff is of the whole value, not of a part of it
+                    e.expected_json = None;
+                    e.expected = format!("length {}", e.expected);
+                    e
+                })
+        }
+        Operator::All(inner) => {
+            let items = list(actual)?;
+            let failed = items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| check_matcher(inner, Some(item), cx).err().map(|e| (i, e)));
+            if let Some((i, e)) = failed {
+                return Err(mismatch(
+                    format!("item {i}: {}", e.message),
+                    format!("every item {}", e.expected),
+                ));
             }
-            Op::InOrder | Op::Includes => {
-                let Some(Json::Array(items)) = actual else {
-                    return Err(mismatch(
-                        format!("expected a list, got {}", show(actual)),
-                        "a list",
-                    ));
-                };
-                let Matcher::Array(wanted, _) = inner.as_ref() else {
-                    unreachable!("invariant: lowered as a list of matchers")
-                };
-                if op.op == Op::InOrder {
-                    in_order(wanted, items, cx)
-                } else {
-                    includes(wanted, items, cx)
+            Ok(String::from("every item matches"))
+        }
+        Operator::Any(inner) => {
+            let items = list(actual)?;
+            if items
+                .iter()
+                .any(|item| check_matcher(inner, Some(item), cx).is_ok())
+            {
+                Ok(String::from("some item matches"))
+            } else {
+                Err(mismatch(
+                    format!("no item of {} matches", items.len()),
+                    "some item matching",
+                ))
+            }
+        }
+        Operator::InOrder(wanted) => in_order(wanted, list(actual)?, cx),
+        Operator::Includes(wanted) => includes(wanted, list(actual)?, cx),
+        Operator::FirstWithin(limit) => first_within(limit_ms(limit, cx)?, actual),
+        Operator::MaxGap(limit) => max_gap(limit_ms(limit, cx)?, actual),
+        Operator::Incremental(want) => incremental(*want, actual),
+        Operator::Exists(want) => {
+            if actual.is_some() == *want {
+                Ok(format!("exists = {want}"))
+            } else if *want {
+                Err(mismatch(
+                    "expected it to exist, but it is missing",
+                    "exists",
+                ))
+            } else {
+                Err(mismatch(
+                    format!("expected it to be absent, got {}", show(actual)),
+                    "absent",
+                ))
+            }
+        }
+        Operator::Eq(v) => {
+            let arg = cx.value(v)?;
+            compared(Op::Eq, &arg, actual, |a| Ok(loose_eq(a, &arg)))
+        }
+        Operator::Ne(v) => {
+            let arg = cx.value(v)?;
+            compared(Op::Ne, &arg, actual, |a| Ok(!loose_eq(a, &arg)))
+        }
+        Operator::Lt(v) => ordered(Op::Lt, &cx.value(v)?, actual, Ordering::is_lt),
+        Operator::Le(v) => ordered(Op::Le, &cx.value(v)?, actual, Ordering::is_le),
+        Operator::Gt(v) => ordered(Op::Gt, &cx.value(v)?, actual, Ordering::is_gt),
+        Operator::Ge(v) => ordered(Op::Ge, &cx.value(v)?, actual, Ordering::is_ge),
+        Operator::Contains(v) => {
+            let arg = cx.value(v)?;
+            compared(Op::Contains, &arg, actual, |a| {
+                Ok(match a {
+                    Json::String(s) => s.contains(&as_text(&arg)),
+                    Json::Array(items) => items.iter().any(|i| loose_eq(i, &arg)),
+                    Json::Object(o) => o.contains_key(&as_text(&arg)),
+                    _ => false,
+                })
+            })
+        }
+        Operator::Matches(pattern) => {
+            let (shown, re) = match pattern {
+                Arg::Known(re) => (Json::String(re.as_str().to_string()), Ok(re.clone())),
+                Arg::Template(v) => {
+                    let arg = cx.value(v)?;
+                    let re = regex::Regex::from_text(&as_text(&arg))
+                        .map_err(|e| mismatch(e, "a valid pattern"));
+                    (arg, re)
                 }
-            }
-            _ => unreachable!(
-                "invariant: only len/all/any/not/in_order/includes have inner matchers"
-            ),
-        };
+            };
+            compared(Op::Matches, &shown, actual, |a| {
+                Ok(re?.is_match(&as_text(a)))
+            })
+        }
+        Operator::StartsWith(v) => {
+            let arg = cx.value(v)?;
+            compared(Op::StartsWith, &arg, actual, |a| {
+                Ok(as_text(a).starts_with(&as_text(&arg)))
+            })
+        }
+        Operator::EndsWith(v) => {
+            let arg = cx.value(v)?;
+            compared(Op::EndsWith, &arg, actual, |a| {
+                Ok(as_text(a).ends_with(&as_text(&arg)))
+            })
+        }
+        Operator::Type(ty) => {
+            let (shown, ty) = match ty {
+                Arg::Known(ty) => (Json::String(ty.name().to_string()), Some(*ty)),
+                Arg::Template(v) => {
+                    // a rendered name that is no type matches nothing
+                    let arg = cx.value(v)?;
+                    let ty = JsonType::from_name(&as_text(&arg));
+                    (arg, ty)
+                }
+            };
+            compared(Op::Type, &shown, actual, |a| {
+                Ok(ty.is_some_and(|ty| json_type_matches(a, ty)))
+            })
+        }
+        Operator::OneOf(v) => {
+            let arg = cx.value(v)?;
+            compared(Op::OneOf, &arg, actual, |a| {
+                Ok(arg
+                    .as_array()
+                    .is_some_and(|opts| opts.iter().any(|o| loose_eq(a, o))))
+            })
+        }
     }
-    if matches!(op.op, Op::FirstWithin | Op::MaxGap | Op::Incremental) {
-        let arg = cx
-            .render(&op.arg)
-            .map_err(|e| mismatch(e.message, "a value that renders"))?;
-        return stream_timing(op.op, &arg, actual);
+}
+
+/// The target as a list, for the operators over the items of a list.
+fn list(actual: Option<&Json>) -> Result<&[Json], Mismatch> {
+    match actual {
+        Some(Json::Array(items)) => Ok(items),
+        _ => Err(mismatch(
+            format!("expected a list, got {}", show(actual)),
+            "a list",
+        )),
     }
-    let arg = cx
-        .render(&op.arg)
-        .map_err(|e| mismatch(e.message, "a value that renders"))?;
-    let argw = show(Some(&arg));
-    let key = op.op.key();
-    if op.op == Op::Exists {
-        let want = arg.as_bool().unwrap_or(true);
-        return if actual.is_some() == want {
-            Ok(format!("exists = {want}"))
-        } else if want {
-            Err(mismatch(
-                "expected it to exist, but it is missing",
-                "exists",
-            ))
-        } else {
-            Err(mismatch(
-                format!("expected it to be absent, got {}", show(actual)),
-                "absent",
-            ))
-        };
-    }
+}
+
+/// An operator that compares the target with one argument (`arg`, as
+/// shown in messages); `holds` decides, or fails with its own message.
+fn compared(
+    op: Op,
+    arg: &Json,
+    actual: Option<&Json>,
+    holds: impl FnOnce(&Json) -> Result<bool, Mismatch>,
+) -> Result<String, Mismatch> {
+    let argw = show(Some(arg));
+    let key = op.key();
     let Some(a) = actual else {
         return Err(mismatch(
             format!("expected {key} {argw}, but it is missing"),
             format!("{key} {argw}"),
         ));
     };
-    let ok = match op.op {
-        Op::Eq => loose_eq(a, &arg),
-        Op::Ne => !loose_eq(a, &arg),
-        Op::Lt | Op::Le | Op::Gt | Op::Ge => match compare(a, &arg) {
-            Some(ord) => match op.op {
-                Op::Lt => ord == Ordering::Less,
-                Op::Le => ord != Ordering::Greater,
-                Op::Gt => ord == Ordering::Greater,
-                _ => ord != Ordering::Less,
-            },
-            None => {
-                return Err(mismatch(
-                    format!("cannot compare {} with {argw}", show(Some(a))),
-                    format!("{key} {argw}"),
-                ));
-            }
-        },
-        Op::Contains => match a {
-            Json::String(s) => s.contains(&as_text(&arg)),
-            Json::Array(items) => items.iter().any(|i| loose_eq(i, &arg)),
-            Json::Object(o) => o.contains_key(&as_text(&arg)),
-            _ => false,
-        },
-        Op::Matches => match regex::Regex::new(&as_text(&arg)) {
-            Ok(re) => re.is_match(&as_text(a)),
-            Err(e) => {
-                return Err(mismatch(
-                    format!("invalid regular expression: {e}"),
-                    "a valid pattern",
-                ));
-            }
-        },
-        Op::StartsWith => as_text(a).starts_with(&as_text(&arg)),
-        Op::EndsWith => as_text(a).ends_with(&as_text(&arg)),
-        Op::Type => json_type_matches(a, &as_text(&arg)),
-        Op::OneOf => arg
-            .as_array()
-            .is_some_and(|opts| opts.iter().any(|o| loose_eq(a, o))),
-        Op::Exists
-        | Op::Len
-        | Op::All
-        | Op::Any
-        | Op::Not
-        | Op::FirstWithin
-        | Op::MaxGap
-        | Op::Incremental
-        | Op::InOrder
-        | Op::Includes => {
-            unreachable!("invariant: handled above")
-        }
-    };
     let words = format!("{} {argw}", key.replace('_', " "));
-    if ok {
+    if holds(a)? {
         Ok(words)
     } else {
         Err(Mismatch {
             message: format!("expected {words}, got {}", show(Some(a))),
             expected: words,
-            expected_json: if op.op == Op::Eq { Some(arg) } else { None },
+            expected_json: (op == Op::Eq).then(|| arg.clone()),
             span: None,
         })
     }
+}
+
+/// `lt`, `le`, `gt` and `ge`: the order of the target and `arg` satisfies
+/// `wanted`.
+fn ordered(
+    op: Op,
+    arg: &Json,
+    actual: Option<&Json>,
+    wanted: fn(Ordering) -> bool,
+) -> Result<String, Mismatch> {
+    compared(op, arg, actual, |a| {
+        compare(a, arg).map(wanted).ok_or_else(|| {
+            let argw = show(Some(arg));
+            mismatch(
+                format!("cannot compare {} with {argw}", show(Some(a))),
+                format!("{} {argw}", op.key()),
+            )
+        })
+    })
 }
 
 /// The value a JSONPath key of a table matcher (`"$.a[0]"`) selects in `value`.
@@ -515,88 +557,104 @@ fn ms_text(ms: f64) -> String {
     }
 }
 
-/// `first_within`, `max_gap` and `incremental` over a stream of items.
-fn stream_timing(op: Op, arg: &Json, actual: Option<&Json>) -> Result<String, Mismatch> {
+/// A duration argument in ms. The outer `Err` is a template that does not
+/// render; the inner one a rendered text that is not a duration, reported
+/// only once the target is known to be a stream.
+fn limit_ms(limit: &Arg<Duration>, cx: &Checker<'_>) -> Result<Result<f64, Mismatch>, Mismatch> {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    Ok(match limit {
+        Arg::Known(d) => Ok(ms(*d)),
+        Arg::Template(v) => {
+            let text = as_text(&cx.value(v)?);
+            Duration::from_text(&text)
+                .map(ms)
+                .map_err(|e| mismatch(e, "a duration"))
+        }
+    })
+}
+
+/// The items of a stream and when each arrived.
+fn arrivals(actual: Option<&Json>) -> Result<(&[Json], Vec<f64>), Mismatch> {
     let Some(Json::Array(items)) = actual else {
         return Err(mismatch(
             format!("expected a list of events, got {}", show(actual)),
             "a list of events",
         ));
     };
-    let at = offsets(items)?;
-    let limit = || -> Result<f64, Mismatch> {
-        let text = as_text(arg);
-        parse_duration(&text)
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .map_err(|e| mismatch(e, "a duration"))
-    };
-    match op {
-        Op::FirstWithin => {
-            let limit = limit()?;
-            let words = format!("the first within {}", ms_text(limit));
-            match at.first() {
-                None => Err(mismatch("expected a first item, but none arrived", words)),
-                Some(first) if *first <= limit => Ok(words),
-                Some(first) => Err(mismatch(
-                    format!(
-                        "expected the first within {}, it arrived after {}",
-                        ms_text(limit),
-                        ms_text(*first)
-                    ),
-                    words,
-                )),
-            }
-        }
-        Op::MaxGap => {
-            let limit = limit()?;
-            let words = format!("gaps of at most {}", ms_text(limit));
-            let worst = at
-                .windows(2)
-                .enumerate()
-                .map(|(i, w)| (i + 1, w[1] - w[0]))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            match worst {
-                Some((i, gap)) if gap > limit => Err(mismatch(
-                    format!(
-                        "expected gaps of at most {}, item {i} came {} after the one before",
-                        ms_text(limit),
-                        ms_text(gap)
-                    ),
-                    words,
-                )),
-                _ => Ok(words),
-            }
-        }
-        _ => {
-            let want = arg.as_bool().unwrap_or(true);
-            let n = bursts(&at);
-            let spread = match (at.first(), at.last()) {
-                (Some(a), Some(b)) => b - a,
-                _ => 0.0,
-            };
-            let words = if want {
-                "incremental"
-            } else {
-                "not incremental"
-            };
-            let holds = n >= 2;
-            if holds == want {
-                return Ok(String::from(words));
-            }
-            let seen = match items.len() {
-                0 => String::from("no item arrived"),
-                1 => String::from("one item arrived"),
-                len if holds => {
-                    format!("{len} items arrived in {n} bursts over {}", ms_text(spread))
-                }
-                len => format!(
-                    "all {len} items arrived in one burst (within {})",
-                    ms_text(spread)
-                ),
-            };
-            Err(mismatch(format!("expected {words}: {seen}"), words))
-        }
+    Ok((items, offsets(items)?))
+}
+
+/// `first_within`: the first item arrived within `limit` ms.
+fn first_within(limit: Result<f64, Mismatch>, actual: Option<&Json>) -> Result<String, Mismatch> {
+    let (_, at) = arrivals(actual)?;
+    let limit = limit?;
+    let words = format!("the first within {}", ms_text(limit));
+    match at.first() {
+        None => Err(mismatch("expected a first item, but none arrived", words)),
+        Some(first) if *first <= limit => Ok(words),
+        Some(first) => Err(mismatch(
+            format!(
+                "expected the first within {}, it arrived after {}",
+                ms_text(limit),
+                ms_text(*first)
+            ),
+            words,
+        )),
     }
+}
+
+/// `max_gap`: no two consecutive items arrived more than `limit` ms apart.
+fn max_gap(limit: Result<f64, Mismatch>, actual: Option<&Json>) -> Result<String, Mismatch> {
+    let (_, at) = arrivals(actual)?;
+    let limit = limit?;
+    let words = format!("gaps of at most {}", ms_text(limit));
+    let worst = at
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| (i + 1, w[1] - w[0]))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    match worst {
+        Some((i, gap)) if gap > limit => Err(mismatch(
+            format!(
+                "expected gaps of at most {}, item {i} came {} after the one before",
+                ms_text(limit),
+                ms_text(gap)
+            ),
+            words,
+        )),
+        _ => Ok(words),
+    }
+}
+
+/// `incremental`: the items arrived in more than one burst (`want`), or in one.
+fn incremental(want: bool, actual: Option<&Json>) -> Result<String, Mismatch> {
+    let (items, at) = arrivals(actual)?;
+    let n = bursts(&at);
+    let spread = match (at.first(), at.last()) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    };
+    let words = if want {
+        "incremental"
+    } else {
+        "not incremental"
+    };
+    let holds = n >= 2;
+    if holds == want {
+        return Ok(String::from(words));
+    }
+    let seen = match items.len() {
+        0 => String::from("no item arrived"),
+        1 => String::from("one item arrived"),
+        len if holds => {
+            format!("{len} items arrived in {n} bursts over {}", ms_text(spread))
+        }
+        len => format!(
+            "all {len} items arrived in one burst (within {})",
+            ms_text(spread)
+        ),
+    };
+    Err(mismatch(format!("expected {words}: {seen}"), words))
 }
 
 /// A one-line description of a matcher from a list, for messages.
@@ -762,16 +820,15 @@ fn compare(a: &Json, b: &Json) -> Option<Ordering> {
     }
 }
 
-fn json_type_matches(v: &Json, ty: &str) -> bool {
+fn json_type_matches(v: &Json, ty: JsonType) -> bool {
     match ty {
-        "string" => v.is_string(),
-        "number" => v.is_number(),
-        "integer" => v.is_i64() || v.is_u64(),
-        "boolean" => v.is_boolean(),
-        "array" => v.is_array(),
-        "object" => v.is_object(),
-        "null" => v.is_null(),
-        _ => false,
+        JsonType::String => v.is_string(),
+        JsonType::Number => v.is_number(),
+        JsonType::Integer => v.is_i64() || v.is_u64(),
+        JsonType::Boolean => v.is_boolean(),
+        JsonType::Array => v.is_array(),
+        JsonType::Object => v.is_object(),
+        JsonType::Null => v.is_null(),
     }
 }
 
@@ -1072,5 +1129,40 @@ mod tests {
         assert!(!out.passed);
         assert_eq!(out.message, "status: expected `200`, got `404`");
         assert_eq!(out.actual, Some(json!(404)));
+    }
+
+    #[test]
+    fn template_arguments_are_read_when_checked() {
+        let doc =
+            json!({"json": {"name": "planrun"}, "events": [{"offset": 12.0}, {"offset": 40.0}]});
+        let mut scope = Scope::default();
+        scope.set("pattern", &json!("^plan"));
+        scope.set("ty", &json!("string"));
+        scope.set("limit", &json!("20ms"));
+        scope.set("nonsense", &json!("soon"));
+        let r = Renderer::new();
+        let check = |target: &str, m: &str| Checker::new(&r, &scope, &doc).check(&exp(target, m));
+        assert!(
+            check(
+                "json.name",
+                "{ matches = \"{{ pattern }}\", type = \"{{ ty }}\" }"
+            )
+            .passed
+        );
+        assert!(check("events", "{ first_within = \"{{ limit }}\" }").passed);
+        assert_eq!(
+            check("events", "{ max_gap = \"{{ limit }}\" }").message,
+            "events: expected gaps of at most 20.0 ms, item 1 came 28.0 ms after the one before"
+        );
+        // a rendered text that is no duration fails the check, after the
+        // target was found to be a stream
+        assert_eq!(
+            check("json.name", "{ max_gap = \"{{ nonsense }}\" }").message,
+            "json.name: expected a list of events, got `\"planrun\"`"
+        );
+        assert_eq!(
+            check("events", "{ max_gap = \"{{ nonsense }}\" }").message,
+            "events: `soon` is not a duration"
+        );
     }
 }

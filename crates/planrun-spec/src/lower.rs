@@ -12,8 +12,8 @@ use crate::de::is_template;
 use crate::duration::{parse_bytes, parse_duration};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
 use crate::model::{
-    Capture, Defaults, DirConfig, Expectation, Matcher, Op, OpMatcher, Priority, Retry, Spec, Step,
-    StepKind, Target, Var,
+    Arg, ArgValue, Capture, Defaults, DirConfig, Expectation, JsonType, Matcher, Op, OpMatcher,
+    Operator, Priority, Retry, Spec, Step, StepKind, Target, Var,
 };
 use crate::source::SourceFile;
 use crate::template::Template;
@@ -910,11 +910,6 @@ pub fn lower_matcher(value: &Value, diags: &mut Diagnostics) -> Option<Matcher> 
     }
 }
 
-/// The JSON types `type` accepts.
-const JSON_TYPES: &[&str] = &[
-    "string", "number", "integer", "boolean", "array", "object", "null",
-];
-
 /// Whether a key of a matcher table is an operator. `type` is one only when
 /// its value names a JSON type: `{ type = "chat_message" }` matches a field
 /// called `type`, as chat and event messages have.
@@ -927,9 +922,10 @@ fn is_op_key(key: &Key, value: &Value) -> bool {
                 const OTHER_NAMES: &[&str] = &[
                     "list", "dict", "map", "table", "int", "float", "bool", "str",
                 ];
-                JSON_TYPES.contains(&s.as_str())
+                JsonType::from_name(s).is_some()
                     || is_template(s)
-                    || did_you_mean(s, JSON_TYPES.iter().chain(OTHER_NAMES).copied()).is_some()
+                    || did_you_mean(s, JsonType::names().chain(OTHER_NAMES.iter().copied()))
+                        .is_some()
             }
             _ => false,
         },
@@ -949,13 +945,13 @@ fn check_templates(value: &Value, diags: &mut Diagnostics) {
 }
 
 fn lower_op(op: Op, key: &Key, arg: &Value, diags: &mut Diagnostics) -> Option<OpMatcher> {
-    let mut inner = None;
-    match op {
-        Op::Len | Op::All | Op::Any | Op::Not => {
-            inner = Some(Box::new(lower_matcher(arg, diags)?));
-        }
+    let operator = match op {
+        Op::Len => Operator::Len(Box::new(lower_matcher(arg, diags)?)),
+        Op::All => Operator::All(Box::new(lower_matcher(arg, diags)?)),
+        Op::Any => Operator::Any(Box::new(lower_matcher(arg, diags)?)),
+        Op::Not => Operator::Not(Box::new(lower_matcher(arg, diags)?)),
         Op::InOrder | Op::Includes => {
-            if arg.as_seq().is_none_or(<[Value]>::is_empty) {
+            let Some(items) = arg.as_seq().filter(|items| !items.is_empty()) else {
                 diags.push(wrong_type(
                     arg,
                     &format!(
@@ -964,71 +960,88 @@ fn lower_op(op: Op, key: &Key, arg: &Value, diags: &mut Diagnostics) -> Option<O
                     ),
                 ));
                 return None;
+            };
+            let wanted = items
+                .iter()
+                .filter_map(|i| lower_matcher(i, diags))
+                .collect();
+            if op == Op::InOrder {
+                Operator::InOrder(wanted)
+            } else {
+                Operator::Includes(wanted)
             }
-            inner = Some(Box::new(lower_matcher(arg, diags)?));
         }
         Op::FirstWithin | Op::MaxGap => {
             let s = string(arg, &format!("`{}`", op.key()), diags)?;
-            if !is_template(&s)
-                && let Err(e) = parse_duration(&s)
-            {
+            let limit = typed_arg(arg, &s).map_err(|e| {
                 diags.push(invalid(&arg.span, e).help(format!(
                     "write a duration with a unit, e.g. `{} = \"1s\"`",
                     op.key()
                 )));
-                return None;
-            }
-        }
-        Op::Incremental => {
-            boolean(arg, "`incremental`", diags)?;
-        }
-        Op::Matches => {
-            if let Some(s) = string(arg, "`matches`", diags) {
-                if !is_template(&s)
-                    && let Err(e) = regex::Regex::new(&s)
-                {
-                    diags.push(invalid(
-                        &arg.span,
-                        format!("invalid regular expression: {e}"),
-                    ));
-                    return None;
-                }
+            });
+            if op == Op::FirstWithin {
+                Operator::FirstWithin(limit.ok()?)
             } else {
-                return None;
+                Operator::MaxGap(limit.ok()?)
             }
+        }
+        Op::Incremental => Operator::Incremental(boolean(arg, "`incremental`", diags)?),
+        Op::Matches => {
+            let s = string(arg, "`matches`", diags)?;
+            let pattern = typed_arg(arg, &s).map_err(|e| diags.push(invalid(&arg.span, e)));
+            Operator::Matches(pattern.ok()?)
         }
         Op::StartsWith | Op::EndsWith => {
             string(arg, &format!("`{}`", op.key()), diags)?;
+            if op == Op::StartsWith {
+                Operator::StartsWith(arg.clone())
+            } else {
+                Operator::EndsWith(arg.clone())
+            }
         }
-        Op::Exists => {
-            boolean(arg, "`exists`", diags)?;
-        }
+        Op::Exists => Operator::Exists(boolean(arg, "`exists`", diags)?),
         Op::Type => {
             let s = string(arg, "`type`", diags)?;
-            if !JSON_TYPES.contains(&s.as_str()) && !is_template(&s) {
-                diags.push(invalid(&arg.span, format!("unknown type `{s}`")).help(
-                    did_you_mean(&s, JSON_TYPES.iter().copied()).unwrap_or_else(|| {
+            let ty = typed_arg(arg, &s).map_err(|e| {
+                diags.push(invalid(&arg.span, e).help(
+                    did_you_mean(&s, JsonType::names()).unwrap_or_else(|| {
                         String::from("use string, number, integer, boolean, array, object or null")
                     }),
                 ));
-                return None;
-            }
+            });
+            Operator::Type(ty.ok()?)
         }
         Op::OneOf => {
             if arg.as_seq().is_none() {
                 diags.push(wrong_type(arg, "`one_of` must be a list"));
                 return None;
             }
+            Operator::OneOf(arg.clone())
         }
-        Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::Contains => {}
-    }
+        Op::Eq => Operator::Eq(arg.clone()),
+        Op::Ne => Operator::Ne(arg.clone()),
+        Op::Lt => Operator::Lt(arg.clone()),
+        Op::Le => Operator::Le(arg.clone()),
+        Op::Gt => Operator::Gt(arg.clone()),
+        Op::Ge => Operator::Ge(arg.clone()),
+        Op::Contains => Operator::Contains(arg.clone()),
+    };
+    // the whole argument, nested matchers included, as lowering always has
     check_templates(arg, diags);
     Some(OpMatcher {
-        op,
-        arg: arg.clone(),
-        inner,
+        op: operator,
         span: key.span.start..arg.span.end.max(key.span.end),
     })
+}
+
+/// An argument written as `text`: read now, or kept whole when it holds a
+/// template. `Err` says why the text is not a `T`.
+fn typed_arg<T: ArgValue>(arg: &Value, text: &str) -> Result<Arg<T>, String> {
+    if is_template(text) {
+        Ok(Arg::Template(arg.clone()))
+    } else {
+        T::from_text(text).map(Arg::Known)
+    }
 }
 
 const CAPTURE_KEYS: &[&str] = &["from", "regex", "secret"];
@@ -1151,5 +1164,53 @@ mod tests {
             dotted_to_path("headers.content-type"),
             "$.headers['content-type']"
         );
+    }
+
+    #[test]
+    fn operators_carry_typed_arguments() {
+        let v = crate::parse::parse_toml(
+            "m = { type = \"string\", matches = \"^a\", first_within = \"1s\", max_gap = \"{{ gap }}\", exists = true, in_order = [1, 2] }",
+        )
+        .expect("toml");
+        let mut diags = Diagnostics::default();
+        let m = lower_matcher(v.get("m").expect("m"), &mut diags).expect("matcher");
+        assert!(diags.is_empty(), "{diags:?}");
+        let Matcher::Ops(ops, _) = &m else {
+            panic!("an operator table: {m:?}")
+        };
+        assert!(matches!(
+            ops[0].op,
+            Operator::Type(Arg::Known(JsonType::String))
+        ));
+        assert!(matches!(&ops[1].op, Operator::Matches(Arg::Known(re)) if re.as_str() == "^a"));
+        assert!(
+            matches!(ops[2].op, Operator::FirstWithin(Arg::Known(d)) if d == Duration::from_secs(1))
+        );
+        assert!(matches!(ops[3].op, Operator::MaxGap(Arg::Template(_))));
+        assert!(matches!(ops[4].op, Operator::Exists(true)));
+        assert!(matches!(&ops[5].op, Operator::InOrder(items) if items.len() == 2));
+    }
+
+    #[test]
+    fn operator_arguments_of_the_wrong_kind_are_diagnostics() {
+        for (text, message) in [
+            ("{ matches = \"(\" }", "invalid regular expression"),
+            ("{ first_within = \"5\" }", "has no unit"),
+            ("{ type = \"strin\" }", "unknown type `strin`"),
+            ("{ in_order = [] }", "`in_order` must be a list of matchers"),
+            ("{ exists = \"yes\" }", "`exists` must be `true` or `false`"),
+        ] {
+            let v = crate::parse::parse_toml(&format!("m = {text}")).expect("toml");
+            let mut diags = Diagnostics::default();
+            assert!(
+                lower_matcher(v.get("m").expect("m"), &mut diags)
+                    .is_some_and(|m| matches!(m, Matcher::Ops(ops, _) if ops.is_empty()))
+            );
+            let found: Vec<_> = diags.iter().map(|d| d.message.clone()).collect();
+            assert!(
+                found.len() == 1 && found[0].contains(message),
+                "{text}: {found:?}"
+            );
+        }
     }
 }
