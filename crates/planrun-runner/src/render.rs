@@ -9,7 +9,7 @@ use minijinja::value::{Serde, merge_maps};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use planrun_spec::de::is_template;
 use planrun_spec::kinds::ConfigMatcher;
-use planrun_spec::model::{Matcher, OpMatcher};
+use planrun_spec::model::{Arg, ArgValue, Matcher, OpMatcher, Operator};
 use planrun_spec::template::{Template, single_expression};
 use planrun_spec::value::{Key, Span, Value, ValueKind};
 use rand::Rng as _;
@@ -263,12 +263,7 @@ impl Renderer {
                 ops.iter()
                     .map(|op| {
                         Ok(OpMatcher {
-                            op: op.op,
-                            arg: self.render_value(&op.arg, scope)?,
-                            inner: match &op.inner {
-                                Some(inner) => Some(Box::new(self.render_matcher(inner, scope)?)),
-                                None => None,
-                            },
+                            op: self.render_operator(&op.op, scope)?,
                             span: op.span.clone(),
                         })
                     })
@@ -276,6 +271,67 @@ impl Renderer {
                 span.clone(),
             ),
         })
+    }
+
+    /// Renders an operator's argument: a value's templates, a nested
+    /// matcher, or a template read as its type.
+    fn render_operator(&self, op: &Operator, scope: &Scope) -> Result<Operator, StepError> {
+        let value = |v: &Value| self.render_value(v, scope);
+        let matcher = |m: &Matcher| self.render_matcher(m, scope).map(Box::new);
+        let matchers = |ms: &[Matcher]| {
+            ms.iter()
+                .map(|m| self.render_matcher(m, scope))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(match op {
+            Operator::Eq(v) => Operator::Eq(value(v)?),
+            Operator::Ne(v) => Operator::Ne(value(v)?),
+            Operator::Lt(v) => Operator::Lt(value(v)?),
+            Operator::Le(v) => Operator::Le(value(v)?),
+            Operator::Gt(v) => Operator::Gt(value(v)?),
+            Operator::Ge(v) => Operator::Ge(value(v)?),
+            Operator::Contains(v) => Operator::Contains(value(v)?),
+            Operator::StartsWith(v) => Operator::StartsWith(value(v)?),
+            Operator::EndsWith(v) => Operator::EndsWith(value(v)?),
+            Operator::OneOf(v) => Operator::OneOf(value(v)?),
+            Operator::Matches(arg) => Operator::Matches(self.render_arg(op.key(), arg, scope)?),
+            Operator::Type(arg) => Operator::Type(self.render_arg(op.key(), arg, scope)?),
+            Operator::FirstWithin(arg) => {
+                Operator::FirstWithin(self.render_arg(op.key(), arg, scope)?)
+            }
+            Operator::MaxGap(arg) => Operator::MaxGap(self.render_arg(op.key(), arg, scope)?),
+            Operator::Exists(b) => Operator::Exists(*b),
+            Operator::Incremental(b) => Operator::Incremental(*b),
+            Operator::Len(m) => Operator::Len(matcher(m)?),
+            Operator::All(m) => Operator::All(matcher(m)?),
+            Operator::Any(m) => Operator::Any(matcher(m)?),
+            Operator::Not(m) => Operator::Not(matcher(m)?),
+            Operator::InOrder(ms) => Operator::InOrder(matchers(ms)?),
+            Operator::Includes(ms) => Operator::Includes(matchers(ms)?),
+        })
+    }
+
+    /// A typed argument made known: a template is rendered and read as a
+    /// `T`, or fails where it was written.
+    fn render_arg<T: ArgValue + Clone>(
+        &self,
+        key: &str,
+        arg: &Arg<T>,
+        scope: &Scope,
+    ) -> Result<Arg<T>, StepError> {
+        match arg {
+            Arg::Known(t) => Ok(Arg::Known(t.clone())),
+            Arg::Template(v) => {
+                let rendered = self.render_value(v, scope)?.to_json();
+                let text = match rendered {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                T::from_text(&text)
+                    .map(Arg::Known)
+                    .map_err(|e| StepError::new(format!("`{key}`: {e}")).at(v.span.clone()))
+            }
+        }
     }
 
     /// Renders the matchers of a step's configuration.
@@ -363,5 +419,51 @@ mod tests {
             )
             .expect("renders");
         assert_eq!(s, "cWE6cHc= 36");
+    }
+
+    #[test]
+    fn a_template_argument_renders_to_its_type_or_a_located_error() {
+        use planrun_spec::error::Diagnostics;
+        use planrun_spec::lower::lower_matcher;
+        use planrun_spec::model::Operator;
+        use planrun_spec::parse::parse_toml;
+        use std::time::Duration;
+
+        let r = Renderer::new();
+        let mut scope = Scope::default();
+        scope.set("limit", &json!("50ms"));
+        scope.set("pattern", &json!("("));
+        let lower = |text: &str| {
+            let v = parse_toml(&format!("m = {text}")).expect("toml");
+            let mut diags = Diagnostics::default();
+            let m = lower_matcher(v.get("m").expect("m"), &mut diags).expect("matcher");
+            assert!(diags.is_empty(), "{diags:?}");
+            m
+        };
+        let rendered = r
+            .render_matcher(&lower("{ first_within = \"{{ limit }}\" }"), &scope)
+            .expect("renders");
+        let Matcher::Ops(ops, _) = rendered else {
+            panic!("an operator table: {rendered:?}")
+        };
+        assert!(
+            matches!(ops[0].op, Operator::FirstWithin(Arg::Known(d)) if d == Duration::from_millis(50)),
+            "{ops:?}"
+        );
+        let m = lower("{ matches = \"{{ pattern }}\" }");
+        let Matcher::Ops(ops, _) = &m else {
+            panic!("an operator table: {m:?}")
+        };
+        let Operator::Matches(Arg::Template(written)) = &ops[0].op else {
+            panic!("a template: {ops:?}")
+        };
+        let err = r.render_matcher(&m, &scope).expect_err("not a pattern");
+        assert!(
+            err.message
+                .starts_with("`matches`: invalid regular expression"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.span, Some(written.span.clone()));
     }
 }

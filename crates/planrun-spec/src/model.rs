@@ -202,7 +202,9 @@ impl Target {
     }
 }
 
-/// A comparison operator of a matcher table.
+/// The key of a matcher operator: what [`Op::ALL`] lists, messages name, "did
+/// you mean" suggests and the JSON Schema offers. The operator with its
+/// argument is an [`Operator`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// Equal (deep).
@@ -293,6 +295,216 @@ impl Op {
     }
 }
 
+/// An operator argument of type `T`.
+#[derive(Debug, Clone)]
+pub enum Arg<T> {
+    /// Read when the plan was: the spec text held no template.
+    Known(T),
+    /// A value holding `{{ }}`, read as a `T` once rendered (a captured
+    /// pattern, a duration from a variable).
+    Template(Value),
+}
+
+/// A type an operator argument is read as, from the argument's text.
+pub trait ArgValue: Sized {
+    /// Reads the text; `Err` says why it is not one, as a message.
+    fn from_text(text: &str) -> Result<Self, String>;
+}
+
+impl ArgValue for Duration {
+    fn from_text(text: &str) -> Result<Self, String> {
+        crate::duration::parse_duration(text)
+    }
+}
+
+impl ArgValue for regex::Regex {
+    fn from_text(text: &str) -> Result<Self, String> {
+        regex::Regex::new(text).map_err(|e| format!("invalid regular expression: {e}"))
+    }
+}
+
+impl ArgValue for JsonType {
+    fn from_text(text: &str) -> Result<Self, String> {
+        JsonType::from_name(text).ok_or_else(|| format!("unknown type `{text}`"))
+    }
+}
+
+/// A JSON type, as the `type` operator names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonType {
+    /// `string`.
+    String,
+    /// `number`: any number.
+    Number,
+    /// `integer`: a number without a fraction.
+    Integer,
+    /// `boolean`.
+    Boolean,
+    /// `array`: a list.
+    Array,
+    /// `object`: a table.
+    Object,
+    /// `null`.
+    Null,
+}
+
+impl JsonType {
+    /// Every type with its name.
+    pub const ALL: [(&'static str, JsonType); 7] = [
+        ("string", JsonType::String),
+        ("number", JsonType::Number),
+        ("integer", JsonType::Integer),
+        ("boolean", JsonType::Boolean),
+        ("array", JsonType::Array),
+        ("object", JsonType::Object),
+        ("null", JsonType::Null),
+    ];
+
+    /// The type of a name.
+    pub fn from_name(name: &str) -> Option<JsonType> {
+        JsonType::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+    }
+
+    /// The name of the type.
+    pub fn name(self) -> &'static str {
+        JsonType::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("?", |(n, _)| n)
+    }
+
+    /// Every name.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        JsonType::ALL.iter().map(|(n, _)| *n)
+    }
+}
+
+/// An operator of a matcher table with its argument, typed: a duration is a
+/// [`Duration`], a pattern a compiled [`regex::Regex`], a nested matcher a
+/// [`Matcher`]. Values compared with the target stay [`Value`]s (they may
+/// hold templates, rendered when checked).
+#[derive(Debug, Clone)]
+pub enum Operator {
+    /// `eq`: equal (deep).
+    Eq(Value),
+    /// `ne`: not equal.
+    Ne(Value),
+    /// `lt`: less than (numbers, durations, strings).
+    Lt(Value),
+    /// `le`: less or equal.
+    Le(Value),
+    /// `gt`: greater than.
+    Gt(Value),
+    /// `ge`: greater or equal.
+    Ge(Value),
+    /// `contains`: a string contains a substring, a list an item, a table a key.
+    Contains(Value),
+    /// `matches`: a string matches a regular expression.
+    Matches(Arg<regex::Regex>),
+    /// `starts_with`: a string starts with.
+    StartsWith(Value),
+    /// `ends_with`: a string ends with.
+    EndsWith(Value),
+    /// `exists`: the target exists (`true`) or not (`false`).
+    Exists(bool),
+    /// `len`: the length of a string, list or table matches.
+    Len(Box<Matcher>),
+    /// `type`: the JSON type.
+    Type(Arg<JsonType>),
+    /// `one_of`: equal to one of a list (a list value).
+    OneOf(Value),
+    /// `all`: every item of a list matches.
+    All(Box<Matcher>),
+    /// `any`: some item of a list matches.
+    Any(Box<Matcher>),
+    /// `not`: the inner matcher does not match.
+    Not(Box<Matcher>),
+    /// `first_within`: the first item of a stream arrived within a duration.
+    FirstWithin(Arg<Duration>),
+    /// `max_gap`: no gap between consecutive items of a stream exceeds a duration.
+    MaxGap(Arg<Duration>),
+    /// `incremental`: the items of a stream arrived in more than one burst
+    /// (`true`), or in one (`false`).
+    Incremental(bool),
+    /// `in_order`: items matching each matcher appear in that order.
+    InOrder(Vec<Matcher>),
+    /// `includes`: each matcher is matched by a different item, in any order.
+    Includes(Vec<Matcher>),
+}
+
+impl Operator {
+    /// The operator's key.
+    pub fn op(&self) -> Op {
+        match self {
+            Operator::Eq(_) => Op::Eq,
+            Operator::Ne(_) => Op::Ne,
+            Operator::Lt(_) => Op::Lt,
+            Operator::Le(_) => Op::Le,
+            Operator::Gt(_) => Op::Gt,
+            Operator::Ge(_) => Op::Ge,
+            Operator::Contains(_) => Op::Contains,
+            Operator::Matches(_) => Op::Matches,
+            Operator::StartsWith(_) => Op::StartsWith,
+            Operator::EndsWith(_) => Op::EndsWith,
+            Operator::Exists(_) => Op::Exists,
+            Operator::Len(_) => Op::Len,
+            Operator::Type(_) => Op::Type,
+            Operator::OneOf(_) => Op::OneOf,
+            Operator::All(_) => Op::All,
+            Operator::Any(_) => Op::Any,
+            Operator::Not(_) => Op::Not,
+            Operator::FirstWithin(_) => Op::FirstWithin,
+            Operator::MaxGap(_) => Op::MaxGap,
+            Operator::Incremental(_) => Op::Incremental,
+            Operator::InOrder(_) => Op::InOrder,
+            Operator::Includes(_) => Op::Includes,
+        }
+    }
+
+    /// The key as written (`starts_with`).
+    pub fn key(&self) -> &'static str {
+        self.op().key()
+    }
+
+    /// The matchers nested in it (`len`, `all`, `any`, `not`, `in_order`,
+    /// `includes`).
+    pub fn matchers(&self) -> &[Matcher] {
+        match self {
+            Operator::Len(m) | Operator::All(m) | Operator::Any(m) | Operator::Not(m) => {
+                std::slice::from_ref(m.as_ref())
+            }
+            Operator::InOrder(ms) | Operator::Includes(ms) => ms,
+            _ => &[],
+        }
+    }
+
+    /// The argument as a value still to be rendered: a compared value, or a
+    /// template read when checked. `None` for arguments read at plan time and
+    /// for nested matchers.
+    pub fn value(&self) -> Option<&Value> {
+        match self {
+            Operator::Eq(v)
+            | Operator::Ne(v)
+            | Operator::Lt(v)
+            | Operator::Le(v)
+            | Operator::Gt(v)
+            | Operator::Ge(v)
+            | Operator::Contains(v)
+            | Operator::StartsWith(v)
+            | Operator::EndsWith(v)
+            | Operator::OneOf(v)
+            | Operator::Matches(Arg::Template(v))
+            | Operator::Type(Arg::Template(v))
+            | Operator::FirstWithin(Arg::Template(v))
+            | Operator::MaxGap(Arg::Template(v)) => Some(v),
+            _ => None,
+        }
+    }
+}
+
 /// What a value must look like.
 #[derive(Debug, Clone)]
 pub enum Matcher {
@@ -320,18 +532,12 @@ impl Matcher {
     }
 }
 
-/// One operator and its argument.
+/// One operator of a matcher table and where it was written.
 #[derive(Debug, Clone)]
 pub struct OpMatcher {
-    /// The operator.
-    pub op: Op,
-    /// Its argument as written (for `len`, `all`, `any`, `not`, `in_order`,
-    /// `includes`: see `inner`).
-    pub arg: Value,
-    /// The nested matcher of `len`, `all`, `any`, `not`, and the list of
-    /// matchers of `in_order` and `includes`.
-    pub inner: Option<Box<Matcher>>,
-    /// Where the operator key stands.
+    /// The operator with its argument.
+    pub op: Operator,
+    /// From the operator key to the end of its argument.
     pub span: Span,
 }
 

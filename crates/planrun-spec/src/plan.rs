@@ -342,9 +342,12 @@ fn matcher_templates(m: &Matcher, out: &mut Vec<(Template, bool)>) {
         Matcher::Array(items, _) => items.iter().for_each(|m| matcher_templates(m, out)),
         Matcher::Ops(ops, _) => {
             for op in ops {
-                match &op.inner {
-                    Some(inner) => matcher_templates(inner, out),
-                    None => matcher_templates(&Matcher::Literal(op.arg.clone()), out),
+                op.op
+                    .matchers()
+                    .iter()
+                    .for_each(|m| matcher_templates(m, out));
+                if let Some(v) = op.op.value() {
+                    matcher_templates(&Matcher::Literal(v.clone()), out);
                 }
             }
         }

@@ -1,0 +1,239 @@
+//! Lowering steps: the keys every step has (`id`, `needs`, `if`, `retry`,
+//! `timeout`, …), the one action key that gives its kind, and its `expect`,
+//! `should` and `capture` tables (read by [`super::target`]).
+//!
+//! This module finds the action key and hands its value to the kind's module
+//! in [`crate::kinds`], which owns the configuration. It must not check
+//! `needs` against other steps: the graph is the planner's.
+
+use std::time::Duration;
+
+use super::target::{lower_captures, lower_expectations};
+use super::{
+    Table, boolean, check_name, duration, invalid, string, string_list, unknown_key, wrong_type,
+};
+use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
+use crate::model::{Retry, Step, StepKind};
+use crate::template::Template;
+use crate::value::{Key, Value, ValueKind};
+
+const STEP_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "description",
+    "needs",
+    "expect",
+    "should",
+    "capture",
+    "retry",
+    "timeout",
+    "if",
+    "always",
+];
+
+pub(super) fn lower_steps(value: &Value, diags: &mut Diagnostics) -> Vec<Step> {
+    let Some(items) = value.as_seq() else {
+        diags.push(wrong_type(value, "`steps` must be a list"));
+        return Vec::new();
+    };
+    if items.is_empty() {
+        diags.push(invalid(&value.span, "`steps` is empty").help("a spec needs at least one step"));
+    }
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| lower_step(i, v, diags))
+        .collect()
+}
+
+fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<Step> {
+    let mut table = Table::new(value, "a step", diags)?;
+    let before = diags.len();
+    let (id, id_span) = match table.get("id") {
+        Some(v) => {
+            let id = string(v, "a step `id`", diags).unwrap_or_default();
+            check_name(
+                &Key {
+                    name: id.clone(),
+                    span: v.span.clone(),
+                },
+                "a step id",
+                diags,
+            );
+            (id, v.span.clone())
+        }
+        None => (
+            format!("step-{}", index + 1),
+            value
+                .as_map()
+                .and_then(|m| m.first())
+                .map_or(value.span.clone(), |(k, _)| k.span.clone()),
+        ),
+    };
+    let name = table
+        .get("name")
+        .or_else(|| table.get("description"))
+        .and_then(|v| string(v, "a step `name`", diags));
+    let needs = table.get("needs").map(|v| string_list(v, "`needs`", diags));
+    let timeout = table.get("timeout").and_then(|v| duration(v, diags));
+    let always = table
+        .get("always")
+        .and_then(|v| boolean(v, "`always`", diags))
+        .unwrap_or(false);
+    let when = table.get("if").and_then(|v| match &v.kind {
+        ValueKind::Str(s) => match Template::parse_expression(s, v.span.clone()) {
+            Ok(t) => Some(t),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        },
+        ValueKind::Bool(b) => {
+            Template::parse_expression(if *b { "true" } else { "false" }, v.span.clone()).ok()
+        }
+        _ => {
+            diags.push(wrong_type(
+                v,
+                "`if` must be an expression such as `env.CI == 'true'`",
+            ));
+            None
+        }
+    });
+    let retry = table.get("retry").and_then(|v| lower_retry(v, diags));
+
+    // the step kind: exactly one action key
+    let kinds: Vec<_> = StepKind::ALL
+        .iter()
+        .filter_map(|k| table.take(k.key()).map(|(key, v)| (*k, key, v)))
+        .collect();
+    let mut expect = Vec::new();
+    if let Some(v) = table.get("expect") {
+        lower_expectations(v, true, kinds.first().map(|k| k.0), &mut expect, diags);
+    }
+    if let Some(v) = table.get("should") {
+        lower_expectations(v, false, kinds.first().map(|k| k.0), &mut expect, diags);
+    }
+    let captures = table
+        .get("capture")
+        .map_or_else(Vec::new, |v| lower_captures(v, diags));
+
+    let unknown: Vec<_> = table.rest().cloned().collect();
+    let mut all_keys: Vec<&str> = STEP_KEYS.to_vec();
+    all_keys.extend(StepKind::keys());
+    for (key, _) in &unknown {
+        let mut d = unknown_key(key, &all_keys, "in a step");
+        if kinds.is_empty() && did_you_mean(&key.name, StepKind::keys()).is_some() {
+            d.message = format!("unknown step kind `{}`", key.name);
+        } else if kinds.is_empty() {
+            d = d.help(format!(
+                "a step needs one action key: {}",
+                code_list(StepKind::keys())
+            ));
+        }
+        diags.push(d);
+    }
+    let (kind, kind_key, config) = match kinds.as_slice() {
+        [one] => *one,
+        [] => {
+            if unknown.is_empty() {
+                diags.push(
+                    Diagnostic::new(
+                        DiagnosticKind::StepKind,
+                        value.span.clone(),
+                        format!("step `{id}` has no action"),
+                    )
+                    .label("this step")
+                    .help(format!("add one of {}", code_list(StepKind::keys()))),
+                );
+            }
+            return None;
+        }
+        [first, rest @ ..] => {
+            diags.push(
+                Diagnostic::new(
+                    DiagnosticKind::StepKind,
+                    rest[0].1.span.clone(),
+                    format!("step `{id}` has more than one action"),
+                )
+                .label(format!("`{}` here", rest[0].1.name))
+                .related(first.1.span.clone(), format!("`{}` here", first.1.name))
+                .help("split it into two steps"),
+            );
+            return None;
+        }
+    };
+    let config = kind.lower_config(config, diags);
+    if diags.len() > before {
+        return None;
+    }
+    Some(Step {
+        index,
+        id,
+        id_span,
+        name,
+        kind,
+        kind_span: kind_key.span.clone(),
+        config: config.value,
+        config_templates: config.templates,
+        config_matchers: config.matchers,
+        needs,
+        expect,
+        captures,
+        retry,
+        timeout,
+        when,
+        always,
+        span: value.span.clone(),
+    })
+}
+
+const RETRY_KEYS: &[&str] = &["attempts", "interval", "backoff", "max_interval", "timeout"];
+
+fn lower_retry(value: &Value, diags: &mut Diagnostics) -> Option<Retry> {
+    let mut retry = Retry {
+        attempts: 3,
+        interval: Duration::from_secs(1),
+        backoff: 1.0,
+        max_interval: Duration::from_secs(30),
+        timeout: None,
+    };
+    if let ValueKind::Int(n) = value.kind {
+        match u32::try_from(n) {
+            Ok(n) if n >= 1 => retry.attempts = n,
+            _ => diags.push(invalid(&value.span, "`retry` must be at least 1")),
+        }
+        return Some(retry);
+    }
+    let mut table = Table::new(value, "`retry`", diags)?;
+    if let Some(v) = table.get("attempts") {
+        match v.kind {
+            ValueKind::Int(n) if n >= 1 => retry.attempts = u32::try_from(n).unwrap_or(u32::MAX),
+            _ => diags.push(invalid(
+                &v.span,
+                "`attempts` must be a whole number, at least 1",
+            )),
+        }
+    }
+    if let Some(d) = table.get("interval").and_then(|v| duration(v, diags)) {
+        retry.interval = d;
+    }
+    if let Some(d) = table.get("max_interval").and_then(|v| duration(v, diags)) {
+        retry.max_interval = d;
+    }
+    if let Some(v) = table.get("backoff") {
+        match v.kind {
+            ValueKind::Int(n) if n >= 1 => retry.backoff = n as f64,
+            ValueKind::Float(f) if f >= 1.0 => retry.backoff = f,
+            _ => diags.push(invalid(&v.span, "`backoff` must be a number, at least 1")),
+        }
+    }
+    if let Some((_, v)) = table.take("timeout") {
+        retry.timeout = duration(v, diags);
+        if table.entries.iter().all(|(k, _)| k.name != "attempts") {
+            // a time-bounded poll: attempts are limited by time only
+            retry.attempts = u32::MAX;
+        }
+    }
+    table.finish(RETRY_KEYS, "in `retry`", diags);
+    Some(retry)
+}
