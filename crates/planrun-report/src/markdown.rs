@@ -183,7 +183,7 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
                     if let Some(span) = &error.span {
                         let _ = write!(line, "{}: ", code(&location(info, span.start)));
                     }
-                    let _ = writeln!(out, "{line}{}\n", error.message);
+                    let _ = writeln!(out, "{line}{}\n", error.headline());
                     if let Some(help) = &error.help {
                         let _ = writeln!(out, "> **help:** {help}\n");
                     }

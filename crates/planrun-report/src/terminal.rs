@@ -458,7 +458,7 @@ impl TerminalReporter {
         }
         if let Some(error) = &step.error {
             let snippet = Snippet {
-                message: &error.message,
+                message: &error.headline(),
                 severity: Severity::Error,
                 span: error.span.clone(),
                 label: None,

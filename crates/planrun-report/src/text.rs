@@ -132,7 +132,7 @@ pub(crate) fn plain_failures(info: &SpecInfo, step: &StepReport, warnings: bool)
     if !warnings && let Some(error) = &step.error {
         out.push_str(
             &Snippet {
-                message: &error.message,
+                message: &error.headline(),
                 severity: Severity::Error,
                 span: error.span.clone(),
                 label: None,

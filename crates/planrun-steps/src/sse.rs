@@ -496,8 +496,8 @@ impl Stream {
         }
         self.reconnects += 1;
         let Some(mut request) = template.and_then(Request::try_clone) else {
-            return Err(StepError::new(
-                "internal: the request of an `sse` step cannot be sent twice",
+            return Err(StepError::internal(
+                "the request of an `sse` step cannot be sent twice",
             ));
         };
         match self.source.resume_from() {

@@ -61,8 +61,8 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
             (Some(addr), None) => Target::Tcp(addr),
             (None, Some(url)) => Target::Http(url),
             _ => {
-                return Err(StepError::new(
-                    "internal: wait config passed `check` but has no target",
+                return Err(StepError::internal(
+                    "a `wait` config passed plan-time checks without a target",
                 ));
             }
         };
