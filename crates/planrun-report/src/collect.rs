@@ -149,6 +149,7 @@ impl RunCollector {
             failed: with(SpecStatus::Failed),
             cancelled: with(SpecStatus::Cancelled),
             warnings: specs.iter().map(FinalSpec::warnings).sum(),
+            internal_errors: specs.iter().map(|s| s.report.internal_errors()).sum(),
             duration: self.started.map(|t| t.elapsed()).unwrap_or_default(),
             interrupted: true,
         }

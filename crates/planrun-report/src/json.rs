@@ -25,7 +25,7 @@ pub const JSON_FORMAT_VERSION: u32 = 1;
 ///   "version": 1,
 ///   "planrun": "0.1.0",
 ///   "started_at": "2025-01-01T10:00:00.000+01:00",
-///   "summary": { "passed": 1, "failed": 1, "cancelled": 0, "warnings": 1, "duration": 1234.5, "interrupted": false },
+///   "summary": { "passed": 1, "failed": 1, "cancelled": 0, "warnings": 1, "internal_errors": 0, "duration": 1234.5, "interrupted": false },
 ///   "specs": [ { "info": { "id": "TC-003", … }, "finished": true, "report": { "status": "failed", "steps": […] }, "retries": [] } ]
 /// }
 /// ```

@@ -6,6 +6,7 @@
 //! cancelled, so an interrupted run still leaves a readable file. This module
 //! renders and writes; it never looks at a terminal.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -164,10 +165,12 @@ fn test_case(spec: &FinalSpec<'_>, step: &StepReport) -> TestCase {
             let message = step
                 .error
                 .as_ref()
-                .map_or("the step could not be performed", |e| e.message.as_str());
+                .map_or(Cow::Borrowed("the step could not be performed"), |e| {
+                    e.headline()
+                });
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
             status
-                .set_message(message)
+                .set_message(&*message)
                 .set_type("error")
                 .set_description(plain_failures(info, step, false));
             status

@@ -14,13 +14,15 @@ use planrun_runner::events::{
     ExpectationOutcome, RunEvent, SpecInfo, SpecStatus, StepReport, StepStatus,
 };
 
+use planrun_spec::duration::human;
+
 use crate::Reporter;
 use crate::collect::{FinalSpec, RunCollector};
 use crate::sink::Sink;
 use crate::style::Painter;
 use crate::text::{
-    actual_text, count, diff_replaces_values, failed_expectations, format_duration, step_counts,
-    steps_passed, summary_line, truncate_lines,
+    actual_text, count, diff_replaces_values, failed_expectations, step_counts, steps_passed,
+    summary_line, truncate_lines,
 };
 
 /// Lines of an actual value or a diff kept in the summary.
@@ -98,7 +100,7 @@ impl MarkdownReporter {
                     cell(&spec.info.id),
                     cell(spec.info.name.as_deref().unwrap_or("")),
                     spec.info.priority.as_str(),
-                    format_duration(spec.report.duration),
+                    human(spec.report.duration),
                 );
             }
         }
@@ -183,7 +185,7 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
                     if let Some(span) = &error.span {
                         let _ = write!(line, "{}: ", code(&location(info, span.start)));
                     }
-                    let _ = writeln!(out, "{line}{}\n", error.message);
+                    let _ = writeln!(out, "{line}{}\n", error.headline());
                     if let Some(help) = &error.help {
                         let _ = writeln!(out, "> **help:** {help}\n");
                     }

@@ -7,10 +7,13 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-/// Durations as the reporters write them (`12ms`, `1.23s`, `2m05s`,
-/// `0.5µs`), the JUnit `time="0.012"` attribute, and JSON `"duration": 12.5`.
+/// Durations as planrun writes them (`12 ms`, `1.2 s`, `2 min 5 s`,
+/// `1 h 30 s`) and as specs do (`12ms`, `1.5s`, `2m05s`, `0.5µs`), the JUnit
+/// `time="0.012"` attribute, and JSON `"duration": 12.5`.
 static DURATION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b\d+m\d{2}s\b|\b\d+(?:\.\d+)?(?:ms|µs|us|ns|s)\b")
+    Regex::new(
+        r"\b\d+ h(?: \d+ min)?(?: \d+ s)?\b|\b\d+ min(?: \d+ s)?\b|\b\d+m\d{2}s\b|\b\d+(?:\.\d+)? ?(?:ms|µs|us|ns|s)\b",
+    )
         .expect("invariant: the duration pattern is valid")
 });
 static TIME_ATTR: LazyLock<Regex> = LazyLock::new(|| {
@@ -39,7 +42,7 @@ static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
 /// ```
 /// use planrun_report::redact_for_snapshot;
 ///
-/// let line = "  ✓ health  http  12ms  http://127.0.0.1:41237/health in 1.23s";
+/// let line = "  ✓ health  http  12 ms  http://127.0.0.1:41237/health in 1.2 s";
 /// assert_eq!(
 ///     redact_for_snapshot(line),
 ///     "  ✓ health  http  [duration]  http://127.0.0.1:[port]/health in [duration]",
@@ -62,6 +65,21 @@ mod tests {
     fn redacts_what_varies() {
         assert_eq!(redact_for_snapshot("in 2m05s"), "in [duration]");
         assert_eq!(redact_for_snapshot("took 0ms"), "took [duration]");
+        for human in [
+            "0.4 ms",
+            "250 ms",
+            "1.5 s",
+            "12 s",
+            "2 min",
+            "2 min 5 s",
+            "1 h 30 s",
+        ] {
+            assert_eq!(
+                redact_for_snapshot(&format!("took {human}, 3 steps")),
+                "took [duration], 3 steps",
+                "{human}"
+            );
+        }
         assert_eq!(
             redact_for_snapshot(r#"<testcase name="a" time="0.012">"#),
             r#"<testcase name="a" time="[duration]">"#

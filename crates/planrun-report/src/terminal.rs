@@ -18,13 +18,15 @@ use planrun_runner::events::{
     RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepReport, StepStatus,
 };
 
+use planrun_spec::duration::human;
+
 use crate::Reporter;
 use crate::collect::{Retry, cancelled_report};
 use crate::snippet::Snippet;
 use crate::style::Painter;
 use crate::text::{
-    count, expectation_details, expectation_snippet, failed_expectations, format_duration,
-    step_counts, summary_line, truncate_chars,
+    count, expectation_details, expectation_snippet, failed_expectations, step_counts,
+    summary_line, truncate_chars,
 };
 
 /// Lines of an actual value the terminal shows.
@@ -336,7 +338,7 @@ impl TerminalReporter {
             self.paint.bold(&info.id),
             count(report.steps.len(), "step", "steps"),
             step_counts(&report.steps),
-            format_duration(report.duration),
+            human(report.duration),
         );
         Chunk {
             text,
@@ -361,7 +363,7 @@ impl TerminalReporter {
             format!(
                 "{}  {}",
                 count(report.steps.len(), "step", "steps"),
-                format_duration(report.duration)
+                human(report.duration)
             )
         } else {
             self.paint.dim("cancelled")
@@ -416,7 +418,7 @@ impl TerminalReporter {
                 paint.dim(&tail)
             }
             StepStatus::Cancelled => paint.dim("cancelled"),
-            _ => format_duration(step.duration),
+            _ => human(step.duration),
         };
         let mut notes = Vec::new();
         if step.attempts > 1 {
@@ -438,7 +440,7 @@ impl TerminalReporter {
                 "↻ attempt {} failed: {}; retried after {}",
                 retry.attempt,
                 retry.reason,
-                format_duration(retry.delay)
+                human(retry.delay)
             );
             let line = truncate_chars(&line, self.width().saturating_sub(4));
             let _ = writeln!(text, "    {}", paint.dim(&line));
@@ -458,7 +460,7 @@ impl TerminalReporter {
         }
         if let Some(error) = &step.error {
             let snippet = Snippet {
-                message: &error.message,
+                message: &error.headline(),
                 severity: Severity::Error,
                 span: error.span.clone(),
                 label: None,

@@ -1,32 +1,18 @@
-//! Small text helpers every reporter shares: durations, counts, values,
-//! truncation, and the failure details of a step.
+//! Small text helpers every reporter shares: counts, values, truncation, and
+//! the failure details of a step (durations are `planrun_spec::duration::human`).
 //!
 //! Nothing here writes or knows about an output format beyond plain text.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
 
 use miette::Severity;
 use planrun_runner::events::{ExpectationOutcome, RunSummary, SpecInfo, StepReport, StepStatus};
+use planrun_spec::duration::human;
 use serde_json::Value;
 
 use crate::snippet::Snippet;
 use crate::style::Painter;
-
-/// `12ms`, `1.23s`, `2m05s`: short, and what [`crate::redact_for_snapshot`]
-/// recognises.
-pub(crate) fn format_duration(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    if millis < 1000 {
-        format!("{millis}ms")
-    } else if millis < 60_000 {
-        format!("{:.2}s", duration.as_secs_f64())
-    } else {
-        let secs = duration.as_secs();
-        format!("{}m{:02}s", secs / 60, secs % 60)
-    }
-}
 
 /// `1 spec`, `2 specs`.
 pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
@@ -132,7 +118,7 @@ pub(crate) fn plain_failures(info: &SpecInfo, step: &StepReport, warnings: bool)
     if !warnings && let Some(error) = &step.error {
         out.push_str(
             &Snippet {
-                message: &error.message,
+                message: &error.headline(),
                 severity: Severity::Error,
                 span: error.span.clone(),
                 label: None,
@@ -266,7 +252,7 @@ pub(crate) fn summary_line(summary: &RunSummary, paint: Painter) -> String {
         "{}: {} in {}",
         paint.bold(&count(total, "spec", "specs")),
         parts.join(", "),
-        format_duration(summary.duration),
+        human(summary.duration),
     );
     if summary.interrupted {
         let _ = write!(text, " {}", paint.yellow("(interrupted)"));
@@ -353,14 +339,6 @@ pub(crate) fn step_counts(steps: &[Arc<StepReport>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(format_duration(Duration::from_micros(400)), "0ms");
-        assert_eq!(format_duration(Duration::from_millis(12)), "12ms");
-        assert_eq!(format_duration(Duration::from_millis(1234)), "1.23s");
-        assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
-    }
 
     #[test]
     fn truncation() {

@@ -15,6 +15,7 @@ use planrun_runner::events::{
     ExpectationOutcome, RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepFailure,
     StepInfo, StepReport, StepStatus,
 };
+use planrun_runner::executor::StepErrorKind;
 use planrun_spec::model::{Priority, StepKind};
 use planrun_spec::source::{Format, SourceFile};
 use serde_json::json;
@@ -240,6 +241,7 @@ fn health_steps() -> Vec<Arc<StepReport>> {
 
     let mut db = step(2, "db", StepKind::Exec, StepStatus::Errored, 1265, 3);
     db.error = Some(StepFailure {
+        kind: StepErrorKind::Executor,
         message: "cannot run `pg_isready`: no such file or directory".to_owned(),
         span: Some(span_of(
             HEALTH_TOML,
@@ -341,6 +343,7 @@ fn run_events() -> Vec<RunEvent> {
             failed: 1,
             cancelled: 0,
             warnings: 1,
+            internal_errors: 0,
             duration: Duration::from_millis(1330),
             interrupted: false,
         },
@@ -726,6 +729,7 @@ fn terminal_shows_warnings_and_quiets_specs_that_never_ran() {
                 passed: 1,
                 cancelled: 1,
                 warnings: 1,
+                internal_errors: 0,
                 interrupted: true,
                 ..RunSummary::default()
             },
@@ -746,4 +750,31 @@ fn terminal_shows_warnings_and_quiets_specs_that_never_ran() {
         "{out}"
     );
     assert!(!out.contains("▶ TC-001"), "{out}");
+}
+
+#[test]
+fn reporters_say_when_planrun_itself_failed() {
+    let ordinary = terminal(&run_events(), plain(false));
+    assert!(!ordinary.contains("planrun error"), "{ordinary}");
+    let events: Vec<RunEvent> = run_events()
+        .into_iter()
+        .map(|mut event| {
+            let reports: Vec<&mut Arc<StepReport>> = match &mut event {
+                RunEvent::StepFinished { report, .. } => vec![report],
+                RunEvent::SpecFinished { report, .. } => report.steps.iter_mut().collect(),
+                _ => Vec::new(),
+            };
+            for report in reports {
+                if let Some(error) = &mut Arc::make_mut(report).error {
+                    error.kind = StepErrorKind::Internal;
+                }
+            }
+            event
+        })
+        .collect();
+    let shown = "planrun error: cannot run `pg_isready`";
+    let out = terminal(&events, plain(false));
+    assert!(out.contains(shown), "{out}");
+    let out = junit(&events);
+    assert!(out.contains(shown), "{out}");
 }

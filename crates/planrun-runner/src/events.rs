@@ -4,6 +4,7 @@
 //! never prints. Every value that reaches an event has already had secrets
 //! replaced by `***`.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,8 @@ use planrun_spec::model::{Priority, StepKind};
 use planrun_spec::source::SourceFile;
 use planrun_spec::value::Span;
 use serde::Serialize;
+
+use crate::executor::StepErrorKind;
 
 /// One thing that happened during a run.
 #[derive(Debug, Clone, Serialize)]
@@ -186,12 +189,30 @@ pub struct ExpectationOutcome {
 /// Why a step could not be performed.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepFailure {
+    /// Whose failure it is: the step's, or planrun's own.
+    pub kind: StepErrorKind,
     /// The message.
     pub message: String,
     /// The place in the spec it concerns, when there is one.
     pub span: Option<Span>,
     /// What to do about it.
     pub help: Option<String>,
+}
+
+impl StepFailure {
+    /// Whether planrun itself failed rather than the step.
+    pub fn is_internal(&self) -> bool {
+        self.kind == StepErrorKind::Internal
+    }
+
+    /// The message as reporters show it: planrun's own failures say so.
+    pub fn headline(&self) -> Cow<'_, str> {
+        if self.is_internal() {
+            Cow::Owned(format!("planrun error: {}", self.message))
+        } else {
+            Cow::Borrowed(&self.message)
+        }
+    }
 }
 
 /// Everything about one finished step.
@@ -260,6 +281,14 @@ pub struct SpecReport {
 }
 
 impl SpecReport {
+    /// Steps that failed because planrun itself did.
+    pub fn internal_errors(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.error.as_ref().is_some_and(StepFailure::is_internal))
+            .count()
+    }
+
     /// Steps that ended with non-blocking failures.
     pub fn warnings(&self) -> usize {
         self.steps
@@ -285,6 +314,9 @@ pub struct RunSummary {
     pub cancelled: usize,
     /// Non-blocking expectations that did not hold.
     pub warnings: usize,
+    /// Steps that failed because planrun itself did (see
+    /// [`StepErrorKind::Internal`]).
+    pub internal_errors: usize,
     /// Wall time.
     #[serde(with = "millis")]
     pub duration: Duration,

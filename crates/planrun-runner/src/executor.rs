@@ -28,6 +28,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Why a step could not be performed.
 #[derive(Debug, Clone)]
 pub struct StepError {
+    /// Whose failure it is: the step's (the default) or planrun's own.
+    pub kind: StepErrorKind,
     /// What went wrong (lowercase, no trailing period).
     pub message: String,
     /// The spec location concerned, when known.
@@ -36,13 +38,38 @@ pub struct StepError {
     pub help: Option<String>,
 }
 
+/// Whose failure a [`StepError`] is; the CLI exits 3 rather than 1 when a
+/// step failed with [`StepErrorKind::Internal`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StepErrorKind {
+    /// The step could not be performed: an unreachable server, a process
+    /// that would not start, a timeout, a template that did not render.
+    #[default]
+    Executor,
+    /// planrun itself failed: a broken invariant, a poisoned lock, a
+    /// configuration that plan-time checks should have refused.
+    Internal,
+}
+
 impl StepError {
     /// An error with a message.
     pub fn new(message: impl Into<String>) -> Self {
         Self {
+            kind: StepErrorKind::Executor,
             message: message.into(),
             span: None,
             help: None,
+        }
+    }
+
+    /// planrun's own failure (a broken invariant, a poisoned lock), not the
+    /// step's: the run exits 3.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            kind: StepErrorKind::Internal,
+            ..Self::new(message)
         }
     }
 
@@ -63,6 +90,7 @@ impl StepError {
     /// A problem of the rendered configuration, located in the spec.
     pub fn invalid(d: Diagnostic) -> Self {
         Self {
+            kind: StepErrorKind::Executor,
             message: d.message,
             span: Some(d.span),
             help: d.help,
@@ -72,6 +100,7 @@ impl StepError {
     /// An error reading the rendered configuration.
     pub fn config(err: DeError) -> Self {
         Self {
+            kind: StepErrorKind::Executor,
             message: err.message,
             span: err.span,
             help: err.help,
@@ -203,11 +232,11 @@ impl SpecContext {
         let mut map = self
             .resources
             .lock()
-            .map_err(|_| StepError::new("internal: resource lock poisoned"))?;
+            .map_err(|_| StepError::internal("the resource lock is poisoned"))?;
         if let Some(existing) = map.get(&TypeId::of::<T>()) {
             return Arc::clone(existing)
                 .downcast::<T>()
-                .map_err(|_| StepError::new("internal: resource type mismatch"));
+                .map_err(|_| StepError::internal("a resource has another type than asked for"));
         }
         let created = Arc::new(init()?);
         map.insert(

@@ -144,7 +144,7 @@ impl Renderer {
             let mut env = self
                 .env
                 .write()
-                .map_err(|_| StepError::new("internal: template cache poisoned"))?;
+                .map_err(|_| StepError::internal("the template cache is poisoned"))?;
             env.add_template_owned(text.to_string(), text.to_string())
                 .map_err(|e| template_error(&e, text, span))?;
             render(&env).map_err(|e| template_error(&e, text, span))?
@@ -162,7 +162,7 @@ impl Renderer {
         let env = self
             .env
             .read()
-            .map_err(|_| StepError::new("internal: template cache poisoned"))?;
+            .map_err(|_| StepError::internal("the template cache is poisoned"))?;
         let compiled = env
             .compile_expression(expr)
             .map_err(|e| template_error(&e, expr, span))?;

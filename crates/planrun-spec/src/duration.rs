@@ -78,18 +78,70 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     Ok((number * factor) as u64)
 }
 
+/// A duration as planrun prints it everywhere (messages, reports), rounded
+/// to what a reader needs, a space before the unit:
+///
+/// - under 10 ms, tenths of a millisecond: `0 ms`, `0.4 ms`, `1.5 ms`, `3 ms`;
+/// - under 1 s, whole milliseconds: `12 ms`, `250 ms`;
+/// - under 1 min, tenths of a second: `1 s`, `1.5 s`, `12 s`, `59.9 s`;
+/// - from 1 min, whole seconds in hours, minutes and seconds, leaving out
+///   the parts that are zero: `1 min`, `2 min 5 s`, `1 h 30 s`, `168 h`.
+///
+/// A value is rounded before its unit is chosen, so `999.7 ms` is `1 s`,
+/// never `1000 ms`.
+///
+/// ```
+/// use std::time::Duration;
+/// use planrun_spec::duration::human;
+///
+/// assert_eq!(human(Duration::from_millis(250)), "250 ms");
+/// assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
+/// assert_eq!(human(Duration::from_secs(125)), "2 min 5 s");
+/// ```
+pub fn human(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    let tenths_of_ms = (nanos + 50_000) / 100_000;
+    if tenths_of_ms < 100 {
+        return tenths(tenths_of_ms, "ms");
+    }
+    let ms = (nanos + 500_000) / 1_000_000;
+    if ms < 1000 {
+        return format!("{ms} ms");
+    }
+    let tenths_of_s = (nanos + 50_000_000) / 100_000_000;
+    if tenths_of_s < 600 {
+        return tenths(tenths_of_s, "s");
+    }
+    let secs = (nanos + 500_000_000) / 1_000_000_000;
+    let parts: Vec<String> = [
+        (secs / 3600, "h"),
+        (secs / 60 % 60, "min"),
+        (secs % 60, "s"),
+    ]
+    .into_iter()
+    .filter(|&(n, _)| n > 0)
+    .map(|(n, unit)| format!("{n} {unit}"))
+    .collect();
+    parts.join(" ")
+}
+
+/// `15` tenths of `ms` as `1.5 ms`, `30` as `3 ms`.
+fn tenths(n: u128, unit: &str) -> String {
+    if n.is_multiple_of(10) {
+        format!("{} {unit}", n / 10)
+    } else {
+        format!("{}.{} {unit}", n / 10, n % 10)
+    }
+}
+
 /// A duration in the form users write it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Dur(pub Duration);
 
+/// Shown as [`human`] shows it: `250 ms`, `1.5 s`, `2 min 5 s`.
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_secs_f64() * 1000.0;
-        if ms < 1000.0 {
-            write!(f, "{ms:.0}ms")
-        } else {
-            write!(f, "{:.3}s", ms / 1000.0)
-        }
+        f.write_str(&human(self.0))
     }
 }
 
@@ -122,9 +174,11 @@ impl<'de> serde::Deserialize<'de> for Dur {
     }
 }
 
+/// Written as milliseconds (`1500ms`, `0.25ms`): exact, and read back by
+/// [`parse_duration`], which the rounded [`human`] form is not.
 impl serde::Serialize for Dur {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.collect_str(&format_args!("{}ms", self.0.as_secs_f64() * 1000.0))
     }
 }
 
@@ -204,6 +258,56 @@ mod tests {
                 .unwrap_err()
                 .contains("at most 7 days")
         );
+    }
+
+    #[test]
+    fn human_durations() {
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        for (d, text) in [
+            (Duration::ZERO, "0 ms"),
+            (us(40), "0 ms"),
+            (us(50), "0.1 ms"),
+            (us(400), "0.4 ms"),
+            (us(1500), "1.5 ms"),
+            (ms(3), "3 ms"),
+            (us(9940), "9.9 ms"),
+            (us(9960), "10 ms"),
+            (ms(12), "12 ms"),
+            (ms(250), "250 ms"),
+            (us(999_400), "999 ms"),
+            (us(999_600), "1 s"),
+            (ms(1000), "1 s"),
+            (ms(1500), "1.5 s"),
+            (ms(1234), "1.2 s"),
+            (ms(9200), "9.2 s"),
+            (ms(12_000), "12 s"),
+            (ms(59_940), "59.9 s"),
+            (ms(59_960), "1 min"),
+            (ms(60_000), "1 min"),
+            (ms(125_000), "2 min 5 s"),
+            (ms(125_400), "2 min 5 s"),
+            (Duration::from_hours(1), "1 h"),
+            (Duration::from_secs(3630), "1 h 30 s"),
+            (Duration::from_mins(90), "1 h 30 min"),
+            (MAX_DURATION, "168 h"),
+        ] {
+            assert_eq!(human(d), text, "{d:?}");
+            assert_eq!(Dur(d).to_string(), text, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn a_serialized_duration_reads_back() {
+        for d in [
+            Duration::from_micros(250),
+            Duration::from_millis(1500),
+            MAX_DURATION,
+        ] {
+            let text = serde_json::to_value(Dur(d)).expect("serializes");
+            let text = text.as_str().expect("a string");
+            assert_eq!(parse_duration(text), Ok(d), "{text}");
+        }
     }
 
     #[test]

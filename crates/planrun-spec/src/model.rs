@@ -175,6 +175,15 @@ pub struct Retry {
     pub timeout: Option<Duration>,
 }
 
+impl Retry {
+    /// The most attempts a spec may ask for: more is a mistake (a poll bounded
+    /// by time leaves `attempts` out and sets `timeout`).
+    pub const MAX_ATTEMPTS: u32 = 1_000_000;
+    /// The largest `backoff` a spec may ask for: beyond it the second pause
+    /// already reaches any sensible `max_interval`.
+    pub const MAX_BACKOFF: f64 = 100.0;
+}
+
 /// What an expectation or capture looks at.
 #[derive(Debug, Clone)]
 pub enum Target {

@@ -7,7 +7,7 @@
 use schemars::SchemaGenerator;
 use serde_json::{Value as Json, json};
 
-use crate::model::{Op, StepKind};
+use crate::model::{Op, Retry, StepKind};
 
 /// The schema of a spec file (TOML or YAML read as JSON).
 pub fn spec_schema() -> Json {
@@ -91,10 +91,10 @@ pub fn spec_schema() -> Json {
                     "from": {"type": "string"}, "regex": {"type": "string"}, "secret": {"type": "boolean"}
                 }}
             ]}},
-            "retry": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "object", "additionalProperties": false, "properties": {
-                "attempts": {"type": "integer", "minimum": 1},
+            "retry": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": Retry::MAX_ATTEMPTS}, {"type": "object", "additionalProperties": false, "properties": {
+                "attempts": {"type": "integer", "minimum": 1, "maximum": Retry::MAX_ATTEMPTS},
                 "interval": {"$ref": "#/$defs/Duration"},
-                "backoff": {"type": "number", "minimum": 1},
+                "backoff": {"type": "number", "minimum": 1, "maximum": Retry::MAX_BACKOFF},
                 "max_interval": {"$ref": "#/$defs/Duration"},
                 "timeout": {"$ref": "#/$defs/Duration"}
             }}]},

@@ -106,8 +106,8 @@ impl Launch {
                 (command, line.clone(), String::from("/bin/sh"))
             }
             _ => {
-                return Err(StepError::new(
-                    "internal: exec config passed `check` without one command",
+                return Err(StepError::internal(
+                    "an `exec` config passed plan-time checks without exactly one command",
                 ));
             }
         };
@@ -153,7 +153,7 @@ impl Launch {
         let child = self.command.spawn().map_err(|err| self.spawn_error(&err))?;
         let pid = child
             .id()
-            .ok_or_else(|| StepError::new("internal: a just-started process has no pid"))?;
+            .ok_or_else(|| StepError::internal("a process just started has no pid"))?;
         Ok((child, ProcessGroup::new(pid), pid))
     }
 

@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use planrun_runner::executor::{BoxFuture, Observer, StepError, StepExecutor, StepInput};
 use planrun_runner::expect::test_matcher;
+use planrun_spec::duration::human;
 use planrun_spec::kinds::{Reconnect, Sse, SseConfig};
 use planrun_spec::model::{Matcher, StepKind};
 use planrun_spec::value::{Span, ValueKind};
@@ -496,8 +497,8 @@ impl Stream {
         }
         self.reconnects += 1;
         let Some(mut request) = template.and_then(Request::try_clone) else {
-            return Err(StepError::new(
-                "internal: the request of an `sse` step cannot be sent twice",
+            return Err(StepError::internal(
+                "the request of an `sse` step cannot be sent twice",
             ));
         };
         match self.source.resume_from() {
@@ -681,20 +682,6 @@ fn cut_short(err: &reqwest::Error) -> bool {
         || text.contains("end of file before message length reached")
 }
 
-/// A duration for messages: `3 ms`, `10 s`, `9.2 s`.
-fn human(duration: Duration) -> String {
-    let ms = duration.as_secs_f64() * 1000.0;
-    if ms < 1000.0 {
-        return format!("{ms:.0} ms");
-    }
-    let tenths = (ms / 100.0).round() / 10.0;
-    if tenths.fract() == 0.0 {
-        format!("{tenths:.0} s")
-    } else {
-        format!("{tenths:.1} s")
-    }
-}
-
 /// A piece of an event for a message, shortened.
 fn quote(text: &str) -> String {
     if text.chars().count() <= QUOTE_CHARS {
@@ -708,15 +695,6 @@ fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(human(Duration::from_millis(3)), "3 ms");
-        assert_eq!(human(Duration::from_millis(300)), "300 ms");
-        assert_eq!(human(Duration::from_secs(10)), "10 s");
-        assert_eq!(human(Duration::from_millis(9_240)), "9.2 s");
-        assert_eq!(human(Duration::from_millis(999_999)), "1000 s");
-    }
 
     #[test]
     fn counts_agree_with_their_number() {

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use planrun_runner::executor::{BoxFuture, StepError, StepExecutor, StepInput};
-use planrun_spec::duration::Dur;
+use planrun_spec::duration::{Dur, human};
 use planrun_spec::kinds::Wait;
 use planrun_spec::model::StepKind;
 use serde_json::json;
@@ -61,8 +61,8 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
             (Some(addr), None) => Target::Tcp(addr),
             (None, Some(url)) => Target::Http(url),
             _ => {
-                return Err(StepError::new(
-                    "internal: wait config passed `check` but has no target",
+                return Err(StepError::internal(
+                    "a `wait` config passed plan-time checks without a target",
                 ));
             }
         };
@@ -74,9 +74,9 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
             .await
             .map_err(|not_ready| {
                 StepError::new(format!(
-                    "gave up waiting for {} after {:.1}s and {} attempts: {}",
+                    "gave up waiting for {} after {} and {} attempts: {}",
                     target.describe(),
-                    started.elapsed().as_secs_f64(),
+                    human(started.elapsed()),
                     not_ready.attempts,
                     not_ready.last_error
                 ))

@@ -182,7 +182,7 @@ async fn the_step_timeout_kills_the_whole_group() {
     assert!(started.elapsed() < HANG_GUARD);
     assert!(
         err.message.contains(
-            "did not finish within 400ms: its process group was killed; last line on stdout: `"
+            "did not finish within 400 ms: its process group was killed; last line on stdout: `"
         ),
         "{}",
         err.message
@@ -389,7 +389,7 @@ async fn background_not_ready_in_time_is_stopped() {
     .unwrap_err();
     assert!(started.elapsed() < HANG_GUARD);
     assert!(
-        err.message.contains("was not ready after 0.4s"),
+        err.message.contains("was not ready after 400 ms"),
         "{}",
         err.message
     );

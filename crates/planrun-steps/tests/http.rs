@@ -499,7 +499,7 @@ async fn a_hanging_server_hits_the_step_timeout() {
     .unwrap_err();
     assert!(started.elapsed() < HANG_GUARD);
     assert!(
-        err.message.ends_with("did not answer within 200ms"),
+        err.message.ends_with("did not answer within 200 ms"),
         "{}",
         err.message
     );
@@ -515,7 +515,7 @@ async fn a_hanging_server_hits_the_step_timeout() {
     .await
     .unwrap_err();
     assert!(
-        err.message.ends_with("did not answer within 150ms"),
+        err.message.ends_with("did not answer within 150 ms"),
         "{}",
         err.message
     );

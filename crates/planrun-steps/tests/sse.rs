@@ -764,7 +764,7 @@ async fn configuration_mistakes_are_explained() {
     .await;
     assert_eq!(
         err.message,
-        "`listen` (60 s) is longer than the step's time limit (1 s)"
+        "`listen` (1 min) is longer than the step's time limit (1 s)"
     );
     let err = fails(&ctx, "get = \"http://127.0.0.1:1/\"\nmax_events = 0").await;
     assert_eq!(err.message, "`max_events` must be at least 1");

@@ -428,7 +428,7 @@ async fn no_message_passes_on_silence_and_shows_what_broke_it() {
     .unwrap_err();
     assert!(
         err.message.starts_with(
-            "conversation item 0 (`no_message`): 60 s of quiet would run past the step's time limit of 10 s"
+            "conversation item 0 (`no_message`): 1 min of quiet would run past the step's time limit of 10 s"
         ),
         "{}",
         err.message

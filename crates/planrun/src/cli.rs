@@ -564,15 +564,7 @@ async fn run(args: RunArgs) -> u8 {
     drop(tx);
     signals.abort();
     let report_failed = reporting.await.unwrap_or(true);
-    if report_failed {
-        exit::INTERNAL
-    } else if summary.interrupted && summary.failed == 0 && summary.cancelled > 0 {
-        exit::INTERRUPTED
-    } else if summary.failed > 0 || summary.cancelled > 0 {
-        exit::FAILED
-    } else {
-        exit::PASSED
-    }
+    exit::of_run(&summary, report_failed)
 }
 
 async fn wait_for_interrupt() {

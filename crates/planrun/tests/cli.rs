@@ -210,7 +210,7 @@ fn failed_plans_fail_with_clear_messages() {
     assert!(err.contains("connection refused"), "{err}");
     assert!(err.contains("teardown"), "{err}");
     // a step past its time limit is stopped
-    assert!(err.contains("did not finish within 200ms"), "{err}");
+    assert!(err.contains("did not finish within 200 ms"), "{err}");
     // an unset environment variable is named once, at the variable
     assert_eq!(
         err.matches("`PLANRUN_TEST_UNSET_TOKEN`, which is not set")

@@ -152,6 +152,7 @@ impl Runner {
                 SpecStatus::Cancelled => summary.cancelled += 1,
             }
             summary.warnings += r.warnings();
+            summary.internal_errors += r.internal_errors();
         }
         let _ = events.send(RunEvent::RunFinished {
             report: summary.clone(),
@@ -294,6 +295,7 @@ struct Env<'a> {
 /// An error as reports carry it.
 fn failure(e: &StepError) -> StepFailure {
     StepFailure {
+        kind: e.kind,
         message: e.message.clone(),
         span: e.span.clone(),
         help: e.help.clone(),

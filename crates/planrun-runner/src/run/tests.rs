@@ -17,7 +17,7 @@ use planrun_spec::value::Value;
 use serde_json::json;
 
 use super::{Cancel, RunOptions, Runner};
-use crate::events::{RunEvent, SpecInfo, SpecStatus, StepReport};
+use crate::events::{RunEvent, SpecInfo, SpecStatus, StepFailure, StepReport};
 use crate::executor::{BoxFuture, Registry, StepError, StepExecutor, StepInput};
 
 /// `wait = "50ms"`: waits, then passes.
@@ -54,6 +54,7 @@ impl StepExecutor for Pause {
 /// - `pass`: exit code 0;
 /// - `fail`: exit code 1 (a failure where the step expects `exit_code = 0`);
 /// - `error`: the step could not be performed;
+/// - `internal`: planrun itself failed;
 /// - `pass-on-N`: exit code 1 before attempt N, 0 from then on.
 #[derive(Default)]
 struct Told {
@@ -105,6 +106,9 @@ impl StepExecutor for Told {
                 "fail" => false,
                 "error" => {
                     return Err(StepError::new(format!("told to error (attempt {attempt})")));
+                }
+                "internal" => {
+                    return Err(StepError::internal("told to break an invariant"));
                 }
                 other => {
                     let from: u32 = other
@@ -245,15 +249,15 @@ fn finished(report: &StepReport) -> String {
     let why = report
         .error
         .as_ref()
-        .map(|e| e.message.as_str())
+        .map(StepFailure::headline)
         .or_else(|| {
             report
                 .expectations
                 .iter()
                 .find(|e| !e.passed)
-                .map(|e| e.message.as_str())
+                .map(|e| e.message.as_str().into())
         })
-        .or(report.skip_reason.as_deref());
+        .or(report.skip_reason.as_deref().map(Into::into));
     if let Some(why) = why {
         let _ = write!(line, ": {why}");
     }
@@ -608,4 +612,37 @@ async fn specs_run_one_after_another_with_one_job_and_side_by_side_with_two() {
     )
     .await;
     insta::assert_snapshot!(format!("-j 1\n{one}\n-j 2\n{two}"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_internal_error_is_counted_apart_from_ordinary_ones() {
+    let plans = plans(&[r#"
+id = "broken"
+[[steps]]
+id = "a"
+exec = { cmd = ["error", "10ms"] }
+[[steps]]
+id = "b"
+needs = []
+exec = { cmd = ["internal", "10ms"] }
+"#]);
+    let runner = Runner::new(registry(), options());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let summary = runner.run(&plans, &tx, &Cancel::default()).await;
+    drop(tx);
+    assert_eq!((summary.failed, summary.internal_errors), (1, 1));
+    let mut lines = Vec::new();
+    while let Some(event) = rx.recv().await {
+        if let RunEvent::StepFinished { report, .. } = event {
+            lines.push(finished(&report));
+        }
+    }
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "step-finished a error, 1 attempt: told to error (attempt 1)",
+            "step-finished b error, 1 attempt: planrun error: told to break an invariant",
+        ]
+    );
 }

@@ -198,20 +198,39 @@ fn lower_retry(value: &Value, diags: &mut Diagnostics) -> Option<Retry> {
         timeout: None,
     };
     if let ValueKind::Int(n) = value.kind {
-        match u32::try_from(n) {
-            Ok(n) if n >= 1 => retry.attempts = n,
-            _ => diags.push(invalid(&value.span, "`retry` must be at least 1")),
+        match attempts(n) {
+            Some(n) => retry.attempts = n,
+            None => diags.push(
+                invalid(
+                    &value.span,
+                    format!(
+                        "`retry` must be a whole number from 1 to {}",
+                        Retry::MAX_ATTEMPTS
+                    ),
+                )
+                .help("to poll until a time limit, write `retry = { timeout = \"30s\" }`"),
+            ),
         }
         return Some(retry);
     }
     let mut table = Table::new(value, "`retry`", diags)?;
     if let Some(v) = table.get("attempts") {
-        match v.kind {
-            ValueKind::Int(n) if n >= 1 => retry.attempts = u32::try_from(n).unwrap_or(u32::MAX),
-            _ => diags.push(invalid(
-                &v.span,
-                "`attempts` must be a whole number, at least 1",
-            )),
+        let n = match v.kind {
+            ValueKind::Int(n) => attempts(n),
+            _ => None,
+        };
+        match n {
+            Some(n) => retry.attempts = n,
+            None => diags.push(
+                invalid(
+                    &v.span,
+                    format!(
+                        "`attempts` must be a whole number from 1 to {}",
+                        Retry::MAX_ATTEMPTS
+                    ),
+                )
+                .help("to poll until a time limit, leave `attempts` out and set `timeout`"),
+            ),
         }
     }
     if let Some(d) = table.get("interval").and_then(|v| duration(v, diags)) {
@@ -221,10 +240,28 @@ fn lower_retry(value: &Value, diags: &mut Diagnostics) -> Option<Retry> {
         retry.max_interval = d;
     }
     if let Some(v) = table.get("backoff") {
-        match v.kind {
-            ValueKind::Int(n) if n >= 1 => retry.backoff = n as f64,
-            ValueKind::Float(f) if f >= 1.0 => retry.backoff = f,
-            _ => diags.push(invalid(&v.span, "`backoff` must be a number, at least 1")),
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a backoff written as an integer is small once checked"
+        )]
+        let factor = match v.kind {
+            ValueKind::Int(n) => Some(n as f64),
+            ValueKind::Float(f) => Some(f),
+            _ => None,
+        };
+        match factor {
+            // NaN and the infinities fail the range test too
+            Some(f) if (1.0..=Retry::MAX_BACKOFF).contains(&f) => retry.backoff = f,
+            _ => diags.push(
+                invalid(
+                    &v.span,
+                    format!(
+                        "`backoff` must be a number from 1 to {}",
+                        Retry::MAX_BACKOFF
+                    ),
+                )
+                .help("each pause is the one before times `backoff`, at most `max_interval`"),
+            ),
         }
     }
     if let Some((_, v)) = table.take("timeout") {
@@ -236,4 +273,69 @@ fn lower_retry(value: &Value, diags: &mut Diagnostics) -> Option<Retry> {
     }
     table.finish(RETRY_KEYS, "in `retry`", diags);
     Some(retry)
+}
+
+/// A number of attempts a spec may ask for.
+fn attempts(n: i64) -> Option<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=Retry::MAX_ATTEMPTS).contains(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::source::SourceFile;
+
+    fn retry(text: &str) -> Result<Retry, Vec<String>> {
+        let text = format!("[[steps]]\nwait = \"1s\"\nretry = {text}\n");
+        let source = Arc::new(SourceFile::new("t", text, crate::source::Format::Toml));
+        let root = crate::parse::parse_source(&source).expect("parses");
+        crate::lower::lower_spec(&source, &root)
+            .map(|spec| spec.steps[0].retry.clone().expect("a retry"))
+            .map_err(|d| d.iter().map(|d| d.message.clone()).collect())
+    }
+
+    #[test]
+    fn retry_bounds_are_inclusive() {
+        let edge = retry("{ attempts = 1_000_000, backoff = 100 }").expect("valid");
+        assert_eq!((edge.attempts, edge.backoff), (Retry::MAX_ATTEMPTS, 100.0));
+        assert_eq!(retry("1_000_000").map(|r| r.attempts), Ok(1_000_000));
+        assert_eq!(retry("{ backoff = 1.0 }").map(|r| r.backoff), Ok(1.0));
+        for (text, message) in [
+            ("0", "`retry` must be a whole number from 1 to 1000000"),
+            (
+                "{ attempts = 0 }",
+                "`attempts` must be a whole number from 1 to 1000000",
+            ),
+            (
+                "{ attempts = 1.5 }",
+                "`attempts` must be a whole number from 1 to 1000000",
+            ),
+            (
+                "{ backoff = 100.5 }",
+                "`backoff` must be a number from 1 to 100",
+            ),
+            (
+                "{ backoff = 0.5 }",
+                "`backoff` must be a number from 1 to 100",
+            ),
+            (
+                "{ backoff = -inf }",
+                "`backoff` must be a number from 1 to 100",
+            ),
+            (
+                "{ backoff = \"2\" }",
+                "`backoff` must be a number from 1 to 100",
+            ),
+        ] {
+            assert_eq!(
+                retry(text).map(|_| ()),
+                Err(vec![message.to_owned()]),
+                "{text}"
+            );
+        }
+    }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use planrun_runner::executor::{StepError, StepInput};
+use planrun_spec::duration::human;
 use planrun_spec::kinds::ExecConfig;
 use regex::Regex;
 use serde_json::json;
@@ -186,8 +187,8 @@ pub(super) async fn start(
             process.stop(stop_timeout).await;
             let output = process.last_output();
             return Err(StepError::new(format!(
-                "`{label}` was not ready after {:.1}s: waited for {waited_for}{last}; {output}",
-                ready_timeout.as_secs_f64()
+                "`{label}` was not ready after {}: waited for {waited_for}{last}; {output}",
+                human(ready_timeout)
             ))
             .at(span)
             .help("raise `ready_timeout` if it needs longer, or check the `ready` condition"));

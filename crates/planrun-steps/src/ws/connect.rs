@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, tungstenite};
 
-use super::text::{excerpt, human_duration};
+use super::text::{excerpt, human};
 use crate::http::error::TLS_HELP;
 
 /// An open client socket.
@@ -178,7 +178,7 @@ pub(super) async fn open(
         Err(_) => {
             return Err(StepError::new(format!(
                 "no TCP connection to `{authority}` (for `{url}`) within {} (the step's time limit)",
-                human_duration(limit)
+                human(limit)
             ))
             .help("is the host reachable from here? a firewall that drops packets looks like this"));
         }
@@ -210,7 +210,7 @@ pub(super) async fn open(
             };
             return Err(StepError::new(format!(
                 "`{authority}` accepted the TCP connection but did not finish {what} for `{url}` within {} (the step's time limit)",
-                human_duration(limit)
+                human(limit)
             ))
             .help("is it a WebSocket endpoint? a server that waits for more of the request looks like this"));
         }

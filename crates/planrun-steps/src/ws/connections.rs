@@ -16,7 +16,7 @@ use tokio::sync::OwnedMutexGuard;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::session::Conn;
-use super::text::human_duration;
+use super::text::human;
 
 /// One name's place: empty until a step opens it, then the connection (open
 /// or ended). A step holds the lock while it uses the connection, so two
@@ -88,7 +88,7 @@ pub(super) async fn lock(
     timeout_at(deadline, slot.lock_owned()).await.map_err(|_| {
         StepError::new(format!(
             "connection `{name}` was in use by another step for the whole time limit of {}",
-            human_duration(limit)
+            human(limit)
         ))
         .help("steps that share a connection take turns; make one need the other")
     })

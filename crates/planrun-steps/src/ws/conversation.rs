@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::session::{By, Read, Session};
-use super::text::{count, describe_close, describe_message, human_duration};
+use super::text::{count, describe_close, describe_message, human};
 
 /// How long an action waits when neither it nor the step says.
 const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -320,7 +320,7 @@ fn ran_out(session: &Session<'_>, step_limit: bool, own: String, waiting: &str) 
     if step_limit {
         format!(
             "the step's time limit of {} ran out while waiting for {waiting}",
-            human_duration(session.limit)
+            human(session.limit)
         )
     } else {
         own
@@ -392,7 +392,7 @@ async fn expect(
                 let what = ran_out(
                     session,
                     step_limit,
-                    format!("no {matching}message within {}", human_duration(timeout)),
+                    format!("no {matching}message within {}", human(timeout)),
                     &format!("a {matching}message"),
                 );
                 return Err(item.fail(format!(
@@ -413,11 +413,11 @@ async fn no_message(
     if let Some(early) = session.conn.pending.front() {
         return Err(item.fail(format!(
             "expected no message for {}, but {} had already arrived",
-            human_duration(quiet),
+            human(quiet),
             describe_message(&early.doc)
         )));
     }
-    let what = format!("{} of quiet", human_duration(quiet));
+    let what = format!("{} of quiet", human(quiet));
     let until = end_within_limit(item, session, quiet, &what, "no_message")?;
     let start = until - quiet;
     loop {
@@ -425,18 +425,18 @@ async fn no_message(
             Read::Message(incoming) => {
                 return Err(item.fail(format!(
                     "expected no message for {}, got {} after {}",
-                    human_duration(quiet),
+                    human(quiet),
                     describe_message(&incoming.doc),
-                    human_duration(incoming.at.saturating_duration_since(start))
+                    human(incoming.at.saturating_duration_since(start))
                 )));
             }
             Read::Pong(_) => {}
             Read::Closed => {
                 return Err(item.fail(format!(
                     "expected no message for {}, but {} after {}",
-                    human_duration(quiet),
+                    human(quiet),
                     ended_text(session),
-                    human_duration(start.elapsed())
+                    human(start.elapsed())
                 )));
             }
             Read::TimedOut => return Ok(()),
@@ -476,7 +476,7 @@ async fn ping(
                 return Err(item.fail(ran_out(
                     session,
                     step_limit,
-                    format!("no pong within {}", human_duration(timeout)),
+                    format!("no pong within {}", human(timeout)),
                     "the pong",
                 )));
             }
@@ -507,7 +507,7 @@ async fn close(
                     step_limit,
                     format!(
                         "the server did not answer the close frame within {}",
-                        human_duration(timeout)
+                        human(timeout)
                     ),
                     "the server's close frame",
                 )));
@@ -538,7 +538,7 @@ async fn expect_close(
                     step_limit,
                     format!(
                         "the server did not close the connection within {}",
-                        human_duration(timeout)
+                        human(timeout)
                     ),
                     "the server to close the connection",
                 );
@@ -583,14 +583,14 @@ fn end_within_limit(
     Err(item
         .fail(format!(
             "{what} would run past the step's time limit of {} ({} left)",
-            human_duration(session.limit),
-            human_duration(session.deadline.saturating_duration_since(start))
+            human(session.limit),
+            human(session.deadline.saturating_duration_since(start))
         ))
         .help(format!("shorten `{key}` or raise the step's `timeout`")))
 }
 
 async fn wait(item: &Item, session: &mut Session<'_>, pause: Duration) -> Result<(), StepError> {
-    let what = format!("a pause of {}", human_duration(pause));
+    let what = format!("a pause of {}", human(pause));
     let until = end_within_limit(item, session, pause, &what, "wait")?;
     loop {
         match session.read(until).await.map_err(|e| item.wrap(e))? {

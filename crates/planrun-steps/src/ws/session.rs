@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Bytes, Message};
 
 use super::connect::{Handshake, Socket};
-use super::text::{describe_close, human_duration};
+use super::text::{describe_close, human};
 use crate::util::{human_size, millis};
 
 /// An open (or ended) connection, kept between steps when named.
@@ -241,7 +241,7 @@ impl<'c> Session<'c> {
             (n, Some(at)) => format!(
                 "{} received so far, the last {} ago",
                 super::text::count(n, "message"),
-                human_duration(at.elapsed())
+                human(at.elapsed())
             ),
         }
     }
@@ -274,7 +274,7 @@ impl<'c> Session<'c> {
         match timeout_at(self.deadline, self.conn.socket.send(message)).await {
             Err(_) => Err(StepError::new(format!(
                 "the message could not be sent within the step's time limit of {} (the server does not read?)",
-                human_duration(self.limit)
+                human(self.limit)
             ))),
             Ok(Err(err)) => Err(self.broken(&err, "sending")),
             Ok(Ok(())) => {
@@ -303,7 +303,7 @@ impl<'c> Session<'c> {
         match timeout_at(self.deadline, self.conn.socket.send(frame)).await {
             Err(_) => Err(StepError::new(format!(
                 "the close frame could not be sent within the step's time limit of {}",
-                human_duration(self.limit)
+                human(self.limit)
             ))),
             Ok(Err(err)) => Err(self.broken(&err, "closing")),
             Ok(Ok(())) => {

@@ -1,20 +1,6 @@
-//! Words for `ws` messages: durations, excerpts of payloads and one-line
-//! descriptions of a message or a close. Must not hold any protocol logic.
-
-use std::time::Duration;
-
-/// A duration as people read it in a message: `5 s`, `4.8 s`, `250 ms`.
-pub(super) fn human_duration(duration: Duration) -> String {
-    let ms = duration.as_secs_f64() * 1000.0;
-    if ms >= 1000.0 {
-        let text = format!("{:.1}", ms / 1000.0);
-        format!("{} s", text.strip_suffix(".0").unwrap_or(&text))
-    } else if ms >= 10.0 || ms == 0.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{ms:.1} ms")
-    }
-}
+//! Words for `ws` messages: excerpts of payloads and one-line descriptions
+//! of a message or a close (durations are planrun's one [`human`] form). Must
+//! not hold any protocol logic.
 
 /// At most `max` characters of `text`, with `…` when cut.
 pub(super) fn excerpt(text: &str, max: usize) -> String {
@@ -86,18 +72,11 @@ pub(super) fn describe_close(code: u16, reason: &str) -> String {
 }
 
 pub(super) use crate::util::count;
+pub(super) use planrun_spec::duration::human;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(human_duration(Duration::from_secs(5)), "5 s");
-        assert_eq!(human_duration(Duration::from_millis(4800)), "4.8 s");
-        assert_eq!(human_duration(Duration::from_millis(250)), "250 ms");
-        assert_eq!(human_duration(Duration::from_micros(1500)), "1.5 ms");
-    }
 
     #[test]
     fn messages_are_described_briefly() {
