@@ -517,3 +517,181 @@ fn lenient_scalars(schema: &mut Json) {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    fn validator() -> jsonschema::Validator {
+        jsonschema::validator_for(&spec_schema()).expect("the schema compiles")
+    }
+
+    fn toml(text: &str) -> Json {
+        toml::from_str(text).expect("test spec is TOML")
+    }
+
+    fn errors(validator: &jsonschema::Validator, spec: &Json) -> Vec<String> {
+        validator
+            .iter_errors(spec)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect()
+    }
+
+    #[test]
+    fn accepts_a_small_spec() {
+        let spec = toml(
+            r#"
+            id = "TC-1"
+            priority = "high"
+            tags = ["smoke"]
+            [vars]
+            base_url = "http://127.0.0.1:8080"
+            token = { env = "TOKEN", secret = true }
+            [defaults]
+            timeout = "10s"
+            [[steps]]
+            id = "login"
+            http = { post = "{{ base_url }}/login", json = { user = "qa" }, max_redirects = "{{ n }}" }
+            expect.status = { one_of = [200, 201] }
+            expect.header.content-type = { starts_with = "application/json" }
+            capture.token = { from = "json.token", secret = true }
+            retry = { attempts = 3, interval = "500ms" }
+            [[steps]]
+            needs = ["login"]
+            wait = "1s"
+            always = true
+            "#,
+        );
+        assert_eq!(errors(&validator(), &spec), Vec::<String>::new());
+    }
+
+    #[test]
+    fn rejects_mistakes_of_shape() {
+        let validator = validator();
+        for (mistake, text) in [
+            (
+                "unknown step key",
+                "[[steps]]\nwait = \"1s\"\nexpcet.status = 200",
+            ),
+            (
+                "unknown top-level key",
+                "step = []\n[[steps]]\nwait = \"1s\"",
+            ),
+            ("no steps", "id = \"x\""),
+            ("empty steps", "steps = []"),
+            ("no kind", "[[steps]]\nid = \"a\""),
+            (
+                "two kinds",
+                "[[steps]]\nwait = \"1s\"\nexec = { cmd = [\"true\"] }",
+            ),
+            ("unknown kind", "[[steps]]\nhtp = { get = \"http://x/\" }"),
+            ("wrong type", "[[steps]]\nwait = \"1s\"\nalways = \"yes\""),
+            (
+                "duration without unit",
+                "[[steps]]\nwait = \"1s\"\ntimeout = 30",
+            ),
+            ("no method", "[[steps]]\nhttp = { headers = { A = \"b\" } }"),
+            (
+                "two methods",
+                "[[steps]]\nhttp = { get = \"http://x/\", post = \"http://x/\" }",
+            ),
+            (
+                "not in the result",
+                "[[steps]]\nhttp = { get = \"http://x/\" }\nexpect.statsu = 200",
+            ),
+            (
+                "operator value",
+                "[[steps]]\nwait = \"1s\"\nexpect.duration = { exists = \"yes\" }",
+            ),
+            (
+                "template for a duration",
+                "[[steps]]\nhttp = { get = \"http://x/\", timeout = \"{{ t }}\" }",
+            ),
+        ] {
+            assert!(
+                !validator.is_valid(&toml(text)),
+                "the schema accepts a spec with this mistake: {mistake}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_key_is_described() {
+        fn walk(node: &Json, path: &str, missing: &mut Vec<String>) {
+            match node {
+                Json::Object(map) => {
+                    // `then` and `dependentSchemas` narrow keys described
+                    // where they are declared
+                    if let Some(Json::Object(properties)) = map.get("properties")
+                        && !path.ends_with("/then")
+                        && !path.contains("/dependentSchemas/")
+                    {
+                        for (key, value) in properties {
+                            let described =
+                                value.get("description").is_some() || value.get("$ref").is_some();
+                            if !described {
+                                missing.push(format!("{path}.{key}"));
+                            }
+                        }
+                    }
+                    for (key, value) in map {
+                        walk(value, &format!("{path}/{key}"), missing);
+                    }
+                }
+                Json::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        walk(item, &format!("{path}/{i}"), missing);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&spec_schema(), "#", &mut missing);
+        assert_eq!(missing, Vec::<String>::new(), "keys without a description");
+    }
+
+    fn spec_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                spec_files(&path, out);
+            } else if path.file_name().is_some_and(|n| n != "planrun.toml")
+                && path
+                    .extension()
+                    .is_some_and(|e| e == "toml" || e == "yaml" || e == "yml")
+            {
+                out.push(path);
+            }
+        }
+    }
+
+    /// What editors see: the specs and examples read as plain TOML or YAML
+    /// pass the schema (`scripts/check-schema` checks them with another
+    /// validator too).
+    #[test]
+    fn specs_and_examples_pass() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        for dir in ["specs", "examples", "crates/planrun/tests/plans/ok"] {
+            spec_files(&root.join(dir), &mut files);
+        }
+        assert!(!files.is_empty(), "no specs found under {}", root.display());
+        let validator = validator();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("readable spec");
+            let spec: Json = if file.extension().is_some_and(|e| e == "toml") {
+                toml::from_str(&text).expect("spec is TOML")
+            } else {
+                serde_saphyr::from_str(&text).expect("spec is YAML")
+            };
+            assert_eq!(
+                errors(&validator, &spec),
+                Vec::<String>::new(),
+                "{}",
+                file.display()
+            );
+        }
+    }
+}
