@@ -41,6 +41,7 @@ pub fn spec_schema() -> Json {
     defs.insert("Var".into(), var());
     defs.insert("Defaults".into(), defaults(&duration, &size));
     defs.insert("Step".into(), step(kinds, &duration));
+    defs.insert("DirConfig".into(), dir_config());
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://planrun.dev/schema/planrun.schema.json",
@@ -87,13 +88,7 @@ pub fn spec_schema() -> Json {
                 "description": "Tags for `--tag` filters.",
                 "examples": [["smoke", "health"]]
             },
-            "vars": {
-                "type": "object",
-                "propertyNames": name_pattern(),
-                "additionalProperties": {"$ref": "#/$defs/Var"},
-                "description": "Variables, read by templates as `{{ name }}`; they override those of `planrun.toml` and are overridden by `--var NAME=VALUE`.",
-                "examples": [{"base_url": "http://127.0.0.1:8080"}]
-            },
+            "vars": vars("Variables, read by templates as `{{ name }}`; they override those of `planrun.toml` and are overridden by `--var NAME=VALUE`."),
             "defaults": {"$ref": "#/$defs/Defaults"},
             "steps": {
                 "type": "array",
@@ -103,6 +98,40 @@ pub fn spec_schema() -> Json {
             }
         },
         "$defs": defs
+    })
+}
+
+/// The schema of a directory's `planrun.toml`: the spec schema's
+/// definitions, with `DirConfig` at the root.
+pub fn dir_config_schema() -> Json {
+    let spec = spec_schema();
+    json!({
+        "$schema": spec["$schema"],
+        "title": "planrun directory settings",
+        "$ref": "#/$defs/DirConfig",
+        "$defs": spec["$defs"]
+    })
+}
+
+fn dir_config() -> Json {
+    json!({
+        "type": "object",
+        "description": "A directory's `planrun.toml`: variables and defaults for every spec in the directory and below (the nearest one wins).",
+        "additionalProperties": false,
+        "properties": {
+            "vars": vars("Variables for every spec below; a spec's own `vars` override them."),
+            "defaults": {"$ref": "#/$defs/Defaults"}
+        }
+    })
+}
+
+fn vars(description: &str) -> Json {
+    json!({
+        "type": "object",
+        "propertyNames": name_pattern(),
+        "additionalProperties": {"$ref": "#/$defs/Var"},
+        "description": description,
+        "examples": [{"base_url": "http://127.0.0.1:8080"}]
     })
 }
 
@@ -614,6 +643,9 @@ mod tests {
                 "the schema accepts a spec with this mistake: {mistake}"
             );
         }
+        let dir = jsonschema::validator_for(&dir_config_schema()).expect("the schema compiles");
+        assert!(dir.is_valid(&toml("[defaults]\ntimeout = \"5s\"")));
+        assert!(!dir.is_valid(&toml("[[steps]]\nwait = \"1s\"")));
     }
 
     #[test]
@@ -668,8 +700,8 @@ mod tests {
     }
 
     /// What editors see: the specs and examples read as plain TOML or YAML
-    /// pass the schema (`scripts/check-schema` checks them with another
-    /// validator too).
+    /// pass the schema, and `specs/planrun.toml` the directory settings'
+    /// (`scripts/check-schema` checks them with another validator too).
     #[test]
     fn specs_and_examples_pass() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -679,6 +711,15 @@ mod tests {
         }
         assert!(!files.is_empty(), "no specs found under {}", root.display());
         let validator = validator();
+        let dir_validator =
+            jsonschema::validator_for(&dir_config_schema()).expect("the schema compiles");
+        let settings =
+            toml(&std::fs::read_to_string(root.join("specs/planrun.toml")).expect("readable"));
+        assert_eq!(
+            errors(&dir_validator, &settings),
+            Vec::<String>::new(),
+            "specs/planrun.toml"
+        );
         for file in files {
             let text = std::fs::read_to_string(&file).expect("readable spec");
             let spec: Json = if file.extension().is_some_and(|e| e == "toml") {
