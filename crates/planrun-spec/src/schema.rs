@@ -567,16 +567,19 @@ mod tests {
             .collect()
     }
 
+    /// What planrun accepts besides the obvious: templates for numbers,
+    /// numbers as text, one tag as a string, a priority in any case.
     #[test]
     fn accepts_a_small_spec() {
         let spec = toml(
             r#"
             id = "TC-1"
-            priority = "high"
-            tags = ["smoke"]
+            priority = "High"
+            tags = "smoke"
             [vars]
             base_url = "http://127.0.0.1:8080"
             token = { env = "TOKEN", secret = true }
+            n = 3
             [defaults]
             timeout = "10s"
             [[steps]]
@@ -590,6 +593,9 @@ mod tests {
             needs = ["login"]
             wait = "1s"
             always = true
+            [[steps]]
+            exec = { cmd = ["sleep", 1], env = { PORT = 8080 }, background = true, ready = { tcp = "127.0.0.1:8080" } }
+            expect.pid = { exists = true }
             "#,
         );
         assert_eq!(errors(&validator(), &spec), Vec::<String>::new());
