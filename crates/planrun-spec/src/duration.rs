@@ -189,8 +189,8 @@ impl schemars::JsonSchema for Dur {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^([0-9.]+(us|µs|ms|s|m|h))+$|\\{\\{",
-            "description": "A duration with a unit: `250ms`, `2s`, `1m30s`, `1h`.",
+            "pattern": "^\\s*([0-9.]+(us|µs|ms|s|m|h))+\\s*$",
+            "description": "A duration with a unit (us, ms, s, m, h): `250ms`, `2s`, `1m30s`, `1h`.",
             "examples": ["500ms", "2s", "1m30s"]
         })
     }
@@ -230,8 +230,12 @@ impl schemars::JsonSchema for ByteSize {
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "A size in bytes, or with a unit: `64KiB`, `10MiB`, `1GB`.",
-            "type": ["string", "integer"]
+            "description": "A size in bytes, or with a unit (B, KiB, MiB, GiB, KB, MB, GB): `64KiB`, `10MiB`, `1GB`.",
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^\\s*[0-9.]+\\s*(B|KB|kB|MB|GB|KiB|MiB|GiB)?\\s*$"}
+            ],
+            "examples": ["16MiB", 65536]
         })
     }
 }

@@ -58,10 +58,19 @@ impl Kind for Exec {
 /// The configuration of an `exec` step.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend(
+    "oneOf" = [{"required": ["cmd"]}, {"required": ["shell"]}],
+    "dependentSchemas" = {"ready": {
+        "required": ["background"],
+        "properties": {"background": {"const": true}}
+    }}
+))]
 pub struct ExecConfig {
     /// The program and its arguments, run without a shell.
+    #[schemars(length(min = 1), extend("examples" = [["psql", "-c", "select 1"]]))]
     pub cmd: Option<Vec<String>>,
     /// A command line run by `/bin/sh -c`.
+    #[schemars(extend("examples" = ["echo hello | tr a-z A-Z"]))]
     pub shell: Option<String>,
     /// Extra environment variables.
     #[serde(default)]
@@ -73,7 +82,8 @@ pub struct ExecConfig {
     /// Keep it running for the rest of the spec; stopped when the spec ends.
     #[serde(default)]
     pub background: bool,
-    /// When a background process counts as ready.
+    /// When a background process counts as ready (with `background = true`).
+    #[schemars(extend("examples" = [{"tcp": "127.0.0.1:8080"}, {"log": "listening on"}]))]
     pub ready: Option<Readiness>,
     /// How long to wait for readiness (default 30s).
     pub ready_timeout: Option<Dur>,
@@ -91,6 +101,7 @@ impl ExecConfig {
 /// When something counts as ready. Exactly one of `tcp`, `http`, `log`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["tcp"]}, {"required": ["http"]}, {"required": ["log"]}]))]
 pub struct Readiness {
     /// A TCP address that accepts connections (`127.0.0.1:8080`).
     pub tcp: Option<String>,

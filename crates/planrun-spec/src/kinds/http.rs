@@ -57,11 +57,12 @@ macro_rules! request_config {
             $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty, )*
         }
     ) => {
-        $(#[$meta])*
         #[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
+        $(#[$meta])*
         pub struct $name {
             /// GET this URL.
+            #[schemars(extend("examples" = ["{{ base_url }}/health/"]))]
             pub get: Option<String>,
             /// POST to this URL.
             pub post: Option<String>,
@@ -77,6 +78,7 @@ macro_rules! request_config {
             pub url: Option<String>,
             /// Request headers.
             #[serde(default)]
+            #[schemars(extend("examples" = [{"Authorization": "Bearer {{ login.token }}"}]))]
             pub headers: std::collections::BTreeMap<String, String>,
             /// Query parameters added to the URL.
             #[serde(default)]
@@ -98,7 +100,8 @@ macro_rules! request_config {
             pub ca_cert: Option<String>,
             /// Time limit of the request (default: the step's timeout).
             pub timeout: Option<$crate::duration::Dur>,
-            /// Cap on the body read into memory (default 16 MiB).
+            /// Cap on the body read into memory (default: `defaults.max_body`,
+            /// else 16 MiB).
             pub max_body: Option<$crate::duration::ByteSize>,
             $( $(#[$fmeta])* pub $field: $ty, )*
         }
@@ -138,6 +141,14 @@ request_config! {
     ///
     /// The method is a key whose value is the URL (`get = "{{ base_url }}/health/"`),
     /// or `method` plus `url` for any other method.
+    #[schemars(extend(
+        "oneOf" = [
+            {"required": ["get"]}, {"required": ["post"]}, {"required": ["put"]},
+            {"required": ["patch"]}, {"required": ["delete"]}, {"required": ["head"]},
+            {"required": ["options"]}, {"required": ["url"]}
+        ],
+        "dependentRequired" = {"method": ["url"]}
+    ))]
     pub struct HttpConfig {
         /// HEAD this URL.
         pub head: Option<String>,

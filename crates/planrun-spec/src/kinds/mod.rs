@@ -233,6 +233,13 @@ fn schema<K: Kind>(generator: &mut SchemaGenerator) -> Json {
     }
 }
 
+/// A schema's `oneOf` that holds when exactly one of `keys` is set.
+fn one_of_keys(keys: &[&str]) -> Json {
+    keys.iter()
+        .map(|key| serde_json::json!({ "required": [key] }))
+        .collect()
+}
+
 /// What a kind's own check finds wrong, and where in the configuration it
 /// belongs, so that a diagnostic can point there.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -104,17 +104,31 @@ request_config! {
     /// The request keys are those of `http` (`get`/`post`/…, `url`, `headers`,
     /// `query`, `json`, `form`, `body`, `cookies`, TLS); `Accept:
     /// text/event-stream` is added unless set.
+    #[schemars(extend(
+        "oneOf" = [
+            {"required": ["get"]}, {"required": ["post"]}, {"required": ["put"]},
+            {"required": ["patch"]}, {"required": ["delete"]}, {"required": ["url"]}
+        ],
+        "dependentRequired" = {"method": ["url"]}
+    ))]
     pub struct SseConfig {
         /// Sent as the `Last-Event-ID` header.
         pub last_event_id: Option<String>,
         /// A matcher over an event (`{ type = "done" }`, `{ data = "[DONE]" }`);
         /// the first event that matches ends the stream. A string means "data
         /// equals": `until = "[DONE]"`.
-        #[schemars(with = "Option<serde_json::Value>")]
+        #[schemars(
+            with = "Option<serde_json::Value>",
+            extend(
+                "anyOf" = [{"type": "string"}, {"type": "object", "$ref": "#/$defs/Matcher"}],
+                "examples" = [{"type": "done"}, "[DONE]"]
+            )
+        )]
         pub until: Option<serde_json::Value>,
         /// Listen this long, then stop reading and check what arrived.
         pub listen: Option<Dur>,
         /// Stop after this many events.
+        #[schemars(range(min = 1))]
         pub max_events: Option<usize>,
         /// Reconnect when the server closes the stream early (off by default).
         pub reconnect: Option<Reconnect>,

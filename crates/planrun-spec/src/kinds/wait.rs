@@ -45,9 +45,8 @@ impl Kind for Wait {
 
     fn short_form_schema() -> Option<Json> {
         Some(json!({
-            "type": "string",
-            "description": "Pause this long: `wait = \"2s\"`.",
-            "examples": ["500ms", "2s"]
+            "$ref": "#/$defs/Duration",
+            "description": "Pause this long: `wait = \"2s\"`."
         }))
     }
 
@@ -73,12 +72,15 @@ impl Kind for Wait {
 /// The configuration of a `wait` step (the table form).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["duration"]}, {"required": ["tcp"]}, {"required": ["http"]}]))]
 pub struct WaitConfig {
     /// Pause this long.
     pub duration: Option<Dur>,
     /// Wait until a TCP address accepts connections.
+    #[schemars(extend("examples" = ["127.0.0.1:5432"]))]
     pub tcp: Option<String>,
     /// Wait until an HTTP URL answers 2xx/3xx.
+    #[schemars(extend("examples" = ["{{ base_url }}/health/"]))]
     pub http: Option<String>,
     /// Pause between checks (default 100ms).
     pub interval: Option<Dur>,

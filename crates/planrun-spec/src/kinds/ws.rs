@@ -104,8 +104,10 @@ impl Kind for Ws {
 /// for later steps, which continue it with `connection = "name"` and no `url`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [{"required": ["url"]}, {"required": ["connection"]}]))]
 pub struct WsConfig {
     /// The URL to connect to.
+    #[schemars(extend("examples" = ["{{ ws_url }}/ws/chat/"]))]
     pub url: Option<String>,
     /// Keep the connection open under this name, or continue the one opened
     /// under it by an earlier step.
@@ -126,6 +128,7 @@ pub struct WsConfig {
     pub ca_cert: Option<String>,
     /// What to do once connected, in order.
     #[serde(default)]
+    #[schemars(extend("examples" = [[{"send": "hi"}, {"expect": "hi"}, {"close": true}]]))]
     pub conversation: Vec<WsAction>,
     /// Time limit of an action that waits (default 5s).
     pub action_timeout: Option<Dur>,
@@ -138,6 +141,17 @@ pub struct WsConfig {
 /// options.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend(
+    "oneOf" = super::one_of_keys(&WsAction::KEYS),
+    "dependentRequired" = {"name": ["expect"]},
+    "dependentSchemas" = {
+        "skip": {"anyOf": [{"required": ["expect"]}, {"properties": {"skip": {"const": false}}}]},
+        "timeout": {"anyOf": [
+            {"required": ["expect"]}, {"required": ["ping"]},
+            {"required": ["close"]}, {"required": ["expect_close"]}
+        ]}
+    }
+))]
 pub struct WsAction {
     /// Send a text message.
     pub send: Option<String>,
@@ -148,7 +162,14 @@ pub struct WsAction {
     pub send_binary: Option<String>,
     /// Wait for a message that matches (a matcher over `{type, text, json,
     /// base64, size}`).
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(
+        with = "Option<serde_json::Value>",
+        extend(
+            "$ref" = "#/$defs/Matcher",
+            "not" = {"const": false},
+            "examples" = ["hi", {"json": {"type": "chat_message"}}]
+        )
+    )]
     pub expect: Option<serde_json::Value>,
     /// Expect no message for this long.
     pub no_message: Option<Dur>,
@@ -158,7 +179,10 @@ pub struct WsAction {
     #[schemars(with = "Option<serde_json::Value>")]
     pub close: Option<serde_json::Value>,
     /// Wait for the server to close; a matcher over `{code, reason}` or `true`.
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(
+        with = "Option<serde_json::Value>",
+        extend("$ref" = "#/$defs/Matcher", "not" = {"const": false}, "examples" = [true, {"code": 1000}])
+    )]
     pub expect_close: Option<serde_json::Value>,
     /// Pause this long.
     pub wait: Option<Dur>,
