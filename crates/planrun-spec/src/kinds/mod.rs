@@ -184,7 +184,11 @@ fn lower<K: Kind>(raw: &Value, diags: &mut Diagnostics) -> StepConfig {
     if diags.len() == before {
         match from_value_lenient::<K::Config>(&value) {
             Ok(config) => {
-                if let Err(problem) = K::check(&config) {
+                // a template read where a number goes stands in as a default
+                // value: a rule about that key waits for the rendered value
+                if let Err(problem) = K::check(&config)
+                    && !problem.about_a_template(&value)
+                {
                     diags.push(problem.diagnostic(&value));
                 }
             }
@@ -315,6 +319,18 @@ impl ConfigProblem {
         (config.span.clone(), "in this step")
     }
 
+    /// Whether the problem is about a key whose value is a template, which
+    /// planning cannot judge: the executor checks the rendered value.
+    fn about_a_template(&self, config: &Value) -> bool {
+        match self.at {
+            ConfigPlace::Key(key) => config
+                .get(key)
+                .and_then(Value::as_str)
+                .is_some_and(is_template),
+            ConfigPlace::Whole | ConfigPlace::Item(_) => false,
+        }
+    }
+
     /// The problem as a diagnostic located in `config`.
     pub fn diagnostic(&self, config: &Value) -> Diagnostic {
         let (span, label) = self.locate(config);
@@ -379,6 +395,21 @@ fn method_and_url<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rule_about_a_templated_value_waits_for_the_rendered_value() {
+        let lowered = |text: &str| {
+            let doc = crate::parse::parse_toml(text).expect("toml");
+            let mut diags = Diagnostics::default();
+            StepKind::Sse.lower_config(doc.get("sse").expect("sse"), &mut diags);
+            diags.iter().map(|d| d.message.clone()).collect::<Vec<_>>()
+        };
+        assert!(lowered("sse = { get = \"http://h/\", max_events = \"{{ n }}\" }").is_empty());
+        assert_eq!(
+            lowered("sse = { get = \"http://h/\", max_events = 0 }"),
+            ["`max_events` must be at least 1"]
+        );
+    }
 
     #[test]
     fn keys_are_distinct_and_round_trip() {
