@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use planrun_spec::de::DeError;
+use planrun_spec::DeError;
 use planrun_spec::error::Diagnostic;
 use planrun_spec::kinds::{ConfigMatcher, matcher_at};
 use planrun_spec::model::{Matcher, StepKind};
@@ -136,7 +136,7 @@ pub trait StepExecutor: Send + Sync + 'static {
 
 /// What an executor gets for one attempt.
 pub struct StepInput<'a> {
-    /// The rendered configuration; read it with `planrun_spec::de::from_value`.
+    /// The rendered configuration; read it with `planrun_spec::from_value`.
     pub config: &'a Value,
     /// The matchers written inside the configuration (an `sse` step's
     /// `until`), lowered at plan time and rendered: test them with

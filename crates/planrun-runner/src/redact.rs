@@ -26,14 +26,14 @@ fn percent_encoded(text: &str, form: bool) -> String {
 
 /// The secret strings of one spec run.
 #[derive(Debug, Clone, Default)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     secrets: Vec<String>,
 }
 
 impl Redactor {
     /// Adds a secret (too-short values are still hidden, but only whole),
     /// with the forms it takes in a URL query, a URL path and JSON text.
-    pub fn add(&mut self, secret: &str) {
+    pub(crate) fn add(&mut self, secret: &str) {
         if secret.is_empty() || self.secrets.iter().any(|s| s == secret) {
             return;
         }
@@ -58,7 +58,7 @@ impl Redactor {
     }
 
     /// Adds every string (and number) inside a JSON value.
-    pub fn add_json(&mut self, value: &Json) {
+    pub(crate) fn add_json(&mut self, value: &Json) {
         match value {
             Json::String(s) => self.add(s),
             Json::Number(n) => self.add(&n.to_string()),
@@ -69,7 +69,7 @@ impl Redactor {
     }
 
     /// Text with secrets hidden.
-    pub fn text(&self, text: &str) -> String {
+    pub(crate) fn text(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in &self.secrets {
             if out.contains(s.as_str()) {
@@ -80,7 +80,7 @@ impl Redactor {
     }
 
     /// A JSON value with secrets hidden in every string.
-    pub fn json(&self, value: &mut Json) {
+    pub(crate) fn json(&self, value: &mut Json) {
         if self.secrets.is_empty() {
             return;
         }
@@ -99,7 +99,7 @@ impl Redactor {
     }
 
     /// A step report with secrets hidden everywhere.
-    pub fn report(&self, report: &mut StepReport) {
+    pub(crate) fn report(&self, report: &mut StepReport) {
         if self.secrets.is_empty() {
             return;
         }

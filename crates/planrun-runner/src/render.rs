@@ -7,7 +7,7 @@ use std::sync::RwLock;
 use base64::Engine as _;
 use minijinja::value::{Serde, merge_maps};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
-use planrun_spec::de::is_template;
+use planrun_spec::is_template;
 use planrun_spec::kinds::ConfigMatcher;
 use planrun_spec::model::{Arg, ArgValue, Matcher, OpMatcher, Operator};
 use planrun_spec::template::{Template, single_expression};
@@ -22,14 +22,14 @@ use crate::executor::StepError;
 /// Values are converted to template values once, when set; rendering only
 /// clones a handle, so a template costs the same however large `env` is.
 #[derive(Debug, Clone, Default)]
-pub struct Scope {
+pub(crate) struct Scope {
     values: BTreeMap<String, minijinja::Value>,
     context: minijinja::Value,
 }
 
 impl Scope {
     /// Sets a top-level name.
-    pub fn set(&mut self, name: impl Into<String>, value: &serde_json::Value) {
+    pub(crate) fn set(&mut self, name: impl Into<String>, value: &serde_json::Value) {
         self.values
             .insert(name.into(), minijinja::Value::from(Serde(value)));
         self.context = minijinja::Value::from_object(self.values.clone());
@@ -37,7 +37,7 @@ impl Scope {
 
     /// The same names plus `result`, for expectations and captures.
     #[must_use]
-    pub fn with_result(&self, result: &serde_json::Value) -> Scope {
+    pub(crate) fn with_result(&self, result: &serde_json::Value) -> Scope {
         let mut own = BTreeMap::new();
         own.insert(
             String::from("result"),
@@ -63,7 +63,7 @@ impl Scope {
 /// Every template text is compiled once and kept under its own text as name
 /// (a spec's templates are few; a step that runs a thousand times renders
 /// from the compiled form a thousand times).
-pub struct Renderer {
+pub(crate) struct Renderer {
     env: RwLock<Environment<'static>>,
 }
 
@@ -75,7 +75,7 @@ impl Default for Renderer {
 
 impl Renderer {
     /// A renderer with planrun's helpers.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // templates are named by their own text: a URL ending in `.html` must
@@ -130,7 +130,12 @@ impl Renderer {
     }
 
     /// Renders text that may hold `{{ … }}` to a string.
-    pub fn render_str(&self, text: &str, span: &Span, scope: &Scope) -> Result<String, StepError> {
+    pub(crate) fn render_str(
+        &self,
+        text: &str,
+        span: &Span,
+        scope: &Scope,
+    ) -> Result<String, StepError> {
         if !is_template(text) {
             return Ok(text.to_string());
         }
@@ -153,7 +158,7 @@ impl Renderer {
     }
 
     /// Evaluates an expression to JSON.
-    pub fn eval(
+    pub(crate) fn eval(
         &self,
         expr: &str,
         span: &Span,
@@ -177,7 +182,7 @@ impl Renderer {
     }
 
     /// Evaluates a parsed template: typed when it is one expression.
-    pub fn eval_template(
+    pub(crate) fn eval_template(
         &self,
         t: &Template,
         scope: &Scope,
@@ -191,7 +196,7 @@ impl Renderer {
     }
 
     /// Evaluates a condition; minijinja's truthiness applies.
-    pub fn truthy(&self, t: &Template, scope: &Scope) -> Result<bool, StepError> {
+    pub(crate) fn truthy(&self, t: &Template, scope: &Scope) -> Result<bool, StepError> {
         let v = self.eval_template(t, scope)?;
         Ok(match v {
             serde_json::Value::Null => false,
@@ -205,7 +210,7 @@ impl Renderer {
 
     /// Renders every template string in a value tree. A string that is one
     /// `{{ expr }}` keeps the expression's type (a number stays a number).
-    pub fn render_value(&self, value: &Value, scope: &Scope) -> Result<Value, StepError> {
+    pub(crate) fn render_value(&self, value: &Value, scope: &Scope) -> Result<Value, StepError> {
         let kind = match &value.kind {
             ValueKind::Str(s) if is_template(s) => {
                 if let Some(expr) = single_expression(s) {
@@ -243,7 +248,11 @@ impl Renderer {
 impl Renderer {
     /// Renders the templates of a matcher (its literals and operator
     /// arguments), so that it can be tested without a scope.
-    pub fn render_matcher(&self, matcher: &Matcher, scope: &Scope) -> Result<Matcher, StepError> {
+    pub(crate) fn render_matcher(
+        &self,
+        matcher: &Matcher,
+        scope: &Scope,
+    ) -> Result<Matcher, StepError> {
         Ok(match matcher {
             Matcher::Literal(v) => Matcher::Literal(self.render_value(v, scope)?),
             Matcher::Object(entries) => Matcher::Object(
@@ -335,7 +344,7 @@ impl Renderer {
     }
 
     /// Renders the matchers of a step's configuration.
-    pub fn render_matchers(
+    pub(crate) fn render_matchers(
         &self,
         matchers: &[ConfigMatcher],
         scope: &Scope,
@@ -424,9 +433,9 @@ mod tests {
     #[test]
     fn a_template_argument_renders_to_its_type_or_a_located_error() {
         use planrun_spec::error::Diagnostics;
-        use planrun_spec::lower::lower_matcher;
+        use planrun_spec::lower_matcher;
         use planrun_spec::model::Operator;
-        use planrun_spec::parse::parse_toml;
+        use planrun_spec::parse_toml;
         use std::time::Duration;
 
         let r = Renderer::new();

@@ -135,7 +135,7 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, DeError> {
 }
 
 /// Reads a typed value, accepting template strings where scalars are expected.
-pub fn from_value_lenient<T: DeserializeOwned>(value: &Value) -> Result<T, DeError> {
+pub(crate) fn from_value_lenient<T: DeserializeOwned>(value: &Value) -> Result<T, DeError> {
     T::deserialize(ValueDeserializer {
         value,
         lenient: true,
@@ -150,7 +150,7 @@ pub fn is_template(s: &str) -> bool {
 
 /// A deserializer for one node.
 #[derive(Clone, Copy)]
-pub struct ValueDeserializer<'a> {
+pub(crate) struct ValueDeserializer<'a> {
     value: &'a Value,
     lenient: bool,
 }

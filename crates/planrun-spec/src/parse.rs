@@ -100,7 +100,7 @@ fn toml_value(value: DeValue<'_>) -> ValueKind {
 }
 
 /// Parses YAML text (the first document).
-pub fn parse_yaml(source: &SourceFile) -> Result<Value, Diagnostic> {
+pub(crate) fn parse_yaml(source: &SourceFile) -> Result<Value, Diagnostic> {
     if source.text.trim().is_empty() {
         return Ok(Value::new(ValueKind::Map(Vec::new()), 0..0));
     }

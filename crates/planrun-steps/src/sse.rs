@@ -37,7 +37,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use planrun_runner::executor::{BoxFuture, Observer, StepError, StepExecutor, StepInput};
-use planrun_runner::expect::test_matcher;
+use planrun_runner::test_matcher;
 use planrun_spec::duration::human;
 use planrun_spec::kinds::{Reconnect, Sse, SseConfig};
 use planrun_spec::model::{Matcher, StepKind};

@@ -96,7 +96,7 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use planrun_spec::parse::parse_toml;
+    use planrun_spec::parse_toml;
 
     fn read_config(text: &str) -> Result<planrun_spec::kinds::WaitConfig, StepError> {
         let doc = parse_toml(text).expect("toml");

@@ -265,7 +265,7 @@ async fn background_ready_on_a_log_line_and_stopped_at_cleanup() {
 /// What `capture.NAME = "SOURCE"` would keep from `doc`, read the way
 /// planning parses a capture source.
 fn capture(doc: &serde_json::Value, source: &str) -> Option<serde_json::Value> {
-    let target = planrun_spec::lower::parse_target(source, &(0..source.len())).unwrap();
+    let target = planrun_spec::parse_target(source, &(0..source.len())).unwrap();
     let planrun_spec::model::Target::Path { path, .. } = target else {
         panic!("`{source}` is not a path");
     };

@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 /// A short rendering of a value for one-line messages. Only the start of a
 /// large value is serialized: a stream of 10,000 events is not turned into
 /// text to show 120 characters of it.
-pub fn show(v: Option<&Json>) -> String {
+pub(crate) fn show(v: Option<&Json>) -> String {
     const LIMIT: usize = 120;
     let Some(v) = v else {
         return String::from("missing");

@@ -18,8 +18,8 @@ mod stream;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use planrun_spec::de::is_template;
 use planrun_spec::error::code_list;
+use planrun_spec::is_template;
 use planrun_spec::model::{Capture, Expectation, Matcher, Target};
 use planrun_spec::value::Value;
 use serde_json::Value as Json;
@@ -28,8 +28,7 @@ use crate::events::ExpectationOutcome;
 use crate::executor::StepError;
 use crate::render::{Renderer, Scope};
 
-pub use diff::show;
-pub use stream::BURST_GAP_MS;
+pub(crate) use diff::show;
 
 use diff::diff;
 use operators::{as_text, check_op, loose_eq};
@@ -37,7 +36,7 @@ use operators::{as_text, check_op, loose_eq};
 /// What the expectations and captures of one attempt read: the result
 /// document and, built only when a template asks for it, the scope with
 /// `result` added (converting a large result for templates is not free).
-pub struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     renderer: &'a Renderer,
     scope: &'a Scope,
     result: &'a Json,
@@ -49,7 +48,7 @@ pub struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     /// A checker over one result document.
-    pub fn new(renderer: &'a Renderer, scope: &'a Scope, result: &'a Json) -> Self {
+    pub(crate) fn new(renderer: &'a Renderer, scope: &'a Scope, result: &'a Json) -> Self {
         Self {
             renderer,
             scope,
@@ -84,7 +83,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Picks the value a target points at; `None` when it does not exist.
-    pub fn select(&self, target: &Target) -> Result<Option<Json>, StepError> {
+    pub(crate) fn select(&self, target: &Target) -> Result<Option<Json>, StepError> {
         Ok(self.select_ref(target)?.map(Cow::into_owned))
     }
 
@@ -111,7 +110,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks one expectation.
-    pub fn check(&self, exp: &Expectation) -> ExpectationOutcome {
+    pub(crate) fn check(&self, exp: &Expectation) -> ExpectationOutcome {
         let target = exp.target.describe();
         let mut outcome = ExpectationOutcome {
             target: target.clone(),
@@ -167,7 +166,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A capture's value, or why it could not be taken.
-    pub fn capture(&self, c: &Capture) -> Result<Json, StepError> {
+    pub(crate) fn capture(&self, c: &Capture) -> Result<Json, StepError> {
         let value = self.select(&c.target)?.ok_or_else(|| {
             StepError::new(format!(
                 "capture `{}`: `{}` is not in the result",
@@ -310,7 +309,7 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result
 fn json_path_value(path: &str, value: &Json) -> Result<Option<Json>, String> {
     // a table matcher under `all` meets the same path once per item: the
     // spec's cache of parsed paths serves it
-    let compiled = planrun_spec::lower::parse_json_path(path)
+    let compiled = planrun_spec::parse_json_path(path)
         .map_err(|e| format!("`{path}` is not a valid JSONPath: {e}"))?;
     let found = compiled.query(value).all();
     Ok(match found.len() {
@@ -350,8 +349,8 @@ fn truthy(v: &Json) -> bool {
 mod tests {
     use super::*;
     use planrun_spec::error::Diagnostics;
-    use planrun_spec::lower::{lower_matcher, parse_target};
-    use planrun_spec::parse::parse_toml;
+    use planrun_spec::parse_toml;
+    use planrun_spec::{lower_matcher, parse_target};
     use serde_json::json;
 
     pub(super) fn exp(target: &str, matcher_toml: &str) -> Expectation {

@@ -16,7 +16,7 @@ use super::operators::as_text;
 use super::{Checker, Mismatch, check_matcher, mismatch};
 
 /// Two items of a stream less than this far apart belong to one burst.
-pub const BURST_GAP_MS: f64 = 5.0;
+pub(crate) const BURST_GAP_MS: f64 = 5.0;
 
 /// When each item of a stream arrived (`offset`, in ms).
 fn offsets(items: &[Json]) -> Result<Vec<f64>, Mismatch> {

@@ -210,7 +210,7 @@ fn check_name(key: &Key, what: &str, diags: &mut Diagnostics) {
 }
 
 /// Lowers a spec file's value tree.
-pub fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec, Diagnostics> {
+pub(crate) fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec, Diagnostics> {
     let mut diags = Diagnostics::default();
     let Some(mut table) = Table::new(root, "a spec", &mut diags) else {
         diags.attach(source);
@@ -294,7 +294,10 @@ pub fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec, Diagno
 }
 
 /// Lowers a directory's `planrun.toml`.
-pub fn lower_dir_config(source: &Arc<SourceFile>, root: &Value) -> Result<DirConfig, Diagnostics> {
+pub(crate) fn lower_dir_config(
+    source: &Arc<SourceFile>,
+    root: &Value,
+) -> Result<DirConfig, Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut config = DirConfig {
         source: Some(Arc::clone(source)),

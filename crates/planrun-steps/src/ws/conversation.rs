@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use planrun_runner::executor::{StepError, StepInput};
-use planrun_runner::expect::test_matcher;
+use planrun_runner::test_matcher;
 use planrun_spec::kinds::{WsConfig, end_of};
 use planrun_spec::model::Matcher;
 use planrun_spec::value::{Span, Value};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use planrun_runner::executor::{Observer, SpecContext, StepError, StepExecutor, StepInput};
 use planrun_spec::error::Diagnostics;
-use planrun_spec::parse::parse_toml;
+use planrun_spec::parse_toml;
 use planrun_spec::value::Value;
 
 /// The cap on bodies when a test does not care.
