@@ -13,7 +13,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run_step, start_tls};
+use common::{
+    HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run_spec, run_step, start_tls,
+};
 use planrun_runner::executor::{SpecContext, StepError};
 use planrun_steps::http::HttpExecutor;
 use planrun_steps::sse::SseExecutor;
@@ -848,48 +850,24 @@ async fn the_wait_before_a_reconnection_counts_against_listen_and_the_limit() {
 
 #[tokio::test]
 async fn each_event_is_observed_as_it_arrives_without_its_data() {
-    use std::sync::Arc;
-
     use planrun_runner::events::RunEvent;
-    use planrun_runner::run::{Cancel, RunOptions, Runner};
-    use planrun_spec::model::{DirConfig, Overrides};
-    use planrun_spec::plan::{load_spec, plan};
-    use planrun_spec::source::{Format, SourceFile};
 
-    planrun_steps::install_crypto_provider();
     let server = FixtureServer::start().await;
     let (_ctx, dir) = context();
     let text = format!(
         "id = \"observed\"\n[[steps]]\nsse = {{ get = \"{}\" }}\nexpect.end = \"closed\"\n",
         server.url("/sse/basic")
     );
-    let source = Arc::new(SourceFile::new(
-        dir.path().join("observed.toml"),
-        text,
-        Format::Toml,
-    ));
-    let spec = load_spec(&source).unwrap();
-    let plan = plan(
-        spec,
-        Arc::new(DirConfig::default()),
-        &Overrides::default(),
-        &[],
-    )
-    .unwrap();
-    let runner = Runner::new(planrun_steps::registry(), RunOptions::default());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (plans, cancel) = ([plan], Cancel::default());
-    let run = runner.run(&plans, &tx, &cancel);
-    let summary = tokio::time::timeout(HANG_GUARD, run).await.unwrap();
+    let (summary, events) = run_spec(dir.path(), &text).await;
     assert_eq!(summary.passed, 1);
-    drop(tx);
 
-    let mut observed = Vec::new();
-    while let Some(event) = rx.recv().await {
-        if let RunEvent::StepObserved { observation, .. } = event {
-            observed.push(observation);
-        }
-    }
+    let observed: Vec<Value> = events
+        .into_iter()
+        .filter_map(|event| match event {
+            RunEvent::StepObserved { observation, .. } => Some(observation),
+            _ => None,
+        })
+        .collect();
     let kinds: Vec<(&Value, &Value)> = observed.iter().map(|o| (&o["event"], &o["type"])).collect();
     assert_eq!(
         kinds,

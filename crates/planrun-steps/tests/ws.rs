@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{HANG_GUARD, MAX_BODY, TLS_DIR, config, context, run, run_step, start_tls};
+use common::{HANG_GUARD, MAX_BODY, TLS_DIR, config, context, run, run_spec, run_step, start_tls};
 use planrun_runner::executor::{SpecContext, StepError};
 use planrun_steps::http::HttpExecutor;
 use planrun_steps::ws::WsExecutor;
@@ -1024,14 +1024,8 @@ async fn wss_trusts_ca_cert_and_explains_an_unknown_ca() {
 
 #[tokio::test]
 async fn a_captured_value_is_matched_as_it_is_even_when_it_looks_like_a_template() {
-    use std::sync::Arc;
+    use planrun_runner::events::RunEvent;
 
-    use planrun_runner::run::{Cancel, RunOptions, Runner};
-    use planrun_spec::model::{DirConfig, Overrides};
-    use planrun_spec::plan::{load_spec, plan};
-    use planrun_spec::source::{Format, SourceFile};
-
-    planrun_steps::install_crypto_provider();
     let http = FixtureServer::start().await;
     let ws = WsServer::start().await;
     let (_ctx, dir) = context();
@@ -1051,40 +1045,23 @@ expect.received.len = 1
         echo = http.url("/echo"),
         ws = ws.url("/echo"),
     );
-    let source = Arc::new(SourceFile::new(
-        dir.path().join("literal.toml"),
-        text,
-        Format::Toml,
-    ));
-    let spec = load_spec(&source).unwrap();
-    let plan = plan(
-        spec,
-        Arc::new(DirConfig::default()),
-        &Overrides::default(),
-        &[],
-    )
-    .unwrap();
-    let runner = Runner::new(planrun_steps::registry(), RunOptions::default());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (plans, cancel) = ([plan], Cancel::default());
-    let summary = guarded(runner.run(&plans, &tx, &cancel)).await;
-    drop(tx);
-    let mut reports = Vec::new();
-    while let Some(event) = rx.recv().await {
-        if let planrun_runner::events::RunEvent::StepFinished { report, .. } = event {
-            reports.push(format!(
-                "{} {:?} {:?} {:?} {:?}",
+    let (summary, events) = run_spec(dir.path(), &text).await;
+    let reports: Vec<String> = events
+        .iter()
+        .filter_map(|event| match event {
+            RunEvent::StepFinished { report, .. } => Some(format!(
+                "{} {:?} {:?} {:?}",
                 report.id,
                 report.status,
                 report.error.as_ref().map(|e| &e.message),
-                report.captures,
                 report
                     .expectations
                     .iter()
                     .map(|e| &e.message)
                     .collect::<Vec<_>>()
-            ));
-        }
-    }
+            )),
+            _ => None,
+        })
+        .collect();
     assert_eq!(summary.passed, 1, "{reports:#?}");
 }

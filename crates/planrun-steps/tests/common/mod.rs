@@ -1,5 +1,6 @@
 //! Shared helpers of the executor tests: run one step the way the runner
-//! does (a rendered config, a spec context, a time limit, a body cap), and ask
+//! does (a rendered config, a spec context, a time limit, a body cap), run a
+//! whole spec through the planner and the runner, and ask
 //! `/proc` whether a process is really gone (a zombie is not "running"; PID 1
 //! on some machines never reaps orphans, so `kill -0` would lie).
 #![allow(dead_code, reason = "each test binary uses a part of these helpers")]
@@ -14,6 +15,47 @@ use planrun_spec::value::Value;
 
 /// The cap on bodies when a test does not care.
 pub(crate) const MAX_BODY: u64 = 16 * 1024 * 1024;
+
+/// Runs a whole spec (TOML text, written to `dir`) through the planner and
+/// the runner with every executor of this build; returns the run's totals
+/// and every event, in order.
+pub(crate) async fn run_spec(
+    dir: &Path,
+    text: &str,
+) -> (
+    planrun_runner::events::RunSummary,
+    Vec<planrun_runner::events::RunEvent>,
+) {
+    use std::sync::Arc;
+
+    use planrun_runner::run::{Cancel, RunOptions, Runner};
+    use planrun_spec::model::{DirConfig, Overrides};
+    use planrun_spec::plan::{load_spec, plan};
+    use planrun_spec::source::{Format, SourceFile};
+
+    planrun_steps::install_crypto_provider();
+    let source = Arc::new(SourceFile::new(dir.join("spec.toml"), text, Format::Toml));
+    let spec = load_spec(&source).unwrap_or_else(|d| panic!("invalid spec: {d:?}"));
+    let plan = plan(
+        spec,
+        Arc::new(DirConfig::default()),
+        &Overrides::default(),
+        &[],
+    )
+    .unwrap_or_else(|d| panic!("invalid plan: {d:?}"));
+    let runner = Runner::new(planrun_steps::registry(), RunOptions::default());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (plans, cancel) = ([plan], Cancel::default());
+    let summary = tokio::time::timeout(HANG_GUARD, runner.run(&plans, &tx, &cancel))
+        .await
+        .unwrap_or_else(|elapsed| panic!("the spec hung: {elapsed}"));
+    drop(tx);
+    let mut events = Vec::new();
+    while let Some(event) = rx.recv().await {
+        events.push(event);
+    }
+    (summary, events)
+}
 
 /// A step config from the TOML of its table (`get = "…"`, `cmd = [...]`).
 pub(crate) fn config(toml: &str) -> Value {
