@@ -19,40 +19,43 @@
 //! }
 //! ```
 
-#[cfg(feature = "exec")]
-pub mod exec;
-#[cfg(feature = "http")]
-pub mod http;
 #[cfg(any(feature = "exec", feature = "wait"))]
 mod probe;
-#[cfg(feature = "sse")]
-pub mod sse;
 mod util;
-#[cfg(feature = "wait")]
-pub mod wait;
-#[cfg(feature = "ws")]
-pub mod ws;
 
 use planrun_runner::executor::Registry;
 
-/// A registry holding every executor compiled into this build.
-///
-/// A kind left out by cargo features is simply absent; the runner turns that
-/// into a plan-time diagnostic.
-pub fn registry() -> Registry {
-    #[allow(unused_mut, reason = "every feature may be off")]
-    let mut registry = Registry::new();
-    #[cfg(feature = "http")]
-    registry.register(http::HttpExecutor::new());
-    #[cfg(feature = "sse")]
-    registry.register(sse::SseExecutor::new());
-    #[cfg(feature = "ws")]
-    registry.register(ws::WsExecutor::new());
-    #[cfg(feature = "exec")]
-    registry.register(exec::ExecExecutor::new());
-    #[cfg(feature = "wait")]
-    registry.register(wait::WaitExecutor::new());
-    registry
+/// Declares the executors: each line is a module behind the cargo feature of
+/// the same name, and its executor in [`registry`].
+macro_rules! executors {
+    ($( $feature:literal => $module:ident :: $executor:ident, )*) => {
+        $(
+            #[cfg(feature = $feature)]
+            pub mod $module;
+        )*
+
+        /// A registry holding every executor compiled into this build.
+        ///
+        /// A kind left out by cargo features is simply absent; planning turns
+        /// a step of that kind into a diagnostic.
+        pub fn registry() -> Registry {
+            #[allow(unused_mut, reason = "every feature may be off")]
+            let mut registry = Registry::new();
+            $(
+                #[cfg(feature = $feature)]
+                registry.register($module::$executor::new());
+            )*
+            registry
+        }
+    };
+}
+
+executors! {
+    "http" => http::HttpExecutor,
+    "sse" => sse::SseExecutor,
+    "ws" => ws::WsExecutor,
+    "exec" => exec::ExecExecutor,
+    "wait" => wait::WaitExecutor,
 }
 
 /// Installs rustls' `ring` crypto provider as the process default.

@@ -10,21 +10,9 @@
 //!
 //! Adding a kind: see the recipe in `crates/planrun-steps/README.md`.
 
-mod exec;
-mod http;
-mod sse;
-mod wait;
-mod ws;
-
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
-
-pub use exec::{Exec, ExecConfig, Readiness};
-pub use http::{Http, HttpConfig, MultipartField, REQUEST_KEYS};
-pub use sse::{Reconnect, Sse, SseConfig};
-pub use wait::{Wait, WaitConfig};
-pub use ws::{Ws, WsAction, WsConfig};
 
 use crate::de::{from_value_lenient, is_template};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics};
@@ -72,9 +60,17 @@ pub trait Kind {
     }
 }
 
-/// Declares the kinds: the enum, `ALL` and the dispatch to each descriptor.
+/// Declares the kinds: each line is a module (whose public items are
+/// re-exported here), a variant of the enum, and the dispatch to its
+/// descriptor.
 macro_rules! kinds {
-    ($( $(#[$doc:meta])* $variant:ident => $kind:ty, )*) => {
+    ($( $(#[$doc:meta])* $variant:ident => $module:ident :: $kind:ident, )*) => {
+        $(
+            mod $module;
+            pub use $module::*;
+        )*
+
+
         /// The built-in step kinds. A kind is a key of the step (`http = {...}`).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum StepKind {
@@ -87,29 +83,29 @@ macro_rules! kinds {
 
             /// The key that selects the kind.
             pub fn key(self) -> &'static str {
-                match self { $(StepKind::$variant => <$kind as Kind>::KEY,)* }
+                match self { $(StepKind::$variant => <$module::$kind as Kind>::KEY,)* }
             }
 
             /// What the kind does, in one line.
             pub fn summary(self) -> &'static str {
-                match self { $(StepKind::$variant => <$kind as Kind>::SUMMARY,)* }
+                match self { $(StepKind::$variant => <$module::$kind as Kind>::SUMMARY,)* }
             }
 
             /// Top-level fields of the kind's result document.
             pub fn result_fields(self) -> &'static [&'static str] {
-                match self { $(StepKind::$variant => <$kind as Kind>::RESULT_FIELDS,)* }
+                match self { $(StepKind::$variant => <$module::$kind as Kind>::RESULT_FIELDS,)* }
             }
 
             /// Lowers a step's configuration: the short form expanded, the
             /// typed configuration and the kind's rules checked, the templates
             /// parsed and the matchers lowered.
             pub fn lower_config(self, value: &Value, diags: &mut Diagnostics) -> StepConfig {
-                match self { $(StepKind::$variant => lower::<$kind>(value, diags),)* }
+                match self { $(StepKind::$variant => lower::<$module::$kind>(value, diags),)* }
             }
 
             /// The JSON Schema of the kind's configuration.
             pub(crate) fn schema(self, generator: &mut SchemaGenerator) -> Json {
-                match self { $(StepKind::$variant => schema::<$kind>(generator),)* }
+                match self { $(StepKind::$variant => schema::<$module::$kind>(generator),)* }
             }
         }
     };
