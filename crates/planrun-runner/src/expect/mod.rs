@@ -458,7 +458,7 @@ mod tests {
         assert!(check("events", "{ first_within = \"{{ limit }}\" }").passed);
         assert_eq!(
             check("events", "{ max_gap = \"{{ limit }}\" }").message,
-            "events: expected gaps of at most 20.0 ms, item 1 came 28.0 ms after the one before"
+            "events: expected gaps of at most 20 ms, item 1 came 28 ms after the one before"
         );
         // a rendered text that is no duration fails the check, after the
         // target was found to be a stream

@@ -45,12 +45,11 @@ fn bursts(offsets: &[f64]) -> usize {
         .count()
 }
 
+/// A time in ms, as every duration planrun prints.
 fn ms_text(ms: f64) -> String {
-    if ms >= 1000.0 {
-        format!("{:.2} s", ms / 1000.0)
-    } else {
-        format!("{ms:.1} ms")
-    }
+    let d = std::time::Duration::try_from_secs_f64(ms.max(0.0) / 1000.0)
+        .unwrap_or(std::time::Duration::MAX);
+    planrun_spec::duration::human(d)
 }
 
 /// A duration argument in ms. The outer `Err` is a template that does not
@@ -287,12 +286,12 @@ mod tests {
         assert!(passes("events", "{ first_within = \"50ms\" }", &spread));
         assert_eq!(
             message("events", "{ first_within = \"10ms\" }", &spread),
-            "events: expected the first within 10.0 ms, it arrived after 12.0 ms"
+            "events: expected the first within 10 ms, it arrived after 12 ms"
         );
         assert!(passes("events", "{ max_gap = \"60ms\" }", &spread));
         assert_eq!(
             message("events", "{ max_gap = \"50ms\" }", &spread),
-            "events: expected gaps of at most 50.0 ms, item 2 came 51.0 ms after the one before"
+            "events: expected gaps of at most 50 ms, item 2 came 51 ms after the one before"
         );
         assert!(passes("events", "{ incremental = true }", &spread));
         assert!(!passes("events", "{ incremental = false }", &spread));
