@@ -125,6 +125,7 @@ fn step(
         duration: Duration::from_millis(ms),
         expectations: Vec::new(),
         error: None,
+        evidence: Vec::new(),
         skip_reason: None,
         result: None,
         captures: Vec::new(),
