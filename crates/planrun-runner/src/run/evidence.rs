@@ -260,9 +260,10 @@ fn is_binary(content_type: &str) -> bool {
     }
 }
 
-/// A line without terminal control sequences: colours are dropped, other
-/// control characters (but tabs) shown as `�`, so evidence never moves a
-/// terminal's cursor nor breaks an XML report.
+/// A line without terminal control sequences: colours are dropped, tabs
+/// become four spaces (a report indents evidence), other control characters
+/// show as `�`, so that evidence never moves a terminal's cursor nor breaks
+/// an XML report.
 fn printable(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars().peekable();
@@ -275,7 +276,9 @@ fn printable(line: &str) -> String {
                     break;
                 }
             }
-        } else if c.is_control() && c != '\t' {
+        } else if c == '\t' {
+            out.push_str("    ");
+        } else if c.is_control() {
             out.push(char::REPLACEMENT_CHARACTER);
         } else {
             out.push(c);
@@ -447,8 +450,8 @@ mod tests {
     #[test]
     fn colours_are_dropped_and_control_characters_shown() {
         assert_eq!(
-            printable("\u{1b}[31merror\u{1b}[0m: x\u{7}"),
-            "error: x\u{fffd}"
+            printable("\u{1b}[31merror\u{1b}[0m:\tx\u{7}"),
+            "error:    x\u{fffd}"
         );
     }
 
