@@ -344,7 +344,10 @@ mod tests {
     }
 
     fn numbered(n: usize) -> String {
-        (1..=n).map(|i| format!("line {i}\n")).collect()
+        (1..=n)
+            .map(|i| format!("line {i}\n"))
+            .collect::<Vec<_>>()
+            .concat()
     }
 
     #[test]
@@ -393,11 +396,17 @@ mod tests {
         assert_eq!(got[0].label(), "body (first 2 KiB)");
         assert_eq!(got[0].text.len(), MAX_BYTES + '…'.len_utf8());
 
-        let lines: String = (0..100).map(|i| format!("{i:0>99}\n")).collect();
+        let lines = (0..100)
+            .map(|i| format!("{i:0>99}\n"))
+            .collect::<Vec<_>>()
+            .concat();
         let got = evidence(StepKind::Exec, &json!({"stderr": lines}));
         assert!(got[0].text.len() <= MAX_BYTES + 40, "{}", got[0].text.len());
         assert_eq!(got[0].label(), "stderr (last 10 lines)");
-        let lines: String = (0..100).map(|i| format!("{i:0>299}\n")).collect();
+        let lines = (0..100)
+            .map(|i| format!("{i:0>299}\n"))
+            .collect::<Vec<_>>()
+            .concat();
         let got = evidence(StepKind::Exec, &json!({"stderr": lines}));
         assert_eq!(got[0].label(), "stderr (last 6 lines)");
     }

@@ -119,7 +119,11 @@ impl StepExecutor for Told {
                     attempt >= from
                 }
             };
-            let stderr: String = observations.iter().map(|o| format!("{o}\n")).collect();
+            let stderr = observations
+                .iter()
+                .map(|o| format!("{o}\n"))
+                .collect::<Vec<_>>()
+                .concat();
             Ok(json!({ "exit_code": i32::from(!passes), "stderr": stderr }))
         })
     }
