@@ -180,6 +180,7 @@ pub(crate) fn cancelled_report(info: &SpecInfo, finished: &[Arc<StepReport>]) ->
                         duration: Duration::ZERO,
                         expectations: Vec::new(),
                         error: None,
+                        evidence: Vec::new(),
                         skip_reason: Some("the run was interrupted".to_owned()),
                         result: None,
                         captures: Vec::new(),

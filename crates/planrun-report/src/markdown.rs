@@ -171,6 +171,7 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
                 for outcome in failed_expectations(step).into_iter().filter(|e| e.blocking) {
                     expectation_item(out, info, None, outcome);
                 }
+                evidence_items(out, step);
                 out.push('\n');
             }
             StepStatus::Errored => {
@@ -189,6 +190,10 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
                     if let Some(help) = &error.help {
                         let _ = writeln!(out, "> **help:** {help}\n");
                     }
+                }
+                if !step.evidence.is_empty() {
+                    evidence_items(out, step);
+                    out.push('\n');
                 }
             }
             _ => {}
@@ -262,6 +267,22 @@ fn expectation_item(
             out,
             "  - diff (`-` expected, `+` actual):\n\n    {fence}diff\n{}\n    {fence}",
             indent(&diff, "    ")
+        );
+    }
+}
+
+/// A failed step's evidence: a list item per piece, its text fenced.
+fn evidence_items(out: &mut String, step: &StepReport) {
+    for evidence in &step.evidence {
+        let fence = fence_for(&evidence.text);
+        let mut label = format!("**{}**", escape(&evidence.field));
+        if let Some(shown) = &evidence.shown {
+            let _ = write!(label, " ({})", escape(shown));
+        }
+        let _ = writeln!(
+            out,
+            "- {label}:\n\n  {fence}\n{}\n  {fence}",
+            indent(&evidence.text, "  ")
         );
     }
 }

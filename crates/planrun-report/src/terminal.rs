@@ -25,8 +25,8 @@ use crate::collect::{Retry, cancelled_report};
 use crate::snippet::Snippet;
 use crate::style::Painter;
 use crate::text::{
-    count, expectation_details, expectation_snippet, failed_expectations, step_counts,
-    summary_line, truncate_chars,
+    count, evidence_block, expectation_details, expectation_snippet, failed_expectations,
+    step_counts, summary_line, truncate_chars,
 };
 
 /// Lines of an actual value the terminal shows.
@@ -469,6 +469,7 @@ impl TerminalReporter {
             .render(&info.source, paint.enabled(), snippet_width);
             text.push_str(&indent(&snippet, "  "));
         }
+        text.push_str(&evidence_block(step, "    ", paint));
         Chunk {
             text,
             gap_before: false,

@@ -127,6 +127,34 @@ pub(crate) fn plain_failures(info: &SpecInfo, step: &StepReport, warnings: bool)
             .render(&info.source, false, 100),
         );
     }
+    if !warnings {
+        out.push_str(&evidence_block(step, "", Painter::new(false)));
+    }
+    out
+}
+
+/// The evidence of a failed or errored step, each piece under its label
+/// (`stderr (last 10 lines):`) and indented below it; nothing for a step
+/// that did not fail.
+pub(crate) fn evidence_block(step: &StepReport, indent: &str, paint: Painter) -> String {
+    let mut out = String::new();
+    if !step.status.is_failure() {
+        return out;
+    }
+    for evidence in &step.evidence {
+        let _ = writeln!(
+            out,
+            "{indent}{}",
+            paint.dim(&format!("{}:", evidence.label()))
+        );
+        for line in evidence.text.lines() {
+            if line.trim().is_empty() {
+                out.push('\n');
+            } else {
+                let _ = writeln!(out, "{indent}  {line}");
+            }
+        }
+    }
     out
 }
 
@@ -326,7 +354,11 @@ pub(crate) fn step_counts(steps: &[Arc<StepReport>]) -> String {
         .iter()
         .filter_map(|status| {
             let n = steps.iter().filter(|s| s.status == *status).count();
-            (n > 0).then(|| format!("{n} {}", status.as_str()))
+            // the other words are participles: `2 failed`, but `2 errors`
+            (n > 0).then(|| match status {
+                StepStatus::Errored => count(n, "error", "errors"),
+                other => format!("{n} {}", other.as_str()),
+            })
         })
         .collect();
     if parts.is_empty() {

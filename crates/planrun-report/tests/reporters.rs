@@ -12,8 +12,8 @@ use planrun_report::{
     redact_for_snapshot, render_failure,
 };
 use planrun_runner::events::{
-    ExpectationOutcome, RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepFailure,
-    StepInfo, StepReport, StepStatus,
+    Evidence, ExpectationOutcome, RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus,
+    StepFailure, StepInfo, StepReport, StepStatus,
 };
 use planrun_runner::executor::StepErrorKind;
 use planrun_spec::model::{Priority, StepKind};
@@ -60,6 +60,26 @@ exec = { cmd = ["pg_isready", "-d", "{{ env.DATABASE_URL }}"] }
 [[steps]]
 id = "cleanup"
 exec = { run = "rm -rf tmp/" }
+"#;
+
+const MIGRATE_TOML: &str = r#"id = "TC-007"
+name = "Migrations apply"
+
+[[steps]]
+id = "check"
+exec = { shell = "./manage.py check" }
+expect.exit_code = 0
+
+[[steps]]
+id = "migrate"
+exec = { shell = "./manage.py migrate --noinput" }
+expect.exit_code = 0
+
+[[steps]]
+id = "schema"
+needs = []
+http = { get = "{{ base_url }}/api/schema/" }
+expect.status = 200
 "#;
 
 /// The byte range of the `nth` (0-based) occurrence of `needle`.
@@ -125,6 +145,7 @@ fn step(
         duration: Duration::from_millis(ms),
         expectations: Vec::new(),
         error: None,
+        evidence: Vec::new(),
         skip_reason: None,
         result: None,
         captures: Vec::new(),
@@ -238,6 +259,11 @@ fn health_steps() -> Vec<Arc<StepReport>> {
         "duration": 34.2,
         "timings": { "ttfb": 30.1, "total": 34.2 },
     }));
+    health.evidence = vec![Evidence {
+        field: "body".to_owned(),
+        shown: None,
+        text: "{\"checks\":{\"database\":\"ok\",\"cache\":\"down\"}}".to_owned(),
+    }];
 
     let mut db = step(2, "db", StepKind::Exec, StepStatus::Errored, 1265, 3);
     db.error = Some(StepFailure {
@@ -777,4 +803,195 @@ fn reporters_say_when_planrun_itself_failed() {
     assert!(out.contains(shown), "{out}");
     let out = junit(&events);
     assert!(out.contains(shown), "{out}");
+}
+
+/// A run of TC-007: a passing exec, an exec that fails with a traceback on
+/// stderr (cut to its last lines), an HTTP step that gets a 500 page.
+fn evidence_events() -> Vec<RunEvent> {
+    let info = spec_info(
+        0,
+        "TC-007",
+        "Migrations apply",
+        "specs/tc-007.toml",
+        MIGRATE_TOML,
+        vec![
+            step_info("check", StepKind::Exec),
+            step_info("migrate", StepKind::Exec),
+            step_info("schema", StepKind::Http),
+        ],
+    );
+    let exit_code = |nth: usize, actual: i64| ExpectationOutcome {
+        target: "exit_code".to_owned(),
+        span: span_of(MIGRATE_TOML, "expect.exit_code = 0", nth),
+        blocking: true,
+        passed: actual == 0,
+        message: if actual == 0 {
+            "exit_code is `0`".to_owned()
+        } else {
+            format!("exit_code: expected `0`, got `{actual}`")
+        },
+        expected: "0".to_owned(),
+        actual: (actual != 0).then(|| json!(actual)),
+        diff: None,
+    };
+    let mut check = step(0, "check", StepKind::Exec, StepStatus::Passed, 0, 310);
+    check.expectations = vec![exit_code(0, 0)];
+    check.result = Some(json!({
+        "exit_code": 0,
+        "stdout": "System check identified no issues (0 silenced).\n",
+        "stderr": "",
+    }));
+
+    let mut migrate = step(1, "migrate", StepKind::Exec, StepStatus::Failed, 310, 820);
+    migrate.expectations = vec![exit_code(1, 1)];
+    migrate.evidence = vec![
+        Evidence {
+            field: "stderr".to_owned(),
+            shown: Some("last 10 lines".to_owned()),
+            text: [
+                "… 14 earlier lines",
+                "  File \"django/db/backends/base/base.py\", line 256, in ensure_connection",
+                "    self.connect()",
+                "  File \"django/db/backends/base/base.py\", line 237, in connect",
+                "    self.connection = self.get_new_connection(conn_params)",
+                "  File \"django/db/backends/postgresql/base.py\", line 332, in get_new_connection",
+                "    connection = self.Database.connect(**conn_params)",
+                "  File \"psycopg/connection.py\", line 119, in connect",
+                "    raise last_ex.with_traceback(None)",
+                "django.db.utils.OperationalError: connection to server at \"db\", port 5432 failed",
+                "    Is the server running on that host and accepting TCP/IP connections?",
+            ]
+            .join("\n"),
+        },
+        Evidence {
+            field: "stdout".to_owned(),
+            shown: None,
+            text: "Operations to perform:\n  Apply all migrations: admin, auth, chat".to_owned(),
+        },
+    ];
+
+    let mut schema = step(2, "schema", StepKind::Http, StepStatus::Failed, 0, 25);
+    schema.expectations = vec![ExpectationOutcome {
+        target: "status".to_owned(),
+        span: span_of(MIGRATE_TOML, "expect.status = 200", 0),
+        blocking: true,
+        passed: false,
+        message: "status: expected `200`, got `500`".to_owned(),
+        expected: "200".to_owned(),
+        actual: Some(json!(500)),
+        diff: None,
+    }];
+    schema.evidence = vec![Evidence {
+        field: "body".to_owned(),
+        shown: Some("first 20 lines".to_owned()),
+        text: (1..=20)
+            .map(|i| format!("<p>line {i} of the error page</p>"))
+            .chain(["… 42 more lines".to_owned()])
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }];
+
+    let steps = vec![Arc::new(check), Arc::new(migrate), Arc::new(schema)];
+    let mut events = vec![
+        RunEvent::RunStarted { specs: vec![info] },
+        RunEvent::SpecStarted { spec: 0 },
+    ];
+    events.extend(steps.iter().map(|report| RunEvent::StepFinished {
+        spec: 0,
+        report: report.clone(),
+    }));
+    events.push(RunEvent::SpecFinished {
+        spec: 0,
+        report: SpecReport {
+            index: 0,
+            id: "TC-007".to_owned(),
+            status: SpecStatus::Failed,
+            duration: Duration::from_millis(1130),
+            steps,
+            error: None,
+        },
+    });
+    events.push(RunEvent::RunFinished {
+        report: RunSummary {
+            failed: 1,
+            duration: Duration::from_millis(1140),
+            ..RunSummary::default()
+        },
+    });
+    events
+}
+
+#[test]
+fn terminal_shows_evidence_under_failed_checks() {
+    let out = terminal(&evidence_events(), plain(true));
+    insta::assert_snapshot!(redact_for_snapshot(&out));
+}
+
+#[test]
+fn junit_shows_evidence_in_the_failure_text() {
+    let xml = junit(&evidence_events());
+    insta::assert_snapshot!(redact_for_snapshot(&xml));
+}
+
+#[test]
+fn markdown_shows_evidence() {
+    let buffer = Buffer::default();
+    let mut reporter = MarkdownReporter::with_writer(Box::new(buffer.clone()));
+    feed(&mut reporter, &evidence_events());
+    insta::assert_snapshot!(redact_for_snapshot(&buffer.text()));
+}
+
+#[test]
+fn json_carries_evidence_of_failed_steps_only() {
+    let buffer = Buffer::default();
+    let mut reporter = JsonReporter::with_writer(Box::new(buffer.clone()));
+    feed(&mut reporter, &evidence_events());
+    let doc: serde_json::Value =
+        serde_json::from_str(&buffer.text()).expect("the JSON report parses");
+    let steps = &doc["specs"][0]["report"]["steps"];
+    assert!(steps[0].get("evidence").is_none(), "{}", steps[0]);
+    assert_eq!(steps[1]["evidence"][0]["field"], "stderr");
+    assert_eq!(steps[1]["evidence"][0]["shown"], "last 10 lines");
+    assert!(steps[1]["evidence"][1].get("shown").is_none());
+    assert_eq!(steps[2]["evidence"][0]["field"], "body");
+}
+
+#[test]
+fn counts_agree_with_their_nouns() {
+    // TC-003's cleanup errors too: two steps errored
+    let errored = |report: &mut Arc<StepReport>| {
+        if report.id == "cleanup" {
+            let report = Arc::make_mut(report);
+            report.status = StepStatus::Errored;
+            report.skip_reason = None;
+        }
+    };
+    let events: Vec<RunEvent> = run_events()
+        .into_iter()
+        .map(|mut event| {
+            match &mut event {
+                RunEvent::StepFinished { report, .. } => errored(report),
+                RunEvent::SpecFinished { report, .. } => report.steps.iter_mut().for_each(errored),
+                _ => {}
+            }
+            event
+        })
+        .collect();
+    let out = terminal(&events, plain(false));
+    assert!(
+        out.contains("4 steps: 1 passed, 1 failed, 2 errors  "),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 specs: 1 passed, 1 failed, 1 warning in"),
+        "{out}"
+    );
+    let buffer = Buffer::default();
+    let mut reporter = MarkdownReporter::with_writer(Box::new(buffer.clone()));
+    feed(&mut reporter, &events);
+    assert!(
+        buffer.text().contains("1 failed, 2 errors"),
+        "{}",
+        buffer.text()
+    );
 }

@@ -240,6 +240,12 @@ pub struct StepReport {
     pub expectations: Vec<ExpectationOutcome>,
     /// Why it could not be performed.
     pub error: Option<StepFailure>,
+    /// What a failed or errored step's result showed: the end of a process's
+    /// output, the start of a response body, the last messages received (the
+    /// fields its kind names, see `StepKind::evidence`). Empty for a step
+    /// that passed, and for one that produced no result.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
     /// Why it was skipped.
     pub skip_reason: Option<String>,
     /// The last attempt's result document (bodies cut to a reasonable size).
@@ -248,6 +254,32 @@ pub struct StepReport {
     pub captures: Vec<(String, serde_json::Value)>,
     /// A teardown step.
     pub always: bool,
+}
+
+/// A part of a failed step's result, shown beside its failure: bounded, and
+/// with secrets hidden.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// The result field it comes from (`stderr`, `body`, `received`).
+    pub field: String,
+    /// Which part of the field `text` holds when it is not all of it
+    /// (`last 10 lines`, `first 20 lines`, `last 5 of 12`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shown: Option<String>,
+    /// The text, at most a few KiB. A line says where lines were left out
+    /// (`… 40 earlier lines`); binary data is a note (`<2.1 KiB of binary data>`).
+    pub text: String,
+}
+
+impl Evidence {
+    /// The heading reporters print above the text: `stderr`,
+    /// `stderr (last 10 lines)`.
+    pub fn label(&self) -> String {
+        match &self.shown {
+            Some(shown) => format!("{} ({shown})", self.field),
+            None => self.field.clone(),
+        }
+    }
 }
 
 /// How a spec ended.

@@ -120,6 +120,11 @@ impl Redactor {
         if let Some(err) = &mut report.error {
             err.message = self.text(&err.message);
         }
+        // hidden once already, before it was cut; this catches secrets
+        // captured since by steps running beside it
+        for e in &mut report.evidence {
+            e.text = self.text(&e.text);
+        }
     }
 }
 

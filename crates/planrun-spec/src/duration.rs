@@ -1,4 +1,5 @@
-//! Durations and byte sizes as users write them: `500ms`, `2s`, `1m30s`, `10MiB`.
+//! Durations and byte sizes as users write them (`500ms`, `2s`, `1m30s`,
+//! `10MiB`) and as planrun prints them (`1.5 s`, `2.1 KiB`).
 
 use std::fmt;
 use std::time::Duration;
@@ -123,6 +124,28 @@ pub fn human(d: Duration) -> String {
     .map(|(n, unit)| format!("{n} {unit}"))
     .collect();
     parts.join(" ")
+}
+
+/// A byte count as planrun prints it in messages and reports: `16 MiB`,
+/// `1.5 KiB`, `512 bytes`.
+///
+/// ```
+/// use planrun_spec::duration::human_size;
+///
+/// assert_eq!(human_size(2150), "2.1 KiB");
+/// ```
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            return if bytes.is_multiple_of(size) {
+                format!("{} {unit}", bytes / size)
+            } else {
+                format!("{:.1} {unit}", bytes as f64 / size as f64)
+            };
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 /// `15` tenths of `ms` as `1.5 ms`, `30` as `3 ms`.

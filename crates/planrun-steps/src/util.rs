@@ -25,17 +25,7 @@ pub(crate) fn millis(duration: Duration) -> f64 {
 /// A byte count for messages: `16 MiB`, `1.5 KiB`, `512 bytes`.
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn human_size(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, size) in UNITS {
-        if bytes >= size {
-            return if bytes.is_multiple_of(size) {
-                format!("{} {unit}", bytes / size)
-            } else {
-                format!("{:.1} {unit}", bytes as f64 / size as f64)
-            };
-        }
-    }
-    format!("{bytes} bytes")
+    planrun_spec::duration::human_size(bytes)
 }
 
 /// `1 event`, `3 events`: a count with its noun in agreement.

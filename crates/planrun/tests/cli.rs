@@ -206,6 +206,19 @@ fn failed_plans_fail_with_clear_messages() {
     // expected vs actual, located in the spec
     assert!(err.contains("expected `201`, got `200`"), "{err}");
     assert!(err.contains("status.toml:7"), "{err}");
+    // ... and the body that came with the wrong status
+    assert!(
+        err.contains("    body:\n      {\"status\":\"healthy\",\"container_type\":\"wsgi\""),
+        "{err}"
+    );
+    // a failed process shows its last output under the failed check, stderr
+    // first; a step that passed shows nothing more than its line
+    assert!(err.contains("expected `0`, got `3`"), "{err}");
+    assert!(
+        err.contains("    stderr:\n      boom\n    stdout:\n      out\n"),
+        "{err}"
+    );
+    assert!(!err.contains("all-quiet-here"), "{err}");
     // an unreachable server says so, and teardown still ran
     assert!(err.contains("connection refused"), "{err}");
     assert!(err.contains("teardown"), "{err}");
@@ -224,6 +237,7 @@ fn failed_plans_fail_with_clear_messages() {
         xml.contains("FAIL-STATUS") && xml.contains("<failure"),
         "{xml}"
     );
+    assert!(xml.contains("stderr:\n  boom\n"), "{xml}");
 }
 
 #[test]

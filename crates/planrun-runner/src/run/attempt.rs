@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use planrun_spec::model::{Defaults, Retry, Step};
 use serde_json::Value as Json;
 
-use super::{Env, failure, not_run};
+use super::{Env, evidence, failure, not_run};
 use crate::events::{RunEvent, StepReport, StepStatus};
 use crate::executor::{Observer, StepError, StepExecutor, StepInput};
 use crate::expect::Checker;
@@ -125,17 +125,19 @@ impl Env<'_> {
             let outcome = self.once(step, &*executor, &scope, timeout, max_body).await;
             let last = backoff.is_last(attempt);
             let reason = match outcome {
-                Ok(result) => match self.judge(step, &scope, result, &mut report, last) {
-                    Judged::Again(reason) => reason,
-                    Judged::Over(captured) => {
-                        report.duration = started.elapsed();
-                        return Attempted {
-                            report,
-                            captures: captured.values,
-                            secrets: captured.secrets,
-                        };
+                Ok(result) => {
+                    match self.judge(step, &scope, result, &mut report, last, &redactor) {
+                        Judged::Again(reason) => reason,
+                        Judged::Over(captured) => {
+                            report.duration = started.elapsed();
+                            return Attempted {
+                                report,
+                                captures: captured.values,
+                                secrets: captured.secrets,
+                            };
+                        }
                     }
-                },
+                }
                 Err(e) if last => return errored(report, &e, started),
                 Err(e) => e.message,
             };
@@ -159,7 +161,9 @@ impl Env<'_> {
 
     /// Checks an attempt's result against the step's expectations. A failed
     /// blocking expectation asks for another attempt unless this one was the
-    /// last; otherwise the step's status, captures and result are settled.
+    /// last; otherwise the step's status, captures and result are settled,
+    /// and a step that failed gets its evidence (`redactor` hides the
+    /// secrets known so far).
     fn judge(
         &self,
         step: &Step,
@@ -167,6 +171,7 @@ impl Env<'_> {
         result: Json,
         report: &mut StepReport,
         last: bool,
+        redactor: &Redactor,
     ) -> Judged {
         let checker = Checker::new(&self.runner.renderer, scope, &result);
         report.expectations = step.expect.iter().map(|e| checker.check(e)).collect();
@@ -187,6 +192,13 @@ impl Env<'_> {
             capture(step, &checker, report)
         };
         drop(checker);
+        if report.status.is_failure() {
+            // taken from the whole result: a trimmed one keeps only the
+            // start of an output whose end is the evidence
+            let mut redactor = redactor.clone();
+            captured.secrets.iter().for_each(|s| redactor.add_json(s));
+            report.evidence = evidence::pick(step.kind, &result, &report.expectations, &redactor);
+        }
         report.captures.clone_from(&captured.values);
         report.result = Some(trim_result(result));
         Judged::Over(captured)

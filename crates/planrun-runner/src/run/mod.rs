@@ -9,6 +9,7 @@
 
 mod attempt;
 mod cancel;
+mod evidence;
 #[cfg(test)]
 mod tests;
 mod vars;
@@ -274,6 +275,7 @@ fn not_run(step: &Step, status: StepStatus, reason: &str) -> StepReport {
         duration: Duration::ZERO,
         expectations: Vec::new(),
         error: None,
+        evidence: Vec::new(),
         skip_reason: (!reason.is_empty()).then(|| reason.to_string()),
         result: None,
         captures: Vec::new(),

@@ -49,7 +49,8 @@ impl StepExecutor for Pause {
 }
 
 /// `exec = { cmd = [OUTCOME, DURATION, OBSERVATION…] }`: waits DURATION,
-/// reports each OBSERVATION, then ends as OUTCOME says:
+/// reports each OBSERVATION (and writes it as a line of `stderr`), then ends
+/// as OUTCOME says:
 ///
 /// - `pass`: exit code 0;
 /// - `fail`: exit code 1 (a failure where the step expects `exit_code = 0`);
@@ -118,7 +119,12 @@ impl StepExecutor for Told {
                     attempt >= from
                 }
             };
-            Ok(json!({ "exit_code": i32::from(!passes) }))
+            let stderr = observations
+                .iter()
+                .map(|o| format!("{o}\n"))
+                .collect::<Vec<_>>()
+                .concat();
+            Ok(json!({ "exit_code": i32::from(!passes), "stderr": stderr }))
         })
     }
 }
@@ -177,6 +183,22 @@ async fn run(specs: &[&str], options: RunOptions, cancel_at: Option<Duration>) -
         events.push(event);
     }
     render(&events)
+}
+
+/// Runs specs and returns the reports of their finished steps.
+async fn reports(specs: &[&str], options: RunOptions) -> Vec<Arc<StepReport>> {
+    let plans = plans(specs);
+    let runner = Runner::new(registry(), options);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    runner.run(&plans, &tx, &Cancel::default()).await;
+    drop(tx);
+    let mut out = Vec::new();
+    while let Some(event) = rx.recv().await {
+        if let RunEvent::StepFinished { report, .. } = event {
+            out.push(report);
+        }
+    }
+    out
 }
 
 /// One short line per event: ids instead of indexes, no measured durations.
@@ -645,4 +667,36 @@ exec = { cmd = ["internal", "10ms"] }
             "step-finished b error, 1 attempt: planrun error: told to break an invariant",
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_step_shows_its_evidence_with_secrets_hidden_and_a_passing_one_none() {
+    let mut options = options();
+    options
+        .overrides
+        .vars
+        .insert("token".into(), "hunter2".into());
+    options.overrides.secret_vars.push("token".into());
+    let steps = reports(
+        &[r#"
+id = "evidence"
+vars = { token = "unset" }
+[[steps]]
+id = "quiet"
+exec = { cmd = ["pass", "10ms", "all good"] }
+expect.exit_code = 0
+[[steps]]
+id = "loud"
+exec = { cmd = ["fail", "10ms", "starting", "token {{ token }} refused"] }
+expect.exit_code = 0
+"#],
+        options,
+    )
+    .await;
+    assert!(steps[0].evidence.is_empty(), "{:?}", steps[0].evidence);
+    let [evidence] = steps[1].evidence.as_slice() else {
+        panic!("one piece of evidence: {:?}", steps[1].evidence);
+    };
+    assert_eq!(evidence.label(), "stderr");
+    assert_eq!(evidence.text, "starting\ntoken *** refused");
 }

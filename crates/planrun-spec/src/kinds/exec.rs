@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ConfigProblem, Kind};
+use super::{ConfigProblem, EvidenceField, Kind};
 use crate::duration::Dur;
 
 /// The `exec` kind.
@@ -27,6 +27,7 @@ impl Kind for Exec {
         "ready_line",
         "ready_match",
     ];
+    const EVIDENCE: &'static [EvidenceField] = &[EvidenceField::last("stderr"), EvidenceField::last("stdout")];
     type Config = ExecConfig;
 
     fn check(config: &ExecConfig) -> Result<(), ConfigProblem> {

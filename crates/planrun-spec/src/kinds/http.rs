@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ConfigProblem, Kind, method_and_url};
+use super::{ConfigProblem, EvidenceField, Kind, method_and_url};
 
 /// The `http` kind.
 pub struct Http;
@@ -28,6 +28,7 @@ impl Kind for Http {
         "timings",
         "request",
     ];
+    const EVIDENCE: &'static [EvidenceField] = &[EvidenceField::first("body")];
     type Config = HttpConfig;
 
     fn check(config: &HttpConfig) -> Result<(), ConfigProblem> {

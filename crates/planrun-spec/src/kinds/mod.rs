@@ -3,7 +3,8 @@
 //! A kind is one module here: its key, its configuration type (serde +
 //! JSON Schema), the rules its types cannot say, the top-level fields of its
 //! result document, its short form (`wait = "2s"`) and the matchers written
-//! inside its configuration. The [`kinds!`] table below lists every kind once;
+//! inside its configuration, and the result fields a failure shows as its
+//! evidence. The [`kinds!`] table below lists every kind once;
 //! the [`StepKind`] enum, [`StepKind::ALL`], the dispatch to each kind and the
 //! schema come from it. Executors live in `planrun-steps`; this module never
 //! talks to anything.
@@ -30,6 +31,11 @@ pub trait Kind {
     /// `planrun-steps` runs every executor and checks that each key it
     /// returns is listed here.
     const RESULT_FIELDS: &'static [&'static str];
+    /// The result fields a failed step shows as its evidence, in the order
+    /// shown, each with the end a reader looks at first (the last lines of a
+    /// process's output, the start of a response body). Each is one of
+    /// [`Kind::RESULT_FIELDS`].
+    const EVIDENCE: &'static [EvidenceField];
     /// The configuration, read from the spanned tree.
     type Config: DeserializeOwned + JsonSchema;
 
@@ -96,6 +102,11 @@ macro_rules! kinds {
                 match self { $(StepKind::$variant => <$module::$kind as Kind>::RESULT_FIELDS,)* }
             }
 
+            /// The result fields a failed step shows as its evidence.
+            pub fn evidence(self) -> &'static [EvidenceField] {
+                match self { $(StepKind::$variant => <$module::$kind as Kind>::EVIDENCE,)* }
+            }
+
             /// Lowers a step's configuration: the short form expanded, the
             /// typed configuration and the kind's rules checked, the templates
             /// parsed and the matchers lowered.
@@ -145,6 +156,43 @@ impl serde::Serialize for StepKind {
 impl std::fmt::Display for StepKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.key())
+    }
+}
+
+/// A result field that a failed step shows as its evidence, and which end of
+/// it is shown when it is too long to show whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvidenceField {
+    /// The top-level field of the result document (`stderr`, `body`).
+    pub field: &'static str,
+    /// The end shown.
+    pub end: EvidenceEnd,
+}
+
+/// The end of a long value that evidence shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvidenceEnd {
+    /// Its start: what a response body says comes first.
+    First,
+    /// Its end: a process's last words, the last messages received.
+    Last,
+}
+
+impl EvidenceField {
+    /// The start of `field`.
+    pub const fn first(field: &'static str) -> Self {
+        Self {
+            field,
+            end: EvidenceEnd::First,
+        }
+    }
+
+    /// The end of `field`.
+    pub const fn last(field: &'static str) -> Self {
+        Self {
+            field,
+            end: EvidenceEnd::Last,
+        }
     }
 }
 
@@ -419,6 +467,13 @@ mod tests {
                 kind.result_fields().contains(&"duration"),
                 "{kind}: every result has `duration`"
             );
+            for evidence in kind.evidence() {
+                assert!(
+                    kind.result_fields().contains(&evidence.field),
+                    "{kind}: evidence `{}` is no result field",
+                    evidence.field
+                );
+            }
         }
         let mut keys: Vec<_> = StepKind::keys().collect();
         keys.sort_unstable();

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::http::request_config;
-use super::{ConfigMatcher, ConfigProblem, Kind, method_and_url};
+use super::{ConfigMatcher, ConfigProblem, EvidenceField, Kind, method_and_url};
 use crate::duration::Dur;
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics};
 use crate::value::{Value, ValueKind};
@@ -34,6 +34,7 @@ impl Kind for Sse {
         "json",
         "duration",
     ];
+    const EVIDENCE: &'static [EvidenceField] = &[EvidenceField::first("body"), EvidenceField::last("text")];
     type Config = SseConfig;
 
     fn check(config: &SseConfig) -> Result<(), ConfigProblem> {

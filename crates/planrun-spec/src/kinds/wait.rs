@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::{ConfigProblem, Kind};
+use super::{ConfigProblem, EvidenceField, Kind};
 use crate::de::is_template;
 use crate::duration::{Dur, parse_duration};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics};
@@ -17,6 +17,7 @@ impl Kind for Wait {
     const KEY: &'static str = "wait";
     const SUMMARY: &'static str = "A pause (`wait = \"2s\"`), or a wait until a TCP address accepts connections or a URL answers: `wait = { tcp = \"127.0.0.1:5432\" }`.";
     const RESULT_FIELDS: &'static [&'static str] = &["duration", "waited", "attempts", "ready"];
+    const EVIDENCE: &'static [EvidenceField] = &[];
     type Config = WaitConfig;
 
     /// `wait = "2s"` is `wait = { duration = "2s" }`.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ConfigMatcher, ConfigProblem, Kind};
+use super::{ConfigMatcher, ConfigProblem, EvidenceField, Kind};
 use crate::duration::{ByteSize, Dur};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics};
 use crate::value::{Key, Value, ValueKind};
@@ -30,6 +30,7 @@ impl Kind for Ws {
         "open",
         "duration",
     ];
+    const EVIDENCE: &'static [EvidenceField] = &[EvidenceField::last("received")];
     type Config = WsConfig;
 
     fn check(config: &WsConfig) -> Result<(), ConfigProblem> {
