@@ -2,7 +2,9 @@
 //!
 //! One path for every step kind: a target picks a value out of the result
 //! document, a matcher says whether it is right. A failed expectation is data
-//! (an [`ExpectationOutcome`]), not an error.
+//! (an [`ExpectationOutcome`]), not an error, and an expectation fails with
+//! every operator, key and item of its matcher that does not hold, each an
+//! outcome of its own, not only with the first.
 //!
 //! This module owns the [`Checker`] (selecting targets, checking
 //! expectations, taking captures) and the walk over a matcher's structure;
