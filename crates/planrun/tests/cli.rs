@@ -232,6 +232,33 @@ fn failed_plans_fail_with_clear_messages() {
         "{err}"
     );
     assert!(err.contains("missing-env.toml:5:1"), "{err}");
+    // every failing check of a table is reported, at its line; a passing one
+    // stays quiet
+    for said in [
+        "events: expected not incremental: 4 items arrived in 3 bursts",
+        "every-check.toml:9:",
+        "events: expected gaps of at most 10 ms, item",
+        "every-check.toml:10:",
+        "events: in_order: no item matches #1",
+        "every-check.toml:11:",
+        "json.checks: `database`: expected `\"down\"`, got `\"ok\"`",
+        "json.checks: `cache`: expected `\"cold\"`, got `\"ok\"`",
+    ] {
+        assert!(err.contains(said), "{said}: {err}");
+    }
+    assert!(!err.contains("expected the first within"), "{err}");
+    // documents differ by path, whatever the order of their keys
+    assert!(err.contains("json: differs at `$.container_type`"), "{err}");
+    assert!(
+        err.contains("$.container_type: expected \"asgi\", got \"wsgi\""),
+        "{err}"
+    );
+    assert!(!err.contains("$.status"), "{err}");
+    // a JSON target on a body that is not JSON says so
+    assert!(
+        err.contains("json.status: the stdout is not JSON: `<html><head>"),
+        "{err}"
+    );
     let xml = std::fs::read_to_string(&junit).expect("junit written");
     assert!(
         xml.contains("FAIL-STATUS") && xml.contains("<failure"),

@@ -2,7 +2,9 @@
 //!
 //! One path for every step kind: a target picks a value out of the result
 //! document, a matcher says whether it is right. A failed expectation is data
-//! (an [`ExpectationOutcome`]), not an error.
+//! (an [`ExpectationOutcome`]), not an error, and an expectation fails with
+//! every operator, key and item of its matcher that does not hold, each an
+//! outcome of its own, not only with the first.
 //!
 //! This module owns the [`Checker`] (selecting targets, checking
 //! expectations, taking captures) and the walk over a matcher's structure;
@@ -30,7 +32,7 @@ use crate::render::{Renderer, Scope};
 
 pub(crate) use diff::show;
 
-use diff::diff;
+use diff::{Field, diff, show_in, show_pair};
 use operators::{as_text, check_op, loose_eq};
 
 /// What the expectations and captures of one attempt read: the result
@@ -109,8 +111,10 @@ impl<'a> Checker<'a> {
         })
     }
 
-    /// Checks one expectation.
-    pub(crate) fn check(&self, exp: &Expectation) -> ExpectationOutcome {
+    /// Checks one expectation: one outcome when it holds, one per failing
+    /// operator, key or item of its matcher when it does not (each at the
+    /// place it was written), so a table of checks reports all it found.
+    pub(crate) fn check_all(&self, exp: &Expectation) -> Vec<ExpectationOutcome> {
         let target = exp.target.describe();
         let mut outcome = ExpectationOutcome {
             target: target.clone(),
@@ -127,7 +131,7 @@ impl<'a> Checker<'a> {
             Err(e) => {
                 outcome.message = e.message;
                 outcome.expected = String::from("an expression that evaluates");
-                return outcome;
+                return vec![outcome];
             }
         };
         // what was found is kept for failures only: a passing check on a
@@ -142,27 +146,78 @@ impl<'a> Checker<'a> {
                 outcome.actual = actual.cloned();
                 format!("`{target}` is {}", show(actual))
             };
-            return outcome;
+            return vec![outcome];
         };
-        match check_matcher(matcher, actual, self) {
+        let field = Field::of_target(&exp.target);
+        let failures = match walk(matcher, actual, field, self, true) {
             Ok(expected) => {
                 outcome.passed = true;
                 outcome.expected = expected;
-                outcome.message = format!("{target} is {}", show(actual));
+                outcome.message = format!("{target} is {}", show_in(actual, field));
+                return vec![outcome];
             }
-            Err(m) => {
-                outcome.actual = actual.cloned();
-                outcome.expected.clone_from(&m.expected);
-                outcome.message = format!("{target}: {}", m.message);
-                if let Some(span) = m.span {
-                    outcome.span = span;
-                }
-                if let (Some(a), Some(e)) = (actual, &m.expected_json) {
-                    outcome.diff = diff(e, a);
-                }
-            }
+            Err(failures) => failures,
+        };
+        if let Some(said) = self.not_json(&exp.target) {
+            // every check of the body fails for the same reason: say it once
+            outcome.actual = actual.cloned();
+            outcome.expected = String::from("a JSON body");
+            outcome.message = format!("{target}: {said}");
+            return vec![outcome];
         }
-        outcome
+        failures
+            .into_iter()
+            .map(|m| {
+                let found = match m.about {
+                    About::Target => actual.cloned(),
+                    About::Part(part) => part,
+                };
+                ExpectationOutcome {
+                    span: m.span.unwrap_or_else(|| exp.span.clone()),
+                    message: format!("{target}: {}", m.message),
+                    expected: m.expected,
+                    diff: m
+                        .expected_json
+                        .as_ref()
+                        .zip(found.as_ref())
+                        .and_then(|(e, a)| diff(e, a, m.field)),
+                    actual: found,
+                    ..outcome.clone()
+                }
+            })
+            .collect()
+    }
+
+    /// Why a failed check of a target in the parsed body (`json.x`) failed
+    /// when there was no JSON to look into: a page or a text came instead.
+    fn not_json(&self, target: &Target) -> Option<String> {
+        const START: usize = 80;
+        let Target::Path { text, .. } = target else {
+            return None;
+        };
+        let in_json = ["json", "$.json", "$['json']", "$[\"json\"]"]
+            .iter()
+            .any(|p| {
+                text.strip_prefix(p)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+            });
+        if !in_json || !self.result.get("json").is_none_or(Json::is_null) {
+            return None;
+        }
+        // an `http` step's body, an `exec` step's output
+        let (name, raw) = ["body", "stdout"].iter().find_map(|name| {
+            let raw = self.result.get(*name)?.as_str()?;
+            (!raw.trim().is_empty()).then_some((*name, raw))
+        })?;
+        let words: Vec<&str> = raw.split_whitespace().collect();
+        let flat = words.join(" ");
+        let start = if flat.chars().count() > START {
+            let cut: String = flat.chars().take(START - 1).collect();
+            format!("{cut}…")
+        } else {
+            flat
+        };
+        Some(format!("the {name} is not JSON: `{start}`"))
     }
 
     /// A capture's value, or why it could not be taken.
@@ -205,6 +260,10 @@ struct Mismatch {
     expected_json: Option<Json>,
     /// The operator that failed, when a table has several.
     span: Option<planrun_spec::value::Span>,
+    /// The value that failed.
+    about: About,
+    /// Where the value stands, for the diff.
+    field: Field,
 }
 
 fn mismatch(message: impl Into<String>, expected: impl Into<String>) -> Mismatch {
@@ -213,52 +272,115 @@ fn mismatch(message: impl Into<String>, expected: impl Into<String>) -> Mismatch
         expected: expected.into(),
         expected_json: None,
         span: None,
+        about: About::Target,
+        field: Field::default(),
     }
 }
 
-/// Checks `actual` against a matcher; on success returns the expectation in words.
-fn check_matcher(m: &Matcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result<String, Mismatch> {
+/// The value a failure is about.
+enum About {
+    /// The target's value.
+    Target,
+    /// A part of it: the value of a key (`None` when the key is missing) or
+    /// an item of a list.
+    Part(Option<Json>),
+}
+
+impl Mismatch {
+    /// Says the failure is about a part of the value, unless a part inside
+    /// it was named already.
+    fn about(&mut self, part: impl FnOnce() -> Option<Json>) {
+        if matches!(self.about, About::Target) {
+            self.about = About::Part(part());
+        }
+    }
+}
+
+/// Checks `actual` (standing at `field`) against a matcher; on success
+/// returns the expectation in words, on failure why, at the first check that
+/// failed. Operators that only need a verdict (`not`, `all`, `in_order`, …)
+/// use it.
+fn check_matcher(
+    m: &Matcher,
+    actual: Option<&Json>,
+    field: Field,
+    cx: &Checker<'_>,
+) -> Result<String, Mismatch> {
+    walk(m, actual, field, cx, false).map_err(|failures| {
+        failures
+            .into_iter()
+            .next()
+            .expect("invariant: a failed walk names a failure")
+    })
+}
+
+/// [`check_matcher`], and with `every` it goes on past a failing operator
+/// of a table, key of a table or item of a list to report each that fails
+/// (never none: `Err` holds at least one).
+fn walk(
+    m: &Matcher,
+    actual: Option<&Json>,
+    field: Field,
+    cx: &Checker<'_>,
+    every: bool,
+) -> Result<String, Vec<Mismatch>> {
     match m {
         Matcher::Literal(v) => {
             let expected = cx
                 .render(v)
-                .map_err(|e| mismatch(e.message, "a value that renders"))?;
-            let words = show(Some(&expected));
+                .map_err(|e| vec![mismatch(e.message, "a value that renders")])?;
+            let words = show_in(Some(&expected), field);
             match actual {
-                None => Err(mismatch(
+                None => Err(vec![mismatch(
                     format!("expected {words}, but it is missing"),
                     words,
-                )),
+                )]),
                 Some(a) if loose_eq(a, &expected) => Ok(words),
-                Some(a) => Err(Mismatch {
-                    message: format!("expected {words}, got {}", show(Some(a))),
-                    expected: words,
-                    expected_json: Some(expected),
-                    span: None,
-                }),
+                Some(a) => {
+                    let (words, got) = show_pair(&expected, Some(a), field);
+                    Err(vec![Mismatch {
+                        message: format!("expected {words}, got {got}"),
+                        expected: words,
+                        expected_json: Some(expected),
+                        field,
+                        ..mismatch("", "")
+                    }])
+                }
             }
         }
         Matcher::Object(entries) => {
             let Some(Json::Object(map)) = actual else {
-                return Err(mismatch(
-                    format!("expected a table, got {}", show(actual)),
+                return Err(vec![mismatch(
+                    format!("expected a table, got {}", show_in(actual, field)),
                     "a table",
-                ));
+                )]);
             };
             let whole = actual.expect("invariant: matched as an object above");
+            let mut failures = Vec::new();
             for (key, inner) in entries {
                 let found = if key.name.starts_with('$') {
                     json_path_value(&key.name, whole)
-                        .map_err(|e| mismatch(e, "a valid JSONPath"))?
+                        .map_err(|e| vec![mismatch(e, "a valid JSONPath")])?
                 } else {
                     map.get(&key.name).cloned()
                 };
-                check_matcher(inner, found.as_ref(), cx).map_err(|mut e| {
+                let Err(failed) = walk(inner, found.as_ref(), field.child(&key.name), cx, every)
+                else {
+                    continue;
+                };
+                failures.extend(failed.into_iter().map(|mut e| {
                     e.message = format!("`{}`: {}", key.name, e.message);
-                    // a diff is of the whole value, not of a part of it
-                    e.expected_json = None;
+                    e.span
+                        .get_or_insert_with(|| key.span.start..inner.span().end);
+                    e.about(|| found.clone());
                     e
-                })?;
+                }));
+                if !every {
+                    break;
+                }
+            }
+            if !failures.is_empty() {
+                return Err(failures);
             }
             Ok(format!(
                 "a table with {}",
@@ -267,38 +389,58 @@ fn check_matcher(m: &Matcher, actual: Option<&Json>, cx: &Checker<'_>) -> Result
         }
         Matcher::Array(items, _) => {
             let Some(Json::Array(arr)) = actual else {
-                return Err(mismatch(
-                    format!("expected a list, got {}", show(actual)),
+                return Err(vec![mismatch(
+                    format!("expected a list, got {}", show_in(actual, field)),
                     "a list",
-                ));
+                )]);
             };
             if arr.len() != items.len() {
-                return Err(mismatch(
+                return Err(vec![mismatch(
                     format!(
                         "expected a list of {} items, got {} items",
                         items.len(),
                         arr.len()
                     ),
                     format!("{} items", items.len()),
-                ));
+                )]);
             }
+            let mut failures = Vec::new();
             for (i, (inner, a)) in items.iter().zip(arr).enumerate() {
-                check_matcher(inner, Some(a), cx).map_err(|mut e| {
+                let Err(failed) = walk(inner, Some(a), field, cx, every) else {
+                    continue;
+                };
+                failures.extend(failed.into_iter().map(|mut e| {
                     e.message = format!("item {i}: {}", e.message);
-                    // a diff is of the whole value, not of a part of it
-                    e.expected_json = None;
+                    e.span.get_or_insert_with(|| inner.span());
+                    e.about(|| Some(a.clone()));
                     e
-                })?;
+                }));
+                if !every {
+                    break;
+                }
+            }
+            if !failures.is_empty() {
+                return Err(failures);
             }
             Ok(format!("a list of {} items", items.len()))
         }
         Matcher::Ops(ops, _) => {
             let mut words = Vec::new();
+            let mut failures = Vec::new();
             for op in ops {
-                words.push(check_op(&op.op, actual, cx).map_err(|mut e| {
-                    e.span.get_or_insert_with(|| op.span.clone());
-                    e
-                })?);
+                match check_op(&op.op, actual, field, cx) {
+                    Ok(w) => words.push(w),
+                    Err(mut e) => {
+                        e.span.get_or_insert_with(|| op.span.clone());
+                        failures.push(e);
+                        if !every {
+                            break;
+                        }
+                    }
+                }
+            }
+            if !failures.is_empty() {
+                return Err(failures);
             }
             Ok(words.join(" and "))
         }
@@ -329,7 +471,7 @@ pub fn test_matcher(matcher: &Matcher, value: &Json) -> Result<(), String> {
     let scope = SCOPE.get_or_init(Scope::default);
     let mut cx = Checker::new(renderer, scope, value);
     cx.rendered = true;
-    check_matcher(matcher, Some(value), &cx)
+    check_matcher(matcher, Some(value), Field::default(), &cx)
         .map(|_| ())
         .map_err(|m| m.message)
 }
@@ -366,14 +508,21 @@ mod tests {
         }
     }
 
-    pub(super) fn passes(target: &str, m: &str, doc: &Json) -> bool {
-        Checker::new(&Renderer::new(), &Scope::default(), doc)
-            .check(&exp(target, m))
-            .passed
+    pub(super) fn outcomes(target: &str, m: &str, doc: &Json) -> Vec<ExpectationOutcome> {
+        Checker::new(&Renderer::new(), &Scope::default(), doc).check_all(&exp(target, m))
     }
 
+    pub(super) fn passes(target: &str, m: &str, doc: &Json) -> bool {
+        let out = outcomes(target, m, doc);
+        assert!(!out.is_empty(), "an outcome at least");
+        out.iter().all(|o| o.passed)
+    }
+
+    /// The message of the one failure of `m`.
     pub(super) fn message(target: &str, m: &str, doc: &Json) -> String {
-        let out = Checker::new(&Renderer::new(), &Scope::default(), doc).check(&exp(target, m));
+        let mut out = outcomes(target, m, doc);
+        assert_eq!(out.len(), 1, "{out:#?}");
+        let out = out.remove(0);
         assert!(!out.passed, "expected a failure of {m}");
         out.message
     }
@@ -388,6 +537,205 @@ mod tests {
             })
             .collect();
         json!({ "events": events })
+    }
+
+    /// Every outcome of a check, a block each: where, what, and the diff.
+    fn report(target: &str, m: &str, doc: &Json) -> String {
+        let source = format!("m = {m}");
+        outcomes(target, m, doc)
+            .iter()
+            .map(|o| {
+                let at = &source[o.span.clone()];
+                let mut block = format!(
+                    "{} {}\n  at: {at}\n  expected: {}\n  actual: {}",
+                    if o.passed { "ok" } else { "FAILED" },
+                    o.message,
+                    o.expected,
+                    o.actual
+                        .as_ref()
+                        .map_or_else(|| String::from("-"), |a| show(Some(a)))
+                );
+                if let Some(diff) = &o.diff {
+                    block.push_str("\n  diff:\n    ");
+                    block.push_str(&diff.replace('\n', "\n    "));
+                }
+                block
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn every_failing_operator_is_reported_where_it_was_written() {
+        // a server that buffers the stream: one burst, late
+        let burst = stream(&[1200.0, 1200.1, 1200.1, 1200.2]);
+        let m = "{ first_within = \"1s\", incremental = true, len = { ge = 2 }, in_order = [{ type = \"message\" }, { type = \"end\" }] }";
+        insta::assert_snapshot!(report("events", m, &burst), @r#"
+        FAILED events: expected the first within 1 s, it arrived after 1.2 s
+          at: first_within = "1s"
+          expected: the first within 1 s
+          actual: `[{"type":"message","data":"d0","json":{"chunk":"c0","index":0},"offset":1200},{"type":"message","data":"d1","json":{"…`
+        FAILED events: expected incremental: all 4 items arrived in one burst (within 0.2 ms)
+          at: incremental = true
+          expected: incremental
+          actual: `[{"type":"message","data":"d0","json":{"chunk":"c0","index":0},"offset":1200},{"type":"message","data":"d1","json":{"…`
+        FAILED events: in_order: no item matches #1 { type = `"end"` } after item 0 (of 4)
+          at: in_order = [{ type = "message" }, { type = "end" }]
+          expected: 2 items in order
+          actual: `[{"type":"message","data":"d0","json":{"chunk":"c0","index":0},"offset":1200},{"type":"message","data":"d1","json":{"…`
+        "#);
+        // the passing ones stay quiet, and all passing is one outcome
+        let spread = stream(&[10.0, 60.0]);
+        insta::assert_snapshot!(report("events", "{ first_within = \"1s\", incremental = true }", &spread), @r#"
+        ok events is `[{"type":"message","data":"d0","json":{"chunk":"c0","index":0},"offset":10},{"type":"done","data":"d1","json":{"chunk…`
+          at: m
+          expected: the first within 1 s and incremental
+          actual: -
+        "#);
+    }
+
+    #[test]
+    fn every_failing_key_is_reported_with_its_value() {
+        let doc = json!({"json": {"status": "degraded", "checks": {"database": "down", "cache": "ok"}, "version": 3}});
+        let m =
+            "{ status = \"healthy\", version = 3, checks = { database = \"ok\", queue = \"ok\" } }";
+        insta::assert_snapshot!(report("json", m, &doc), @r#"
+        FAILED json: `status`: expected `"healthy"`, got `"degraded"`
+          at: status = "healthy"
+          expected: `"healthy"`
+          actual: `"degraded"`
+        FAILED json: `checks`: `database`: expected `"ok"`, got `"down"`
+          at: database = "ok"
+          expected: `"ok"`
+          actual: `"down"`
+        FAILED json: `checks`: `queue`: expected `"ok"`, but it is missing
+          at: queue = "ok"
+          expected: `"ok"`
+          actual: -
+        "#);
+        // so does every item of a list
+        let doc = json!({"json": {"tags": ["a", "x", "y"]}});
+        insta::assert_snapshot!(report("json.tags", "[\"a\", \"b\", \"c\"]", &doc), @r#"
+        FAILED json.tags: item 1: expected `"b"`, got `"x"`
+          at: "b"
+          expected: `"b"`
+          actual: `"x"`
+        FAILED json.tags: item 2: expected `"c"`, got `"y"`
+          at: "c"
+          expected: `"c"`
+          actual: `"y"`
+        "#);
+        // operators that need a verdict on a part still stop at its first failure
+        assert_eq!(
+            message("json.tags", "{ all = { eq = \"a\" } }", &doc),
+            "json.tags: item 1: expected eq `\"a\"`, got `\"x\"`"
+        );
+    }
+
+    #[test]
+    fn documents_differ_by_path_not_by_text() {
+        let doc = json!({"json": {"status": "healthy", "container_type": "wsgi", "checks": {"database": "ok", "cache": "ok"}}});
+        let m = "{ eq = { checks = { cache = \"ok\", database = \"ok\" }, container_type = \"asgi\", status = \"healthy\" } }";
+        insta::assert_snapshot!(report("json", m, &doc), @r#"
+        FAILED json: differs at `$.container_type`
+          at: eq = { checks = { cache = "ok", database = "ok" }, container_type = "asgi", status = "healthy" }
+          expected: eq `{"checks":{"cache":"ok","database":"ok"},"container_type":"asgi","status":"healthy"}`
+          actual: `{"status":"healthy","container_type":"wsgi","checks":{"database":"ok","cache":"ok"}}`
+          diff:
+            $.container_type: expected "asgi", got "wsgi"
+        "#);
+        // a diff of a key's value is of that value
+        let m = "{ checks = { eq = { cache = \"ok\" } }, status = \"sick\" }";
+        insta::assert_snapshot!(report("json", m, &doc), @r#"
+        FAILED json: `checks`: differs at `$.database`
+          at: eq = { cache = "ok" }
+          expected: eq `{"cache":"ok"}`
+          actual: `{"database":"ok","cache":"ok"}`
+          diff:
+            $.database: not expected (got "ok")
+        FAILED json: `status`: expected `"sick"`, got `"healthy"`
+          at: status = "sick"
+          expected: `"sick"`
+          actual: `"healthy"`
+        "#);
+    }
+
+    #[test]
+    fn a_json_target_on_a_body_that_is_not_json_says_so() {
+        let page = format!(
+            "<html>\n  <head><title>502 Bad Gateway</title></head>\n<body>{}</body></html>",
+            "x".repeat(200)
+        );
+        let doc = json!({"status": 502, "body": page, "json": null});
+        insta::assert_snapshot!(report("json.x", "{ eq = 1, gt = 0 }", &doc), @"
+        FAILED json.x: the body is not JSON: `<html> <head><title>502 Bad Gateway</title></head> <body>xxxxxxxxxxxxxxxxxxxxxx…`
+          at: m
+          expected: a JSON body
+          actual: -
+        ");
+        assert_eq!(
+            message("$.json.items", "{ len = 3 }", &doc),
+            "$.json.items: the body is not JSON: `<html> <head><title>502 Bad Gateway</title></head> <body>xxxxxxxxxxxxxxxxxxxxxx…`"
+        );
+        // an `exec` step's output
+        let doc = json!({"stdout": "done\n", "json": null});
+        assert_eq!(
+            message("json", "{ ok = true }", &doc),
+            "json: the stdout is not JSON: `done`"
+        );
+        // an empty body has nothing to quote, other targets are not the body's
+        let doc = json!({"status": 204, "body": "", "json": null});
+        assert_eq!(
+            message("json.x", "1", &doc),
+            "json.x: expected `1`, but it is missing"
+        );
+        let doc = json!({"status": 200, "body": "<html>", "json": null});
+        assert_eq!(
+            message("status", "201", &doc),
+            "status: expected `201`, got `200`"
+        );
+        // a check that holds is not turned into a failure
+        assert!(passes("json.x", "{ exists = false }", &doc));
+    }
+
+    #[test]
+    fn numbers_read_as_people_read_them() {
+        let doc = json!({"duration": 7.995_775_999_999_999, "timings": {"ttfb": 1.25}, "json": {"ratio": 0.123_456_7, "elapsed": 1234.5}});
+        assert_eq!(
+            message("duration", "{ lt = \"1ms\" }", &doc),
+            "duration: expected lt `1 ms`, got `8 ms`"
+        );
+        assert_eq!(
+            message("duration", "{ lt = 5 }", &doc),
+            "duration: expected lt `5 ms`, got `8 ms`"
+        );
+        assert_eq!(
+            message("$.timings.ttfb", "{ gt = 2 }", &doc),
+            "$.timings.ttfb: expected gt `2 ms`, got `1.3 ms`"
+        );
+        assert_eq!(
+            message("timings", "{ ttfb = 2 }", &doc),
+            "timings: `ttfb`: expected `2 ms`, got `1.3 ms`"
+        );
+        // a body's numbers are its own: three decimals, no unit
+        assert_eq!(
+            message("json.ratio", "{ gt = 1 }", &doc),
+            "json.ratio: expected gt `1`, got `0.123`"
+        );
+        // unless compared with a duration
+        assert_eq!(
+            message("json.elapsed", "{ lt = \"1s\" }", &doc),
+            "json.elapsed: expected lt `1 s`, got `1.2 s`"
+        );
+        // values that differ never read the same
+        assert_eq!(
+            message("json.ratio", "0.1234", &doc),
+            "json.ratio: expected `0.1234`, got `0.1234567`"
+        );
+        assert_eq!(
+            message("duration", "{ ge = \"8ms\" }", &doc),
+            "duration: expected ge `8 ms`, got `7.996 ms`"
+        );
     }
 
     #[test]
@@ -431,7 +779,10 @@ mod tests {
     fn failure_message_says_expected_and_actual() {
         let doc = json!({"status": 404});
         let (r, scope) = (Renderer::new(), Scope::default());
-        let out = Checker::new(&r, &scope, &doc).check(&exp("status", "200"));
+        let out = Checker::new(&r, &scope, &doc).check_all(&exp("status", "200"));
+        let [out] = &out[..] else {
+            panic!("one outcome: {out:#?}")
+        };
         assert!(!out.passed);
         assert_eq!(out.message, "status: expected `200`, got `404`");
         assert_eq!(out.actual, Some(json!(404)));
@@ -447,7 +798,9 @@ mod tests {
         scope.set("limit", &json!("20ms"));
         scope.set("nonsense", &json!("soon"));
         let r = Renderer::new();
-        let check = |target: &str, m: &str| Checker::new(&r, &scope, &doc).check(&exp(target, m));
+        let check = |target: &str, m: &str| {
+            Checker::new(&r, &scope, &doc).check_all(&exp(target, m))[0].clone()
+        };
         assert!(
             check(
                 "json.name",

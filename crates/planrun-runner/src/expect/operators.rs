@@ -13,19 +13,21 @@ use planrun_spec::duration::parse_duration;
 use planrun_spec::model::{Arg, ArgValue, JsonType, Op, Operator};
 use serde_json::Value as Json;
 
-use super::diff::show;
+use super::diff::{Field, differs_at, show, show_in, show_pair};
 use super::stream::{first_within, in_order, includes, incremental, limit_ms, max_gap};
 use super::{Checker, Mismatch, check_matcher, mismatch};
 
+/// Checks one operator on `actual`, which stands at `field`.
 pub(super) fn check_op(
     op: &Operator,
     actual: Option<&Json>,
+    field: Field,
     cx: &Checker<'_>,
 ) -> Result<String, Mismatch> {
     match op {
-        Operator::Not(inner) => match check_matcher(inner, actual, cx) {
+        Operator::Not(inner) => match check_matcher(inner, actual, field, cx) {
             Ok(words) => Err(mismatch(
-                format!("expected not {words}, got {}", show(actual)),
+                format!("expected not {words}, got {}", show_in(actual, field)),
                 format!("not {words}"),
             )),
             Err(e) => Ok(format!("not {}", e.expected)),
@@ -42,7 +44,8 @@ pub(super) fn check_op(
                     ));
                 }
             };
-            check_matcher(inner, Some(&Json::from(len)), cx)
+            // a length is a count, whatever the items are
+            check_matcher(inner, Some(&Json::from(len)), Field::default(), cx)
                 .map(|w| format!("length {w}"))
                 .map_err(|mut e| {
                     e.message = format!("length: {}", e.message);
@@ -54,10 +57,11 @@ pub(super) fn check_op(
         }
         Operator::All(inner) => {
             let items = list(actual)?;
-            let failed = items
-                .iter()
-                .enumerate()
-                .find_map(|(i, item)| check_matcher(inner, Some(item), cx).err().map(|e| (i, e)));
+            let failed = items.iter().enumerate().find_map(|(i, item)| {
+                check_matcher(inner, Some(item), field, cx)
+                    .err()
+                    .map(|e| (i, e))
+            });
             if let Some((i, e)) = failed {
                 return Err(mismatch(
                     format!("item {i}: {}", e.message),
@@ -70,7 +74,7 @@ pub(super) fn check_op(
             let items = list(actual)?;
             if items
                 .iter()
-                .any(|item| check_matcher(inner, Some(item), cx).is_ok())
+                .any(|item| check_matcher(inner, Some(item), field, cx).is_ok())
             {
                 Ok(String::from("some item matches"))
             } else {
@@ -80,8 +84,8 @@ pub(super) fn check_op(
                 ))
             }
         }
-        Operator::InOrder(wanted) => in_order(wanted, list(actual)?, cx),
-        Operator::Includes(wanted) => includes(wanted, list(actual)?, cx),
+        Operator::InOrder(wanted) => in_order(wanted, list(actual)?, field, cx),
+        Operator::Includes(wanted) => includes(wanted, list(actual)?, field, cx),
         Operator::FirstWithin(limit) => first_within(limit_ms(limit, cx)?, actual),
         Operator::MaxGap(limit) => max_gap(limit_ms(limit, cx)?, actual),
         Operator::Incremental(want) => incremental(*want, actual),
@@ -95,26 +99,26 @@ pub(super) fn check_op(
                 ))
             } else {
                 Err(mismatch(
-                    format!("expected it to be absent, got {}", show(actual)),
+                    format!("expected it to be absent, got {}", show_in(actual, field)),
                     "absent",
                 ))
             }
         }
         Operator::Eq(v) => {
             let arg = cx.value(v)?;
-            compared(Op::Eq, &arg, actual, |a| Ok(loose_eq(a, &arg)))
+            compared(Op::Eq, &arg, actual, field, |a| Ok(loose_eq(a, &arg)))
         }
         Operator::Ne(v) => {
             let arg = cx.value(v)?;
-            compared(Op::Ne, &arg, actual, |a| Ok(!loose_eq(a, &arg)))
+            compared(Op::Ne, &arg, actual, field, |a| Ok(!loose_eq(a, &arg)))
         }
-        Operator::Lt(v) => ordered(Op::Lt, &cx.value(v)?, actual, Ordering::is_lt),
-        Operator::Le(v) => ordered(Op::Le, &cx.value(v)?, actual, Ordering::is_le),
-        Operator::Gt(v) => ordered(Op::Gt, &cx.value(v)?, actual, Ordering::is_gt),
-        Operator::Ge(v) => ordered(Op::Ge, &cx.value(v)?, actual, Ordering::is_ge),
+        Operator::Lt(v) => ordered(Op::Lt, &cx.value(v)?, actual, field, Ordering::is_lt),
+        Operator::Le(v) => ordered(Op::Le, &cx.value(v)?, actual, field, Ordering::is_le),
+        Operator::Gt(v) => ordered(Op::Gt, &cx.value(v)?, actual, field, Ordering::is_gt),
+        Operator::Ge(v) => ordered(Op::Ge, &cx.value(v)?, actual, field, Ordering::is_ge),
         Operator::Contains(v) => {
             let arg = cx.value(v)?;
-            compared(Op::Contains, &arg, actual, |a| {
+            compared(Op::Contains, &arg, actual, field, |a| {
                 Ok(match a {
                     Json::String(s) => s.contains(&as_text(&arg)),
                     Json::Array(items) => items.iter().any(|i| loose_eq(i, &arg)),
@@ -133,19 +137,19 @@ pub(super) fn check_op(
                     (arg, re)
                 }
             };
-            compared(Op::Matches, &shown, actual, |a| {
+            compared(Op::Matches, &shown, actual, field, |a| {
                 Ok(re?.is_match(&as_text(a)))
             })
         }
         Operator::StartsWith(v) => {
             let arg = cx.value(v)?;
-            compared(Op::StartsWith, &arg, actual, |a| {
+            compared(Op::StartsWith, &arg, actual, field, |a| {
                 Ok(as_text(a).starts_with(&as_text(&arg)))
             })
         }
         Operator::EndsWith(v) => {
             let arg = cx.value(v)?;
-            compared(Op::EndsWith, &arg, actual, |a| {
+            compared(Op::EndsWith, &arg, actual, field, |a| {
                 Ok(as_text(a).ends_with(&as_text(&arg)))
             })
         }
@@ -159,13 +163,13 @@ pub(super) fn check_op(
                     (arg, ty)
                 }
             };
-            compared(Op::Type, &shown, actual, |a| {
+            compared(Op::Type, &shown, actual, field, |a| {
                 Ok(ty.is_some_and(|ty| json_type_matches(a, ty)))
             })
         }
         Operator::OneOf(v) => {
             let arg = cx.value(v)?;
-            compared(Op::OneOf, &arg, actual, |a| {
+            compared(Op::OneOf, &arg, actual, field, |a| {
                 Ok(arg
                     .as_array()
                     .is_some_and(|opts| opts.iter().any(|o| loose_eq(a, o))))
@@ -191,38 +195,55 @@ fn compared(
     op: Op,
     arg: &Json,
     actual: Option<&Json>,
+    field: Field,
     holds: impl FnOnce(&Json) -> Result<bool, Mismatch>,
 ) -> Result<String, Mismatch> {
-    let argw = show(Some(arg));
     let key = op.key();
     let Some(a) = actual else {
+        let argw = show_in(Some(arg), field);
         return Err(mismatch(
             format!("expected {key} {argw}, but it is missing"),
             format!("{key} {argw}"),
         ));
     };
+    let (argw, got) = show_pair(arg, Some(a), field);
     let words = format!("{} {argw}", key.replace('_', " "));
     if holds(a)? {
         Ok(words)
     } else {
+        // two documents are told apart by where they differ (the diff has
+        // each difference), not by both printed whole on one line
+        let differ = if op == Op::Eq {
+            differs_at(arg, a, field)
+        } else {
+            None
+        };
         Err(Mismatch {
-            message: format!("expected {words}, got {}", show(Some(a))),
+            message: differ.unwrap_or_else(|| format!("expected {words}, got {got}")),
             expected: words,
             expected_json: (op == Op::Eq).then(|| arg.clone()),
-            span: None,
+            field,
+            ..mismatch("", "")
         })
     }
 }
 
 /// `lt`, `le`, `gt` and `ge`: the order of the target and `arg` satisfies
-/// `wanted`.
+/// `wanted`. A target compared with a duration (`lt = "1ms"`) is one.
 fn ordered(
     op: Op,
     arg: &Json,
     actual: Option<&Json>,
+    field: Field,
     wanted: fn(Ordering) -> bool,
 ) -> Result<String, Mismatch> {
-    compared(op, arg, actual, |a| {
+    let field = match arg {
+        Json::String(s) if s.trim().parse::<f64>().is_err() && parse_duration(s).is_ok() => {
+            field.as_duration()
+        }
+        _ => field,
+    };
+    compared(op, arg, actual, field, |a| {
         compare(a, arg).map(wanted).ok_or_else(|| {
             let argw = show(Some(arg));
             mismatch(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use planrun_spec::model::{Arg, ArgValue, Matcher};
 use serde_json::Value as Json;
 
-use super::diff::show;
+use super::diff::{Field, ms_text, show};
 use super::operators::as_text;
 use super::{Checker, Mismatch, check_matcher, mismatch};
 
@@ -43,13 +43,6 @@ fn bursts(offsets: &[f64]) -> usize {
         .windows(2)
         .filter(|w| w[1] - w[0] >= BURST_GAP_MS)
         .count()
-}
-
-/// A time in ms, as every duration planrun prints.
-fn ms_text(ms: f64) -> String {
-    let d = std::time::Duration::try_from_secs_f64(ms.max(0.0) / 1000.0)
-        .unwrap_or(std::time::Duration::MAX);
-    planrun_spec::duration::human(d)
 }
 
 /// A duration argument in ms. The outer `Err` is a template that does not
@@ -180,13 +173,14 @@ fn describe_wanted(m: &Matcher, cx: &Checker<'_>) -> String {
 pub(super) fn in_order(
     wanted: &[Matcher],
     items: &[Json],
+    field: Field,
     cx: &Checker<'_>,
 ) -> Result<String, Mismatch> {
     let mut next = 0;
     for (k, m) in wanted.iter().enumerate() {
         let found = items[next..]
             .iter()
-            .position(|item| check_matcher(m, Some(item), cx).is_ok());
+            .position(|item| check_matcher(m, Some(item), field, cx).is_ok());
         if let Some(pos) = found {
             next += pos + 1;
             continue;
@@ -198,7 +192,7 @@ pub(super) fn in_order(
         };
         let earlier = items[..next]
             .iter()
-            .position(|item| check_matcher(m, Some(item), cx).is_ok());
+            .position(|item| check_matcher(m, Some(item), field, cx).is_ok());
         let hint = earlier.map_or_else(String::new, |i| {
             format!("; item {i} matches it, but too early")
         });
@@ -218,6 +212,7 @@ pub(super) fn in_order(
 pub(super) fn includes(
     wanted: &[Matcher],
     items: &[Json],
+    field: Field,
     cx: &Checker<'_>,
 ) -> Result<String, Mismatch> {
     let fits: Vec<Vec<usize>> = wanted
@@ -226,7 +221,7 @@ pub(super) fn includes(
             items
                 .iter()
                 .enumerate()
-                .filter(|(_, item)| check_matcher(m, Some(item), cx).is_ok())
+                .filter(|(_, item)| check_matcher(m, Some(item), field, cx).is_ok())
                 .map(|(i, _)| i)
                 .collect()
         })

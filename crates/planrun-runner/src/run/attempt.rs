@@ -174,7 +174,11 @@ impl Env<'_> {
         redactor: &Redactor,
     ) -> Judged {
         let checker = Checker::new(&self.runner.renderer, scope, &result);
-        report.expectations = step.expect.iter().map(|e| checker.check(e)).collect();
+        report.expectations = step
+            .expect
+            .iter()
+            .flat_map(|e| checker.check_all(e))
+            .collect();
         let blocking_failed = report.expectations.iter().find(|e| e.blocking && !e.passed);
         report.status = if let Some(f) = blocking_failed {
             if !last {
