@@ -265,7 +265,7 @@ fn expectation_item(
         let fence = fence_for(&diff);
         let _ = writeln!(
             out,
-            "  - diff (`-` expected, `+` actual):\n\n    {fence}diff\n{}\n    {fence}",
+            "  - differences:\n\n    {fence}\n{}\n    {fence}",
             indent(&diff, "    ")
         );
     }

@@ -447,11 +447,13 @@ impl TerminalReporter {
         }
 
         let snippet_width = self.width().saturating_sub(2);
+        let mut previous = None;
         for outcome in failed_expectations(step) {
             let snippet = expectation_snippet(info, outcome, paint.enabled(), snippet_width);
             text.push_str(&indent(&snippet, "  "));
             text.push_str(&expectation_details(
                 outcome,
+                std::mem::replace(&mut previous, outcome.actual.as_ref()),
                 "    ",
                 (ACTUAL_LINES, DIFF_LINES),
                 self.width(),

@@ -27,7 +27,20 @@ pub(crate) fn format_value(value: &Value) -> String {
         Value::Array(_) | Value::Object(_) => {
             serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
         }
+        Value::Number(n) => readable_number(n),
         other => other.to_string(),
+    }
+}
+
+/// A number for people: a fraction keeps at most 3 decimals (`455.462`, not
+/// `455.461953`); whole numbers and small fractions are left as they are.
+fn readable_number(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.is_finite() && f.abs() >= 0.001 => {
+            let text = format!("{f:.3}");
+            text.trim_end_matches('0').trim_end_matches('.').to_owned()
+        }
+        _ => n.to_string(),
     }
 }
 
@@ -72,7 +85,10 @@ pub(crate) fn truncate_lines(text: &str, max_lines: usize, width: usize) -> Vec<
 pub(crate) fn expectation_label(outcome: &ExpectationOutcome) -> String {
     match &outcome.actual {
         Some(actual) => {
-            let inline = actual.to_string();
+            let inline = match actual {
+                Value::Number(n) => readable_number(n),
+                other => other.to_string(),
+            };
             if inline.chars().count() <= 40 && !inline.contains('\n') {
                 format!("got {inline}")
             } else if outcome.blocking {
@@ -102,6 +118,7 @@ const PLAIN_DIFF_LINES: usize = 60;
 /// `warnings` selects the non-blocking failures instead of the blocking ones.
 pub(crate) fn plain_failures(info: &SpecInfo, step: &StepReport, warnings: bool) -> String {
     let mut out = String::new();
+    let mut previous = None;
     for outcome in failed_expectations(step) {
         if outcome.blocking == warnings {
             continue;
@@ -109,6 +126,7 @@ pub(crate) fn plain_failures(info: &SpecInfo, step: &StepReport, warnings: bool)
         out.push_str(&expectation_snippet(info, outcome, false, 100));
         out.push_str(&expectation_details(
             outcome,
+            std::mem::replace(&mut previous, outcome.actual.as_ref()),
             "",
             (PLAIN_ACTUAL_LINES, PLAIN_DIFF_LINES),
             100,
@@ -182,9 +200,12 @@ pub(crate) fn expectation_snippet(
 
 /// `expected: …`, `actual: …` and the diff of one expectation, each line
 /// prefixed with `indent`; the actual value keeps `actual_lines` lines, the
-/// diff `diff_lines`.
+/// diff `diff_lines`. An actual value equal to the one shown for the
+/// expectation before (`previous`: several checks of one target) is not
+/// shown again.
 pub(crate) fn expectation_details(
     outcome: &ExpectationOutcome,
+    previous: Option<&Value>,
     indent: &str,
     (actual_lines, diff_lines): (usize, usize),
     width: usize,
@@ -192,7 +213,12 @@ pub(crate) fn expectation_details(
 ) -> String {
     let mut out = String::new();
     let width = width.saturating_sub(indent.len() + 10).max(20);
-    let actual = actual_text(outcome);
+    let repeated = outcome.actual.is_some() && outcome.actual.as_ref() == previous;
+    let actual = if repeated {
+        String::from("(as above)")
+    } else {
+        actual_text(outcome)
+    };
     if !diff_replaces_values(outcome, &actual) {
         push_labelled(
             &mut out,
@@ -214,15 +240,8 @@ pub(crate) fn expectation_details(
         );
     }
     if let Some(diff) = &outcome.diff {
-        let _ = writeln!(out, "{indent}{}", paint.dim("diff (- expected, + actual):"));
+        let _ = writeln!(out, "{indent}{}", paint.dim("differences:"));
         for line in truncate_lines(diff, diff_lines, width) {
-            let line = if line.starts_with('+') {
-                paint.green(&line)
-            } else if line.starts_with('-') {
-                paint.red(&line)
-            } else {
-                line
-            };
             let _ = writeln!(out, "{indent}  {line}");
         }
     }

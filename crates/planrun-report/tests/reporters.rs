@@ -245,10 +245,7 @@ fn health_steps() -> Vec<Arc<StepReport>> {
             message: "`$.checks` differs from the expected value".to_owned(),
             expected: "{\n  \"database\": \"ok\",\n  \"cache\": \"ok\"\n}".to_owned(),
             actual: Some(json!({ "database": "ok", "cache": "down" })),
-            diff: Some(
-                " {\n   \"database\": \"ok\",\n-  \"cache\": \"ok\"\n+  \"cache\": \"down\"\n }"
-                    .to_owned(),
-            ),
+            diff: Some("$.cache: expected \"ok\", got \"down\"".to_owned()),
         },
     ];
     health.result = Some(json!({
