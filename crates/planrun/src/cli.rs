@@ -51,10 +51,10 @@ enum Command {
     },
     /// Print the JSON Schema of spec files.
     Schema,
-    /// Print a spec's execution graph.
+    /// Print the step graph of each spec.
     Graph {
-        /// The spec file.
-        file: PathBuf,
+        #[command(flatten)]
+        select: SelectArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
@@ -181,7 +181,7 @@ pub(crate) fn main() -> u8 {
             );
             exit::PASSED
         }
-        Command::Graph { file, format } => graph(&file, format),
+        Command::Graph { select, format } => graph(&select, format),
         Command::Demo { port, host, flavor } => runtime.block_on(demo(&host, port, &flavor)),
     }
 }
@@ -413,57 +413,112 @@ fn list(select: &SelectArgs, json: bool) -> u8 {
     exit::PASSED
 }
 
-fn graph(file: &Path, format: GraphFormat) -> u8 {
-    let select = SelectArgs {
-        paths: vec![file.to_path_buf()],
-        vars: Vec::new(),
-        secrets: Vec::new(),
-        env_file: None,
-        tags: Vec::new(),
-        priorities: Vec::new(),
-        ids: Vec::new(),
-    };
-    let loaded = match load(&select, &planrun_steps::registry(), color_enabled(false)) {
+fn graph(select: &SelectArgs, format: GraphFormat) -> u8 {
+    let loaded = match load(select, &planrun_steps::registry(), color_enabled(false)) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let Some(plan) = loaded.plans.first() else {
-        return exit::INVALID;
+    if loaded.plans.is_empty() {
+        eprintln!("no spec matches the filters; nothing to draw");
+        return exit::PASSED;
+    }
+    let out = match format {
+        GraphFormat::Mermaid => mermaid(&loaded.plans),
+        GraphFormat::Dot => dot(&loaded.plans),
     };
-    let steps = &plan.spec.steps;
-    let label = |i: usize| {
-        let s = &steps[i];
-        let teardown = if s.always { " (always)" } else { "" };
-        format!("{}: {}{teardown}", s.id, s.kind.key())
-    };
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    exit::PASSED
+}
+
+/// A node's label: the step id, its kind, and whether it is teardown.
+fn step_label(plan: &Plan, i: usize) -> String {
+    let step = &plan.spec.steps[i];
+    let teardown = if step.always { " (always)" } else { "" };
+    format!("{}: {}{teardown}", step.id, step.kind.key())
+}
+
+/// One `flowchart` per spec, each after a comment naming its file: Mermaid
+/// draws one diagram per block, so several specs are several blocks.
+fn mermaid(plans: &[Plan]) -> String {
     let mut out = String::new();
-    match format {
-        GraphFormat::Mermaid => {
-            out.push_str("flowchart TD\n");
-            for i in 0..steps.len() {
-                let _ = writeln!(out, "    s{i}[\"{}\"]", label(i).replace('"', "'"));
-            }
-            for (i, deps) in plan.deps.iter().enumerate() {
-                for d in deps {
-                    let _ = writeln!(out, "    s{d} --> s{i}");
-                }
-            }
+    for (n, plan) in plans.iter().enumerate() {
+        if n > 0 {
+            out.push('\n');
         }
-        GraphFormat::Dot => {
-            let _ = write!(out, "digraph \"{}\" {{\n    rankdir=TB;\n", plan.spec.id);
-            for i in 0..steps.len() {
-                let _ = writeln!(out, "    s{i} [label=\"{}\"];", label(i).replace('"', "'"));
+        let _ = writeln!(
+            out,
+            "%% {}: {}",
+            plan.spec.id,
+            plan.spec.source.path.display()
+        );
+        out.push_str("flowchart TD\n");
+        for i in 0..plan.spec.steps.len() {
+            let label = step_label(plan, i).replace('"', "#quot;");
+            let _ = writeln!(out, "    s{i}[\"{label}\"]");
+        }
+        for (i, deps) in plan.deps.iter().enumerate() {
+            for d in deps {
+                let _ = writeln!(out, "    s{d} --> s{i}");
             }
-            for (i, deps) in plan.deps.iter().enumerate() {
-                for d in deps {
-                    let _ = writeln!(out, "    s{d} -> s{i};");
-                }
-            }
-            out.push_str("}\n");
         }
     }
-    print!("{out}");
-    exit::PASSED
+    out
+}
+
+/// One `digraph`; several specs are a `cluster` subgraph each, so that the
+/// whole output is one graph every Graphviz tool draws (many draw only the
+/// first graph of a file).
+fn dot(plans: &[Plan]) -> String {
+    let mut out = String::new();
+    if let [plan] = plans {
+        let _ = writeln!(out, "// {}", plan.spec.source.path.display());
+        let _ = writeln!(out, "digraph {} {{", dot_quote(&plan.spec.id));
+        out.push_str("    rankdir=TB;\n");
+        dot_nodes(&mut out, plan, "s", "    ");
+        out.push_str("}\n");
+        return out;
+    }
+    out.push_str("digraph planrun {\n    rankdir=TB;\n");
+    for (n, plan) in plans.iter().enumerate() {
+        let label = format!("{} ({})", plan.spec.id, plan.spec.source.path.display());
+        let _ = writeln!(out, "    subgraph cluster_{n} {{");
+        let _ = writeln!(out, "        label={};", dot_quote(&label));
+        dot_nodes(&mut out, plan, &format!("s{n}_"), "        ");
+        out.push_str("    }\n");
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// The nodes and edges of one spec, node names starting with `prefix`.
+fn dot_nodes(out: &mut String, plan: &Plan, prefix: &str, indent: &str) {
+    for i in 0..plan.spec.steps.len() {
+        let label = dot_quote(&step_label(plan, i));
+        let _ = writeln!(out, "{indent}{prefix}{i} [label={label}];");
+    }
+    for (i, deps) in plan.deps.iter().enumerate() {
+        for d in deps {
+            let _ = writeln!(out, "{indent}{prefix}{d} -> {prefix}{i};");
+        }
+    }
+}
+
+/// A DOT string literal.
+fn dot_quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            _ => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 async fn run(args: RunArgs) -> u8 {
