@@ -40,7 +40,7 @@ enum Command {
     /// Run spec files or directories of them.
     Run(RunArgs),
     /// Check specs without running anything (no network).
-    Validate(SelectArgs),
+    Validate(ValidateArgs),
     /// List the specs that would run (the CI matrix input).
     List {
         #[command(flatten)]
@@ -103,6 +103,15 @@ struct SelectArgs {
     /// Only specs with this id (repeatable).
     #[arg(long = "id")]
     ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// No colors (also when NO_COLOR is set).
+    #[arg(long)]
+    no_color: bool,
 }
 
 #[derive(Debug, Args)]
@@ -171,7 +180,7 @@ pub(crate) fn main() -> u8 {
                 Err(_) => exit::INTERNAL,
             }
         }),
-        Command::Validate(select) => validate(&select),
+        Command::Validate(args) => validate(&args),
         Command::List { select, json } => list(&select, json),
         Command::Schema => {
             let schema = planrun_spec::schema::spec_schema();
@@ -336,15 +345,9 @@ fn load(select: &SelectArgs, registry: &Registry, color: bool) -> Result<Loaded,
             .filter_map(|d| d.source.as_ref().map(|s| s.path.clone()))
             .collect();
         eprintln!(
-            "error: {} problem{} in {} file{}; nothing ran",
-            all.len(),
-            if all.len() == 1 { "" } else { "s" },
-            files_with_errors.len().max(1),
-            if files_with_errors.len() == 1 {
-                ""
-            } else {
-                "s"
-            }
+            "error: {} in {}; nothing ran",
+            count(all.len(), "problem", "problems"),
+            count(files_with_errors.len().max(1), "file", "files")
         );
         return Err(exit::INVALID);
     }
@@ -355,20 +358,28 @@ fn load(select: &SelectArgs, registry: &Registry, color: bool) -> Result<Loaded,
     })
 }
 
-fn validate(select: &SelectArgs) -> u8 {
-    let color = color_enabled(false);
-    match load(select, &planrun_steps::registry(), color) {
+fn validate(args: &ValidateArgs) -> u8 {
+    let color = color_enabled(args.no_color);
+    match load(&args.select, &planrun_steps::registry(), color) {
         Ok(loaded) => {
+            let specs = loaded.plans.len();
             let steps: usize = loaded.plans.iter().map(|p| p.spec.steps.len()).sum();
-            eprintln!(
-                "{} spec{} valid ({steps} steps)",
-                loaded.plans.len(),
-                if loaded.plans.len() == 1 { "" } else { "s" }
+            // the verdict is the command's output; diagnostics go to stderr
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "{} valid ({})",
+                count(specs, "spec", "specs"),
+                count(steps, "step", "steps")
             );
             exit::PASSED
         }
         Err(code) => code,
     }
+}
+
+/// `1 spec`, `3 specs`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn list(select: &SelectArgs, json: bool) -> u8 {

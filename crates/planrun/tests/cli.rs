@@ -499,6 +499,37 @@ fn graph_draws_every_spec() {
     assert!(run.stdout().starts_with("%% OK-WARN: "), "{}", run.stdout());
 }
 
+/// `validate` prints its verdict on stdout, counted in words that agree
+/// with the numbers; problems go to stderr with exit code 2.
+#[test]
+fn validate_counts_on_stdout() {
+    let one = plans().join("ok/should-warn.toml");
+    let run = Test::new()
+        .args(["validate", "--no-color"])
+        .arg(&one)
+        .run()
+        .expect_code(0);
+    assert_eq!(run.stdout(), "1 spec valid (1 step)\n");
+    assert_eq!(run.stderr(), "");
+
+    let run = Test::new()
+        .args(["validate"])
+        .arg(plans().join("ok"))
+        .args(OK_VARS)
+        .run()
+        .expect_code(0);
+    assert_eq!(run.stdout(), "4 specs valid (11 steps)\n");
+
+    let run = Test::new()
+        .args(["validate", "--no-color"])
+        .arg(plans().join("invalid/cycle.toml"))
+        .run()
+        .expect_code(2);
+    assert_eq!(run.stdout(), "");
+    assert!(run.stderr().contains("nothing ran"), "{}", run.stderr());
+    assert!(!run.stderr().contains('\u{1b}'), "{}", run.stderr());
+}
+
 /// Ctrl-C stops the run, still stops background processes and runs teardown,
 /// and still writes the JUnit report.
 #[test]
