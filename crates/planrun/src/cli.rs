@@ -410,18 +410,37 @@ fn list(select: &SelectArgs, json: bool) -> u8 {
             serde_json::to_string_pretty(&items).unwrap_or_default()
         );
     } else {
-        for p in &loaded.plans {
-            let _ = writeln!(
-                out,
-                "{:<10} {:<7} {:<40} {}",
-                p.spec.id,
-                p.spec.priority.as_str(),
-                p.spec.name.as_deref().unwrap_or(""),
-                p.spec.source.path.display()
-            );
-        }
+        let _ = out.write_all(table(&loaded.plans).as_bytes());
     }
     exit::PASSED
+}
+
+/// The `list` table: id, priority, name and path, each column as wide as
+/// its widest cell (the path, last, is not padded).
+fn table(plans: &[Plan]) -> String {
+    let rows: Vec<[String; 4]> = plans
+        .iter()
+        .map(|p| {
+            [
+                p.spec.id.clone(),
+                p.spec.priority.as_str().to_string(),
+                p.spec.name.clone().unwrap_or_default(),
+                p.spec.source.path.display().to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = [0; 3];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for [id, priority, name, path] in &rows {
+        let [w0, w1, w2] = widths;
+        let _ = writeln!(out, "{id:<w0$}  {priority:<w1$}  {name:<w2$}  {path}");
+    }
+    out
 }
 
 fn graph(select: &SelectArgs, format: GraphFormat) -> u8 {

@@ -530,6 +530,54 @@ fn validate_counts_on_stdout() {
     assert!(!run.stderr().contains('\u{1b}'), "{}", run.stderr());
 }
 
+/// The `list` table's columns line up however long the ids and names are.
+#[test]
+fn list_aligns_columns_to_the_longest_cell() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let specs = [
+        ("a.toml", "A", "high", "short"),
+        (
+            "b.toml",
+            "A-VERY-LONG-TEST-CASE-IDENTIFIER-2024",
+            "low",
+            "a name that is longer than forty characters, by far",
+        ),
+        ("c.toml", "C", "medium", "middle"),
+    ];
+    for (file, id, priority, name) in specs {
+        std::fs::write(
+            dir.path().join(file),
+            format!(
+                "id = \"{id}\"\nname = \"{name}\"\npriority = \"{priority}\"\n\n[[steps]]\nid = \"w\"\nwait = \"1ms\"\n"
+            ),
+        )
+        .expect("spec");
+    }
+    let run = Test::new()
+        .args(["list"])
+        .arg(dir.path())
+        .run()
+        .expect_code(0);
+    let out = run.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let path = |file: &str| dir.path().join(file).display().to_string();
+    for (column, cells) in [
+        ("priority", ["high", "low", "medium"].map(String::from)),
+        ("name", ["short", "a name that", "middle"].map(String::from)),
+        ("path", ["a.toml", "b.toml", "c.toml"].map(path)),
+    ] {
+        let starts: Vec<Option<usize>> = lines
+            .iter()
+            .zip(cells)
+            .map(|(line, cell)| line.find(&format!("  {cell}")))
+            .collect();
+        assert!(starts[0].is_some(), "{column}: {out}");
+        assert!(starts.iter().all(|s| *s == starts[0]), "{column}: {out}");
+    }
+    assert!(lines.iter().all(|l| !l.ends_with(' ')), "{out}");
+}
+
 /// Ctrl-C stops the run, still stops background processes and runs teardown,
 /// and still writes the JUnit report.
 #[test]
