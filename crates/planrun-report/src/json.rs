@@ -3,13 +3,18 @@
 //!
 //! The shape is the runner's event types as they serialize, wrapped in a
 //! small versioned envelope; bump [`JSON_FORMAT_VERSION`] when it changes
-//! incompatibly. This module renders and writes, nothing else.
+//! incompatibly. The one addition is where spans are: besides the byte
+//! offsets `start` and `end`, each span says its line and column, which is
+//! what a reader of the spec looks for. This module renders and writes,
+//! nothing else.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 
 use planrun_runner::events::{RunEvent, RunSummary, SpecInfo, SpecReport};
-use serde::Serialize;
+use planrun_spec::source::SourceFile;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 
 use crate::Reporter;
 use crate::collect::{Retry, RunCollector};
@@ -32,6 +37,11 @@ pub const JSON_FORMAT_VERSION: u32 = 1;
 ///
 /// Durations are milliseconds. A spec the run never finished has
 /// `"finished": false` and a cancelled report holding the steps that did.
+///
+/// A span in the spec (of an expectation, or of a step error) is
+/// `{"start": 120, "end": 139, "line": 7, "column": 1, "end_line": 7,
+/// "end_column": 20}`: byte offsets, then 1-based lines and columns (in
+/// characters) of its first character and of the place just after its last.
 #[derive(Debug)]
 pub struct JsonReporter {
     sink: Sink,
@@ -52,8 +62,65 @@ struct Document<'a> {
 struct SpecEntry<'a> {
     info: &'a SpecInfo,
     finished: bool,
-    report: &'a SpecReport,
+    report: Located<'a>,
     retries: &'a [Retry],
+}
+
+/// A spec's report as the runner serializes it, with line and column added
+/// to its spans.
+struct Located<'a> {
+    report: &'a SpecReport,
+    source: &'a SourceFile,
+}
+
+impl Serialize for Located<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // one spec at a time: the copy lives only while it is written
+        let mut report = serde_json::to_value(self.report).map_err(serde::ser::Error::custom)?;
+        let steps = report
+            .get_mut("steps")
+            .and_then(Value::as_array_mut)
+            .map(Vec::as_mut_slice)
+            .unwrap_or_default();
+        for step in steps {
+            let outcomes = step
+                .get_mut("expectations")
+                .and_then(Value::as_array_mut)
+                .map(Vec::as_mut_slice)
+                .unwrap_or_default();
+            for outcome in outcomes {
+                if let Some(span) = outcome.get_mut("span") {
+                    locate(span, self.source);
+                }
+            }
+            if let Some(span) = step.get_mut("error").and_then(|e| e.get_mut("span")) {
+                locate(span, self.source);
+            }
+        }
+        report.serialize(serializer)
+    }
+}
+
+/// Adds `line`, `column`, `end_line` and `end_column` to a serialized span
+/// (`{"start": …, "end": …}`); anything else is left as it is.
+fn locate(span: &mut Value, source: &SourceFile) {
+    let Value::Object(span) = span else {
+        return;
+    };
+    let offset = |key: &str| {
+        span.get(key)
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+    };
+    let (Some(start), Some(end)) = (offset("start"), offset("end")) else {
+        return;
+    };
+    let (line, column) = source.line_col(start);
+    let (end_line, end_column) = source.line_col(end);
+    span.insert(String::from("line"), line.into());
+    span.insert(String::from("column"), column.into());
+    span.insert(String::from("end_line"), end_line.into());
+    span.insert(String::from("end_column"), end_column.into());
 }
 
 impl JsonReporter {
@@ -91,7 +158,10 @@ impl JsonReporter {
                 .map(|spec| SpecEntry {
                     info: spec.info,
                     finished: spec.finished,
-                    report: &spec.report,
+                    report: Located {
+                        report: &spec.report,
+                        source: &spec.info.source,
+                    },
                     retries: spec.retries,
                 })
                 .collect(),

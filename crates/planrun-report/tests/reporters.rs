@@ -666,6 +666,26 @@ fn json_document() {
         specs[1]["report"]["steps"][1]["expectations"][0]["actual"],
         503
     );
+    // spans say where they are in the spec's text, not only in bytes
+    let span = &specs[1]["report"]["steps"][1]["expectations"][0]["span"];
+    let start = span_of(HEALTH_TOML, "expect.status = 200", 1).start;
+    assert_eq!(span["start"], start);
+    assert_eq!(
+        (
+            &span["line"],
+            &span["column"],
+            &span["end_line"],
+            &span["end_column"]
+        ),
+        (&json!(15), &json!(1), &json!(15), &json!(20)),
+        "{span}"
+    );
+    let span = &specs[1]["report"]["steps"][2]["error"]["span"];
+    assert_eq!(
+        (&span["line"], &span["column"]),
+        (&json!(20), &json!(8)),
+        "{span}"
+    );
     assert_eq!(
         specs[1]["retries"][0]["reason"],
         "expected status `200`, got `503`"

@@ -10,6 +10,12 @@
 //! own `expect` actions, and must not keep anything between steps but named
 //! connections, which the spec's cleanup closes, and the cookies a handshake
 //! sets, which go to the spec run's jar like an `http` response's.
+//!
+//! A refused handshake (an answer other than 101) is an error, since the
+//! conversation cannot happen, unless the step says `allow_refusal = true`:
+//! then the answer is the result, for expectations on its `status`, and the
+//! conversation is skipped. The choice is the step's, in its configuration,
+//! because the runner checks expectations without knowing the kind.
 
 mod connect;
 mod connections;
@@ -28,7 +34,7 @@ use tokio::time::Instant;
 
 use crate::http::cookies;
 use crate::util::{millis, span_of};
-use connect::{Handshake, Target};
+use connect::{Handshake, Opened, Refusal, Target};
 use connections::WsConnections;
 use conversation::{Item, Replies};
 use session::{Conn, Session};
@@ -49,7 +55,7 @@ const FINISH_GRACE: Duration = Duration::from_secs(1);
 ///                "size": 15, "offset": 1.2}],
 ///  "replies": {"<name or index>": {"message": {…}, "latency": 0.8}},
 ///  "latencies": [0.8], "close": {"code": 1000, "reason": "", "by": "client"},
-///  "open": false, "duration": 3.1}
+///  "open": false, "body": null, "json": null, "duration": 3.1}
 /// ```
 ///
 /// `messages` holds every frame both ways (pings, pongs and close frames
@@ -57,6 +63,11 @@ const FINISH_GRACE: Duration = Duration::from_secs(1);
 /// `received` the incoming text and binary messages. Offsets are ms since the
 /// step started, or got its named connection when it had to wait for another
 /// step. `connect` is null when the step continues a named connection.
+///
+/// With `allow_refusal = true`, a handshake answered with another status
+/// than 101 gives the same document with that `status` and `headers`, the
+/// answer's `body` (and `json` when it is JSON), no messages, `close` null
+/// and `open` false.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WsExecutor;
 
@@ -127,7 +138,7 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
         let started = Instant::now();
         let Some(conn) = guard.as_mut() else {
             return Err(StepError::new(format!(
-                "connection `{name}` is not open: the step that opens it failed"
+                "connection `{name}` is not open: the step that opens it failed, or its handshake was refused"
             ))
             .at(at));
         };
@@ -188,11 +199,21 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     let max_message = config.max_message.map_or(input.max_body, |b| b.0);
     let max_message = usize::try_from(max_message).unwrap_or(usize::MAX);
     let connecting = Instant::now();
-    let (socket, response) =
-        connect::open(&target, headers, tls, max_message, deadline, input.timeout)
-            .await
-            .map_err(|e| e.at(url_span.clone()))?;
+    let opened = connect::open(&target, headers, tls, max_message, deadline, input.timeout)
+        .await
+        .map_err(|e| e.at(url_span.clone()))?;
     let connect_ms = millis(connecting.elapsed());
+    let (socket, response) = match opened {
+        Opened::Open(socket, response) => (*socket, response),
+        Opened::Refused(refusal) if config.allow_refusal => {
+            cookies::store(clients.jar(), &refusal.headers, &target.http);
+            let cap = usize::try_from(input.max_body).unwrap_or(usize::MAX);
+            return Ok(refused(&target, &refusal, cap, connect_ms, started));
+        }
+        Opened::Refused(refusal) => {
+            return Err(refusal.error(target.ws.as_str()).at(url_span));
+        }
+    };
     // the handshake's cookies join the spec run's, as an `http` response's do
     cookies::store(clients.jar(), response.headers(), &target.http);
     let mut conn = Conn::new(socket, target.ws.to_string(), Handshake::new(&response));
@@ -239,6 +260,37 @@ async fn converse(conn: &mut Conn, talk: Talk<'_>) -> Result<serde_json::Value, 
         "latencies": replies.latencies,
         "close": session.close,
         "open": open,
+        "body": null,
+        "json": null,
         "duration": millis(talk.started.elapsed()),
     }))
+}
+
+/// The result document of a refused handshake: the answer, and no
+/// conversation.
+fn refused(
+    target: &Target,
+    refusal: &Refusal,
+    cap: usize,
+    connect: f64,
+    started: Instant,
+) -> serde_json::Value {
+    let body = refusal.body_text(cap);
+    let parsed = serde_json::from_str::<serde_json::Value>(&body).ok();
+    json!({
+        "url": target.ws.as_str(),
+        "status": refusal.status.as_u16(),
+        "headers": crate::http::headers_doc(&refusal.headers),
+        "protocol": null,
+        "connect": connect,
+        "messages": [],
+        "received": [],
+        "replies": {},
+        "latencies": [],
+        "close": null,
+        "open": false,
+        "body": body,
+        "json": parsed,
+        "duration": millis(started.elapsed()),
+    })
 }

@@ -76,6 +76,8 @@ conversation = [
             "latencies",
             "close",
             "open",
+            "body",
+            "json",
             "duration"
         ]
     );
@@ -854,7 +856,7 @@ conversation = [
     let err = ws(&ctx, "connection = \"eve\"").await.unwrap_err();
     assert_eq!(
         err.message,
-        "connection `eve` is not open: the step that opens it failed"
+        "connection `eve` is not open: the step that opens it failed, or its handshake was refused"
     );
     let dave = ws(&ctx, &format!("url = \"{room}\"\nconnection = \"dave\""))
         .await
@@ -907,6 +909,152 @@ async fn a_refused_handshake_shows_status_and_body() {
         .await
         .unwrap_err();
     assert!(err.message.contains("with 200 OK"), "{}", err.message);
+}
+
+/// With `allow_refusal`, a refused handshake is the result: its status,
+/// headers and body, no conversation, nothing left open.
+#[tokio::test]
+async fn an_allowed_refusal_is_the_result() {
+    let server = WsServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/forbidden");
+    // the conversation would fail: it is not run
+    let doc = ws(
+        &ctx,
+        &format!(
+            "url = \"{url}\"\nallow_refusal = true\nconversation = [{{ expect = \"never\" }}]"
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["status"], 403);
+    assert_eq!(doc["body"], WsServer::FORBIDDEN_BODY);
+    assert_eq!(doc["json"], Value::Null);
+    assert_eq!(doc["open"], false);
+    assert_eq!(doc["close"], Value::Null);
+    assert_eq!(doc["messages"], json!([]));
+    assert_eq!(doc["url"], url);
+    assert!(doc["headers"].is_object(), "{doc}");
+    assert!(doc["connect"].is_number(), "{doc}");
+
+    // an accepted handshake with the key set is an ordinary conversation
+    let doc = ws(
+        &ctx,
+        &format!(
+            "url = \"{}\"\nallow_refusal = true\nconversation = [{{ send = \"hi\" }}, {{ expect = \"hi\" }}]",
+            server.url("/echo")
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["status"], 101);
+    assert_eq!(doc["body"], Value::Null);
+    assert_eq!(doc["received"][0]["text"], "hi");
+
+    // without it, the refusal is still an error, and says how to check it
+    let err = ws(&ctx, &format!("url = \"{url}\"")).await.unwrap_err();
+    assert!(
+        err.help
+            .unwrap_or_default()
+            .contains("allow_refusal = true"),
+        "{}",
+        err.message
+    );
+
+    // a name the refused step would have opened is not open
+    let err = ws(
+        &ctx,
+        &format!("url = \"{url}\"\nconnection = \"gate\"\nallow_refusal = true"),
+    )
+    .await
+    .map(|doc| doc["open"].clone());
+    assert_eq!(err.unwrap(), false);
+    let err = ws(
+        &ctx,
+        "connection = \"gate\"\nconversation = [{ send = \"hi\" }]",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.message.contains("is not open"), "{}", err.message);
+}
+
+/// Through the runner: `expect.status` checks a refusal like any status,
+/// and a refusal the step does not allow fails it, whatever it expects.
+#[tokio::test]
+async fn a_refusal_is_checked_by_expectations() {
+    use planrun_runner::events::{RunEvent, StepStatus};
+
+    let server = WsServer::start().await;
+    let demo = DemoServer::start("127.0.0.1:0".parse().unwrap(), Flavor::Wsgi)
+        .await
+        .unwrap();
+    let (_ctx, dir) = context();
+    let text = format!(
+        r#"id = "refusals"
+[[steps]]
+id = "forbidden"
+needs = []
+ws = {{ url = "{forbidden}", allow_refusal = true }}
+expect.status = 403
+expect.body = {{ contains = "no entry" }}
+
+[[steps]]
+id = "unknown-socket"
+needs = []
+ws = {{ url = "{demo}/ws/no-such-socket/", allow_refusal = true }}
+expect.status = 404
+expect.json.error = "not found"
+expect.open = false
+
+[[steps]]
+id = "wrong-status"
+needs = []
+ws = {{ url = "{forbidden}", allow_refusal = true }}
+expect.status = 101
+
+[[steps]]
+id = "not-allowed"
+needs = []
+ws = {{ url = "{forbidden}" }}
+expect.status = 403
+"#,
+        forbidden = server.url("/forbidden"),
+        demo = demo.base_url(),
+    );
+    let (summary, events) = run_spec(dir.path(), &text).await;
+    assert_eq!(summary.failed, 1);
+    let reports: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            RunEvent::StepFinished { report, .. } => Some(report.clone()),
+            _ => None,
+        })
+        .collect();
+    let status = |id: &str| {
+        reports
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no report of `{id}`"))
+    };
+    for id in ["forbidden", "unknown-socket"] {
+        let report = status(id);
+        assert_eq!(report.status, StepStatus::Passed, "{id}: {report:?}");
+    }
+    let wrong = status("wrong-status");
+    assert_eq!(wrong.status, StepStatus::Failed);
+    assert!(
+        wrong.expectations[0].message.contains("403"),
+        "{:?}",
+        wrong.expectations
+    );
+    let refused = status("not-allowed");
+    assert_eq!(refused.status, StepStatus::Errored);
+    let message = &refused.error.as_ref().expect("an error").message;
+    assert!(
+        message.starts_with("the server refused the WebSocket handshake of `ws://"),
+        "{message}"
+    );
+    demo.shutdown().await;
 }
 
 #[tokio::test]

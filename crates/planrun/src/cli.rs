@@ -40,7 +40,7 @@ enum Command {
     /// Run spec files or directories of them.
     Run(RunArgs),
     /// Check specs without running anything (no network).
-    Validate(SelectArgs),
+    Validate(ValidateArgs),
     /// List the specs that would run (the CI matrix input).
     List {
         #[command(flatten)]
@@ -51,10 +51,10 @@ enum Command {
     },
     /// Print the JSON Schema of spec files.
     Schema,
-    /// Print a spec's execution graph.
+    /// Print the step graph of each spec.
     Graph {
-        /// The spec file.
-        file: PathBuf,
+        #[command(flatten)]
+        select: SelectArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
@@ -103,6 +103,15 @@ struct SelectArgs {
     /// Only specs with this id (repeatable).
     #[arg(long = "id")]
     ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// No colors (also when NO_COLOR is set).
+    #[arg(long)]
+    no_color: bool,
 }
 
 #[derive(Debug, Args)]
@@ -171,7 +180,7 @@ pub(crate) fn main() -> u8 {
                 Err(_) => exit::INTERNAL,
             }
         }),
-        Command::Validate(select) => validate(&select),
+        Command::Validate(args) => validate(&args),
         Command::List { select, json } => list(&select, json),
         Command::Schema => {
             let schema = planrun_spec::schema::spec_schema();
@@ -181,7 +190,7 @@ pub(crate) fn main() -> u8 {
             );
             exit::PASSED
         }
-        Command::Graph { file, format } => graph(&file, format),
+        Command::Graph { select, format } => graph(&select, format),
         Command::Demo { port, host, flavor } => runtime.block_on(demo(&host, port, &flavor)),
     }
 }
@@ -336,15 +345,9 @@ fn load(select: &SelectArgs, registry: &Registry, color: bool) -> Result<Loaded,
             .filter_map(|d| d.source.as_ref().map(|s| s.path.clone()))
             .collect();
         eprintln!(
-            "error: {} problem{} in {} file{}; nothing ran",
-            all.len(),
-            if all.len() == 1 { "" } else { "s" },
-            files_with_errors.len().max(1),
-            if files_with_errors.len() == 1 {
-                ""
-            } else {
-                "s"
-            }
+            "error: {} in {}; nothing ran",
+            count(all.len(), "problem", "problems"),
+            count(files_with_errors.len().max(1), "file", "files")
         );
         return Err(exit::INVALID);
     }
@@ -355,20 +358,28 @@ fn load(select: &SelectArgs, registry: &Registry, color: bool) -> Result<Loaded,
     })
 }
 
-fn validate(select: &SelectArgs) -> u8 {
-    let color = color_enabled(false);
-    match load(select, &planrun_steps::registry(), color) {
+fn validate(args: &ValidateArgs) -> u8 {
+    let color = color_enabled(args.no_color);
+    match load(&args.select, &planrun_steps::registry(), color) {
         Ok(loaded) => {
+            let specs = loaded.plans.len();
             let steps: usize = loaded.plans.iter().map(|p| p.spec.steps.len()).sum();
-            eprintln!(
-                "{} spec{} valid ({steps} steps)",
-                loaded.plans.len(),
-                if loaded.plans.len() == 1 { "" } else { "s" }
+            // the verdict is the command's output; diagnostics go to stderr
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "{} valid ({})",
+                count(specs, "spec", "specs"),
+                count(steps, "step", "steps")
             );
             exit::PASSED
         }
         Err(code) => code,
     }
+}
+
+/// `1 spec`, `3 specs`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn list(select: &SelectArgs, json: bool) -> u8 {
@@ -399,71 +410,145 @@ fn list(select: &SelectArgs, json: bool) -> u8 {
             serde_json::to_string_pretty(&items).unwrap_or_default()
         );
     } else {
-        for p in &loaded.plans {
-            let _ = writeln!(
-                out,
-                "{:<10} {:<7} {:<40} {}",
-                p.spec.id,
-                p.spec.priority.as_str(),
-                p.spec.name.as_deref().unwrap_or(""),
-                p.spec.source.path.display()
-            );
-        }
+        let _ = out.write_all(table(&loaded.plans).as_bytes());
     }
     exit::PASSED
 }
 
-fn graph(file: &Path, format: GraphFormat) -> u8 {
-    let select = SelectArgs {
-        paths: vec![file.to_path_buf()],
-        vars: Vec::new(),
-        secrets: Vec::new(),
-        env_file: None,
-        tags: Vec::new(),
-        priorities: Vec::new(),
-        ids: Vec::new(),
-    };
-    let loaded = match load(&select, &planrun_steps::registry(), color_enabled(false)) {
+/// The `list` table: id, priority, name and path, each column as wide as
+/// its widest cell (the path, last, is not padded).
+fn table(plans: &[Plan]) -> String {
+    let rows: Vec<[String; 4]> = plans
+        .iter()
+        .map(|p| {
+            [
+                p.spec.id.clone(),
+                p.spec.priority.as_str().to_string(),
+                p.spec.name.clone().unwrap_or_default(),
+                p.spec.source.path.display().to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = [0; 3];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for [id, priority, name, path] in &rows {
+        let [w0, w1, w2] = widths;
+        let _ = writeln!(out, "{id:<w0$}  {priority:<w1$}  {name:<w2$}  {path}");
+    }
+    out
+}
+
+fn graph(select: &SelectArgs, format: GraphFormat) -> u8 {
+    let loaded = match load(select, &planrun_steps::registry(), color_enabled(false)) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let Some(plan) = loaded.plans.first() else {
-        return exit::INVALID;
+    if loaded.plans.is_empty() {
+        eprintln!("no spec matches the filters; nothing to draw");
+        return exit::PASSED;
+    }
+    let out = match format {
+        GraphFormat::Mermaid => mermaid(&loaded.plans),
+        GraphFormat::Dot => dot(&loaded.plans),
     };
-    let steps = &plan.spec.steps;
-    let label = |i: usize| {
-        let s = &steps[i];
-        let teardown = if s.always { " (always)" } else { "" };
-        format!("{}: {}{teardown}", s.id, s.kind.key())
-    };
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    exit::PASSED
+}
+
+/// A node's label: the step id, its kind, and whether it is teardown.
+fn step_label(plan: &Plan, i: usize) -> String {
+    let step = &plan.spec.steps[i];
+    let teardown = if step.always { " (always)" } else { "" };
+    format!("{}: {}{teardown}", step.id, step.kind.key())
+}
+
+/// One `flowchart` per spec, each after a comment naming its file: Mermaid
+/// draws one diagram per block, so several specs are several blocks.
+fn mermaid(plans: &[Plan]) -> String {
     let mut out = String::new();
-    match format {
-        GraphFormat::Mermaid => {
-            out.push_str("flowchart TD\n");
-            for i in 0..steps.len() {
-                let _ = writeln!(out, "    s{i}[\"{}\"]", label(i).replace('"', "'"));
-            }
-            for (i, deps) in plan.deps.iter().enumerate() {
-                for d in deps {
-                    let _ = writeln!(out, "    s{d} --> s{i}");
-                }
-            }
+    for (n, plan) in plans.iter().enumerate() {
+        if n > 0 {
+            out.push('\n');
         }
-        GraphFormat::Dot => {
-            let _ = write!(out, "digraph \"{}\" {{\n    rankdir=TB;\n", plan.spec.id);
-            for i in 0..steps.len() {
-                let _ = writeln!(out, "    s{i} [label=\"{}\"];", label(i).replace('"', "'"));
+        let _ = writeln!(
+            out,
+            "%% {}: {}",
+            plan.spec.id,
+            plan.spec.source.path.display()
+        );
+        out.push_str("flowchart TD\n");
+        for i in 0..plan.spec.steps.len() {
+            let label = step_label(plan, i).replace('"', "#quot;");
+            let _ = writeln!(out, "    s{i}[\"{label}\"]");
+        }
+        for (i, deps) in plan.deps.iter().enumerate() {
+            for d in deps {
+                let _ = writeln!(out, "    s{d} --> s{i}");
             }
-            for (i, deps) in plan.deps.iter().enumerate() {
-                for d in deps {
-                    let _ = writeln!(out, "    s{d} -> s{i};");
-                }
-            }
-            out.push_str("}\n");
         }
     }
-    print!("{out}");
-    exit::PASSED
+    out
+}
+
+/// One `digraph`; several specs are a `cluster` subgraph each, so that the
+/// whole output is one graph every Graphviz tool draws (many draw only the
+/// first graph of a file).
+fn dot(plans: &[Plan]) -> String {
+    let mut out = String::new();
+    if let [plan] = plans {
+        let _ = writeln!(out, "// {}", plan.spec.source.path.display());
+        let _ = writeln!(out, "digraph {} {{", dot_quote(&plan.spec.id));
+        out.push_str("    rankdir=TB;\n");
+        dot_nodes(&mut out, plan, "s", "    ");
+        out.push_str("}\n");
+        return out;
+    }
+    out.push_str("digraph planrun {\n    rankdir=TB;\n");
+    for (n, plan) in plans.iter().enumerate() {
+        let label = format!("{} ({})", plan.spec.id, plan.spec.source.path.display());
+        let _ = writeln!(out, "    subgraph cluster_{n} {{");
+        let _ = writeln!(out, "        label={};", dot_quote(&label));
+        dot_nodes(&mut out, plan, &format!("s{n}_"), "        ");
+        out.push_str("    }\n");
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// The nodes and edges of one spec, node names starting with `prefix`.
+fn dot_nodes(out: &mut String, plan: &Plan, prefix: &str, indent: &str) {
+    for i in 0..plan.spec.steps.len() {
+        let label = dot_quote(&step_label(plan, i));
+        let _ = writeln!(out, "{indent}{prefix}{i} [label={label}];");
+    }
+    for (i, deps) in plan.deps.iter().enumerate() {
+        for d in deps {
+            let _ = writeln!(out, "{indent}{prefix}{d} -> {prefix}{i};");
+        }
+    }
+}
+
+/// A DOT string literal.
+fn dot_quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            _ => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 async fn run(args: RunArgs) -> u8 {

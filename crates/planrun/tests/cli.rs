@@ -455,17 +455,168 @@ fn schema_is_current() {
 fn graph_prints_mermaid_and_dot() {
     let file = plans().join("ok/graph.yaml");
     let run = Test::new().args(["graph"]).arg(&file).run().expect_code(0);
+    let out = run.stdout();
     assert!(
-        run.stdout().contains("s0 --> s2") && run.stdout().contains("s1 --> s2"),
-        "{}",
-        run.stdout()
+        out.contains("s0 --> s2") && out.contains("s1 --> s2"),
+        "{out}"
     );
+    assert_eq!(out.matches("flowchart TD").count(), 1, "{out}");
+    assert!(out.starts_with("%% OK-GRAPH: "), "{out}");
     let run = Test::new()
         .args(["graph", "--format", "dot"])
         .arg(&file)
         .run()
         .expect_code(0);
     assert!(run.stdout().contains("s0 -> s2;"), "{}", run.stdout());
+    assert!(!run.stdout().contains("cluster"), "{}", run.stdout());
+}
+
+/// The variables the plans of `ok/` need to be planned (not to run).
+const OK_VARS: [&str; 4] = [
+    "--var",
+    "base_url=http://127.0.0.1:9",
+    "--var",
+    "mark=/nonexistent/mark",
+];
+
+/// Several specs are several graphs, not the first one alone: a Mermaid
+/// block each, and in DOT one graph with a cluster each.
+#[test]
+fn graph_draws_every_spec() {
+    let dir = plans().join("ok");
+    let run = Test::new()
+        .args(["graph"])
+        .arg(&dir)
+        .args(OK_VARS)
+        .run()
+        .expect_code(0);
+    let out = run.stdout();
+    assert_eq!(out.matches("flowchart TD").count(), 4, "{out}");
+    for (id, file) in [
+        ("OK-GRAPH", "graph.yaml"),
+        ("OK-HEALTH", "health.toml"),
+        ("OK-RETRY", "retry.toml"),
+        ("OK-WARN", "should-warn.toml"),
+    ] {
+        let heading = out
+            .lines()
+            .find(|l| l.starts_with(&format!("%% {id}: ")))
+            .unwrap_or_else(|| panic!("no heading for {id}: {out}"));
+        assert!(heading.ends_with(file), "{heading}");
+    }
+    // each block opens with its heading and `flowchart`
+    for block in out.split("\n\n") {
+        let mut lines = block.lines();
+        assert!(
+            lines.next().is_some_and(|l| l.starts_with("%% ")),
+            "{block}"
+        );
+        assert_eq!(lines.next(), Some("flowchart TD"), "{block}");
+    }
+
+    let run = Test::new()
+        .args(["graph", "--format", "dot"])
+        .arg(&dir)
+        .args(OK_VARS)
+        .run()
+        .expect_code(0);
+    let out = run.stdout();
+    assert_eq!(out.matches("digraph").count(), 1, "{out}");
+    for n in 0..4 {
+        assert!(out.contains(&format!("subgraph cluster_{n} {{")), "{out}");
+    }
+    assert!(out.contains("label=\"OK-GRAPH ("), "{out}");
+    assert!(out.contains("s0_0 -> s0_2;"), "{out}");
+    assert!(out.contains("s1_0 [label="), "{out}");
+    assert_eq!(out.matches('{').count(), out.matches('}').count(), "{out}");
+
+    let run = Test::new()
+        .args(["graph", "--id", "OK-WARN"])
+        .arg(&dir)
+        .args(OK_VARS)
+        .run()
+        .expect_code(0);
+    assert_eq!(run.stdout().matches("flowchart TD").count(), 1);
+    assert!(run.stdout().starts_with("%% OK-WARN: "), "{}", run.stdout());
+}
+
+/// `validate` prints its verdict on stdout, counted in words that agree
+/// with the numbers; problems go to stderr with exit code 2.
+#[test]
+fn validate_counts_on_stdout() {
+    let one = plans().join("ok/should-warn.toml");
+    let run = Test::new()
+        .args(["validate", "--no-color"])
+        .arg(&one)
+        .run()
+        .expect_code(0);
+    assert_eq!(run.stdout(), "1 spec valid (1 step)\n");
+    assert_eq!(run.stderr(), "");
+
+    let run = Test::new()
+        .args(["validate"])
+        .arg(plans().join("ok"))
+        .args(OK_VARS)
+        .run()
+        .expect_code(0);
+    assert_eq!(run.stdout(), "4 specs valid (11 steps)\n");
+
+    let run = Test::new()
+        .args(["validate", "--no-color"])
+        .arg(plans().join("invalid/cycle.toml"))
+        .run()
+        .expect_code(2);
+    assert_eq!(run.stdout(), "");
+    assert!(run.stderr().contains("nothing ran"), "{}", run.stderr());
+    assert!(!run.stderr().contains('\u{1b}'), "{}", run.stderr());
+}
+
+/// The `list` table's columns line up however long the ids and names are.
+#[test]
+fn list_aligns_columns_to_the_longest_cell() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let specs = [
+        ("a.toml", "A", "high", "short"),
+        (
+            "b.toml",
+            "A-VERY-LONG-TEST-CASE-IDENTIFIER-2024",
+            "low",
+            "a name that is longer than forty characters, by far",
+        ),
+        ("c.toml", "C", "medium", "middle"),
+    ];
+    for (file, id, priority, name) in specs {
+        std::fs::write(
+            dir.path().join(file),
+            format!(
+                "id = \"{id}\"\nname = \"{name}\"\npriority = \"{priority}\"\n\n[[steps]]\nid = \"w\"\nwait = \"1ms\"\n"
+            ),
+        )
+        .expect("spec");
+    }
+    let run = Test::new()
+        .args(["list"])
+        .arg(dir.path())
+        .run()
+        .expect_code(0);
+    let out = run.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let path = |file: &str| dir.path().join(file).display().to_string();
+    for (column, cells) in [
+        ("priority", ["high", "low", "medium"].map(String::from)),
+        ("name", ["short", "a name that", "middle"].map(String::from)),
+        ("path", ["a.toml", "b.toml", "c.toml"].map(path)),
+    ] {
+        let starts: Vec<Option<usize>> = lines
+            .iter()
+            .zip(cells)
+            .map(|(line, cell)| line.find(&format!("  {cell}")))
+            .collect();
+        assert!(starts[0].is_some(), "{column}: {out}");
+        assert!(starts.iter().all(|s| *s == starts[0]), "{column}: {out}");
+    }
+    assert!(lines.iter().all(|l| !l.ends_with(' ')), "{out}");
 }
 
 /// Ctrl-C stops the run, still stops background processes and runs teardown,

@@ -28,6 +28,8 @@ impl Kind for Ws {
         "latencies",
         "close",
         "open",
+        "body",
+        "json",
         "duration",
     ];
     const EVIDENCE: &'static [EvidenceField] = &[EvidenceField::last("received")];
@@ -136,6 +138,12 @@ pub struct WsConfig {
     /// Cap on one incoming message (default: the run's `max_body`, 16 MiB
     /// unless `defaults.max_body` says otherwise).
     pub max_message: Option<ByteSize>,
+    /// A refused handshake (an answer other than 101) is the result, with its
+    /// `status`, `headers` and `body`, instead of an error; the conversation
+    /// is skipped. For checking that a socket is refused: pair it with
+    /// `expect.status`.
+    #[serde(default)]
+    pub allow_refusal: bool,
 }
 
 /// One action of a WebSocket conversation: exactly one action key, plus
@@ -250,6 +258,12 @@ impl WsConfig {
                 "a ws step needs a `url`, or `connection` naming one opened by an earlier step",
             ));
         }
+        if self.allow_refusal && self.url.is_none() {
+            return Err(ConfigProblem::key(
+                "allow_refusal",
+                "`allow_refusal` applies to the handshake of a step that opens a connection (with `url`); this step continues one",
+            ));
+        }
         for (i, action) in self.conversation.iter().enumerate() {
             let key = action.key().map_err(|e| ConfigProblem::item(i, e))?;
             if action.skip && key != "expect" {
@@ -270,5 +284,27 @@ impl WsConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::ConfigPlace;
+
+    #[test]
+    fn allow_refusal_needs_a_handshake() {
+        let continues = WsConfig {
+            connection: Some(String::from("alice")),
+            allow_refusal: true,
+            ..WsConfig::default()
+        };
+        let problem = continues.check().unwrap_err();
+        assert_eq!(problem.at, ConfigPlace::Key("allow_refusal"));
+        let opens = WsConfig {
+            url: Some(String::from("ws://127.0.0.1:1/")),
+            ..continues
+        };
+        assert!(opens.check().is_ok());
     }
 }

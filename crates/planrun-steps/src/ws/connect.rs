@@ -3,7 +3,8 @@
 //! TCP connection, TLS and the upgrade, each failure with its own message.
 //!
 //! This module must not send or read messages: it returns an open socket and
-//! what the handshake answered.
+//! what the handshake answered, or the answer of a server that refused the
+//! upgrade (whether that is an error is the step's choice).
 
 use std::io;
 use std::sync::Arc;
@@ -156,7 +157,80 @@ pub(super) fn request_headers(
     Ok(headers)
 }
 
+/// How a handshake ended, when the server answered it.
+pub(super) enum Opened {
+    /// Upgraded: the socket and the 101 answer.
+    Open(Box<Socket>, Response),
+    /// The server answered with another status.
+    Refused(Refusal),
+}
+
+/// The answer of a server that did not switch protocols.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    /// The status, not 101.
+    pub(super) status: http::StatusCode,
+    /// The answer's headers.
+    pub(super) headers: HeaderMap,
+    /// The body bytes that arrived with the headers (the handshake reads no
+    /// further): a short body is whole.
+    pub(super) body: Vec<u8>,
+}
+
+impl Refusal {
+    fn new(response: tungstenite::http::Response<Option<Vec<u8>>>) -> Self {
+        let (parts, body) = response.into_parts();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.unwrap_or_default(),
+        }
+    }
+
+    /// The body as text (invalid UTF-8 replaced), at most `cap` bytes of it.
+    pub(super) fn body_text(&self, cap: usize) -> String {
+        let bytes = &self.body[..self.body.len().min(cap)];
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    /// The refusal as the step's error, when the step does not allow it.
+    pub(super) fn error(&self, url: &str) -> StepError {
+        let status = self.status;
+        let reason = status.canonical_reason().unwrap_or("");
+        let body = self.body_text(self.body.len());
+        let body = body.trim();
+        let body = if body.is_empty() {
+            String::from(" (no body)")
+        } else {
+            format!(": {}", excerpt(body, 200))
+        };
+        let help = match status.as_u16() {
+            401 | 403 => {
+                "the server wants credentials: log in with an `http` step first (its cookies are sent), or set `headers`/`cookies`; to check the refusal itself, set `allow_refusal = true` and expect its `status`"
+            }
+            404 => {
+                "check the socket's path (a server without WebSocket routing, a WSGI-only deployment, answers 404 here); to check the refusal itself, set `allow_refusal = true` and expect its `status`"
+            }
+            426 => "the server wants a different protocol version or an upgrade it did not get",
+            _ => "check the URL and what the server expects in the handshake",
+        };
+        let message = if status.is_success() {
+            format!(
+                "`{url}` is not a WebSocket endpoint: it answered the handshake with {} {reason} instead of 101 Switching Protocols{body}",
+                status.as_u16()
+            )
+        } else {
+            format!(
+                "the server refused the WebSocket handshake of `{url}` with {} {reason}{body}",
+                status.as_u16()
+            )
+        };
+        StepError::new(message).help(help)
+    }
+}
+
 /// Connects, sets up TLS and performs the upgrade, all before `deadline`.
+/// An answer other than 101 is [`Opened::Refused`], not an error.
 pub(super) async fn open(
     target: &Target,
     headers: HeaderMap,
@@ -164,7 +238,7 @@ pub(super) async fn open(
     max_message: usize,
     deadline: Instant,
     limit: Duration,
-) -> Result<(Socket, Response), StepError> {
+) -> Result<Opened, StepError> {
     let url = target.ws.as_str();
     let authority = target.authority();
     let mut request = url.into_client_request().map_err(|err| {
@@ -214,10 +288,13 @@ pub(super) async fn open(
             ))
             .help("is it a WebSocket endpoint? a server that waits for more of the request looks like this"));
         }
+        Ok(Err(tungstenite::Error::Http(response))) => {
+            return Ok(Opened::Refused(Refusal::new(*response)));
+        }
         Ok(Err(err)) => return Err(handshake_error(err, url, target.is_tls())),
         Ok(Ok(done)) => done,
     };
-    Ok((socket, response))
+    Ok(Opened::Open(Box::new(socket), response))
 }
 
 fn connect_error(err: &io::Error, url: &str, authority: &str) -> StepError {
@@ -249,42 +326,6 @@ fn tls_cause(err: &io::Error) -> Option<&rustls::Error> {
 fn handshake_error(err: tungstenite::Error, url: &str, tls: bool) -> StepError {
     use tungstenite::Error as E;
     match err {
-        E::Http(response) => {
-            let status = response.status();
-            let reason = status.canonical_reason().unwrap_or("");
-            let body = response
-                .body()
-                .as_deref()
-                .map(|b| String::from_utf8_lossy(b).trim().to_string())
-                .unwrap_or_default();
-            let body = if body.is_empty() {
-                String::from(" (no body)")
-            } else {
-                format!(": {}", excerpt(&body, 200))
-            };
-            let help = match status.as_u16() {
-                401 | 403 => {
-                    "the server wants credentials: log in with an `http` step first (its cookies are sent), or set `headers`/`cookies`"
-                }
-                404 => {
-                    "check the socket's path; a server without WebSocket routing (a WSGI-only deployment) answers 404 here"
-                }
-                426 => "the server wants a different protocol version or an upgrade it did not get",
-                _ => "check the URL and what the server expects in the handshake",
-            };
-            let message = if status.is_success() {
-                format!(
-                    "`{url}` is not a WebSocket endpoint: it answered the handshake with {} {reason} instead of 101 Switching Protocols{body}",
-                    status.as_u16()
-                )
-            } else {
-                format!(
-                    "the server refused the WebSocket handshake of `{url}` with {} {reason}{body}",
-                    status.as_u16()
-                )
-            };
-            StepError::new(message).help(help)
-        }
         E::Io(io) if tls && tls_cause(&io).is_some() => {
             let cause = tls_cause(&io).map(ToString::to_string).unwrap_or_default();
             StepError::new(format!("TLS handshake with `{url}` failed: {cause}")).help(TLS_HELP)
