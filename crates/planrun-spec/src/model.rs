@@ -9,6 +9,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json_path::JsonPath;
 
+use crate::error::Diagnostics;
 use crate::kinds::ConfigMatcher;
 use crate::source::SourceFile;
 use crate::template::Template;
@@ -116,6 +117,13 @@ pub struct Spec {
     pub defaults: Defaults,
     /// The steps, in file order.
     pub steps: Vec<Step>,
+    /// The ids of the steps lowering could not keep (no action, or two): a
+    /// `needs` or a template naming one is not judged, since that depends on
+    /// the broken step.
+    pub dropped_steps: Vec<String>,
+    /// What lowering found wrong. [`crate::plan::plan`] reports these with
+    /// the problems of the graph; a spec with any never becomes a plan.
+    pub problems: Diagnostics,
 }
 
 pub use crate::kinds::StepKind;
@@ -156,6 +164,13 @@ pub struct Step {
     pub when: Option<Template>,
     /// Teardown: runs even after failures and on Ctrl-C.
     pub always: bool,
+    /// Whether lowering found no problem in the step. A step with a problem
+    /// in its configuration, an expectation or a capture is kept so that the
+    /// rest of the spec is checked around it, but it never reaches a plan.
+    pub sound: bool,
+    /// Whether every capture written lowered: a capture with a problem is
+    /// left out of `captures`, so reads of a name it lacks are not judged.
+    pub captures_known: bool,
     /// The whole step.
     pub span: Span,
 }

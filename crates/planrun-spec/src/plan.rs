@@ -48,7 +48,11 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
     Ok(Arc::new(SourceFile::new(path, text, format)))
 }
 
-/// Parses and lowers one spec file.
+/// Parses and lowers one spec file. A file that parses gives a spec even
+/// when lowering found problems: they are in [`Spec::problems`], and
+/// [`plan`] reports them together with those of the graph and the
+/// references, so that a file's problems are all found in one pass. `Err`
+/// when the file does not parse, or is not a table.
 pub fn load_spec(source: &Arc<SourceFile>) -> Result<Spec, Diagnostics> {
     let value = parse_source(source).map_err(|d| Diagnostics(vec![d.with_source(source)]))?;
     lower_spec(source, &value)
@@ -74,14 +78,17 @@ pub fn find_dir_config(dir: &Path) -> Result<DirConfig, Diagnostics> {
 }
 
 /// Plans a lowered spec. `unavailable` lists kinds this build cannot run.
+/// The problems lowering found come first in `Err`; every check whose inputs
+/// are sound runs anyway.
 pub fn plan(
-    spec: Spec,
+    mut spec: Spec,
     dir: Arc<DirConfig>,
     overrides: &Overrides,
     unavailable: &[StepKind],
 ) -> Result<Plan, Diagnostics> {
-    let mut diags = Diagnostics::default();
+    let mut diags = std::mem::take(&mut spec.problems);
     let source = Arc::clone(&spec.source);
+    let dropped = |name: &str| spec.dropped_steps.iter().any(|d| d == name);
 
     // step ids are unique
     let mut ids: HashMap<&str, usize> = HashMap::new();
@@ -152,6 +159,8 @@ pub fn plan(
 
     // dependencies
     let mut deps: Vec<Vec<usize>> = Vec::with_capacity(spec.steps.len());
+    // steps with a need that names no step: what runs before them is unknown
+    let mut unresolved = vec![false; spec.steps.len()];
     for (i, step) in spec.steps.iter().enumerate() {
         let mut d = Vec::new();
         match &step.needs {
@@ -173,24 +182,29 @@ pub fn plan(
                             .help("remove it from `needs`"),
                         ),
                         Some(&j) => d.push(j),
-                        None => diags.push(
-                            Diagnostic::new(
-                                DiagnosticKind::UnknownStep,
-                                need.span.clone(),
-                                format!("no step has the id `{}`", need.name),
-                            )
-                            .label("unknown step")
-                            .help(
-                                did_you_mean(&need.name, ids.keys().copied()).unwrap_or_else(
-                                    || {
-                                        format!(
-                                            "steps in this spec: {}",
-                                            code_list(spec.steps.iter().map(|s| &s.id))
-                                        )
-                                    },
+                        // waits for the broken step's own fix
+                        None if dropped(&need.name) => unresolved[i] = true,
+                        None => {
+                            unresolved[i] = true;
+                            diags.push(
+                                Diagnostic::new(
+                                    DiagnosticKind::UnknownStep,
+                                    need.span.clone(),
+                                    format!("no step has the id `{}`", need.name),
+                                )
+                                .label("unknown step")
+                                .help(
+                                    did_you_mean(&need.name, ids.keys().copied()).unwrap_or_else(
+                                        || {
+                                            format!(
+                                                "steps in this spec: {}",
+                                                code_list(spec.steps.iter().map(|s| &s.id))
+                                            )
+                                        },
+                                    ),
                                 ),
-                            ),
-                        ),
+                            );
+                        }
                     }
                 }
             }
@@ -245,8 +259,9 @@ pub fn plan(
         }
     };
 
-    // references in templates
-    if !order.is_empty() {
+    // references in templates: a cycle leaves no order, but "runs before"
+    // still means something on the rest of the graph
+    {
         let captures: HashMap<&str, Vec<&str>> = spec
             .steps
             .iter()
@@ -287,6 +302,8 @@ pub fn plan(
             let scope = Scope {
                 var_names: &var_names,
                 ids: &ids,
+                dropped: &spec.dropped_steps,
+                unresolved: &unresolved,
                 captures: &captures,
                 deps: &deps,
                 spec: &spec,
@@ -357,6 +374,8 @@ fn matcher_templates(m: &Matcher, out: &mut Vec<(Template, bool)>) {
 struct Scope<'a> {
     var_names: &'a BTreeSet<String>,
     ids: &'a HashMap<&'a str, usize>,
+    dropped: &'a [String],
+    unresolved: &'a [bool],
     captures: &'a HashMap<&'a str, Vec<&'a str>>,
     deps: &'a [Vec<usize>],
     spec: &'a Spec,
@@ -369,6 +388,7 @@ impl Scope<'_> {
             if self.var_names.contains(root)
                 || BUILTIN_NAMES.contains(&root)
                 || (has_result && root == "result")
+                || self.dropped.iter().any(|d| d == root)
             {
                 continue;
             }
@@ -378,7 +398,12 @@ impl Scope<'_> {
                     diags.push(undefined(t, root, None, "here").help(
                         "a step reads its own result through `result`, e.g. `result.status`",
                     ));
-                } else if !runs_before(self.deps, j, self.step_index) {
+                    continue;
+                }
+                // with a need that names no step, what runs before is unknown
+                if !runs_before(self.deps, j, self.step_index)
+                    && !ancestry_unresolved(self.deps, self.unresolved, self.step_index)
+                {
                     diags.push(
                         Diagnostic::new(
                             DiagnosticKind::UndefinedReference,
@@ -391,9 +416,12 @@ impl Scope<'_> {
                         .label(format!("reads `{root}`"))
                         .help(format!("add `needs = [\"{root}\"]` to step `{}`", step.id)),
                     );
-                } else if let Some(field) = field {
+                }
+                // the captures a step defines do not depend on the order; a
+                // capture with a problem is not among them
+                if let Some(field) = field {
                     let caps = &self.captures[root];
-                    if !caps.contains(&field) {
+                    if !caps.contains(&field) && self.spec.steps[j].captures_known {
                         diags.push(
                             Diagnostic::new(
                                 DiagnosticKind::UndefinedReference,
@@ -490,6 +518,25 @@ fn topo_order(deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
     }
 }
 
+/// Whether `step` or a step it (transitively) needs has a need that names no
+/// step, so that its ancestry is not known.
+fn ancestry_unresolved(deps: &[Vec<usize>], unresolved: &[bool], step: usize) -> bool {
+    let mut seen = vec![false; deps.len()];
+    let mut stack = vec![step];
+    while let Some(i) = stack.pop() {
+        if unresolved[i] {
+            return true;
+        }
+        for &d in &deps[i] {
+            if !seen[d] {
+                seen[d] = true;
+                stack.push(d);
+            }
+        }
+    }
+    false
+}
+
 /// Whether step `before` is a (transitive) need of step `step`. Asked only
 /// for steps that templates name, so no ancestor sets are built for the rest.
 fn runs_before(deps: &[Vec<usize>], before: usize, step: usize) -> bool {
@@ -544,6 +591,54 @@ mod tests {
             d.message.contains("`a`") && d.message.contains("`b`") && d.message.contains("`c`"),
             "{}",
             d.message
+        );
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        plan_text(text)
+            .map(|_| ())
+            .expect_err("problems")
+            .iter()
+            .map(|d| d.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_step_with_a_problem_does_not_hide_the_graph() {
+        // a bad timeout and an unknown need, found in one pass
+        assert_eq!(
+            messages(
+                "[[steps]]\nid = \"a\"\nwait = \"1ms\"\ntimeout = 5\ncapture.x = \"status\"\n[[steps]]\nid = \"b\"\nneeds = [\"c\"]\nhttp = { get = \"http://h/{{ a.y }}\" }\n[[steps]]\nneeds = []\nhttp = { get = \"http://h/{{ b.z }}\" }\n",
+            ),
+            [
+                "a duration needs a unit: `5`",
+                "no step has the id `c`",
+                "step `a` captures no `y`",
+                "step `step-3` reads `b`, which may not have run yet",
+                "step `b` captures no `z`",
+            ]
+        );
+        // `b` has an unknown need: whether `a` runs before it waits for the
+        // fix; `a` has a problem of its own, so its captures are not judged
+        assert_eq!(
+            messages(
+                "[[steps]]\nid = \"a\"\nwait = \"1ms\"\ncapture.x = { from = \"status\", regex = \"(\" }\n[[steps]]\nid = \"b\"\nneeds = [\"c\"]\nhttp = { get = \"http://h/{{ a.y }}\" }\n",
+            ),
+            [
+                "invalid regular expression: regex parse error:\n    (\n    ^\nerror: unclosed group",
+                "no step has the id `c`",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dropped_step_is_not_reported_again() {
+        // `login` has no known kind: needing it or reading it says nothing new
+        assert_eq!(
+            messages(
+                "[[steps]]\nid = \"login\"\nhtp = { get = \"x\" }\n[[steps]]\nneeds = [\"login\"]\nhttp = { get = \"http://h/{{ login.t }}\" }\n",
+            ),
+            ["unknown step kind `htp`"]
         );
     }
 

@@ -24,7 +24,7 @@ use crate::value::{Key, Span, Value, ValueKind};
 pub use matcher::lower_matcher;
 pub use target::{parse_json_path, parse_target};
 
-use step::lower_steps;
+use step::{Steps, lower_steps};
 use vars::lower_vars;
 
 const SPEC_KEYS: &[&str] = &[
@@ -209,7 +209,8 @@ fn check_name(key: &Key, what: &str, diags: &mut Diagnostics) {
     }
 }
 
-/// Lowers a spec file's value tree.
+/// Lowers a spec file's value tree. The spec keeps what lowering found wrong
+/// in [`Spec::problems`]; `Err` only when the file is not a table at all.
 pub(crate) fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec, Diagnostics> {
     let mut diags = Diagnostics::default();
     let Some(mut table) = Table::new(root, "a spec", &mut diags) else {
@@ -270,27 +271,28 @@ pub(crate) fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec,
                 .label("the spec starts here")
                 .help("add steps: `[[steps]]` in TOML, `steps:` with a list in YAML"),
         );
-        Vec::new()
+        Steps {
+            steps: Vec::new(),
+            dropped: Vec::new(),
+        }
     };
     table.finish(SPEC_KEYS, "at the top of a spec", &mut diags);
     diags.attach(source);
-    if diags.is_empty() {
-        Ok(Spec {
-            source: Arc::clone(source),
-            id,
-            id_span,
-            name,
-            objective,
-            priority,
-            tags,
-            phase,
-            vars,
-            defaults,
-            steps,
-        })
-    } else {
-        Err(diags)
-    }
+    Ok(Spec {
+        source: Arc::clone(source),
+        id,
+        id_span,
+        name,
+        objective,
+        priority,
+        tags,
+        phase,
+        vars,
+        defaults,
+        steps: steps.steps,
+        dropped_steps: steps.dropped,
+        problems: diags,
+    })
 }
 
 /// Lowers a directory's `planrun.toml`.

@@ -329,7 +329,8 @@ mod tests {
     fn expectations(text: &str, format: crate::source::Format) -> Vec<Expectation> {
         let source = Arc::new(SourceFile::new("t", text, format));
         let root = crate::parse::parse_source(&source).expect("parses");
-        let spec = lower_spec(&source, &root).expect("valid");
+        let spec = lower_spec(&source, &root).expect("a table");
+        assert!(spec.problems.is_empty(), "{:?}", spec.problems);
         spec.steps[0].expect.clone()
     }
 
