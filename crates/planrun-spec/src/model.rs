@@ -71,6 +71,18 @@ pub struct Defaults {
     pub spec_timeout: Option<Duration>,
     /// Cap on a response body read into memory.
     pub max_body: Option<u64>,
+    /// What a step without `needs` waits for.
+    pub needs: Option<DefaultNeeds>,
+}
+
+/// What a step without `needs` waits for (`defaults.needs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DefaultNeeds {
+    /// The step before it in the file: the language's default.
+    #[default]
+    Previous,
+    /// Nothing: `defaults.needs = []`, every such step starts at once.
+    Nothing,
 }
 
 impl Defaults {
@@ -88,6 +100,7 @@ impl Defaults {
             timeout: self.timeout.or(other.timeout),
             spec_timeout: self.spec_timeout.or(other.spec_timeout),
             max_body: self.max_body.or(other.max_body),
+            needs: self.needs.or(other.needs),
         }
     }
 }

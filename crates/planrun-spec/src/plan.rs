@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
 use crate::lower::{lower_dir_config, lower_spec};
-use crate::model::{DirConfig, Matcher, Overrides, Spec, StepKind, Target};
+use crate::model::{DefaultNeeds, DirConfig, Matcher, Overrides, Spec, StepKind, Target};
 use crate::parse::parse_source;
 use crate::source::{Format, SourceFile};
 use crate::template::{BUILTIN_NAMES, Template};
@@ -158,6 +158,7 @@ pub fn plan(
     }
 
     // dependencies
+    let default_needs = spec.defaults.or(&dir.defaults).needs.unwrap_or_default();
     let mut deps: Vec<Vec<usize>> = Vec::with_capacity(spec.steps.len());
     // steps with a need that names no step: what runs before them is unknown
     let mut unresolved = vec![false; spec.steps.len()];
@@ -165,7 +166,7 @@ pub fn plan(
         let mut d = Vec::new();
         match &step.needs {
             None => {
-                if i > 0 {
+                if i > 0 && default_needs == DefaultNeeds::Previous {
                     d.push(i - 1);
                 }
             }
@@ -577,6 +578,30 @@ mod tests {
         let p = plan_text("[[steps]]\nwait = \"1ms\"\n[[steps]]\nwait = \"1ms\"\n").expect("plan");
         assert_eq!(p.deps, vec![vec![], vec![0]]);
         assert_eq!(p.order, vec![0, 1]);
+    }
+
+    #[test]
+    fn defaults_needs_nothing_starts_every_step_without_needs_at_once() {
+        let steps = "[[steps]]\nid = \"a\"\nwait = \"1ms\"\n[[steps]]\nwait = \"1ms\"\n[[steps]]\nneeds = [\"a\"]\nwait = \"1ms\"\n";
+        let p = plan_text(&format!("defaults.needs = []\n{steps}")).expect("plan");
+        assert_eq!(p.deps, vec![vec![], vec![], vec![0]]);
+        // from the directory's `planrun.toml` as well
+        let source = Arc::new(SourceFile::new("t.toml", steps, Format::Toml));
+        let dir = DirConfig {
+            defaults: crate::model::Defaults {
+                needs: Some(DefaultNeeds::Nothing),
+                ..crate::model::Defaults::default()
+            },
+            ..DirConfig::default()
+        };
+        let spec = load_spec(&source).expect("spec");
+        let p = plan(spec, Arc::new(dir), &Overrides::default(), &[]).expect("plan");
+        assert_eq!(p.deps, vec![vec![], vec![], vec![0]]);
+        // `[]` is the one value
+        assert_eq!(
+            messages(&format!("defaults.needs = [\"a\"]\n{steps}")),
+            ["`defaults.needs` can only be `[]`"]
+        );
     }
 
     #[test]

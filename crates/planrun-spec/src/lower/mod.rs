@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::duration::{parse_bytes, parse_duration};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
-use crate::model::{Defaults, DirConfig, Priority, Spec};
+use crate::model::{DefaultNeeds, Defaults, DirConfig, Priority, Spec};
 use crate::source::SourceFile;
 use crate::value::{Key, Span, Value, ValueKind};
 
@@ -39,7 +39,7 @@ const SPEC_KEYS: &[&str] = &[
     "defaults",
     "steps",
 ];
-const DEFAULTS_KEYS: &[&str] = &["timeout", "spec_timeout", "max_body"];
+const DEFAULTS_KEYS: &[&str] = &["timeout", "spec_timeout", "max_body", "needs"];
 const DIR_KEYS: &[&str] = &["vars", "defaults"];
 
 /// A mapping being read: tracks which keys were used so the rest can be
@@ -342,10 +342,24 @@ fn lower_defaults(value: &Value, diags: &mut Diagnostics) -> Defaults {
             None
         }
     });
+    // a list of ids would make the named steps wait for themselves, and the
+    // previous step is already the default: `[]` is the one value that says
+    // something
+    let needs = table.get("needs").and_then(|v| {
+        if let Some([]) = v.as_seq() {
+            return Some(DefaultNeeds::Nothing);
+        }
+        diags.push(
+            invalid(&v.span, "`defaults.needs` can only be `[]`")
+                .help("`needs = []` starts every step without `needs` at once; leave it out to have each wait for the step before it"),
+        );
+        None
+    });
     table.finish(DEFAULTS_KEYS, "in `defaults`", diags);
     Defaults {
         timeout,
         spec_timeout,
         max_body,
+        needs,
     }
 }
