@@ -30,6 +30,10 @@ pub trait Kind {
     /// `planrun-steps` runs every executor and checks that each key it
     /// returns is listed here.
     const RESULT_FIELDS: &'static [&'static str];
+    /// The lists of documents in the result (an `sse` step's `events`): the
+    /// field, what one item is called in messages, and the fields of an
+    /// item, so that a matcher's near miss of one is an error.
+    const STREAMS: &'static [(&'static str, &'static str, &'static [&'static str])] = &[];
     /// The configuration, read from the spanned tree.
     type Config: DeserializeOwned + JsonSchema;
 
@@ -94,6 +98,13 @@ macro_rules! kinds {
             /// Top-level fields of the kind's result document.
             pub fn result_fields(self) -> &'static [&'static str] {
                 match self { $(StepKind::$variant => <$module::$kind as Kind>::RESULT_FIELDS,)* }
+            }
+
+            /// What an item of the result's list `field` is called, and its
+            /// fields, when the kind knows them.
+            pub fn stream(self, field: &str) -> Option<(&'static str, &'static [&'static str])> {
+                let streams = match self { $(StepKind::$variant => <$module::$kind as Kind>::STREAMS,)* };
+                streams.iter().find(|(f, _, _)| *f == field).map(|(_, name, fields)| (*name, *fields))
             }
 
             /// Lowers a step's configuration: the short form expanded, the

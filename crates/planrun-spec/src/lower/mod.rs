@@ -22,6 +22,7 @@ use crate::source::SourceFile;
 use crate::value::{Key, Span, Value, ValueKind};
 
 pub use matcher::lower_matcher;
+pub(crate) use matcher::{Doc, lower_matcher_of};
 pub use target::{parse_json_path, parse_target};
 
 use step::{Steps, lower_steps};
