@@ -402,9 +402,9 @@ impl Scope<'_> {
                     continue;
                 }
                 // with a need that names no step, what runs before is unknown
-                if !runs_before(self.deps, j, self.step_index)
-                    && !ancestry_unresolved(self.deps, self.unresolved, self.step_index)
-                {
+                let unknown = ancestry_unresolved(self.deps, self.unresolved, self.step_index);
+                let before = runs_before(self.deps, j, self.step_index);
+                if !before && !unknown {
                     diags.push(
                         Diagnostic::new(
                             DiagnosticKind::UndefinedReference,
@@ -416,6 +416,24 @@ impl Scope<'_> {
                         )
                         .label(format!("reads `{root}`"))
                         .help(format!("add `needs = [\"{root}\"]` to step `{}`", step.id)),
+                    );
+                }
+                if before
+                    && !unknown
+                    && let Some(why) = self.may_miss(j)
+                    && !self.guarded(t, root)
+                {
+                    let read = field.map_or_else(|| root.to_string(), |f| format!("{root}.{f}"));
+                    diags.push(
+                        Diagnostic::new(
+                            DiagnosticKind::UndefinedReference,
+                            t.span.clone(),
+                            format!("{why}, so `{read}` may be undefined"),
+                        )
+                        .label(format!("reads `{read}` unguarded"))
+                        .help(format!(
+                            "run the step only when it can read it: `if = \"{root} is defined\"`; or guard the read: `{{{{ {read} if {root} is defined else '' }}}}`"
+                        )),
                     );
                 }
                 // the captures a step defines do not depend on the order; a
@@ -447,6 +465,62 @@ impl Scope<'_> {
             }
             diags.push(undefined(t, root, Some(self), "here"));
         }
+    }
+}
+
+impl Scope<'_> {
+    /// Why this step can run when step `j`, which it reads from and which
+    /// runs before it, did not pass; `None` when it cannot.
+    fn may_miss(&self, j: usize) -> Option<String> {
+        let steps = &self.spec.steps;
+        let (step, from) = (&steps[self.step_index], &steps[j]);
+        if step.always {
+            return Some(format!(
+                "teardown step `{}` runs even when `{}` did not pass",
+                step.id, from.id
+            ));
+        }
+        if from.when.is_some() {
+            return Some(format!(
+                "step `{}` may be skipped by its `if` while step `{}` runs",
+                from.id, step.id
+            ));
+        }
+        // a failed step stops every step that needs it, and the steps that
+        // need those, up to a teardown step, which runs anyway
+        let mut seen = vec![false; steps.len()];
+        let mut stack = vec![self.step_index];
+        while let Some(i) = stack.pop() {
+            for &d in &self.deps[i] {
+                if d == j {
+                    return None;
+                }
+                if !steps[d].always && !seen[d] {
+                    seen[d] = true;
+                    stack.push(d);
+                }
+            }
+        }
+        Some(format!(
+            "step `{}` can run when `{}` did not pass (a teardown step between them lets it through)",
+            step.id, from.id
+        ))
+    }
+
+    /// Whether a read of `root` in `t` is guarded: the step's `if` or the
+    /// template itself tests `root is defined`, or the template passes
+    /// `root` itself through `default`. `root.field | default(…)` is not a
+    /// guard: in strict mode reading a field of an undefined value fails
+    /// before the filter runs.
+    fn guarded(&self, t: &Template, root: &str) -> bool {
+        let name = regex::escape(root);
+        let Ok(tests) = regex::Regex::new(&format!(
+            r"(^|[^\w.]){name}\s+is\s+defined\b|(^|[^\w.]){name}\s*\|\s*(default|d)\b"
+        )) else {
+            return false;
+        };
+        let when = self.spec.steps[self.step_index].when.as_ref();
+        tests.is_match(&t.source) || when.is_some_and(|w| tests.is_match(&w.source))
     }
 }
 
@@ -654,6 +728,55 @@ mod tests {
                 "no step has the id `c`",
             ]
         );
+    }
+
+    #[test]
+    fn a_step_that_can_run_without_the_one_it_reads_needs_a_guard() {
+        let create = "[[steps]]\nid = \"create\"\nhttp = { post = \"http://h/\" }\ncapture.id = \"json.id\"\n";
+        let teardown = |extra: &str, url: &str| {
+            format!(
+                "{create}[[steps]]\nid = \"cleanup\"\nalways = true\n{extra}http = {{ delete = \"http://h/{url}\" }}\n"
+            )
+        };
+        assert_eq!(
+            messages(&teardown("", "{{ create.id }}")),
+            [
+                "teardown step `cleanup` runs even when `create` did not pass, so `create.id` may be undefined"
+            ]
+        );
+        // `default` on the field does not help: the field of an undefined
+        // value cannot be read in strict mode
+        assert_eq!(
+            messages(&teardown("", "{{ create.id | default('') }}")).len(),
+            1
+        );
+        for guarded in [
+            teardown("if = \"create is defined\"\n", "{{ create.id }}"),
+            teardown("", "{{ create.id if create is defined else '' }}"),
+            teardown("", "{{ (create | default({})).id | default('') }}"),
+        ] {
+            assert!(plan_text(&guarded).is_ok(), "{guarded}");
+        }
+        // a step after one with an `if`, and one let through by a teardown
+        assert_eq!(
+            messages(&format!(
+                "{}\n[[steps]]\nhttp = {{ get = \"http://h/{{{{ create.id }}}}\" }}\n",
+                create.replace("[[steps]]\n", "[[steps]]\nif = \"env.X == '1'\"\n")
+            )),
+            [
+                "step `create` may be skipped by its `if` while step `step-2` runs, so `create.id` may be undefined"
+            ]
+        );
+        assert_eq!(
+            messages(&format!(
+                "{create}[[steps]]\nid = \"t\"\nalways = true\nwait = \"1ms\"\n[[steps]]\nhttp = {{ get = \"http://h/{{{{ create.id }}}}\" }}\n"
+            )),
+            [
+                "step `step-3` can run when `create` did not pass (a teardown step between them lets it through), so `create.id` may be undefined"
+            ]
+        );
+        // a step stopped by the failure of the one it reads needs no guard
+        assert!(plan_text(&format!("{create}[[steps]]\nwait = \"1ms\"\n[[steps]]\nhttp = {{ get = \"http://h/{{{{ create.id }}}}\" }}\n")).is_ok());
     }
 
     #[test]
