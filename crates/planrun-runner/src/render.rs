@@ -25,6 +25,10 @@ use crate::executor::StepError;
 pub(crate) struct Scope {
     values: BTreeMap<String, minijinja::Value>,
     context: minijinja::Value,
+    /// Steps that ended without passing, with what happened ("did not
+    /// run"): their captures are not set, and a message about reading one
+    /// says why.
+    not_passed: BTreeMap<String, &'static str>,
 }
 
 impl Scope {
@@ -33,6 +37,11 @@ impl Scope {
         self.values
             .insert(name.into(), minijinja::Value::from(Serde(value)));
         self.context = minijinja::Value::from_object(self.values.clone());
+    }
+
+    /// Records that step `id` ended without passing (`what`: "did not run").
+    pub(crate) fn not_passed(&mut self, id: impl Into<String>, what: &'static str) {
+        self.not_passed.insert(id.into(), what);
     }
 
     /// The same names plus `result`, for expectations and captures.
@@ -46,6 +55,7 @@ impl Scope {
         Scope {
             values: self.values.clone(),
             context: merge_maps([minijinja::Value::from_object(own), self.context()]),
+            not_passed: self.not_passed.clone(),
         }
     }
 
@@ -151,10 +161,10 @@ impl Renderer {
                 .write()
                 .map_err(|_| StepError::internal("the template cache is poisoned"))?;
             env.add_template_owned(text.to_string(), text.to_string())
-                .map_err(|e| template_error(&e, text, span))?;
-            render(&env).map_err(|e| template_error(&e, text, span))?
+                .map_err(|e| template_error(&e, text, span, scope))?;
+            render(&env).map_err(|e| template_error(&e, text, span, scope))?
         };
-        rendered.map_err(|e| template_error(&e, text, span))
+        rendered.map_err(|e| template_error(&e, text, span, scope))
     }
 
     /// Evaluates an expression to JSON.
@@ -170,10 +180,10 @@ impl Renderer {
             .map_err(|_| StepError::internal("the template cache is poisoned"))?;
         let compiled = env
             .compile_expression(expr)
-            .map_err(|e| template_error(&e, expr, span))?;
+            .map_err(|e| template_error(&e, expr, span, scope))?;
         let value = compiled
             .eval(scope.context())
-            .map_err(|e| template_error(&e, expr, span))?;
+            .map_err(|e| template_error(&e, expr, span, scope))?;
         if value.is_undefined() {
             return Err(StepError::new(format!("`{expr}` is undefined")).at(span.clone()));
         }
@@ -361,15 +371,44 @@ impl Renderer {
     }
 }
 
-fn template_error(err: &minijinja::Error, text: &str, span: &Span) -> StepError {
+fn template_error(err: &minijinja::Error, text: &str, span: &Span, scope: &Scope) -> StepError {
     let detail = err
         .detail()
         .map_or_else(|| err.kind().to_string(), str::to_string);
-    let mut e = StepError::new(format!("cannot render `{text}`: {detail}")).at(span.clone());
-    if matches!(err.kind(), minijinja::ErrorKind::UndefinedError) {
-        e = e.help("a value it reads is not set: an environment variable, or a field missing from a capture");
+    if !matches!(err.kind(), minijinja::ErrorKind::UndefinedError) {
+        return StepError::new(format!("cannot render `{text}`: {detail}")).at(span.clone());
     }
-    e
+    // a capture of a step that ended without passing is the likely cause
+    if let Some((id, what, read)) = scope
+        .not_passed
+        .iter()
+        .find_map(|(id, what)| read_of(text, id).map(|read| (id, *what, read)))
+    {
+        return StepError::new(format!("`{id}` {what}, so `{read}` is undefined"))
+            .at(span.clone())
+            .help(format!(
+                "read it only when it is there: `if = \"{id} is defined\"` on the step, or `{{{{ {read} if {id} is defined else '' }}}}`"
+            ));
+    }
+    StepError::new(format!("cannot render `{text}`: {detail}"))
+        .at(span.clone())
+        .help("a value it reads is not set: an environment variable, or a field missing from a capture")
+}
+
+/// The first read of a field of `id` in a template's text (`create.id`).
+fn read_of(text: &str, id: &str) -> Option<String> {
+    let prefix = format!("{id}.");
+    text.match_indices(&prefix).find_map(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            return None;
+        }
+        let field: String = text[at + prefix.len()..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        (!field.is_empty()).then(|| format!("{id}.{field}"))
+    })
 }
 
 #[cfg(test)]
@@ -402,6 +441,27 @@ mod tests {
             .expect_err("strict");
         assert_eq!(err.span, Some(3..5));
         assert!(err.message.contains("nope"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_capture_of_a_step_that_did_not_run_says_so() {
+        let r = Renderer::new();
+        let mut scope = Scope::default();
+        scope.not_passed("create", "did not run");
+        let err = r
+            .render_str("/items/{{ create.id }}", &(0..1), &scope)
+            .expect_err("undefined");
+        assert_eq!(
+            err.message,
+            "`create` did not run, so `create.id` is undefined"
+        );
+        // the guards the planner accepts render
+        for (text, want) in [
+            ("{{ create.id if create is defined else 'none' }}", "none"),
+            ("{{ (create | default({})).id | default('none') }}", "none"),
+        ] {
+            assert_eq!(r.render_str(text, &(0..1), &scope).expect("guarded"), want);
+        }
     }
 
     #[test]

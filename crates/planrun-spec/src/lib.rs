@@ -34,18 +34,22 @@
 //! // the short form is expanded once, at plan time
 //! assert!(spec.steps[1].config.get("duration").is_some());
 //!
-//! let plan = plan(spec, Arc::new(DirConfig::default()), &Overrides::default(), &[])
+//! let planned = plan(spec, Arc::new(DirConfig::default()), &Overrides::default(), &[])
 //!     .expect("a valid graph");
-//! assert_eq!(plan.deps[1], [0], "a step needs the one before it by default");
+//! assert_eq!(planned.deps[1], [0], "a step needs the one before it by default");
 //!
-//! // every problem of a file at once, each located
+//! // every problem of a file at once, each located: lowering keeps what it
+//! // found wrong, planning adds the problems of the graph
 //! let broken = Arc::new(SourceFile::new(
 //!     "broken.toml",
-//!     "[[steps]]\nhtp = { get = \"x\" }\ntimeout = 5\n",
+//!     "[[steps]]\nhtp = { get = \"x\" }\ntimeout = 5\n[[steps]]\nwait = \"1s\"\nneeds = [\"setup\"]\n",
 //!     Format::Toml,
 //! ));
-//! let problems = load_spec(&broken).expect_err("two problems");
-//! assert_eq!(problems.len(), 2);
+//! let spec = load_spec(&broken).expect("a table of steps");
+//! assert_eq!(spec.problems.len(), 2);
+//! let problems = plan(spec, Arc::new(DirConfig::default()), &Overrides::default(), &[])
+//!     .expect_err("three problems");
+//! assert_eq!(problems.len(), 3);
 //! ```
 mod de;
 pub mod duration;

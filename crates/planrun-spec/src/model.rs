@@ -9,6 +9,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json_path::JsonPath;
 
+use crate::error::Diagnostics;
 use crate::kinds::ConfigMatcher;
 use crate::source::SourceFile;
 use crate::template::Template;
@@ -70,6 +71,18 @@ pub struct Defaults {
     pub spec_timeout: Option<Duration>,
     /// Cap on a response body read into memory.
     pub max_body: Option<u64>,
+    /// What a step without `needs` waits for.
+    pub needs: Option<DefaultNeeds>,
+}
+
+/// What a step without `needs` waits for (`defaults.needs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DefaultNeeds {
+    /// The step before it in the file: the language's default.
+    #[default]
+    Previous,
+    /// Nothing: `defaults.needs = []`, every such step starts at once.
+    Nothing,
 }
 
 impl Defaults {
@@ -87,6 +100,7 @@ impl Defaults {
             timeout: self.timeout.or(other.timeout),
             spec_timeout: self.spec_timeout.or(other.spec_timeout),
             max_body: self.max_body.or(other.max_body),
+            needs: self.needs.or(other.needs),
         }
     }
 }
@@ -116,6 +130,13 @@ pub struct Spec {
     pub defaults: Defaults,
     /// The steps, in file order.
     pub steps: Vec<Step>,
+    /// The ids of the steps lowering could not keep (no action, or two): a
+    /// `needs` or a template naming one is not judged, since that depends on
+    /// the broken step.
+    pub dropped_steps: Vec<String>,
+    /// What lowering found wrong. [`crate::plan::plan`] reports these with
+    /// the problems of the graph; a spec with any never becomes a plan.
+    pub problems: Diagnostics,
 }
 
 pub use crate::kinds::StepKind;
@@ -156,6 +177,13 @@ pub struct Step {
     pub when: Option<Template>,
     /// Teardown: runs even after failures and on Ctrl-C.
     pub always: bool,
+    /// Whether lowering found no problem in the step. A step with a problem
+    /// in its configuration, an expectation or a capture is kept so that the
+    /// rest of the spec is checked around it, but it never reaches a plan.
+    pub sound: bool,
+    /// Whether every capture written lowered: a capture with a problem is
+    /// left out of `captures`, so reads of a name it lacks are not judged.
+    pub captures_known: bool,
     /// The whole step.
     pub span: Span,
 }

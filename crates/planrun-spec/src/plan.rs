@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
 use crate::lower::{lower_dir_config, lower_spec};
-use crate::model::{DirConfig, Matcher, Overrides, Spec, StepKind, Target};
+use crate::model::{DefaultNeeds, DirConfig, Matcher, Overrides, Spec, StepKind, Target};
 use crate::parse::parse_source;
 use crate::source::{Format, SourceFile};
 use crate::template::{BUILTIN_NAMES, Template};
@@ -48,7 +48,11 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
     Ok(Arc::new(SourceFile::new(path, text, format)))
 }
 
-/// Parses and lowers one spec file.
+/// Parses and lowers one spec file. A file that parses gives a spec even
+/// when lowering found problems: they are in [`Spec::problems`], and
+/// [`plan`] reports them together with those of the graph and the
+/// references, so that a file's problems are all found in one pass. `Err`
+/// when the file does not parse, or is not a table.
 pub fn load_spec(source: &Arc<SourceFile>) -> Result<Spec, Diagnostics> {
     let value = parse_source(source).map_err(|d| Diagnostics(vec![d.with_source(source)]))?;
     lower_spec(source, &value)
@@ -74,14 +78,17 @@ pub fn find_dir_config(dir: &Path) -> Result<DirConfig, Diagnostics> {
 }
 
 /// Plans a lowered spec. `unavailable` lists kinds this build cannot run.
+/// The problems lowering found come first in `Err`; every check whose inputs
+/// are sound runs anyway.
 pub fn plan(
-    spec: Spec,
+    mut spec: Spec,
     dir: Arc<DirConfig>,
     overrides: &Overrides,
     unavailable: &[StepKind],
 ) -> Result<Plan, Diagnostics> {
-    let mut diags = Diagnostics::default();
+    let mut diags = std::mem::take(&mut spec.problems);
     let source = Arc::clone(&spec.source);
+    let dropped = |name: &str| spec.dropped_steps.iter().any(|d| d == name);
 
     // step ids are unique
     let mut ids: HashMap<&str, usize> = HashMap::new();
@@ -151,12 +158,15 @@ pub fn plan(
     }
 
     // dependencies
+    let default_needs = spec.defaults.or(&dir.defaults).needs.unwrap_or_default();
     let mut deps: Vec<Vec<usize>> = Vec::with_capacity(spec.steps.len());
+    // steps with a need that names no step: what runs before them is unknown
+    let mut unresolved = vec![false; spec.steps.len()];
     for (i, step) in spec.steps.iter().enumerate() {
         let mut d = Vec::new();
         match &step.needs {
             None => {
-                if i > 0 {
+                if i > 0 && default_needs == DefaultNeeds::Previous {
                     d.push(i - 1);
                 }
             }
@@ -173,24 +183,29 @@ pub fn plan(
                             .help("remove it from `needs`"),
                         ),
                         Some(&j) => d.push(j),
-                        None => diags.push(
-                            Diagnostic::new(
-                                DiagnosticKind::UnknownStep,
-                                need.span.clone(),
-                                format!("no step has the id `{}`", need.name),
-                            )
-                            .label("unknown step")
-                            .help(
-                                did_you_mean(&need.name, ids.keys().copied()).unwrap_or_else(
-                                    || {
-                                        format!(
-                                            "steps in this spec: {}",
-                                            code_list(spec.steps.iter().map(|s| &s.id))
-                                        )
-                                    },
+                        // waits for the broken step's own fix
+                        None if dropped(&need.name) => unresolved[i] = true,
+                        None => {
+                            unresolved[i] = true;
+                            diags.push(
+                                Diagnostic::new(
+                                    DiagnosticKind::UnknownStep,
+                                    need.span.clone(),
+                                    format!("no step has the id `{}`", need.name),
+                                )
+                                .label("unknown step")
+                                .help(
+                                    did_you_mean(&need.name, ids.keys().copied()).unwrap_or_else(
+                                        || {
+                                            format!(
+                                                "steps in this spec: {}",
+                                                code_list(spec.steps.iter().map(|s| &s.id))
+                                            )
+                                        },
+                                    ),
                                 ),
-                            ),
-                        ),
+                            );
+                        }
                     }
                 }
             }
@@ -245,8 +260,9 @@ pub fn plan(
         }
     };
 
-    // references in templates
-    if !order.is_empty() {
+    // references in templates: a cycle leaves no order, but "runs before"
+    // still means something on the rest of the graph
+    {
         let captures: HashMap<&str, Vec<&str>> = spec
             .steps
             .iter()
@@ -287,6 +303,8 @@ pub fn plan(
             let scope = Scope {
                 var_names: &var_names,
                 ids: &ids,
+                dropped: &spec.dropped_steps,
+                unresolved: &unresolved,
                 captures: &captures,
                 deps: &deps,
                 spec: &spec,
@@ -357,6 +375,8 @@ fn matcher_templates(m: &Matcher, out: &mut Vec<(Template, bool)>) {
 struct Scope<'a> {
     var_names: &'a BTreeSet<String>,
     ids: &'a HashMap<&'a str, usize>,
+    dropped: &'a [String],
+    unresolved: &'a [bool],
     captures: &'a HashMap<&'a str, Vec<&'a str>>,
     deps: &'a [Vec<usize>],
     spec: &'a Spec,
@@ -369,6 +389,7 @@ impl Scope<'_> {
             if self.var_names.contains(root)
                 || BUILTIN_NAMES.contains(&root)
                 || (has_result && root == "result")
+                || self.dropped.iter().any(|d| d == root)
             {
                 continue;
             }
@@ -378,7 +399,12 @@ impl Scope<'_> {
                     diags.push(undefined(t, root, None, "here").help(
                         "a step reads its own result through `result`, e.g. `result.status`",
                     ));
-                } else if !runs_before(self.deps, j, self.step_index) {
+                    continue;
+                }
+                // with a need that names no step, what runs before is unknown
+                let unknown = ancestry_unresolved(self.deps, self.unresolved, self.step_index);
+                let before = runs_before(self.deps, j, self.step_index);
+                if !before && !unknown {
                     diags.push(
                         Diagnostic::new(
                             DiagnosticKind::UndefinedReference,
@@ -391,9 +417,30 @@ impl Scope<'_> {
                         .label(format!("reads `{root}`"))
                         .help(format!("add `needs = [\"{root}\"]` to step `{}`", step.id)),
                     );
-                } else if let Some(field) = field {
+                }
+                if before
+                    && !unknown
+                    && let Some(why) = self.may_miss(j)
+                    && !self.guarded(t, root)
+                {
+                    let read = field.map_or_else(|| root.to_string(), |f| format!("{root}.{f}"));
+                    diags.push(
+                        Diagnostic::new(
+                            DiagnosticKind::UndefinedReference,
+                            t.span.clone(),
+                            format!("{why}, so `{read}` may be undefined"),
+                        )
+                        .label(format!("reads `{read}` unguarded"))
+                        .help(format!(
+                            "run the step only when it can read it: `if = \"{root} is defined\"`; or guard the read: `{{{{ {read} if {root} is defined else '' }}}}`"
+                        )),
+                    );
+                }
+                // the captures a step defines do not depend on the order; a
+                // capture with a problem is not among them
+                if let Some(field) = field {
                     let caps = &self.captures[root];
-                    if !caps.contains(&field) {
+                    if !caps.contains(&field) && self.spec.steps[j].captures_known {
                         diags.push(
                             Diagnostic::new(
                                 DiagnosticKind::UndefinedReference,
@@ -418,6 +465,62 @@ impl Scope<'_> {
             }
             diags.push(undefined(t, root, Some(self), "here"));
         }
+    }
+}
+
+impl Scope<'_> {
+    /// Why this step can run when step `j`, which it reads from and which
+    /// runs before it, did not pass; `None` when it cannot.
+    fn may_miss(&self, j: usize) -> Option<String> {
+        let steps = &self.spec.steps;
+        let (step, from) = (&steps[self.step_index], &steps[j]);
+        if step.always {
+            return Some(format!(
+                "teardown step `{}` runs even when `{}` did not pass",
+                step.id, from.id
+            ));
+        }
+        if from.when.is_some() {
+            return Some(format!(
+                "step `{}` may be skipped by its `if` while step `{}` runs",
+                from.id, step.id
+            ));
+        }
+        // a failed step stops every step that needs it, and the steps that
+        // need those, up to a teardown step, which runs anyway
+        let mut seen = vec![false; steps.len()];
+        let mut stack = vec![self.step_index];
+        while let Some(i) = stack.pop() {
+            for &d in &self.deps[i] {
+                if d == j {
+                    return None;
+                }
+                if !steps[d].always && !seen[d] {
+                    seen[d] = true;
+                    stack.push(d);
+                }
+            }
+        }
+        Some(format!(
+            "step `{}` can run when `{}` did not pass (a teardown step between them lets it through)",
+            step.id, from.id
+        ))
+    }
+
+    /// Whether a read of `root` in `t` is guarded: the step's `if` or the
+    /// template itself tests `root is defined`, or the template passes
+    /// `root` itself through `default`. `root.field | default(…)` is not a
+    /// guard: in strict mode reading a field of an undefined value fails
+    /// before the filter runs.
+    fn guarded(&self, t: &Template, root: &str) -> bool {
+        let name = regex::escape(root);
+        let Ok(tests) = regex::Regex::new(&format!(
+            r"(^|[^\w.]){name}\s+is\s+defined\b|(^|[^\w.]){name}\s*\|\s*(default|d)\b"
+        )) else {
+            return false;
+        };
+        let when = self.spec.steps[self.step_index].when.as_ref();
+        tests.is_match(&t.source) || when.is_some_and(|w| tests.is_match(&w.source))
     }
 }
 
@@ -490,6 +593,25 @@ fn topo_order(deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
     }
 }
 
+/// Whether `step` or a step it (transitively) needs has a need that names no
+/// step, so that its ancestry is not known.
+fn ancestry_unresolved(deps: &[Vec<usize>], unresolved: &[bool], step: usize) -> bool {
+    let mut seen = vec![false; deps.len()];
+    let mut stack = vec![step];
+    while let Some(i) = stack.pop() {
+        if unresolved[i] {
+            return true;
+        }
+        for &d in &deps[i] {
+            if !seen[d] {
+                seen[d] = true;
+                stack.push(d);
+            }
+        }
+    }
+    false
+}
+
 /// Whether step `before` is a (transitive) need of step `step`. Asked only
 /// for steps that templates name, so no ancestor sets are built for the rest.
 fn runs_before(deps: &[Vec<usize>], before: usize, step: usize) -> bool {
@@ -533,6 +655,30 @@ mod tests {
     }
 
     #[test]
+    fn defaults_needs_nothing_starts_every_step_without_needs_at_once() {
+        let steps = "[[steps]]\nid = \"a\"\nwait = \"1ms\"\n[[steps]]\nwait = \"1ms\"\n[[steps]]\nneeds = [\"a\"]\nwait = \"1ms\"\n";
+        let p = plan_text(&format!("defaults.needs = []\n{steps}")).expect("plan");
+        assert_eq!(p.deps, vec![vec![], vec![], vec![0]]);
+        // from the directory's `planrun.toml` as well
+        let source = Arc::new(SourceFile::new("t.toml", steps, Format::Toml));
+        let dir = DirConfig {
+            defaults: crate::model::Defaults {
+                needs: Some(DefaultNeeds::Nothing),
+                ..crate::model::Defaults::default()
+            },
+            ..DirConfig::default()
+        };
+        let spec = load_spec(&source).expect("spec");
+        let p = plan(spec, Arc::new(dir), &Overrides::default(), &[]).expect("plan");
+        assert_eq!(p.deps, vec![vec![], vec![], vec![0]]);
+        // `[]` is the one value
+        assert_eq!(
+            messages(&format!("defaults.needs = [\"a\"]\n{steps}")),
+            ["`defaults.needs` can only be `[]`"]
+        );
+    }
+
+    #[test]
     fn cycle_names_every_step() {
         let err = plan_text(
             "[[steps]]\nid = \"a\"\nneeds = [\"c\"]\nwait = \"1ms\"\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nwait = \"1ms\"\n[[steps]]\nid = \"c\"\nneeds = [\"b\"]\nwait = \"1ms\"\n",
@@ -544,6 +690,103 @@ mod tests {
             d.message.contains("`a`") && d.message.contains("`b`") && d.message.contains("`c`"),
             "{}",
             d.message
+        );
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        plan_text(text)
+            .map(|_| ())
+            .expect_err("problems")
+            .iter()
+            .map(|d| d.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_step_with_a_problem_does_not_hide_the_graph() {
+        // a bad timeout and an unknown need, found in one pass
+        assert_eq!(
+            messages(
+                "[[steps]]\nid = \"a\"\nwait = \"1ms\"\ntimeout = 5\ncapture.x = \"status\"\n[[steps]]\nid = \"b\"\nneeds = [\"c\"]\nhttp = { get = \"http://h/{{ a.y }}\" }\n[[steps]]\nneeds = []\nhttp = { get = \"http://h/{{ b.z }}\" }\n",
+            ),
+            [
+                "a duration needs a unit: `5`",
+                "no step has the id `c`",
+                "step `a` captures no `y`",
+                "step `step-3` reads `b`, which may not have run yet",
+                "step `b` captures no `z`",
+            ]
+        );
+        // `b` has an unknown need: whether `a` runs before it waits for the
+        // fix; `a` has a problem of its own, so its captures are not judged
+        assert_eq!(
+            messages(
+                "[[steps]]\nid = \"a\"\nwait = \"1ms\"\ncapture.x = { from = \"status\", regex = \"(\" }\n[[steps]]\nid = \"b\"\nneeds = [\"c\"]\nhttp = { get = \"http://h/{{ a.y }}\" }\n",
+            ),
+            [
+                "invalid regular expression: regex parse error:\n    (\n    ^\nerror: unclosed group",
+                "no step has the id `c`",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_step_that_can_run_without_the_one_it_reads_needs_a_guard() {
+        let create = "[[steps]]\nid = \"create\"\nhttp = { post = \"http://h/\" }\ncapture.id = \"json.id\"\n";
+        let teardown = |extra: &str, url: &str| {
+            format!(
+                "{create}[[steps]]\nid = \"cleanup\"\nalways = true\n{extra}http = {{ delete = \"http://h/{url}\" }}\n"
+            )
+        };
+        assert_eq!(
+            messages(&teardown("", "{{ create.id }}")),
+            [
+                "teardown step `cleanup` runs even when `create` did not pass, so `create.id` may be undefined"
+            ]
+        );
+        // `default` on the field does not help: the field of an undefined
+        // value cannot be read in strict mode
+        assert_eq!(
+            messages(&teardown("", "{{ create.id | default('') }}")).len(),
+            1
+        );
+        for guarded in [
+            teardown("if = \"create is defined\"\n", "{{ create.id }}"),
+            teardown("", "{{ create.id if create is defined else '' }}"),
+            teardown("", "{{ (create | default({})).id | default('') }}"),
+        ] {
+            assert!(plan_text(&guarded).is_ok(), "{guarded}");
+        }
+        // a step after one with an `if`, and one let through by a teardown
+        assert_eq!(
+            messages(&format!(
+                "{}\n[[steps]]\nhttp = {{ get = \"http://h/{{{{ create.id }}}}\" }}\n",
+                create.replace("[[steps]]\n", "[[steps]]\nif = \"env.X == '1'\"\n")
+            )),
+            [
+                "step `create` may be skipped by its `if` while step `step-2` runs, so `create.id` may be undefined"
+            ]
+        );
+        assert_eq!(
+            messages(&format!(
+                "{create}[[steps]]\nid = \"t\"\nalways = true\nwait = \"1ms\"\n[[steps]]\nhttp = {{ get = \"http://h/{{{{ create.id }}}}\" }}\n"
+            )),
+            [
+                "step `step-3` can run when `create` did not pass (a teardown step between them lets it through), so `create.id` may be undefined"
+            ]
+        );
+        // a step stopped by the failure of the one it reads needs no guard
+        assert!(plan_text(&format!("{create}[[steps]]\nwait = \"1ms\"\n[[steps]]\nhttp = {{ get = \"http://h/{{{{ create.id }}}}\" }}\n")).is_ok());
+    }
+
+    #[test]
+    fn a_dropped_step_is_not_reported_again() {
+        // `login` has no known kind: needing it or reading it says nothing new
+        assert_eq!(
+            messages(
+                "[[steps]]\nid = \"login\"\nhtp = { get = \"x\" }\n[[steps]]\nneeds = [\"login\"]\nhttp = { get = \"http://h/{{ login.t }}\" }\n",
+            ),
+            ["unknown step kind `htp`"]
         );
     }
 

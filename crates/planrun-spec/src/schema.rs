@@ -472,7 +472,12 @@ fn defaults(duration: &Json, size: &Json) -> Json {
         "properties": {
             "timeout": with_description(duration, "Time limit of one step attempt (default 30s)."),
             "spec_timeout": with_description(duration, "Time limit of the whole spec (default 10m)."),
-            "max_body": with_description(size, "Cap on a body read into memory (default 16 MiB).")
+            "max_body": with_description(size, "Cap on a body read into memory (default 16 MiB)."),
+            "needs": {
+                "type": "array",
+                "maxItems": 0,
+                "description": "What a step without `needs` waits for: `[]` starts every such step at once (default: the step before it)."
+            }
         }
     })
 }

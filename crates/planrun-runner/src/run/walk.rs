@@ -158,6 +158,15 @@ impl State {
             let map: serde_json::Map<String, Json> = captures.into_iter().collect();
             self.scope.set(step.id.clone(), &Json::Object(map));
         }
+        match report.status {
+            StepStatus::Skipped | StepStatus::Cancelled => {
+                self.scope.not_passed(step.id.clone(), "did not run");
+            }
+            StepStatus::Failed | StepStatus::Errored => {
+                self.scope.not_passed(step.id.clone(), "did not pass");
+            }
+            StepStatus::Passed | StepStatus::Warned => {}
+        }
         self.statuses[report.index] = Some(report.status);
         self.redactor.report(&mut report);
         let report = Arc::new(report);

@@ -36,6 +36,10 @@ pub trait Kind {
     /// process's output, the start of a response body). Each is one of
     /// [`Kind::RESULT_FIELDS`].
     const EVIDENCE: &'static [EvidenceField];
+    /// The lists of documents in the result (an `sse` step's `events`): the
+    /// field, what one item is called in messages, and the fields of an
+    /// item, so that a matcher's near miss of one is an error.
+    const STREAMS: &'static [(&'static str, &'static str, &'static [&'static str])] = &[];
     /// The configuration, read from the spanned tree.
     type Config: DeserializeOwned + JsonSchema;
 
@@ -105,6 +109,13 @@ macro_rules! kinds {
             /// The result fields a failed step shows as its evidence.
             pub fn evidence(self) -> &'static [EvidenceField] {
                 match self { $(StepKind::$variant => <$module::$kind as Kind>::EVIDENCE,)* }
+            }
+
+            /// What an item of the result's list `field` is called, and its
+            /// fields, when the kind knows them.
+            pub fn stream(self, field: &str) -> Option<(&'static str, &'static [&'static str])> {
+                let streams = match self { $(StepKind::$variant => <$module::$kind as Kind>::STREAMS,)* };
+                streams.iter().find(|(f, _, _)| *f == field).map(|(_, name, fields)| (*name, *fields))
             }
 
             /// Lowers a step's configuration: the short form expanded, the

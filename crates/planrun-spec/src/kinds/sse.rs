@@ -12,6 +12,10 @@ use crate::value::{Value, ValueKind};
 /// The `sse` kind.
 pub struct Sse;
 
+/// The fields of an event in an `sse` step's result, as `until` and the
+/// matchers of `events` see it.
+pub const EVENT_FIELDS: &[&str] = &["type", "data", "id", "json", "offset", "retry"];
+
 impl Kind for Sse {
     const KEY: &'static str = "sse";
     const SUMMARY: &'static str = "A request whose response is a Server-Sent Events stream, read event by event: `sse = { get = \"{{ base_url }}/events/\", until = { type = \"done\" } }`.";
@@ -35,6 +39,8 @@ impl Kind for Sse {
         "duration",
     ];
     const EVIDENCE: &'static [EvidenceField] = &[EvidenceField::first("body"), EvidenceField::last("text")];
+    const STREAMS: &'static [(&'static str, &'static str, &'static [&'static str])] =
+        &[("events", "an sse event", EVENT_FIELDS)];
     type Config = SseConfig;
 
     fn check(config: &SseConfig) -> Result<(), ConfigProblem> {
@@ -74,7 +80,8 @@ impl Kind for Sse {
         match until.kind {
             ValueKind::Str(_) => {}
             ValueKind::Map(_) => {
-                if let Some(matcher) = crate::lower::lower_matcher(until, diags) {
+                let event = crate::lower::Doc::Fields("an sse event", EVENT_FIELDS);
+                if let Some(matcher) = crate::lower::lower_matcher_of(until, event, diags) {
                     out.push(ConfigMatcher {
                         path: String::from("until"),
                         matcher,

@@ -13,6 +13,13 @@ use crate::value::{Key, Value, ValueKind};
 /// The `ws` kind.
 pub struct Ws;
 
+/// The fields of a message in a `ws` step's result, as `expect` and the
+/// matchers of `messages` and `received` see it (`dir` in `messages` only).
+pub const MESSAGE_FIELDS: &[&str] = &["type", "text", "json", "base64", "size", "offset", "dir"];
+
+/// The fields of the close a `ws` step's `expect_close` matches.
+pub const CLOSE_FIELDS: &[&str] = &["code", "reason"];
+
 impl Kind for Ws {
     const KEY: &'static str = "ws";
     const SUMMARY: &'static str = "A WebSocket connection and a conversation on it: `ws = { url = \"{{ ws_url }}/ws/chat/\", conversation = [{ send = \"hi\" }, { expect = \"hi\" }] }`.";
@@ -33,6 +40,10 @@ impl Kind for Ws {
         "duration",
     ];
     const EVIDENCE: &'static [EvidenceField] = &[EvidenceField::last("received")];
+    const STREAMS: &'static [(&'static str, &'static str, &'static [&'static str])] = &[
+        ("messages", "a ws message", MESSAGE_FIELDS),
+        ("received", "a ws message", MESSAGE_FIELDS),
+    ];
     type Config = WsConfig;
 
     fn check(config: &WsConfig) -> Result<(), ConfigProblem> {
@@ -89,7 +100,12 @@ impl Kind for Ws {
                     }
                     _ => value,
                 };
-                if let Some(matcher) = crate::lower::lower_matcher(value, diags) {
+                let doc = if key == "expect" {
+                    crate::lower::Doc::Fields("a ws message", MESSAGE_FIELDS)
+                } else {
+                    crate::lower::Doc::Fields("a ws close", CLOSE_FIELDS)
+                };
+                if let Some(matcher) = crate::lower::lower_matcher_of(value, doc, diags) {
                     out.push(ConfigMatcher {
                         path: format!("conversation.{index}.{key}"),
                         matcher,

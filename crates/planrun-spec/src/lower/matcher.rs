@@ -9,34 +9,84 @@
 
 use super::{boolean, invalid, string, wrong_type};
 use crate::de::is_template;
-use crate::error::{Diagnostics, did_you_mean};
+use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, did_you_mean};
 use crate::model::{Arg, ArgValue, JsonType, Matcher, Op, OpMatcher, Operator};
 use crate::template::Template;
 use crate::value::{Key, Value, ValueKind};
 
+/// What is known of the value a matcher is matched against: nothing, a
+/// document with known fields (an sse event), or a list of such documents
+/// (an sse step's `events`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) enum Doc {
+    /// Any value: a response body, a header.
+    #[default]
+    Unknown,
+    /// A document: what one is called in messages, and its fields.
+    Fields(&'static str, &'static [&'static str]),
+    /// A list of such documents.
+    List(&'static str, &'static [&'static str]),
+}
+
+impl Doc {
+    /// What the matcher of an item of this value is matched against.
+    fn item(self) -> Doc {
+        match self {
+            Doc::List(name, fields) => Doc::Fields(name, fields),
+            Doc::Unknown | Doc::Fields(..) => Doc::Unknown,
+        }
+    }
+}
+
 /// Lowers a matcher: a literal, a table of operators, or a nested table/list.
 pub fn lower_matcher(value: &Value, diags: &mut Diagnostics) -> Option<Matcher> {
+    lower_matcher_of(value, Doc::Unknown, diags)
+}
+
+/// Lowers a matcher of a value of which `doc` is known: a key of a table
+/// that is a near miss of one of its fields is then an error too.
+pub(crate) fn lower_matcher_of(
+    value: &Value,
+    doc: Doc,
+    diags: &mut Diagnostics,
+) -> Option<Matcher> {
     match &value.kind {
         ValueKind::Map(entries) if entries.is_empty() => Some(Matcher::Object(Vec::new())),
         ValueKind::Map(entries) => {
+            // a document known to have a `type` field (an sse event) is
+            // matched on it unless the value is exactly a JSON type's name
+            let has_type = matches!(doc, Doc::Fields(_, fields) if fields.contains(&"type"));
+            let is_op_key = |k: &Key, v: &Value| {
+                is_op_key(k, v)
+                    && !(has_type
+                        && k.name == "type"
+                        && v.as_str()
+                            .is_some_and(|s| JsonType::from_name(s).is_none() && !is_template(s)))
+            };
             let ops = entries.iter().filter(|(k, v)| is_op_key(k, v)).count();
             if ops == entries.len() {
                 let mut out = Vec::new();
                 for (k, v) in entries {
                     let op = Op::from_key(&k.name).expect("invariant: counted as operator");
-                    if let Some(m) = lower_op(op, k, v, diags) {
+                    if let Some(m) = lower_op(op, k, v, doc, diags) {
                         out.push(m);
                     }
                 }
                 Some(Matcher::Ops(out, value.span.clone()))
             } else if ops == 0 {
                 let mut out = Vec::new();
+                let mut misspelt = false;
                 for (k, v) in entries {
+                    if let Some(d) = misspelt_key(k, doc) {
+                        diags.push(d);
+                        misspelt = true;
+                        continue;
+                    }
                     if let Some(m) = lower_matcher(v, diags) {
                         out.push((k.clone(), m));
                     }
                 }
-                Some(Matcher::Object(out))
+                (!misspelt).then_some(Matcher::Object(out))
             } else {
                 let (op_key, _) = entries
                     .iter()
@@ -71,7 +121,7 @@ pub fn lower_matcher(value: &Value, diags: &mut Diagnostics) -> Option<Matcher> 
         ValueKind::Seq(items) => {
             let inner: Vec<_> = items
                 .iter()
-                .filter_map(|i| lower_matcher(i, diags))
+                .filter_map(|i| lower_matcher_of(i, doc.item(), diags))
                 .collect();
             Some(Matcher::Array(inner, value.span.clone()))
         }
@@ -106,6 +156,78 @@ pub(super) fn is_op_key(key: &Key, value: &Value) -> bool {
     }
 }
 
+/// A key of a table matched part by part that is surely a typo: a near
+/// miss of an operator, or of a field of the known document. A key written
+/// as a JSONPath (`"$.starts_wth"`) is taken as written.
+fn misspelt_key(key: &Key, doc: Doc) -> Option<Diagnostic> {
+    if key.name.starts_with('$') {
+        return None;
+    }
+    let escape = format!(
+        "a field really spelt so is matched with the JSONPath key `\"$.{}\"`",
+        key.name
+    );
+    if let Doc::Fields(_, fields) = doc
+        && fields.contains(&key.name.as_str())
+    {
+        return None;
+    }
+    if let Some(op) = misspelt_operator(&key.name) {
+        return Some(
+            Diagnostic::new(
+                DiagnosticKind::UnknownKey,
+                key.span.clone(),
+                format!("`{}` is not an operator", key.name),
+            )
+            .label("not an operator")
+            .help(format!("did you mean `{op}`? {escape}")),
+        );
+    }
+    if let Doc::Fields(name, fields) = doc
+        && let Some(hint) = did_you_mean(&key.name, fields.iter().copied())
+    {
+        return Some(
+            Diagnostic::new(
+                DiagnosticKind::UnknownKey,
+                key.span.clone(),
+                format!("{name} has no field `{}`", key.name),
+            )
+            .label("not a field")
+            .help(format!(
+                "{hint} {name} has {}",
+                crate::error::code_list(fields)
+            )),
+        );
+    }
+    None
+}
+
+/// The operator `key` is a near miss of: the same but for case, a letter
+/// left out, doubled or swapped (two for long operators), or a comparison
+/// spelt as in other tools. A letter replaced by another is not counted:
+/// `included` or `matched` are as likely fields as typos.
+pub(super) fn misspelt_operator(key: &str) -> Option<&'static str> {
+    const BORROWED: &[(&str, &str)] = &[("lte", "le"), ("gte", "ge"), ("neq", "ne")];
+    if let Some((_, op)) = BORROWED.iter().find(|(k, _)| *k == key) {
+        return Some(op);
+    }
+    let lower = key.to_ascii_lowercase();
+    Op::ALL
+        .iter()
+        .map(|(op, _)| *op)
+        // short operators are one letter away from common field names
+        // (`note`, `lat`, `types`); `type` is a field of many documents
+        .filter(|op| op.len() >= 4 && *op != "type")
+        .find(|op| {
+            let edits = strsim::levenshtein(&lower, op);
+            let limit = if op.len() >= 10 { 2 } else { 1 };
+            lower == *op
+                || (edits == lower.len().abs_diff(op.len()) && edits <= limit)
+                // two letters swapped: one edit for Damerau, two for Levenshtein
+                || (edits == 2 && strsim::damerau_levenshtein(&lower, op) == 1)
+        })
+}
+
 fn check_templates(value: &Value, diags: &mut Diagnostics) {
     value.visit_strings(&mut |s, span| {
         if is_template(s)
@@ -116,12 +238,18 @@ fn check_templates(value: &Value, diags: &mut Diagnostics) {
     });
 }
 
-fn lower_op(op: Op, key: &Key, arg: &Value, diags: &mut Diagnostics) -> Option<OpMatcher> {
+fn lower_op(
+    op: Op,
+    key: &Key,
+    arg: &Value,
+    doc: Doc,
+    diags: &mut Diagnostics,
+) -> Option<OpMatcher> {
     let operator = match op {
         Op::Len => Operator::Len(Box::new(lower_matcher(arg, diags)?)),
-        Op::All => Operator::All(Box::new(lower_matcher(arg, diags)?)),
-        Op::Any => Operator::Any(Box::new(lower_matcher(arg, diags)?)),
-        Op::Not => Operator::Not(Box::new(lower_matcher(arg, diags)?)),
+        Op::All => Operator::All(Box::new(lower_matcher_of(arg, doc.item(), diags)?)),
+        Op::Any => Operator::Any(Box::new(lower_matcher_of(arg, doc.item(), diags)?)),
+        Op::Not => Operator::Not(Box::new(lower_matcher_of(arg, doc, diags)?)),
         Op::InOrder | Op::Includes => {
             let Some(items) = arg.as_seq().filter(|items| !items.is_empty()) else {
                 diags.push(wrong_type(
@@ -135,7 +263,7 @@ fn lower_op(op: Op, key: &Key, arg: &Value, diags: &mut Diagnostics) -> Option<O
             };
             let wanted = items
                 .iter()
-                .filter_map(|i| lower_matcher(i, diags))
+                .filter_map(|i| lower_matcher_of(i, doc.item(), diags))
                 .collect();
             if op == Op::InOrder {
                 Operator::InOrder(wanted)
@@ -244,6 +372,81 @@ mod tests {
         assert!(matches!(ops[3].op, Operator::MaxGap(Arg::Template(_))));
         assert!(matches!(ops[4].op, Operator::Exists(true)));
         assert!(matches!(&ops[5].op, Operator::InOrder(items) if items.len() == 2));
+    }
+
+    fn problems(text: &str, doc: Doc) -> Vec<String> {
+        let v = crate::parse::parse_toml(&format!("m = {text}")).expect("toml");
+        let mut diags = Diagnostics::default();
+        lower_matcher_of(v.get("m").expect("m"), doc, &mut diags);
+        diags
+            .iter()
+            .map(|d| format!("{} ({})", d.message, d.help.as_deref().unwrap_or("")))
+            .collect()
+    }
+
+    #[test]
+    fn near_misses_of_operators_and_fields_are_errors() {
+        let event = Doc::Fields("an sse event", crate::kinds::EVENT_FIELDS);
+        for (text, doc, message) in [
+            (
+                "{ starts_wth = \"a\" }",
+                Doc::Unknown,
+                "`starts_wth` is not an operator (did you mean `starts_with`?",
+            ),
+            (
+                "{ Contains = \"a\" }",
+                Doc::Unknown,
+                "`Contains` is not an operator (did you mean `contains`?",
+            ),
+            (
+                "{ contians = \"a\" }",
+                Doc::Unknown,
+                "`contians` is not an operator (did you mean `contains`?",
+            ),
+            (
+                "{ startwith = \"a\" }",
+                Doc::Unknown,
+                "`startwith` is not an operator (did you mean `starts_with`?",
+            ),
+            (
+                "{ lte = 3 }",
+                Doc::Unknown,
+                "`lte` is not an operator (did you mean `le`?",
+            ),
+            (
+                "{ typ = \"done\" }",
+                event,
+                "an sse event has no field `typ` (did you mean `type`?",
+            ),
+            (
+                "{ not = { dat = \"x\" } }",
+                event,
+                "an sse event has no field `dat` (did you mean `data`?",
+            ),
+        ] {
+            let found = problems(text, doc);
+            assert!(
+                found.len() == 1 && found[0].starts_with(message),
+                "{text}: {found:?}"
+            );
+        }
+        // fields one letter from an operator, a JSONPath key, a field of
+        // the document, any key of a document not known: as written
+        for (text, doc) in [
+            (
+                "{ included = [], matched = 1, note = \"\", lat = 1.5, types = [] }",
+                Doc::Unknown,
+            ),
+            ("{ \"$.starts_wth\" = \"a\", \"$.typ\" = 1 }", event),
+            ("{ type = \"done\", data = \"x\", id = \"1\" }", event),
+            ("{ type = \"start\" }", event),
+            (
+                "{ typ = \"done\", container = 1, status = 2 }",
+                Doc::Unknown,
+            ),
+        ] {
+            assert_eq!(problems(text, doc), Vec::<String>::new(), "{text}");
+        }
     }
 
     #[test]

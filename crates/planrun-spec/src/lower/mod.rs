@@ -17,14 +17,15 @@ use std::time::Duration;
 
 use crate::duration::{parse_bytes, parse_duration};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
-use crate::model::{Defaults, DirConfig, Priority, Spec};
+use crate::model::{DefaultNeeds, Defaults, DirConfig, Priority, Spec};
 use crate::source::SourceFile;
 use crate::value::{Key, Span, Value, ValueKind};
 
 pub use matcher::lower_matcher;
+pub(crate) use matcher::{Doc, lower_matcher_of};
 pub use target::{parse_json_path, parse_target};
 
-use step::lower_steps;
+use step::{Steps, lower_steps};
 use vars::lower_vars;
 
 const SPEC_KEYS: &[&str] = &[
@@ -39,7 +40,7 @@ const SPEC_KEYS: &[&str] = &[
     "defaults",
     "steps",
 ];
-const DEFAULTS_KEYS: &[&str] = &["timeout", "spec_timeout", "max_body"];
+const DEFAULTS_KEYS: &[&str] = &["timeout", "spec_timeout", "max_body", "needs"];
 const DIR_KEYS: &[&str] = &["vars", "defaults"];
 
 /// A mapping being read: tracks which keys were used so the rest can be
@@ -209,7 +210,8 @@ fn check_name(key: &Key, what: &str, diags: &mut Diagnostics) {
     }
 }
 
-/// Lowers a spec file's value tree.
+/// Lowers a spec file's value tree. The spec keeps what lowering found wrong
+/// in [`Spec::problems`]; `Err` only when the file is not a table at all.
 pub(crate) fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec, Diagnostics> {
     let mut diags = Diagnostics::default();
     let Some(mut table) = Table::new(root, "a spec", &mut diags) else {
@@ -270,27 +272,28 @@ pub(crate) fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec,
                 .label("the spec starts here")
                 .help("add steps: `[[steps]]` in TOML, `steps:` with a list in YAML"),
         );
-        Vec::new()
+        Steps {
+            steps: Vec::new(),
+            dropped: Vec::new(),
+        }
     };
     table.finish(SPEC_KEYS, "at the top of a spec", &mut diags);
     diags.attach(source);
-    if diags.is_empty() {
-        Ok(Spec {
-            source: Arc::clone(source),
-            id,
-            id_span,
-            name,
-            objective,
-            priority,
-            tags,
-            phase,
-            vars,
-            defaults,
-            steps,
-        })
-    } else {
-        Err(diags)
-    }
+    Ok(Spec {
+        source: Arc::clone(source),
+        id,
+        id_span,
+        name,
+        objective,
+        priority,
+        tags,
+        phase,
+        vars,
+        defaults,
+        steps: steps.steps,
+        dropped_steps: steps.dropped,
+        problems: diags,
+    })
 }
 
 /// Lowers a directory's `planrun.toml`.
@@ -340,10 +343,24 @@ fn lower_defaults(value: &Value, diags: &mut Diagnostics) -> Defaults {
             None
         }
     });
+    // a list of ids would make the named steps wait for themselves, and the
+    // previous step is already the default: `[]` is the one value that says
+    // something
+    let needs = table.get("needs").and_then(|v| {
+        if let Some([]) = v.as_seq() {
+            return Some(DefaultNeeds::Nothing);
+        }
+        diags.push(
+            invalid(&v.span, "`defaults.needs` can only be `[]`")
+                .help("`needs = []` starts every step without `needs` at once; leave it out to have each wait for the step before it"),
+        );
+        None
+    });
     table.finish(DEFAULTS_KEYS, "in `defaults`", diags);
     Defaults {
         timeout,
         spec_timeout,
         max_body,
+        needs,
     }
 }

@@ -31,27 +31,52 @@ const STEP_KEYS: &[&str] = &[
     "always",
 ];
 
-pub(super) fn lower_steps(value: &Value, diags: &mut Diagnostics) -> Vec<Step> {
+/// The steps of a spec, and the ids of those that could not be kept.
+pub(super) struct Steps {
+    pub(super) steps: Vec<Step>,
+    pub(super) dropped: Vec<String>,
+}
+
+pub(super) fn lower_steps(value: &Value, diags: &mut Diagnostics) -> Steps {
+    let mut out = Steps {
+        steps: Vec::new(),
+        dropped: Vec::new(),
+    };
     let Some(items) = value.as_seq() else {
         diags.push(wrong_type(value, "`steps` must be a list"));
-        return Vec::new();
+        return out;
     };
     if items.is_empty() {
         diags.push(invalid(&value.span, "`steps` is empty").help("a spec needs at least one step"));
     }
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, v)| lower_step(i, v, diags))
-        .collect()
+    for (position, item) in items.iter().enumerate() {
+        if let Some(mut step) = lower_step(position, item, diags, &mut out.dropped) {
+            // the index is the step's place among the kept steps: the graph's
+            step.index = out.steps.len();
+            out.steps.push(step);
+        }
+    }
+    out
 }
 
-fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<Step> {
+/// Lowers one step. A step whose id and kind are known is kept even when its
+/// configuration, an expectation or a capture has a problem (it is marked
+/// unsound), so that the graph and the references of the spec are checked
+/// in the same pass; a step without a known kind is dropped and its id, when
+/// known, goes to `dropped`.
+fn lower_step(
+    position: usize,
+    value: &Value,
+    diags: &mut Diagnostics,
+    dropped: &mut Vec<String>,
+) -> Option<Step> {
     let mut table = Table::new(value, "a step", diags)?;
     let before = diags.len();
+    let mut id_known = true;
     let (id, id_span) = match table.get("id") {
         Some(v) => {
             let id = string(v, "a step `id`", diags).unwrap_or_default();
+            id_known = !id.is_empty();
             check_name(
                 &Key {
                     name: id.clone(),
@@ -63,7 +88,7 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
             (id, v.span.clone())
         }
         None => (
-            format!("step-{}", index + 1),
+            format!("step-{}", position + 1),
             value
                 .as_map()
                 .and_then(|m| m.first())
@@ -113,9 +138,11 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
     if let Some(v) = table.get("should") {
         lower_expectations(v, false, kinds.first().map(|k| k.0), &mut expect, diags);
     }
+    let before_captures = diags.len();
     let captures = table
         .get("capture")
         .map_or_else(Vec::new, |v| lower_captures(v, diags));
+    let captures_known = diags.len() == before_captures;
 
     let unknown: Vec<_> = table.rest().cloned().collect();
     let mut all_keys: Vec<&str> = STEP_KEYS.to_vec();
@@ -146,6 +173,9 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
                     .help(format!("add one of {}", code_list(StepKind::keys()))),
                 );
             }
+            if id_known {
+                dropped.push(id);
+            }
             return None;
         }
         [first, rest @ ..] => {
@@ -159,15 +189,18 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
                 .related(first.1.span.clone(), format!("`{}` here", first.1.name))
                 .help("split it into two steps"),
             );
+            if id_known {
+                dropped.push(id);
+            }
             return None;
         }
     };
-    let config = kind.lower_config(config, diags);
-    if diags.len() > before {
+    if !id_known {
         return None;
     }
+    let config = kind.lower_config(config, diags);
     Some(Step {
-        index,
+        index: position,
         id,
         id_span,
         name,
@@ -183,6 +216,8 @@ fn lower_step(index: usize, value: &Value, diags: &mut Diagnostics) -> Option<St
         timeout,
         when,
         always,
+        sound: diags.len() == before,
+        captures_known,
         span: value.span.clone(),
     })
 }
@@ -293,9 +328,12 @@ mod tests {
         let text = format!("[[steps]]\nwait = \"1s\"\nretry = {text}\n");
         let source = Arc::new(SourceFile::new("t", text, crate::source::Format::Toml));
         let root = crate::parse::parse_source(&source).expect("parses");
-        crate::lower::lower_spec(&source, &root)
-            .map(|spec| spec.steps[0].retry.clone().expect("a retry"))
-            .map_err(|d| d.iter().map(|d| d.message.clone()).collect())
+        let spec = crate::lower::lower_spec(&source, &root).expect("a table");
+        if spec.problems.is_empty() {
+            Ok(spec.steps[0].retry.clone().expect("a retry"))
+        } else {
+            Err(spec.problems.iter().map(|d| d.message.clone()).collect())
+        }
     }
 
     #[test]

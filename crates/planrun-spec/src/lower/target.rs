@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde_json_path::JsonPath;
 
-use super::matcher::{is_op_key, lower_matcher};
+use super::matcher::{Doc, is_op_key, lower_matcher, lower_matcher_of, misspelt_operator};
 use super::{Table, boolean, check_name, invalid, string, wrong_type};
 use crate::de::is_template;
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
@@ -205,9 +205,14 @@ pub(super) fn lower_expectations(
                     Some((target, op_table)) => (target, Some(op_table)),
                     None => (name, None),
                 };
+                let doc = kind
+                    .and_then(|k| k.stream(name))
+                    .map_or(Doc::Unknown, |(item, fields)| Doc::List(item, fields));
                 match parse_target(name, &key.span) {
                     Ok(target) => {
-                        if let Some(matcher) = lower_matcher(wrapped.as_ref().unwrap_or(v), diags) {
+                        if let Some(matcher) =
+                            lower_matcher_of(wrapped.as_ref().unwrap_or(v), doc, diags)
+                        {
                             out.push(Expectation {
                                 target,
                                 matcher: Some(matcher),
@@ -245,10 +250,15 @@ fn split_operator<'n>(name: &'n str, key: &Key, v: &Value) -> Option<(&'n str, V
     Some((target, table))
 }
 
-/// A `json` table is a table of paths unless every key is an operator.
+/// A `json` table is a table of paths unless every key is an operator, or
+/// a near miss of one (then reported as such).
 fn is_path_table(v: &Value) -> bool {
-    v.as_map()
-        .is_some_and(|m| !m.is_empty() && !m.iter().all(|(k, _)| Op::from_key(&k.name).is_some()))
+    v.as_map().is_some_and(|m| {
+        !m.is_empty()
+            && !m.iter().all(|(k, _)| {
+                Op::from_key(&k.name).is_some() || misspelt_operator(&k.name).is_some()
+            })
+    })
 }
 
 const CAPTURE_KEYS: &[&str] = &["from", "regex", "secret"];
@@ -329,7 +339,8 @@ mod tests {
     fn expectations(text: &str, format: crate::source::Format) -> Vec<Expectation> {
         let source = Arc::new(SourceFile::new("t", text, format));
         let root = crate::parse::parse_source(&source).expect("parses");
-        let spec = lower_spec(&source, &root).expect("valid");
+        let spec = lower_spec(&source, &root).expect("a table");
+        assert!(spec.problems.is_empty(), "{:?}", spec.problems);
         spec.steps[0].expect.clone()
     }
 
