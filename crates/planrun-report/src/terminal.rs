@@ -33,6 +33,10 @@ use crate::text::{
 const ACTUAL_LINES: usize = 6;
 /// Lines of a diff the terminal shows.
 const DIFF_LINES: usize = 20;
+/// Lines of a request or response body the exchange view shows.
+const EXCHANGE_BODY_LINES: usize = 20;
+/// Bytes of a request or response body the exchange view shows.
+const EXCHANGE_BODY_BYTES: usize = 2048;
 /// Step ids longer than this are not used to align the columns.
 const MAX_ID_COLUMN: usize = 24;
 
@@ -124,6 +128,8 @@ impl SpecState {
 pub struct TerminalReporter {
     out: Box<dyn Write + Send>,
     opts: TerminalOptions,
+    /// Show what `http`, `sse` and `ws` steps sent and received.
+    exchanges: bool,
     paint: Painter,
     specs: Vec<SpecInfo>,
     states: Vec<SpecState>,
@@ -161,6 +167,7 @@ impl TerminalReporter {
             out,
             paint: Painter::new(opts.color),
             opts,
+            exchanges: false,
             specs: Vec::new(),
             states: Vec::new(),
             start_order: Vec::new(),
@@ -171,6 +178,17 @@ impl TerminalReporter {
             last_active: None,
             last_draw: None,
         }
+    }
+
+    /// Also show, under each step line, what each `http`, `sse` and `ws`
+    /// step sent and what came back (request line, headers, body start;
+    /// status line, headers, body start) as its result document holds
+    /// them, secrets hidden. Only steps that are shown get it: with
+    /// `verbose`, every step.
+    #[must_use]
+    pub fn show_exchanges(mut self, show: bool) -> Self {
+        self.exchanges = show;
+        self
     }
 
     fn width(&self) -> usize {
@@ -444,6 +462,18 @@ impl TerminalReporter {
             );
             let line = truncate_chars(&line, self.width().saturating_sub(4));
             let _ = writeln!(text, "    {}", paint.dim(&line));
+        }
+
+        if self.exchanges
+            && matches!(step.kind.key(), "http" | "sse" | "ws")
+            && let Some(result) = &step.result
+        {
+            text.push_str(&exchange_block(
+                result,
+                "    ",
+                self.width().saturating_sub(6),
+                paint,
+            ));
         }
 
         let snippet_width = self.width().saturating_sub(2);
@@ -755,6 +785,98 @@ impl Reporter for TerminalReporter {
     }
 }
 
+/// What an `http`, `sse` or `ws` step sent and received, as its result
+/// document holds it (secrets already hidden): `> ` lines for the request,
+/// `< ` lines for the response, bodies cut to their start.
+fn exchange_block(
+    result: &serde_json::Value,
+    indent: &str,
+    width: usize,
+    paint: Painter,
+) -> String {
+    let mut out = String::new();
+    let mut line = |prefix: &str, text: &str| {
+        let text = if text.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix} {}", truncate_chars(text, width))
+        };
+        let _ = writeln!(out, "{indent}{}", paint.dim(&text));
+    };
+    let request = result.get("request");
+    match (
+        str_of(request.and_then(|r| r.get("method"))),
+        str_of(request.and_then(|r| r.get("url"))).or(str_of(result.get("url"))),
+    ) {
+        (Some(method), Some(url)) => line(">", &format!("{method} {url}")),
+        (None, Some(url)) => line(">", url),
+        _ => {}
+    }
+    if let Some(request) = request {
+        header_lines(request.get("headers"), &mut |t| line(">", t));
+        if let Some(body) = str_of(request.get("body")) {
+            line(">", "");
+            body_lines(body, &mut |t| line(">", t));
+        }
+    }
+    if let Some(status) = result.get("status").and_then(serde_json::Value::as_u64) {
+        match str_of(result.get("version")) {
+            Some(version) => line("<", &format!("{version} {status}")),
+            None => line("<", &status.to_string()),
+        }
+        header_lines(result.get("headers"), &mut |t| line("<", t));
+        // a stream's body is its events' data; an answer that was no
+        // stream has a `body`
+        if let Some(body) = str_of(result.get("body")).or(str_of(result.get("text")))
+            && !body.is_empty()
+        {
+            line("<", "");
+            body_lines(body, &mut |t| line("<", t));
+        }
+    }
+    out
+}
+
+/// A string field of a document.
+fn str_of(value: Option<&serde_json::Value>) -> Option<&str> {
+    value.and_then(serde_json::Value::as_str)
+}
+
+/// `name: value` lines of a headers document; a value joined from several
+/// headers (`set-cookie`) gives a line each.
+fn header_lines(headers: Option<&serde_json::Value>, line: &mut impl FnMut(&str)) {
+    let Some(headers) = headers.and_then(serde_json::Value::as_object) else {
+        return;
+    };
+    for (name, value) in headers {
+        let value = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        for part in value.split('\n') {
+            line(&format!("{name}: {part}"));
+        }
+    }
+}
+
+/// The start of a body: at most [`EXCHANGE_BODY_LINES`] lines and
+/// [`EXCHANGE_BODY_BYTES`] bytes, a last line saying what was left out.
+fn body_lines(body: &str, line: &mut impl FnMut(&str)) {
+    let mut cut = body.len().min(EXCHANGE_BODY_BYTES);
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let lines: Vec<&str> = body[..cut].lines().collect();
+    for text in lines.iter().take(EXCHANGE_BODY_LINES) {
+        line(text);
+    }
+    if cut < body.len() {
+        line(&format!("… ({} bytes in all)", body.len()));
+    } else if lines.len() > EXCHANGE_BODY_LINES {
+        let more = lines.len() - EXCHANGE_BODY_LINES;
+        line(&format!("… {}", count(more, "more line", "more lines")));
+    }
+}
+
 /// Prefixes every non-empty line of `text`.
 fn indent(text: &str, prefix: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -767,4 +889,45 @@ fn indent(text: &str, prefix: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exchange_shows_request_and_response_heads_and_body_starts() {
+        let body = (1..=30).fold(String::new(), |mut body, n| {
+            let _ = writeln!(body, "line {n}");
+            body
+        });
+        let result = serde_json::json!({
+            "status": 201, "version": "HTTP/1.1",
+            "headers": {"location": "/m/1/", "set-cookie": "a=1\nb=2"},
+            "body": body,
+            "request": {
+                "method": "POST", "url": "http://h/m/",
+                "headers": {"content-type": "application/json"},
+                "body": "{\"token\":\"***\"}"
+            }
+        });
+        let text = exchange_block(&result, "  ", 80, Painter::new(false));
+        let expected = "  > POST http://h/m/\n  > content-type: application/json\n  >\n  > {\"token\":\"***\"}\n  < HTTP/1.1 201\n  < location: /m/1/\n  < set-cookie: a=1\n  < set-cookie: b=2\n  <\n";
+        assert!(text.starts_with(expected), "{text}");
+        assert!(text.contains("  < line 20\n"), "{text}");
+        assert!(!text.contains("line 21"), "{text}");
+        assert!(text.ends_with("  < … 10 more lines\n"), "{text}");
+        let long = serde_json::json!({"status": 200, "body": "x".repeat(3000)});
+        let text = exchange_block(&long, "", 5000, Painter::new(false));
+        assert!(text.ends_with("< … (3000 bytes in all)\n"), "{text}");
+    }
+
+    #[test]
+    fn a_stream_shows_its_url_status_and_text() {
+        let result = serde_json::json!({
+            "status": 200, "url": "http://h/s", "headers": {}, "text": "hello", "body": null
+        });
+        let text = exchange_block(&result, "", 80, Painter::new(false));
+        assert_eq!(text, "> http://h/s\n< 200\n<\n< hello\n");
+    }
 }

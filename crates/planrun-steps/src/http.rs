@@ -41,8 +41,12 @@ const DEFAULT_MAX_REDIRECTS: usize = 10;
 ///  "headers": {"content-type": "…"}, "cookies": {"name": "value"},
 ///  "body": "<text>", "json": <parsed body or null>, "size": <bytes>,
 ///  "redirects": 0, "duration": <ms>, "timings": {"ttfb": <ms>, "total": <ms>},
-///  "request": {"method": "GET", "url": "…", "headers": {…}}}
+///  "request": {"method": "GET", "url": "…", "headers": {…}, "body": "<text>"}}
 /// ```
+///
+/// `request.body`, present when the request has one, is its first 16 KiB
+/// (a note for binary data or a multipart form); the headers are those the
+/// step set, not the cookies the spec run's jar adds as the request goes out.
 ///
 /// Header names are lowercase; a repeated header is joined with `, `, except
 /// `set-cookie`, joined with a newline. `cookies` are those set by the final
@@ -205,13 +209,16 @@ pub(crate) async fn build_request(
         StepError::new(format!("cannot build the request: {}", error::chain(&err)))
             .at(value.span.clone())
     })?;
-    let mut doc = Map::with_capacity(3);
+    let mut doc = Map::with_capacity(4);
     doc.insert("method".into(), Json::from(request.method().as_str()));
     doc.insert("url".into(), Json::from(request.url().as_str()));
     doc.insert(
         "headers".into(),
         Json::Object(headers_doc(request.headers())),
     );
+    if let Some(body) = request.body() {
+        doc.insert("body".into(), Json::String(body_start(body.as_bytes())));
+    }
     let doc = Json::Object(doc);
     Ok(BuiltRequest {
         client,
@@ -220,6 +227,37 @@ pub(crate) async fn build_request(
         url,
         url_span,
     })
+}
+
+/// Bytes of a request body the result document keeps: enough for a reader,
+/// bounded so that a large upload does not fill every report.
+const REQUEST_BODY_START: usize = 16 * 1024;
+
+/// The start of a request body as text for the result document: at most
+/// [`REQUEST_BODY_START`] bytes (a cut says how many there were), a note for
+/// bytes that are no text, and for a body only known as it is sent (multipart).
+fn body_start(bytes: Option<&[u8]>) -> String {
+    let Some(bytes) = bytes else {
+        return String::from("<streamed body (multipart)>");
+    };
+    let (head, cut) = if bytes.len() > REQUEST_BODY_START {
+        (&bytes[..REQUEST_BODY_START], true)
+    } else {
+        (bytes, false)
+    };
+    // a cut may split a character: keep the valid part before it
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        Err(e) if cut && e.error_len().is_none() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return format!("<{} of binary data>", human_size(bytes.len() as u64)),
+    };
+    if cut {
+        format!("{text}… ({} bytes in all)", bytes.len())
+    } else {
+        text.to_owned()
+    }
 }
 
 /// The span of the URL's value (`get = "…"` or `url = "…"`).
@@ -518,6 +556,17 @@ mod tests {
             url.query(),
             Some("keep=1&b=true&n=3&none=&s=a+b&tags=x&tags=y")
         );
+    }
+
+    #[test]
+    fn request_body_start_is_bounded() {
+        assert_eq!(body_start(Some(b"a=1")), "a=1");
+        assert_eq!(body_start(Some(&[0xff, 0xfe])), "<2 bytes of binary data>");
+        assert_eq!(body_start(None), "<streamed body (multipart)>");
+        let long = "é".repeat(REQUEST_BODY_START);
+        let start = body_start(Some(long.as_bytes()));
+        assert!(start.ends_with(&format!("… ({} bytes in all)", long.len())));
+        assert!(start.len() < REQUEST_BODY_START + 40);
     }
 
     #[test]

@@ -127,9 +127,10 @@ struct RunArgs {
     /// Write a report: `junit=PATH`, `json=PATH`, `markdown=PATH` (repeatable).
     #[arg(long = "report", value_name = "KIND=PATH")]
     reports: Vec<String>,
-    /// Show every step of passing specs too.
-    #[arg(short, long)]
-    verbose: bool,
+    /// Show every step of passing specs too; twice (`-vv`): also what each
+    /// http, sse and ws step sent and received (secrets hidden).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
     /// No colors (also when NO_COLOR is set).
     #[arg(long)]
     no_color: bool,
@@ -564,15 +565,18 @@ async fn run(args: RunArgs) -> u8 {
     }
     // a line redrawn in place shows what runs now, on a terminal only
     let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(TerminalReporter::new(
-        Box::new(std::io::stderr()),
-        TerminalOptions {
-            color,
-            verbose: args.verbose,
-            live,
-            ..TerminalOptions::default()
-        },
-    ))];
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(
+        TerminalReporter::new(
+            Box::new(std::io::stderr()),
+            TerminalOptions {
+                color,
+                verbose: args.verbose > 0,
+                live,
+                ..TerminalOptions::default()
+            },
+        )
+        .show_exchanges(args.verbose > 1),
+    )];
     for spec in &args.reports {
         let Some((kind, path)) = spec.split_once('=') else {
             eprintln!("error: `--report {spec}` is not KIND=PATH (kinds: junit, json, markdown)");

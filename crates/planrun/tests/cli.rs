@@ -288,6 +288,37 @@ fn seed_specs_pass_against_the_demo_target() {
     assert!(!run.stderr().contains("secret\""), "{}", run.stderr());
 }
 
+/// `-vv` shows what each http step sent and what came back, secrets hidden.
+#[test]
+fn very_verbose_shows_requests_and_responses() {
+    let targets = Targets::start();
+    let run = Test::new()
+        .args(["run", "-vv"])
+        .arg(root().join("specs/tc-009.toml"))
+        .args(targets.vars())
+        .args(["--secret", "qa_password=secret"])
+        .run()
+        .expect_code(0);
+    let err = run.stderr();
+    let login = format!("> POST {}/api/auth/login/", targets.wsgi.base_url());
+    assert!(err.contains(&login), "{err}");
+    assert!(err.contains("> content-type: application/json"), "{err}");
+    assert!(err.contains(r#""password":"***""#), "{err}");
+    assert!(err.contains("< HTTP/1.1 200"), "{err}");
+    assert!(err.contains("< set-cookie: sessionid=***"), "{err}");
+    // the captured session is a secret too, where it is sent
+    assert!(err.contains("> cookie: sessionid=***"), "{err}");
+    assert!(!err.contains("\"secret\""), "{err}");
+    // `-v` alone shows steps, not exchanges
+    let run = Test::new()
+        .args(["run", "-v"])
+        .arg(root().join("specs/tc-009.toml"))
+        .args(targets.vars())
+        .run()
+        .expect_code(0);
+    assert!(!run.stderr().contains("> POST"), "{}", run.stderr());
+}
+
 #[test]
 fn seed_specs_fail_against_the_wrong_target() {
     let targets = Targets::start();
