@@ -21,6 +21,7 @@ use planrun_spec::plan::{Plan, find_dir_config, load_spec, plan, read_source};
 
 use crate::discover::spec_files;
 use crate::exit;
+use crate::select;
 
 /// Runs test plans that are data: HTTP, processes and waits, checked as they happen.
 #[derive(Debug, Parser)]
@@ -124,6 +125,9 @@ struct RunArgs {
     /// Stop at the first failing spec (teardown steps still run).
     #[arg(long)]
     fail_fast: bool,
+    /// Run only this step, the steps it needs and their teardown (repeatable).
+    #[arg(long = "step", value_name = "ID")]
+    steps: Vec<String>,
     /// Write a report: `junit=PATH`, `json=PATH`, `markdown=PATH` (repeatable).
     #[arg(long = "report", value_name = "KIND=PATH")]
     reports: Vec<String>,
@@ -555,10 +559,19 @@ fn dot_quote(text: &str) -> String {
 async fn run(args: RunArgs) -> u8 {
     let color = color_enabled(args.no_color);
     let registry = planrun_steps::registry();
-    let loaded = match load(&args.select, &registry, color) {
+    let mut loaded = match load(&args.select, &registry, color) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    if !args.steps.is_empty() {
+        match select_steps(&loaded.plans, &args.steps) {
+            Ok(plans) => loaded.plans = plans,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return exit::INVALID;
+            }
+        }
+    }
     if loaded.plans.is_empty() {
         eprintln!("no spec matches the filters; nothing ran");
         return exit::PASSED;
@@ -654,6 +667,39 @@ async fn run(args: RunArgs) -> u8 {
     signals.abort();
     let report_failed = reporting.await.unwrap_or(true);
     exit::of_run(&summary, report_failed)
+}
+
+/// The plans cut down to the `--step` ids and what they need (see
+/// [`crate::select`]); a spec with none of them is left out, and an id no
+/// spec has is an error naming the closest step id.
+fn select_steps(plans: &[Plan], ids: &[String]) -> Result<Vec<Plan>, String> {
+    let mut out = Vec::new();
+    let mut found = vec![false; ids.len()];
+    for plan in plans {
+        let selected: Vec<usize> = ids
+            .iter()
+            .zip(&mut found)
+            .filter_map(|(id, found)| {
+                let i = select::step_index(plan, id).ok()?;
+                *found = true;
+                Some(i)
+            })
+            .collect();
+        if !selected.is_empty() {
+            out.push(select::sub_plan(plan, &select::closure(plan, &selected)));
+        }
+    }
+    if let Some((id, _)) = ids.iter().zip(&found).find(|(_, found)| !**found) {
+        let mut message = format!("no selected spec has a step `{id}`");
+        let closest = plans
+            .iter()
+            .filter_map(|p| select::step_index(p, id).err()?.suggestion);
+        if let Some(s) = closest.into_iter().next() {
+            let _ = write!(message, " (did you mean `{s}`?)");
+        }
+        return Err(message);
+    }
+    Ok(out)
 }
 
 async fn wait_for_interrupt() {

@@ -4,6 +4,7 @@
 mod cli;
 mod discover;
 mod exit;
+mod select;
 
 use std::io::Write as _;
 use std::process::ExitCode;

@@ -712,3 +712,87 @@ exec = { shell = "echo done > \"$OUT\"", env = { OUT = "{{ out }}" } }
         .success();
     assert!(!alive, "background process {pid} still running");
 }
+
+/// A spec for `--step`: steps that need others, teardown, and a step
+/// nothing needs.
+const STEPS_SPEC: &str = r#"
+id = "STEPS"
+vars = { word = "plain" }
+
+[[steps]]
+id = "create"
+http = { post = "{{ base_url }}/api/messages/", headers = { Content-Type = "application/json", X-Note = "two words here" }, body = "{\"session_id\": \"q1\", \"content\": \"it's {{ word }}\"}" }
+expect.status = 201
+capture.id = "json.id"
+
+[[steps]]
+id = "read"
+http = { get = "{{ base_url }}/api/messages/{{ create.id }}/" }
+expect.status = 200
+
+[[steps]]
+id = "unrelated"
+http = { get = "{{ base_url }}/health/" }
+needs = []
+
+[[steps]]
+id = "cleanup"
+http = { delete = "{{ base_url }}/api/messages/{{ create.id }}/" }
+needs = ["create", "read"]
+if = "create is defined"
+always = true
+"#;
+
+/// `--step` runs the step, what it needs and their teardown, nothing else.
+#[test]
+fn run_one_step_with_what_it_needs() {
+    let targets = Targets::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("steps.toml");
+    std::fs::write(&spec, STEPS_SPEC).expect("write");
+    let run = Test::new()
+        .args(["run", "-v", "--step", "read"])
+        .arg(&spec)
+        .args(targets.vars())
+        .run()
+        .expect_code(0);
+    let err = run.stderr();
+    for id in ["create", "read", "cleanup"] {
+        assert!(err.contains(&format!("✓ {id}")), "{err}");
+    }
+    assert!(!err.contains("unrelated"), "{err}");
+    assert!(err.contains("3 steps"), "{err}");
+
+    // teardown follows what it needs that runs, without the rest
+    let run = Test::new()
+        .args(["run", "-v", "--step", "create"])
+        .arg(&spec)
+        .args(targets.vars())
+        .run()
+        .expect_code(0);
+    let err = run.stderr();
+    assert!(err.contains("✓ cleanup"), "{err}");
+    assert!(!err.contains("read"), "{err}");
+
+    let run = Test::new()
+        .args(["run", "--step", "unrelated", "-v"])
+        .arg(&spec)
+        .args(targets.vars())
+        .run()
+        .expect_code(0);
+    let err = run.stderr();
+    assert!(err.contains("✓ unrelated"), "{err}");
+    assert!(!err.contains("create"), "{err}");
+
+    let run = Test::new()
+        .args(["run", "--step", "reed"])
+        .arg(&spec)
+        .args(targets.vars())
+        .run()
+        .expect_code(2);
+    let err = run.stderr();
+    assert!(
+        err.contains("no selected spec has a step `reed` (did you mean `read`?)"),
+        "{err}"
+    );
+}
