@@ -50,6 +50,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print an http step as a `curl` command (rendered from variables; nothing is sent).
+    Curl(CurlArgs),
     /// Print the JSON Schema of spec files.
     Schema,
     /// Print the step graph of each spec.
@@ -107,6 +109,26 @@ struct SelectArgs {
 }
 
 #[derive(Debug, Args)]
+struct CurlArgs {
+    /// The spec file.
+    spec: PathBuf,
+    /// The id of an http step.
+    step: String,
+    /// Set a variable (repeatable): `--var base_url=http://127.0.0.1:8080`.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Set a secret variable (repeatable); shown as `***` unless --show-secrets.
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    secrets: Vec<String>,
+    /// Read environment variables from a file of NAME=VALUE lines.
+    #[arg(long)]
+    env_file: Option<PathBuf>,
+    /// Print secret values instead of `***` (the command then works as it is).
+    #[arg(long)]
+    show_secrets: bool,
+}
+
+#[derive(Debug, Args)]
 struct ValidateArgs {
     #[command(flatten)]
     select: SelectArgs,
@@ -144,7 +166,9 @@ struct RunArgs {
 pub(crate) fn main() -> u8 {
     let mut args: Vec<String> = std::env::args().collect();
     // `planrun specs/` means `planrun run specs/`
-    const COMMANDS: &[&str] = &["run", "validate", "list", "schema", "graph", "demo", "help"];
+    const COMMANDS: &[&str] = &[
+        "run", "validate", "list", "curl", "schema", "graph", "demo", "help",
+    ];
     if let Some(first) = args.get(1)
         && !COMMANDS.contains(&first.as_str())
         && !matches!(first.as_str(), "-h" | "--help" | "-V" | "--version")
@@ -186,6 +210,7 @@ pub(crate) fn main() -> u8 {
             }
         }),
         Command::Validate(args) => validate(&args),
+        Command::Curl(args) => runtime.block_on(curl(args)),
         Command::List { select, json } => list(&select, json),
         Command::Schema => {
             let schema = planrun_spec::schema::spec_schema();
@@ -700,6 +725,58 @@ fn select_steps(plans: &[Plan], ids: &[String]) -> Result<Vec<Plan>, String> {
         return Err(message);
     }
     Ok(out)
+}
+
+async fn curl(args: CurlArgs) -> u8 {
+    let select = SelectArgs {
+        paths: vec![args.spec],
+        vars: args.vars,
+        secrets: args.secrets,
+        env_file: args.env_file,
+        tags: Vec::new(),
+        priorities: Vec::new(),
+        ids: Vec::new(),
+    };
+    let loaded = match load(&select, &planrun_steps::registry(), color_enabled(false)) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let [plan] = loaded.plans.as_slice() else {
+        eprintln!("error: `planrun curl` takes one spec file");
+        return exit::INVALID;
+    };
+    let rendered = match crate::curl::render(plan, &args.step, loaded.overrides, loaded.env).await {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::INVALID;
+        }
+    };
+    let command = |config| crate::curl::command(config, &rendered.base_dir);
+    let (plain, hidden) = match (command(&rendered.config), command(&rendered.redacted)) {
+        (Ok(p), Ok(h)) => (p, h),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: step `{}`: {e}", args.step);
+            return exit::INVALID;
+        }
+    };
+    let mut out = format!(
+        "# step `{}` of {} ({})\n\
+         # not included: cookies the spec run's jar would hold by then (set by earlier steps)\n",
+        args.step,
+        plan.spec.id,
+        plan.spec.source.path.display()
+    );
+    if args.show_secrets {
+        out.push_str(&plain);
+    } else {
+        if plain != hidden {
+            out.push_str("# secrets are shown as *** (--show-secrets prints them)\n");
+        }
+        out.push_str(&hidden);
+    }
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    exit::PASSED
 }
 
 async fn wait_for_interrupt() {

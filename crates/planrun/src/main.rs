@@ -2,6 +2,7 @@
 //! run events to reporters. Exit codes are documented in [`exit`].
 
 mod cli;
+mod curl;
 mod discover;
 mod exit;
 mod select;

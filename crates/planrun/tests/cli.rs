@@ -713,8 +713,8 @@ exec = { shell = "echo done > \"$OUT\"", env = { OUT = "{{ out }}" } }
     assert!(!alive, "background process {pid} still running");
 }
 
-/// A spec for `--step`: steps that need others, teardown, and a step
-/// nothing needs.
+/// A spec for `curl` and `--step`: a body with `'`, a header with spaces,
+/// steps that need others, teardown, and a step nothing needs.
 const STEPS_SPEC: &str = r#"
 id = "STEPS"
 vars = { word = "plain" }
@@ -742,6 +742,82 @@ needs = ["create", "read"]
 if = "create is defined"
 always = true
 "#;
+
+/// `planrun curl` prints a command that sends what the step would send:
+/// quoted for the shell, secrets hidden unless asked for.
+#[test]
+fn curl_prints_a_step_as_a_command() {
+    let targets = Targets::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("steps.toml");
+    std::fs::write(&spec, STEPS_SPEC).expect("write");
+    let run = Test::new()
+        .args(["curl"])
+        .arg(&spec)
+        .args(["create"])
+        .args(targets.vars())
+        .args(["--secret", "word=sesame"])
+        .run()
+        .expect_code(0);
+    let out = run.stdout();
+    assert!(out.contains("-X POST"), "{out}");
+    assert!(out.contains("-H 'X-Note: two words here'"), "{out}");
+    assert!(
+        out.contains(r#"--data-raw '{"session_id": "q1", "content": "it'\''s ***"}'"#),
+        "{out}"
+    );
+    assert!(out.contains("# secrets are shown as ***"), "{out}");
+    assert!(!out.contains("sesame"), "{out}");
+
+    let run = Test::new()
+        .args(["curl"])
+        .arg(&spec)
+        .args(["create", "--show-secrets"])
+        .args(targets.vars())
+        .args(["--secret", "word=sesame"])
+        .run()
+        .expect_code(0);
+    let command = run.stdout();
+    assert!(command.contains("it'\\''s sesame"), "{command}");
+    let have_curl = Command::new("sh")
+        .args(["-c", "command -v curl"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if have_curl {
+        let sent = Command::new("sh")
+            .args(["-c", &command])
+            .output()
+            .expect("sh runs");
+        let body = String::from_utf8_lossy(&sent.stdout);
+        assert!(sent.status.success(), "{command}\n{body}");
+        assert!(body.contains(r#""content":"it's sesame""#), "{body}");
+    }
+
+    // a step that reads another step's capture cannot be rendered alone
+    let run = Test::new()
+        .args(["curl"])
+        .arg(&spec)
+        .args(["read"])
+        .args(targets.vars())
+        .run()
+        .expect_code(2);
+    let err = run.stderr();
+    assert!(err.contains("cannot render step `read`"), "{err}");
+    assert!(err.contains("--step read -vv"), "{err}");
+
+    let run = Test::new()
+        .args(["curl"])
+        .arg(&spec)
+        .args(["craete"])
+        .args(targets.vars())
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("did you mean `create`"),
+        "{}",
+        run.stderr()
+    );
+}
 
 /// `--step` runs the step, what it needs and their teardown, nothing else.
 #[test]
