@@ -161,8 +161,12 @@ fn invalid_plans_get_located_diagnostics() {
                 rel.display()
             ));
         }
-        // every diagnostic names the file with a line and column
-        assert!(stderr.contains(&format!("{}:", rel.display())), "{stderr}");
+        // every diagnostic names the file with a line and column: the spec,
+        // or the included file the problem is in
+        assert!(
+            stderr.contains(&format!("{}:", rel.display())) || stderr.contains("/_include/"),
+            "{stderr}"
+        );
     }
     assert!(
         mismatches.is_empty(),
@@ -186,7 +190,7 @@ fn ok_plans_pass() {
         .run()
         .expect_code(0);
     let err = run.stderr();
-    assert!(err.contains("4 specs: 4 passed"), "{err}");
+    assert!(err.contains("5 specs: 5 passed"), "{err}");
     assert!(err.contains("1 warning"), "{err}");
 }
 
@@ -491,10 +495,11 @@ fn graph_draws_every_spec() {
         .run()
         .expect_code(0);
     let out = run.stdout();
-    assert_eq!(out.matches("flowchart TD").count(), 4, "{out}");
+    assert_eq!(out.matches("flowchart TD").count(), 5, "{out}");
     for (id, file) in [
         ("OK-GRAPH", "graph.yaml"),
         ("OK-HEALTH", "health.toml"),
+        ("OK-INCLUDE", "include.toml"),
         ("OK-RETRY", "retry.toml"),
         ("OK-WARN", "should-warn.toml"),
     ] {
@@ -522,7 +527,7 @@ fn graph_draws_every_spec() {
         .expect_code(0);
     let out = run.stdout();
     assert_eq!(out.matches("digraph").count(), 1, "{out}");
-    for n in 0..4 {
+    for n in 0..5 {
         assert!(out.contains(&format!("subgraph cluster_{n} {{")), "{out}");
     }
     assert!(out.contains("label=\"OK-GRAPH ("), "{out}");
@@ -559,7 +564,7 @@ fn validate_counts_on_stdout() {
         .args(OK_VARS)
         .run()
         .expect_code(0);
-    assert_eq!(run.stdout(), "4 specs valid (11 steps)\n");
+    assert_eq!(run.stdout(), "5 specs valid (13 steps)\n");
 
     let run = Test::new()
         .args(["validate", "--no-color"])
