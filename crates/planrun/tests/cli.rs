@@ -686,3 +686,42 @@ exec = { shell = "echo done > \"$OUT\"", env = { OUT = "{{ out }}" } }
         .success();
     assert!(!alive, "background process {pid} still running");
 }
+
+/// A refused connection names the variables the URL was built from, as the
+/// spec wrote it: `asgi_url` here, not a `base_url` the spec never used.
+#[test]
+fn a_refused_connection_names_the_variable_of_the_url() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("refused.toml");
+    std::fs::write(
+        &spec,
+        "[[steps]]\nhttp = { get = \"{{ asgi_url }}/health/\" }\n\n[[steps]]\nneeds = []\nsse = { get = \"{{ asgi_url }}/api/stream/\" }\n\n[[steps]]\nneeds = []\nws = { url = \"http://127.0.0.1:{{ port }}/ws/\", conversation = [{ send = \"hi\" }] }\n",
+    )
+    .expect("spec");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let run = Test::new()
+        .args(["run"])
+        .arg(&spec)
+        .args([
+            "--var".to_string(),
+            format!("asgi_url=http://127.0.0.1:{port}"),
+            "--var".to_string(),
+            format!("port={port}"),
+        ])
+        .run()
+        .expect_code(1);
+    let err = run.stderr();
+    assert_eq!(
+        err.matches("help: is the server running? check `asgi_url`")
+            .count(),
+        2,
+        "{err}"
+    );
+    assert!(
+        err.contains("help: is the server running and listening on that port? check `port`"),
+        "{err}"
+    );
+    assert!(!err.contains("base_url"), "{err}");
+}
