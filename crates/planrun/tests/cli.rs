@@ -725,3 +725,46 @@ fn a_refused_connection_names_the_variable_of_the_url() {
     );
     assert!(!err.contains("base_url"), "{err}");
 }
+
+/// A step of an included file that fails at run time is shown in that file,
+/// in the terminal and in the JSON and Markdown reports.
+#[test]
+fn a_failure_in_an_included_step_points_into_its_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(dir.path().join("_shared")).expect("dir");
+    std::fs::write(
+        dir.path().join("_shared/login.toml"),
+        "# shared\n\n[[steps]]\nid = \"login\"\nhttp = { post = \"{{ asgi_url }}/api/auth/login/\" }\n",
+    )
+    .expect("fragment");
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "include = [\"_shared/login.toml\"]\n\n[[steps]]\nid = \"me\"\nhttp = { get = \"{{ asgi_url }}/api/auth/me/\" }\n",
+    )
+    .expect("spec");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let (json, markdown) = (dir.path().join("r.json"), dir.path().join("r.md"));
+    let run = Test::new()
+        .args(["run"])
+        .arg(&spec)
+        .args([
+            "--var".to_string(),
+            format!("asgi_url=http://127.0.0.1:{port}"),
+            "--report".to_string(),
+            format!("json={}", json.display()),
+            "--report".to_string(),
+            format!("markdown={}", markdown.display()),
+        ])
+        .run()
+        .expect_code(1);
+    let err = run.stderr();
+    let place = format!("{}:5:17", dir.path().join("_shared/login.toml").display());
+    assert!(err.contains(&format!("[{place}]")), "{err}");
+    let json = std::fs::read_to_string(&json).expect("json report");
+    assert!(json.contains("\"file\": \""), "{json}");
+    let markdown = std::fs::read_to_string(&markdown).expect("markdown report");
+    assert!(markdown.contains(&place), "{markdown}");
+}
