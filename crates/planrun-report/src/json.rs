@@ -10,6 +10,7 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use planrun_runner::events::{RunEvent, RunSummary, SpecInfo, SpecReport};
 use planrun_spec::source::SourceFile;
@@ -70,7 +71,7 @@ struct SpecEntry<'a> {
 /// to its spans.
 struct Located<'a> {
     report: &'a SpecReport,
-    source: &'a SourceFile,
+    info: &'a SpecInfo,
 }
 
 impl Serialize for Located<'_> {
@@ -83,6 +84,12 @@ impl Serialize for Located<'_> {
             .map(Vec::as_mut_slice)
             .unwrap_or_default();
         for step in steps {
+            // a step of an included file: its spans point into that file
+            let index = step.get("index").and_then(Value::as_u64);
+            let source = index
+                .and_then(|i| usize::try_from(i).ok())
+                .map_or(&self.info.source, |i| self.info.source_of(i));
+            let file = (!Arc::ptr_eq(source, &self.info.source)).then(|| source.name());
             let outcomes = step
                 .get_mut("expectations")
                 .and_then(Value::as_array_mut)
@@ -90,11 +97,11 @@ impl Serialize for Located<'_> {
                 .unwrap_or_default();
             for outcome in outcomes {
                 if let Some(span) = outcome.get_mut("span") {
-                    locate(span, self.source);
+                    locate(span, source, file.as_deref());
                 }
             }
             if let Some(span) = step.get_mut("error").and_then(|e| e.get_mut("span")) {
-                locate(span, self.source);
+                locate(span, source, file.as_deref());
             }
         }
         report.serialize(serializer)
@@ -103,7 +110,9 @@ impl Serialize for Located<'_> {
 
 /// Adds `line`, `column`, `end_line` and `end_column` to a serialized span
 /// (`{"start": …, "end": …}`); anything else is left as it is.
-fn locate(span: &mut Value, source: &SourceFile) {
+/// Adds line and column to a span; `file` names the file it points into
+/// when that is not the spec (a file the spec includes).
+fn locate(span: &mut Value, source: &SourceFile, file: Option<&str>) {
     let Value::Object(span) = span else {
         return;
     };
@@ -121,6 +130,9 @@ fn locate(span: &mut Value, source: &SourceFile) {
     span.insert(String::from("column"), column.into());
     span.insert(String::from("end_line"), end_line.into());
     span.insert(String::from("end_column"), end_column.into());
+    if let Some(file) = file {
+        span.insert(String::from("file"), file.into());
+    }
 }
 
 impl JsonReporter {
@@ -160,7 +172,7 @@ impl JsonReporter {
                     finished: spec.finished,
                     report: Located {
                         report: &spec.report,
-                        source: &spec.info.source,
+                        info: spec.info,
                     },
                     retries: spec.retries,
                 })

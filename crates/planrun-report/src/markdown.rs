@@ -10,11 +10,10 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use planrun_runner::events::{
-    ExpectationOutcome, RunEvent, SpecInfo, SpecStatus, StepReport, StepStatus,
-};
+use planrun_runner::events::{ExpectationOutcome, RunEvent, SpecStatus, StepReport, StepStatus};
 
 use planrun_spec::duration::human;
+use planrun_spec::source::SourceFile;
 
 use crate::Reporter;
 use crate::collect::{FinalSpec, RunCollector};
@@ -169,7 +168,7 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
                     step.kind.key()
                 );
                 for outcome in failed_expectations(step).into_iter().filter(|e| e.blocking) {
-                    expectation_item(out, info, None, outcome);
+                    expectation_item(out, info.source_of(step.index), None, outcome);
                 }
                 evidence_items(out, step);
                 out.push('\n');
@@ -184,7 +183,8 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
                 if let Some(error) = &step.error {
                     let mut line = String::new();
                     if let Some(span) = &error.span {
-                        let _ = write!(line, "{}: ", code(&location(info, span.start)));
+                        let source = info.source_of(step.index);
+                        let _ = write!(line, "{}: ", code(&location(source, span.start)));
                     }
                     let _ = writeln!(out, "{line}{}\n", error.headline());
                     if let Some(help) = &error.help {
@@ -231,7 +231,7 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
     if !warnings.is_empty() {
         let _ = writeln!(out, "#### ! Warnings\n");
         for (step, outcome) in warnings {
-            expectation_item(out, info, Some(&step.id), outcome);
+            expectation_item(out, info.source_of(step.index), Some(&step.id), outcome);
         }
         out.push('\n');
     }
@@ -240,7 +240,7 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
 /// One failed expectation as a list item with nested expected/actual.
 fn expectation_item(
     out: &mut String,
-    info: &SpecInfo,
+    source: &SourceFile,
     step: Option<&str>,
     outcome: &ExpectationOutcome,
 ) {
@@ -252,7 +252,7 @@ fn expectation_item(
         out,
         "- {head}**{}** at {}: {}",
         escape(&outcome.target),
-        code(&location(info, outcome.span.start)),
+        code(&location(source, outcome.span.start)),
         outcome.message
     );
     let actual = actual_text(outcome);
@@ -301,10 +301,11 @@ fn value_item(out: &mut String, label: &str, text: &str) {
     }
 }
 
-/// `path:line:col` of a byte offset in the spec.
-fn location(info: &SpecInfo, offset: usize) -> String {
-    let (line, col) = info.source.line_col(offset);
-    format!("{}:{line}:{col}", info.path.display())
+/// `path:line:col` of a byte offset in a step's file (the spec, or a file
+/// it includes).
+fn location(source: &SourceFile, offset: usize) -> String {
+    let (line, col) = source.line_col(offset);
+    format!("{}:{line}:{col}", source.name())
 }
 
 /// Inline code that survives backticks in the text.

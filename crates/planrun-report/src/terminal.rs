@@ -479,7 +479,12 @@ impl TerminalReporter {
         let snippet_width = self.width().saturating_sub(2);
         let mut previous = None;
         for outcome in failed_expectations(step) {
-            let snippet = expectation_snippet(info, outcome, paint.enabled(), snippet_width);
+            let snippet = expectation_snippet(
+                info.source_of(step.index),
+                outcome,
+                paint.enabled(),
+                snippet_width,
+            );
             text.push_str(&indent(&snippet, "  "));
             text.push_str(&expectation_details(
                 outcome,
@@ -498,7 +503,7 @@ impl TerminalReporter {
                 label: None,
                 help: error.help.as_deref(),
             }
-            .render(&info.source, paint.enabled(), snippet_width);
+            .render(info.source_of(step.index), paint.enabled(), snippet_width);
             text.push_str(&indent(&snippet, "  "));
         }
         text.push_str(&evidence_block(step, "    ", paint));

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use miette::Severity;
 use planrun_runner::events::{ExpectationOutcome, RunSummary, SpecInfo, StepReport, StepStatus};
 use planrun_spec::duration::human;
+use planrun_spec::source::SourceFile;
 use serde_json::Value;
 
 use crate::snippet::Snippet;
@@ -123,7 +124,12 @@ pub(crate) fn plain_failures(info: &SpecInfo, step: &StepReport, warnings: bool)
         if outcome.blocking == warnings {
             continue;
         }
-        out.push_str(&expectation_snippet(info, outcome, false, 100));
+        out.push_str(&expectation_snippet(
+            info.source_of(step.index),
+            outcome,
+            false,
+            100,
+        ));
         out.push_str(&expectation_details(
             outcome,
             std::mem::replace(&mut previous, outcome.actual.as_ref()),
@@ -142,7 +148,7 @@ pub(crate) fn plain_failures(info: &SpecInfo, step: &StepReport, warnings: bool)
                 label: None,
                 help: error.help.as_deref(),
             }
-            .render(&info.source, false, 100),
+            .render(info.source_of(step.index), false, 100),
         );
     }
     if !warnings {
@@ -176,9 +182,9 @@ pub(crate) fn evidence_block(step: &StepReport, indent: &str, paint: Painter) ->
     out
 }
 
-/// The snippet of one failed expectation.
+/// The snippet of one failed expectation, in the file of its step.
 pub(crate) fn expectation_snippet(
-    info: &SpecInfo,
+    source: &SourceFile,
     outcome: &ExpectationOutcome,
     color: bool,
     width: usize,
@@ -195,7 +201,7 @@ pub(crate) fn expectation_snippet(
         label: Some(&label),
         help: None,
     }
-    .render(&info.source, color, width)
+    .render(source, color, width)
 }
 
 /// `expected: …`, `actual: …` and the diff of one expectation, each line

@@ -114,6 +114,17 @@ pub struct SpecInfo {
     pub steps: Vec<StepInfo>,
 }
 
+impl SpecInfo {
+    /// The file the spans of step `step` point into: the spec's, or the
+    /// file it includes that the step comes from.
+    pub fn source_of(&self, step: usize) -> &Arc<SourceFile> {
+        self.steps
+            .get(step)
+            .and_then(|s| s.source.as_ref())
+            .unwrap_or(&self.source)
+    }
+}
+
 /// A step as reporters see it before it runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepInfo {
@@ -125,6 +136,10 @@ pub struct StepInfo {
     pub kind: StepKind,
     /// A teardown step.
     pub always: bool,
+    /// The file the step was written in when it is not the spec's (a file
+    /// the spec includes): the spans of its outcomes point there.
+    #[serde(skip)]
+    pub source: Option<Arc<SourceFile>>,
 }
 
 /// How a step ended.

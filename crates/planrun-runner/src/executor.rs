@@ -138,6 +138,10 @@ pub trait StepExecutor: Send + Sync + 'static {
 pub struct StepInput<'a> {
     /// The rendered configuration; read it with `planrun_spec::from_value`.
     pub config: &'a Value,
+    /// The configuration as written, templates unrendered: the tree
+    /// `config` was rendered from, with the same spans (see
+    /// [`StepInput::written`]).
+    pub raw: &'a Value,
     /// The matchers written inside the configuration (an `sse` step's
     /// `until`), lowered at plan time and rendered: test them with
     /// [`crate::expect::test_matcher`].
@@ -154,11 +158,25 @@ pub struct StepInput<'a> {
     pub observer: Observer,
 }
 
-impl StepInput<'_> {
+impl<'a> StepInput<'a> {
     /// The matcher at `path` of the configuration (`until`,
     /// `conversation.2.expect`), if one was written there.
     pub fn matcher(&self, path: &str) -> Option<&Matcher> {
         matcher_at(self.matchers, path)
+    }
+
+    /// The string written at `span` of the configuration before rendering
+    /// (`{{ asgi_url }}/health/` where `config` holds the URL it became), so
+    /// that a message can name what the user wrote; `None` when no string
+    /// stands there.
+    pub fn written(&self, span: &Span) -> Option<&'a str> {
+        let mut found = None;
+        self.raw.visit_strings(&mut |s, at| {
+            if found.is_none() && at == span {
+                found = Some(s);
+            }
+        });
+        found
     }
 }
 

@@ -216,6 +216,16 @@ impl Diagnostics {
         }
     }
 
+    /// Attaches a file to every problem from the `start`th on that has none
+    /// yet: the problems found while looking at a part written in that file.
+    pub fn attach_since(&mut self, start: usize, source: &Arc<SourceFile>) {
+        for d in self.0.iter_mut().skip(start) {
+            if d.source.is_none() {
+                d.set_source(source);
+            }
+        }
+    }
+
     /// Iterates over the problems.
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
         self.0.iter()

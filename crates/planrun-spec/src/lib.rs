@@ -54,6 +54,7 @@
 mod de;
 pub mod duration;
 pub mod error;
+mod include;
 pub mod kinds;
 mod lower;
 pub mod model;

@@ -3,6 +3,7 @@
 //!
 //! Nothing here runs anything; the runner interprets these types.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,6 +138,41 @@ pub struct Spec {
     /// What lowering found wrong. [`crate::plan::plan`] reports these with
     /// the problems of the graph; a spec with any never becomes a plan.
     pub problems: Diagnostics,
+    /// The files placed into the spec by `include`, in the order their steps
+    /// come: their steps and variables stand before the spec's own, and
+    /// their spans point into these files.
+    pub includes: Vec<Included>,
+}
+
+/// A file of steps and variables that a spec includes.
+#[derive(Debug, Clone)]
+pub struct Included {
+    /// The file.
+    pub source: Arc<SourceFile>,
+    /// Its steps, as indices into [`Spec::steps`].
+    pub steps: Range<usize>,
+    /// Its variables, as indices into [`Spec::vars`] (a variable the spec
+    /// or an earlier file also defines is left out: the spec's own wins,
+    /// then the first file's).
+    pub vars: Range<usize>,
+}
+
+impl Spec {
+    /// The file step `index` was written in: an included file, or the spec.
+    pub fn step_source(&self, index: usize) -> &Arc<SourceFile> {
+        self.includes
+            .iter()
+            .find(|i| i.steps.contains(&index))
+            .map_or(&self.source, |i| &i.source)
+    }
+
+    /// The file variable `index` of [`Spec::vars`] was written in.
+    pub fn var_source(&self, index: usize) -> &Arc<SourceFile> {
+        self.includes
+            .iter()
+            .find(|i| i.vars.contains(&index))
+            .map_or(&self.source, |i| &i.source)
+    }
 }
 
 pub use crate::kinds::StepKind;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
-use crate::lower::{lower_dir_config, lower_spec};
+use crate::lower::{lower_dir_config, lower_spec_includes};
 use crate::model::{DefaultNeeds, DirConfig, Matcher, Overrides, Spec, StepKind, Target};
 use crate::parse::parse_source;
 use crate::source::{Format, SourceFile};
@@ -53,9 +53,15 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
 /// [`plan`] reports them together with those of the graph and the
 /// references, so that a file's problems are all found in one pass. `Err`
 /// when the file does not parse, or is not a table.
+///
+/// The files named by `include` (relative to the spec's directory) are read
+/// here too: their steps and variables come before the spec's own, and
+/// their problems point into them.
 pub fn load_spec(source: &Arc<SourceFile>) -> Result<Spec, Diagnostics> {
     let value = parse_source(source).map_err(|d| Diagnostics(vec![d.with_source(source)]))?;
-    lower_spec(source, &value)
+    let (mut spec, includes) = lower_spec_includes(source, &value)?;
+    crate::include::resolve(&mut spec, &includes);
+    Ok(spec)
 }
 
 /// The nearest `planrun.toml` at or above `dir`, lowered.
@@ -93,17 +99,40 @@ pub fn plan(
     // step ids are unique
     let mut ids: HashMap<&str, usize> = HashMap::new();
     for step in &spec.steps {
+        let start = diags.len();
+        let file = spec.step_source(step.index);
         if let Some(&first) = ids.get(step.id.as_str()) {
-            diags.push(
+            let first_file = spec.step_source(first);
+            let first_span = spec.steps[first].id_span.clone();
+            diags.push(if Arc::ptr_eq(file, first_file) {
                 Diagnostic::new(
                     DiagnosticKind::Duplicate,
                     step.id_span.clone(),
                     format!("two steps have the id `{}`", step.id),
                 )
                 .label("second use")
-                .related(spec.steps[first].id_span.clone(), "first use")
-                .help("step ids must be unique within a spec"),
-            );
+                .related(first_span, "first use")
+                .help("step ids must be unique within a spec")
+            } else {
+                // the two places are in different files: one is underlined,
+                // the other named
+                let (line, col) = first_file.line_col(first_span.start);
+                Diagnostic::new(
+                    DiagnosticKind::Duplicate,
+                    step.id_span.clone(),
+                    format!(
+                        "two steps have the id `{}`: one in `{}`, one in `{}`",
+                        step.id,
+                        first_file.name(),
+                        file.name()
+                    ),
+                )
+                .label("second use")
+                .help(format!(
+                    "step ids must be unique within a spec and the files it includes; the first use is at `{}:{line}:{col}`",
+                    first_file.name()
+                ))
+            });
         } else {
             ids.insert(&step.id, step.index);
         }
@@ -124,6 +153,7 @@ pub fn plan(
                 )),
             );
         }
+        diags.attach_since(start, file);
     }
 
     // variables: spec, directory and command line
@@ -132,7 +162,8 @@ pub fn plan(
         var_names.insert(var.name.name.clone());
     }
     var_names.extend(overrides.vars.keys().cloned());
-    for var in &spec.vars {
+    for (v, var) in spec.vars.iter().enumerate() {
+        let start = diags.len();
         if ids.contains_key(var.name.name.as_str()) {
             diags.push(
                 Diagnostic::new(
@@ -155,6 +186,7 @@ pub fn plan(
                 .help("choose another name for the variable"),
             );
         }
+        diags.attach_since(start, spec.var_source(v));
     }
 
     // dependencies
@@ -163,6 +195,7 @@ pub fn plan(
     // steps with a need that names no step: what runs before them is unknown
     let mut unresolved = vec![false; spec.steps.len()];
     for (i, step) in spec.steps.iter().enumerate() {
+        let start = diags.len();
         let mut d = Vec::new();
         match &step.needs {
             None => {
@@ -211,6 +244,7 @@ pub fn plan(
             }
         }
         deps.push(d);
+        diags.attach_since(start, spec.step_source(i));
     }
 
     let order = match topo_order(&deps) {
@@ -236,7 +270,11 @@ pub fn plan(
                 spec.steps[cycle[1 % cycle.len()]].id
             ))
             .help("remove one of these `needs` so the steps can run in some order");
-            for w in cycle.windows(2).skip(1) {
+            // a label can only point into the file the diagnostic shows;
+            // the message names every step anyway
+            let file = spec.step_source(first);
+            let same_file = |i: usize| Arc::ptr_eq(spec.step_source(i), file);
+            for w in cycle.windows(2).skip(1).filter(|w| same_file(w[0])) {
                 d = d.related(
                     needs_span(&spec, w[0]),
                     format!(
@@ -245,7 +283,7 @@ pub fn plan(
                     ),
                 );
             }
-            if cycle.len() > 1 {
+            if cycle.len() > 1 && same_file(cycle[cycle.len() - 1]) {
                 let last = cycle[cycle.len() - 1];
                 d = d.related(
                     needs_span(&spec, last),
@@ -255,7 +293,7 @@ pub fn plan(
                     ),
                 );
             }
-            diags.push(d);
+            diags.push(d.with_source(file));
             Vec::new()
         }
     };
@@ -263,19 +301,18 @@ pub fn plan(
     // references in templates: a cycle leaves no order, but "runs before"
     // still means something on the rest of the graph
     {
-        let captures: HashMap<&str, Vec<&str>> = spec
-            .steps
-            .iter()
-            .map(|s| {
-                (
-                    s.id.as_str(),
-                    s.captures.iter().map(|c| c.name.name.as_str()).collect(),
-                )
-            })
-            .collect();
+        // of two steps with one id, the first is the one `ids` knows
+        let mut captures: HashMap<&str, Vec<&str>> = HashMap::new();
+        for s in &spec.steps {
+            captures
+                .entry(s.id.as_str())
+                .or_insert_with(|| s.captures.iter().map(|c| c.name.name.as_str()).collect());
+        }
         for var in dir.vars.iter().chain(&spec.vars) {
             if let Some(value) = &var.value {
-                let from_spec = spec.vars.iter().any(|v| std::ptr::eq(v, var));
+                let index = spec.vars.iter().position(|v| std::ptr::eq(v, var));
+                let from_spec = index.is_some();
+                let start = diags.len();
                 value.visit_strings(&mut |s, span| {
                     if !crate::de::is_template(s) {
                         return;
@@ -297,6 +334,9 @@ pub fn plan(
                         }
                     }
                 });
+                if let Some(index) = index {
+                    diags.attach_since(start, spec.var_source(index));
+                }
             }
         }
         for step in &spec.steps {
@@ -328,9 +368,11 @@ pub fn plan(
                     templates.push((t.clone(), true));
                 }
             }
+            let start = diags.len();
             for (t, has_result) in &templates {
                 scope.check(t, *has_result, &mut diags);
             }
+            diags.attach_since(start, spec.step_source(step.index));
         }
     }
 

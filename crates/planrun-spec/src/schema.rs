@@ -49,8 +49,16 @@ pub fn spec_schema() -> Json {
         "description": "A test plan that planrun runs: metadata, variables and steps.",
         "type": "object",
         "additionalProperties": false,
-        "required": ["steps"],
+        "anyOf": [{"required": ["steps"]}, {"required": ["include"]}],
         "properties": {
+            "include": {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"type": "string"}}
+                ],
+                "description": "Files of shared steps (and `vars`), relative to this file: their steps run before this file's own, their captures can be read here. An included file holds `steps`, and may hold `vars` and `include`; name it or its directory with a leading `_` so that a directory run does not take it for a spec.",
+                "examples": [["_shared/login.toml"]]
+            },
             "id": {
                 "type": ["string", "number"],
                 "description": "The test case id, shown in reports (default: the file name).",

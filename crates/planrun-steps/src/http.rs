@@ -102,8 +102,10 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
         })
         .await;
     let url_str = url.as_str();
-    let (mut response, ttfb) =
-        outcome.map_err(|err| error::request_error(&err, url_str, timeout).at(url_span.clone()))?;
+    let (mut response, ttfb) = outcome.map_err(|err| {
+        let origin = error::url_origin(input.written(&url_span));
+        error::request_error(&err, url_str, &origin, timeout).at(url_span.clone())
+    })?;
 
     let status = response.status().as_u16();
     let version = format!("{:?}", response.version());
@@ -504,7 +506,8 @@ pub(crate) async fn read_body(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|err| error::request_error(&err, url, timeout))?
+        // the connection stood: a failure here is no address problem
+        .map_err(|err| error::request_error(&err, url, "the URL", timeout))?
     {
         if (body.len() + chunk.len()) as u64 > max_body {
             return Err(too_big());

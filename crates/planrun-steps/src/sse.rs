@@ -175,6 +175,7 @@ async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
     let mut stream = Stream {
         target: Target {
             url: url.to_string(),
+            origin: error::url_origin(input.written(&url_span)),
             url_span,
             limit,
             deadline,
@@ -301,6 +302,8 @@ impl Until {
 /// Where a stream comes from, and until when it may take.
 struct Target {
     url: String,
+    /// What to check when the server cannot be reached.
+    origin: String,
     url_span: Span,
     /// The time limit of the whole step.
     limit: Duration,
@@ -332,7 +335,10 @@ impl Target {
         match timeout_at(self.deadline, client.execute(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(err)) => {
-                Err(error::request_error(&err, &self.url, self.limit).at(self.url_span.clone()))
+                Err(
+                    error::request_error(&err, &self.url, &self.origin, self.limit)
+                        .at(self.url_span.clone()),
+                )
             }
             Err(_) => Err(StepError::new(format!(
                 "`{}` sent no response headers within {}",
@@ -414,7 +420,12 @@ impl Stream {
             return Ok(Stop::End(end));
         }
         if let Some(err) = failed {
-            let mut e = error::request_error(err, &self.target.url, self.target.limit)
+            let mut e = error::request_error(
+                err,
+                &self.target.url,
+                &self.target.origin,
+                self.target.limit,
+            )
                 .at(self.target.url_span.clone());
             let _ = write!(
                 e.message,
@@ -708,6 +719,7 @@ mod tests {
         Stream {
             target: Target {
                 url: String::from("http://127.0.0.1:1/"),
+                origin: String::from("the URL"),
                 url_span: 0..0,
                 limit: Duration::from_secs(1),
                 deadline: now,

@@ -153,7 +153,7 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     };
 
     let url_span = span_of(value, "url");
-    let target = Target::parse(url, &url_span)?;
+    let target = Target::parse(url, input.written(&url_span), &url_span)?;
     // a named connection is locked before connecting, so that a step that
     // reopens a name closes the old connection first
     let mut slot_guard = match &config.connection {

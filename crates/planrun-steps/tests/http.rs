@@ -463,9 +463,10 @@ async fn connection_refused_says_what_to_check() {
         err.message,
         format!("cannot connect to `{url}`: connection refused")
     );
+    // written literally: the URL itself is what to check
     assert_eq!(
         err.help.as_deref(),
-        Some("is the server running? check `base_url`")
+        Some("is the server running? check the URL")
     );
     assert_eq!(&text[err.span.unwrap()], format!("\"{url}\""));
 }

@@ -1,6 +1,8 @@
 //! Turns the paths on the command line into spec files: files as given,
 //! directories walked for `.toml`, `.yaml` and `.yml` (sorted, `planrun.toml`
-//! excluded, hidden directories skipped).
+//! excluded, hidden directories skipped). A file or directory whose name
+//! starts with `_` holds parts that specs include (`_shared/login.toml`), not
+//! specs: a walk skips it; named on the command line, it runs.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -36,7 +38,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') {
+        if name.starts_with('.') || name.starts_with('_') {
             continue;
         }
         if path.is_dir() {

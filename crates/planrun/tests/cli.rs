@@ -161,8 +161,12 @@ fn invalid_plans_get_located_diagnostics() {
                 rel.display()
             ));
         }
-        // every diagnostic names the file with a line and column
-        assert!(stderr.contains(&format!("{}:", rel.display())), "{stderr}");
+        // every diagnostic names the file with a line and column: the spec,
+        // or the included file the problem is in
+        assert!(
+            stderr.contains(&format!("{}:", rel.display())) || stderr.contains("/_include/"),
+            "{stderr}"
+        );
     }
     assert!(
         mismatches.is_empty(),
@@ -186,7 +190,7 @@ fn ok_plans_pass() {
         .run()
         .expect_code(0);
     let err = run.stderr();
-    assert!(err.contains("4 specs: 4 passed"), "{err}");
+    assert!(err.contains("5 specs: 5 passed"), "{err}");
     assert!(err.contains("1 warning"), "{err}");
 }
 
@@ -522,10 +526,11 @@ fn graph_draws_every_spec() {
         .run()
         .expect_code(0);
     let out = run.stdout();
-    assert_eq!(out.matches("flowchart TD").count(), 4, "{out}");
+    assert_eq!(out.matches("flowchart TD").count(), 5, "{out}");
     for (id, file) in [
         ("OK-GRAPH", "graph.yaml"),
         ("OK-HEALTH", "health.toml"),
+        ("OK-INCLUDE", "include.toml"),
         ("OK-RETRY", "retry.toml"),
         ("OK-WARN", "should-warn.toml"),
     ] {
@@ -553,7 +558,7 @@ fn graph_draws_every_spec() {
         .expect_code(0);
     let out = run.stdout();
     assert_eq!(out.matches("digraph").count(), 1, "{out}");
-    for n in 0..4 {
+    for n in 0..5 {
         assert!(out.contains(&format!("subgraph cluster_{n} {{")), "{out}");
     }
     assert!(out.contains("label=\"OK-GRAPH ("), "{out}");
@@ -590,7 +595,7 @@ fn validate_counts_on_stdout() {
         .args(OK_VARS)
         .run()
         .expect_code(0);
-    assert_eq!(run.stdout(), "4 specs valid (11 steps)\n");
+    assert_eq!(run.stdout(), "5 specs valid (13 steps)\n");
 
     let run = Test::new()
         .args(["validate", "--no-color"])
@@ -871,4 +876,86 @@ fn run_one_step_with_what_it_needs() {
         err.contains("no selected spec has a step `reed` (did you mean `read`?)"),
         "{err}"
     );
+}
+
+/// A refused connection names the variables the URL was built from, as the
+/// spec wrote it: `asgi_url` here, not a `base_url` the spec never used.
+#[test]
+fn a_refused_connection_names_the_variable_of_the_url() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("refused.toml");
+    std::fs::write(
+        &spec,
+        "[[steps]]\nhttp = { get = \"{{ asgi_url }}/health/\" }\n\n[[steps]]\nneeds = []\nsse = { get = \"{{ asgi_url }}/api/stream/\" }\n\n[[steps]]\nneeds = []\nws = { url = \"http://127.0.0.1:{{ port }}/ws/\", conversation = [{ send = \"hi\" }] }\n",
+    )
+    .expect("spec");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let run = Test::new()
+        .args(["run"])
+        .arg(&spec)
+        .args([
+            "--var".to_string(),
+            format!("asgi_url=http://127.0.0.1:{port}"),
+            "--var".to_string(),
+            format!("port={port}"),
+        ])
+        .run()
+        .expect_code(1);
+    let err = run.stderr();
+    assert_eq!(
+        err.matches("help: is the server running? check `asgi_url`")
+            .count(),
+        2,
+        "{err}"
+    );
+    assert!(
+        err.contains("help: is the server running and listening on that port? check `port`"),
+        "{err}"
+    );
+    assert!(!err.contains("base_url"), "{err}");
+}
+
+/// A step of an included file that fails at run time is shown in that file,
+/// in the terminal and in the JSON and Markdown reports.
+#[test]
+fn a_failure_in_an_included_step_points_into_its_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(dir.path().join("_shared")).expect("dir");
+    std::fs::write(
+        dir.path().join("_shared/login.toml"),
+        "# shared\n\n[[steps]]\nid = \"login\"\nhttp = { post = \"{{ asgi_url }}/api/auth/login/\" }\n",
+    )
+    .expect("fragment");
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "include = [\"_shared/login.toml\"]\n\n[[steps]]\nid = \"me\"\nhttp = { get = \"{{ asgi_url }}/api/auth/me/\" }\n",
+    )
+    .expect("spec");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let (json, markdown) = (dir.path().join("r.json"), dir.path().join("r.md"));
+    let run = Test::new()
+        .args(["run"])
+        .arg(&spec)
+        .args([
+            "--var".to_string(),
+            format!("asgi_url=http://127.0.0.1:{port}"),
+            "--report".to_string(),
+            format!("json={}", json.display()),
+            "--report".to_string(),
+            format!("markdown={}", markdown.display()),
+        ])
+        .run()
+        .expect_code(1);
+    let err = run.stderr();
+    let place = format!("{}:5:17", dir.path().join("_shared/login.toml").display());
+    assert!(err.contains(&format!("[{place}]")), "{err}");
+    let json = std::fs::read_to_string(&json).expect("json report");
+    assert!(json.contains("\"file\": \""), "{json}");
+    let markdown = std::fs::read_to_string(&markdown).expect("markdown report");
+    assert!(markdown.contains(&place), "{markdown}");
 }

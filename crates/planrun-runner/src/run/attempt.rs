@@ -236,6 +236,7 @@ impl Env<'_> {
             .render_matchers(&step.config_matchers, scope)?;
         let input = StepInput {
             config: &config,
+            raw: &step.config,
             matchers: &matchers,
             ctx: self.ctx,
             step_id: &step.id,

@@ -102,6 +102,9 @@ impl Runner {
                     name: s.name.clone(),
                     kind: s.kind,
                     always: s.always,
+                    source: Some(spec.step_source(s.index))
+                        .filter(|f| !Arc::ptr_eq(f, &spec.source))
+                        .cloned(),
                 })
                 .collect(),
         }

@@ -39,7 +39,9 @@ const SPEC_KEYS: &[&str] = &[
     "vars",
     "defaults",
     "steps",
+    "include",
 ];
+const FRAGMENT_KEYS: &[&str] = &["include", "vars", "steps"];
 const DEFAULTS_KEYS: &[&str] = &["timeout", "spec_timeout", "max_body", "needs"];
 const DIR_KEYS: &[&str] = &["vars", "defaults"];
 
@@ -212,7 +214,67 @@ fn check_name(key: &Key, what: &str, diags: &mut Diagnostics) {
 
 /// Lowers a spec file's value tree. The spec keeps what lowering found wrong
 /// in [`Spec::problems`]; `Err` only when the file is not a table at all.
+/// `include` is read but not followed: see [`lower_spec_includes`].
+#[cfg(test)]
 pub(crate) fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec, Diagnostics> {
+    lower_spec_includes(source, root).map(|(spec, _)| spec)
+}
+
+/// What an included file holds, lowered; its problems carry its source.
+pub(crate) struct Fragment {
+    pub(crate) vars: Vec<crate::model::Var>,
+    pub(crate) steps: Vec<crate::model::Step>,
+    pub(crate) dropped: Vec<String>,
+    pub(crate) includes: Vec<Key>,
+    pub(crate) problems: Diagnostics,
+}
+
+/// Lowers an included file: `steps`, and optionally `vars` and `include`;
+/// anything else (an `id`, `defaults`) belongs to the including spec.
+pub(crate) fn lower_fragment(source: &Arc<SourceFile>, root: &Value) -> Fragment {
+    let mut diags = Diagnostics::default();
+    let mut fragment = Fragment {
+        vars: Vec::new(),
+        steps: Vec::new(),
+        dropped: Vec::new(),
+        includes: Vec::new(),
+        problems: Diagnostics::default(),
+    };
+    if let Some(mut table) = Table::new(root, "an included file", &mut diags) {
+        fragment.includes = table
+            .get("include")
+            .map_or_else(Vec::new, |v| string_list(v, "`include`", &mut diags));
+        fragment.vars = table
+            .get("vars")
+            .map_or_else(Vec::new, |v| lower_vars(v, &mut diags));
+        if let Some(v) = table.get("steps") {
+            let steps = lower_steps(v, &mut diags);
+            fragment.steps = steps.steps;
+            fragment.dropped = steps.dropped;
+        } else {
+            diags.push(
+                Diagnostic::new(
+                    DiagnosticKind::MissingKey,
+                    0..0,
+                    "the included file has no `steps`",
+                )
+                .label("the file starts here")
+                .help("an included file holds `steps`, and may hold `vars` and `include`"),
+            );
+        }
+        table.finish(FRAGMENT_KEYS, "at the top of an included file", &mut diags);
+    }
+    diags.attach(source);
+    fragment.problems = diags;
+    fragment
+}
+
+/// Lowers a spec file's value tree, and hands back the paths its `include`
+/// names (with their spans) for the caller to follow.
+pub(crate) fn lower_spec_includes(
+    source: &Arc<SourceFile>,
+    root: &Value,
+) -> Result<(Spec, Vec<Key>), Diagnostics> {
     let mut diags = Diagnostics::default();
     let Some(mut table) = Table::new(root, "a spec", &mut diags) else {
         diags.attach(source);
@@ -258,6 +320,9 @@ pub(crate) fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec,
     let phase = table
         .get("phase")
         .and_then(|v| string(v, "`phase`", &mut diags));
+    let includes = table
+        .get("include")
+        .map_or_else(Vec::new, |v| string_list(v, "`include`", &mut diags));
     let vars = table
         .get("vars")
         .map_or_else(Vec::new, |v| lower_vars(v, &mut diags));
@@ -266,6 +331,12 @@ pub(crate) fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec,
         .map_or_else(Defaults::default, |v| lower_defaults(v, &mut diags));
     let steps = if let Some((_, v)) = table.take("steps") {
         lower_steps(v, &mut diags)
+    } else if !includes.is_empty() {
+        // every step may come from the included files
+        Steps {
+            steps: Vec::new(),
+            dropped: Vec::new(),
+        }
     } else {
         diags.push(
             Diagnostic::new(DiagnosticKind::MissingKey, 0..0, "the spec has no `steps`")
@@ -279,7 +350,7 @@ pub(crate) fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec,
     };
     table.finish(SPEC_KEYS, "at the top of a spec", &mut diags);
     diags.attach(source);
-    Ok(Spec {
+    let spec = Spec {
         source: Arc::clone(source),
         id,
         id_span,
@@ -293,7 +364,9 @@ pub(crate) fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec,
         steps: steps.steps,
         dropped_steps: steps.dropped,
         problems: diags,
-    })
+        includes: Vec::new(),
+    };
+    Ok((spec, includes))
 }
 
 /// Lowers a directory's `planrun.toml`.

@@ -1,6 +1,7 @@
 //! Turning reqwest's errors into messages a QA engineer can act on: what
 //! failed (connect, DNS, TLS, timeout, a connection closed mid-response, a
-//! body that would not decode), for which URL, and what to check.
+//! body that would not decode), for which URL, and what to check: the
+//! variables the URL was built from, as the spec wrote them ([`url_origin`]).
 //!
 //! This module must not decide whether a response is a failure: a 500 is a
 //! result document, not an error.
@@ -10,6 +11,7 @@ use std::io;
 use std::time::Duration;
 
 use planrun_runner::executor::StepError;
+use planrun_spec::template::{BUILTIN_NAMES, Template};
 
 /// The help of every failed TLS handshake (`http`, `sse`, `ws`).
 pub(crate) const TLS_HELP: &str = "for a test system with its own certificate authority set `ca_cert = \"path/to/ca.pem\"`, or `insecure = true` to skip verification";
@@ -60,8 +62,40 @@ fn root_cause(err: &(dyn StdError + 'static)) -> String {
     current.to_string()
 }
 
-/// Why sending a request or reading its response failed.
-pub(crate) fn request_error(err: &reqwest::Error, url: &str, timeout: Duration) -> StepError {
+/// What to check when a URL cannot be reached, from the URL as the spec
+/// wrote it: the variables and captures its template read (`` `asgi_url` ``,
+/// `` `env.API` and `login.host` ``), or "the URL" when it was written
+/// literally (or is not known). The executor sees only the rendered URL, so
+/// naming `base_url` there would be a guess.
+pub(crate) fn url_origin(written: Option<&str>) -> String {
+    let names: Vec<String> = written
+        .filter(|w| planrun_spec::is_template(w))
+        .and_then(|w| Template::parse(w, 0..0).ok())
+        .map(|t| {
+            t.roots()
+                .filter_map(|(root, field)| match field {
+                    Some(field) => Some(format!("`{root}.{field}`")),
+                    None if BUILTIN_NAMES.contains(&root) => None,
+                    None => Some(format!("`{root}`")),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    match names.as_slice() {
+        [] => String::from("the URL"),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Why sending a request or reading its response failed. `origin` is what to
+/// check when the server cannot be reached ([`url_origin`]).
+pub(crate) fn request_error(
+    err: &reqwest::Error,
+    url: &str,
+    origin: &str,
+    timeout: Duration,
+) -> StepError {
     let text = chain(err);
     let lower = text.to_ascii_lowercase();
     if err.is_timeout() {
@@ -88,7 +122,7 @@ pub(crate) fn request_error(err: &reqwest::Error, url: &str, timeout: Duration) 
             || lower.contains("connection refused")
         {
             return StepError::new(format!("cannot connect to `{url}`: connection refused"))
-                .help("is the server running? check `base_url`");
+                .help(format!("is the server running? check {origin}"));
         }
         if lower.contains("dns error")
             || lower.contains("failed to lookup address")
@@ -98,7 +132,7 @@ pub(crate) fn request_error(err: &reqwest::Error, url: &str, timeout: Duration) 
                 "cannot connect to `{url}`: the host name does not resolve ({})",
                 root_cause(err)
             ))
-            .help("check the host name in the URL or `base_url`");
+            .help(format!("check the host name in {origin}"));
         }
         if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
             return StepError::new(format!(
@@ -108,7 +142,9 @@ pub(crate) fn request_error(err: &reqwest::Error, url: &str, timeout: Duration) 
             .help(TLS_HELP);
         }
         return StepError::new(format!("cannot connect to `{url}`: {}", root_cause(err)))
-            .help("is the server running and reachable from here? check `base_url`");
+            .help(format!(
+                "is the server running and reachable from here? check {origin}"
+            ));
     }
     if lower.contains("connection closed before message completed")
         || lower.contains("incomplete message")
@@ -145,4 +181,24 @@ pub(crate) fn request_error(err: &reqwest::Error, url: &str, timeout: Duration) 
         ));
     }
     StepError::new(format!("request to `{url}` failed: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_names_what_the_url_template_read() {
+        assert_eq!(url_origin(Some("{{ asgi_url }}/health/")), "`asgi_url`");
+        assert_eq!(
+            url_origin(Some("http://{{ env.HOST }}:{{ port }}/{{ uuid() }}")),
+            "`env.HOST` and `port`"
+        );
+        assert_eq!(
+            url_origin(Some("{{ login.base }}/x/{{ a }}{{ b }}")),
+            "`a`, `b` and `login.base`"
+        );
+        assert_eq!(url_origin(Some("http://127.0.0.1:9/")), "the URL");
+        assert_eq!(url_origin(None), "the URL");
+    }
 }

@@ -37,11 +37,15 @@ pub(super) struct Target {
     pub(super) ws: Url,
     /// The same URL as `http://` or `https://`, for the cookie jar.
     pub(super) http: Url,
+    /// What to check when the server cannot be reached (the variables the
+    /// URL was built from, or "the URL").
+    pub(super) origin: String,
 }
 
 impl Target {
-    /// Reads `url`; `http`/`https` mean `ws`/`wss`.
-    pub(super) fn parse(text: &str, span: &Span) -> Result<Self, StepError> {
+    /// Reads `url`; `http`/`https` mean `ws`/`wss`. `written` is the URL as
+    /// the spec wrote it, before rendering.
+    pub(super) fn parse(text: &str, written: Option<&str>, span: &Span) -> Result<Self, StepError> {
         let bad = |why: String| {
             StepError::new(format!("`{text}` is not a WebSocket URL: {why}"))
                 .at(span.clone())
@@ -69,7 +73,11 @@ impl Target {
         if ws.host_str().is_none_or(str::is_empty) {
             return Err(bad(String::from("it has no host")));
         }
-        Ok(Self { ws, http })
+        Ok(Self {
+            ws,
+            http,
+            origin: crate::http::error::url_origin(written),
+        })
     }
 
     fn is_tls(&self) -> bool {
@@ -256,7 +264,7 @@ pub(super) async fn open(
             ))
             .help("is the host reachable from here? a firewall that drops packets looks like this"));
         }
-        Ok(Err(err)) => return Err(connect_error(&err, url, &authority)),
+        Ok(Err(err)) => return Err(connect_error(&err, url, &authority, &target.origin)),
         Ok(Ok(tcp)) => tcp,
     };
     // messages are small and latencies are measured: send frames at once
@@ -297,24 +305,28 @@ pub(super) async fn open(
     Ok(Opened::Open(Box::new(socket), response))
 }
 
-fn connect_error(err: &io::Error, url: &str, authority: &str) -> StepError {
+fn connect_error(err: &io::Error, url: &str, authority: &str, origin: &str) -> StepError {
     if err.kind() == io::ErrorKind::ConnectionRefused {
         return StepError::new(format!(
             "cannot connect to `{authority}` (for `{url}`): connection refused"
         ))
-        .help("is the server running and listening on that port? check the URL or `base_url`");
+        .help(format!(
+            "is the server running and listening on that port? check {origin}"
+        ));
     }
     let text = err.to_string();
     if text.contains("lookup") || text.contains("resolve") || text.contains("not known") {
         StepError::new(format!(
             "cannot connect to `{authority}` (for `{url}`): the host name does not resolve ({text})"
         ))
-        .help("check the host name in the URL or `base_url`")
+        .help(format!("check the host name in {origin}"))
     } else {
         StepError::new(format!(
             "cannot connect to `{authority}` (for `{url}`): {text}"
         ))
-        .help("is the server running and reachable from here? check the URL or `base_url`")
+        .help(format!(
+            "is the server running and reachable from here? check {origin}"
+        ))
     }
 }
 
@@ -375,19 +387,19 @@ mod tests {
 
     #[test]
     fn http_urls_mean_websocket_urls() {
-        let t = Target::parse("http://127.0.0.1:8000/ws/chat/", &(0..0)).unwrap();
+        let t = Target::parse("http://127.0.0.1:8000/ws/chat/", None, &(0..0)).unwrap();
         assert_eq!(t.ws.as_str(), "ws://127.0.0.1:8000/ws/chat/");
         assert_eq!(t.http.as_str(), "http://127.0.0.1:8000/ws/chat/");
-        let t = Target::parse("wss://example.com/s?x=1", &(0..0)).unwrap();
+        let t = Target::parse("wss://example.com/s?x=1", None, &(0..0)).unwrap();
         assert_eq!(t.http.as_str(), "https://example.com/s?x=1");
         assert_eq!(t.authority(), "example.com:443");
-        let err = Target::parse("ftp://h/", &(0..0)).unwrap_err();
+        let err = Target::parse("ftp://h/", None, &(0..0)).unwrap_err();
         assert!(
             err.message.contains("the scheme is `ftp`"),
             "{}",
             err.message
         );
-        let err = Target::parse("localhost:8000", &(0..0)).unwrap_err();
+        let err = Target::parse("localhost:8000", None, &(0..0)).unwrap_err();
         assert!(
             err.message.contains("does not start with"),
             "{}",

@@ -83,6 +83,7 @@ pub(crate) async fn run_step(
     executor
         .execute(StepInput {
             config: &lowered.value,
+            raw: &lowered.value,
             matchers: &lowered.matchers,
             ctx,
             step_id: "test-step",
