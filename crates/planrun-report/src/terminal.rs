@@ -26,7 +26,7 @@ use crate::snippet::Snippet;
 use crate::style::Painter;
 use crate::text::{
     count, evidence_block, expectation_details, expectation_snippet, failed_expectations,
-    step_counts, summary_line, truncate_chars,
+    failure_views, iterations_line, omitted_failures, step_counts, summary_line, truncate_chars,
 };
 
 /// Lines of an actual value the terminal shows.
@@ -418,7 +418,10 @@ impl TerminalReporter {
                 paint.dim(&tail)
             }
             StepStatus::Cancelled => paint.dim("cancelled"),
-            _ => human(step.duration),
+            _ => match iterations_line(step) {
+                Some(line) => format!("{line}  {}", human(step.duration)),
+                None => human(step.duration),
+            },
         };
         let mut notes = Vec::new();
         if step.attempts > 1 {
@@ -446,6 +449,23 @@ impl TerminalReporter {
             let _ = writeln!(text, "    {}", paint.dim(&line));
         }
 
+        for view in failure_views(step) {
+            self.failure_details(info, &view, &mut text);
+        }
+        if let Some(line) = omitted_failures(step) {
+            let _ = writeln!(text, "    {}", paint.dim(&line));
+        }
+        Chunk {
+            text,
+            gap_before: false,
+            gap_after: false,
+        }
+    }
+
+    /// A step's failed expectations, error and evidence (or those of one
+    /// failed iteration), under its line.
+    fn failure_details(&self, info: &SpecInfo, step: &StepReport, text: &mut String) {
+        let paint = self.paint;
         let snippet_width = self.width().saturating_sub(2);
         let mut previous = None;
         for outcome in failed_expectations(step) {
@@ -472,11 +492,6 @@ impl TerminalReporter {
             text.push_str(&indent(&snippet, "  "));
         }
         text.push_str(&evidence_block(step, "    ", paint));
-        Chunk {
-            text,
-            gap_before: false,
-            gap_after: false,
-        }
     }
 
     /// A whole spec at once (quiet mode, or a spec the run left unfinished).

@@ -150,6 +150,7 @@ fn step(
         result: None,
         captures: Vec::new(),
         always: false,
+        iterations: None,
     }
 }
 

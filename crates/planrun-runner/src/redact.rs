@@ -125,6 +125,14 @@ impl Redactor {
         for e in &mut report.evidence {
             e.text = self.text(&e.text);
         }
+        if let Some(iterations) = &mut report.iterations {
+            for failure in &mut iterations.failures {
+                if let Some((_, item)) = &mut failure.item {
+                    self.json(item);
+                }
+                self.report(&mut failure.report);
+            }
+        }
     }
 }
 
