@@ -19,6 +19,7 @@ use planrun_runner::events::{
 };
 
 use planrun_spec::duration::human;
+use planrun_spec::value::Span;
 
 use crate::Reporter;
 use crate::collect::{Retry, cancelled_report};
@@ -449,8 +450,9 @@ impl TerminalReporter {
             let _ = writeln!(text, "    {}", paint.dim(&line));
         }
 
+        let mut shown = Vec::new();
         for view in failure_views(step) {
-            self.failure_details(info, &view, &mut text);
+            self.failure_details(info, &view, &mut shown, &mut text);
         }
         if let Some(line) = omitted_failures(step) {
             let _ = writeln!(text, "    {}", paint.dim(&line));
@@ -463,12 +465,26 @@ impl TerminalReporter {
     }
 
     /// A step's failed expectations, error and evidence (or those of one
-    /// failed iteration), under its line.
-    fn failure_details(&self, info: &SpecInfo, step: &StepReport, text: &mut String) {
+    /// failed iteration), under its line. An expectation whose place in the
+    /// spec is in `shown` already (another iteration failed it) takes one
+    /// line: its message.
+    fn failure_details(
+        &self,
+        info: &SpecInfo,
+        step: &StepReport,
+        shown: &mut Vec<Span>,
+        text: &mut String,
+    ) {
         let paint = self.paint;
         let snippet_width = self.width().saturating_sub(2);
         let mut previous = None;
         for outcome in failed_expectations(step) {
+            if shown.contains(&outcome.span) {
+                let line = truncate_chars(&outcome.message, self.width().saturating_sub(6));
+                let _ = writeln!(text, "    {} {line}", paint.red("×"));
+                continue;
+            }
+            shown.push(outcome.span.clone());
             let snippet = expectation_snippet(info, outcome, paint.enabled(), snippet_width);
             text.push_str(&indent(&snippet, "  "));
             text.push_str(&expectation_details(

@@ -186,7 +186,7 @@ fn ok_plans_pass() {
         .run()
         .expect_code(0);
     let err = run.stderr();
-    assert!(err.contains("4 specs: 4 passed"), "{err}");
+    assert!(err.contains("5 specs: 5 passed"), "{err}");
     assert!(err.contains("1 warning"), "{err}");
 }
 
@@ -259,7 +259,23 @@ fn failed_plans_fail_with_clear_messages() {
         err.contains("json.status: the stdout is not JSON: `<html><head>"),
         "{err}"
     );
+    // a repeated step: the count, and each failure named by its iteration;
+    // a failure already shown for an earlier iteration takes one line
+    for said in [
+        "✗ login  http  1 of 3 iterations failed",
+        "× iteration 1 (user = \"bob\"): status: expected `200`, got `401`",
+        "repeat.toml:8:8",
+        "✗ pages  http  7 of 20 iterations failed",
+        "    × iteration 3: status: expected `200`, got `404`\n",
+        "… and 2 more failed iterations",
+    ] {
+        assert!(err.contains(said), "{said}: {err}");
+    }
     let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(
+        xml.contains("iteration 1 (user = &quot;bob&quot;): status: expected `200`, got `401`"),
+        "{xml}"
+    );
     assert!(
         xml.contains("FAIL-STATUS") && xml.contains("<failure"),
         "{xml}"
