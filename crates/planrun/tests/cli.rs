@@ -429,6 +429,26 @@ fn exec_and_wait_examples_capture_the_demo_address() {
     }
 }
 
+/// The repeat example runs its iterations against the demo it starts, and
+/// a repeated step takes one line.
+#[test]
+fn repeat_example_runs_each_iteration() {
+    let run = Test::new()
+        .args(["run", "-v"])
+        .arg(root().join("examples/repeat"))
+        .run()
+        .expect_code(0);
+    let err = run.stderr();
+    assert!(err.contains("1 spec: 1 passed"), "{err}");
+    for line in [
+        "✓ requests  http  100 iterations  ",
+        "✓ stream    sse   10 iterations  ",
+        "✓ login     http  3 iterations  ",
+    ] {
+        assert!(err.contains(line), "{line}: {err}");
+    }
+}
+
 #[test]
 fn list_json_is_the_ci_matrix_input() {
     let run = Test::new()
