@@ -527,10 +527,11 @@ fn graph_draws_every_spec() {
         .run()
         .expect_code(0);
     let out = run.stdout();
-    assert_eq!(out.matches("flowchart TD").count(), 4, "{out}");
+    assert_eq!(out.matches("flowchart TD").count(), 5, "{out}");
     for (id, file) in [
         ("OK-GRAPH", "graph.yaml"),
         ("OK-HEALTH", "health.toml"),
+        ("OK-REPEAT", "repeat.toml"),
         ("OK-RETRY", "retry.toml"),
         ("OK-WARN", "should-warn.toml"),
     ] {
@@ -558,7 +559,7 @@ fn graph_draws_every_spec() {
         .expect_code(0);
     let out = run.stdout();
     assert_eq!(out.matches("digraph").count(), 1, "{out}");
-    for n in 0..4 {
+    for n in 0..5 {
         assert!(out.contains(&format!("subgraph cluster_{n} {{")), "{out}");
     }
     assert!(out.contains("label=\"OK-GRAPH ("), "{out}");
@@ -595,7 +596,7 @@ fn validate_counts_on_stdout() {
         .args(OK_VARS)
         .run()
         .expect_code(0);
-    assert_eq!(run.stdout(), "4 specs valid (11 steps)\n");
+    assert_eq!(run.stdout(), "5 specs valid (15 steps)\n");
 
     let run = Test::new()
         .args(["validate", "--no-color"])
