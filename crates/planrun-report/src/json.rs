@@ -83,21 +83,39 @@ impl Serialize for Located<'_> {
             .map(Vec::as_mut_slice)
             .unwrap_or_default();
         for step in steps {
-            let outcomes = step
-                .get_mut("expectations")
+            locate_step(step, self.source);
+            // a repeated step's failed iterations carry reports of their own
+            let failures = step
+                .get_mut("iterations")
+                .and_then(|i| i.get_mut("failures"))
                 .and_then(Value::as_array_mut)
                 .map(Vec::as_mut_slice)
                 .unwrap_or_default();
-            for outcome in outcomes {
-                if let Some(span) = outcome.get_mut("span") {
-                    locate(span, self.source);
+            for failure in failures {
+                if let Some(report) = failure.get_mut("report") {
+                    locate_step(report, self.source);
                 }
-            }
-            if let Some(span) = step.get_mut("error").and_then(|e| e.get_mut("span")) {
-                locate(span, self.source);
             }
         }
         report.serialize(serializer)
+    }
+}
+
+/// Locates the spans of a serialized step report: its expectations' and
+/// its error's.
+fn locate_step(step: &mut Value, source: &SourceFile) {
+    let outcomes = step
+        .get_mut("expectations")
+        .and_then(Value::as_array_mut)
+        .map(Vec::as_mut_slice)
+        .unwrap_or_default();
+    for outcome in outcomes {
+        if let Some(span) = outcome.get_mut("span") {
+            locate(span, source);
+        }
+    }
+    if let Some(span) = step.get_mut("error").and_then(|e| e.get_mut("span")) {
+        locate(span, source);
     }
 }
 

@@ -18,7 +18,9 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, T
 use crate::Reporter;
 use crate::collect::{FinalSpec, Retry, RunCollector};
 use crate::sink::Sink;
-use crate::text::{failed_expectations, failure_views, plain_failures, result_summary};
+use crate::text::{
+    failed_expectations, failure_views, iterations_line, plain_failures, result_summary,
+};
 
 /// Writes a JUnit XML report when the run is over.
 ///
@@ -152,10 +154,14 @@ fn test_case(spec: &FinalSpec<'_>, step: &StepReport) -> TestCase {
                 .flat_map(|v| failed_expectations(v))
                 .filter(|e| e.blocking)
                 .collect();
-            let message = match failed.as_slice() {
-                [] => "failed".to_owned(),
-                [one] => one.message.clone(),
-                [first, rest @ ..] => format!("{} (and {} more)", first.message, rest.len()),
+            let message = match (iterations_line(step), failed.as_slice()) {
+                (Some(line), [first, ..]) => format!("{line}; {}", first.message),
+                (Some(line), []) => line,
+                (None, []) => "failed".to_owned(),
+                (None, [one]) => one.message.clone(),
+                (None, [first, rest @ ..]) => {
+                    format!("{} (and {} more)", first.message, rest.len())
+                }
             };
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status
