@@ -6,6 +6,7 @@
 //! Written at `finish` from what the events said; like the other file
 //! reporters it survives an interrupted run. It renders and writes only.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -235,15 +236,21 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
         let _ = writeln!(out, "**Not run:** {}\n", items.join(", "));
     }
 
-    let warnings: Vec<(&StepReport, &ExpectationOutcome)> = report
+    // a repeated step's warnings are those of its first iteration that warned
+    let views: Vec<(&StepReport, Vec<Cow<'_, StepReport>>)> = report
         .steps
         .iter()
-        .map(AsRef::as_ref)
-        .flat_map(|step| {
-            failed_expectations(step)
-                .into_iter()
-                .filter(|e| !e.blocking)
-                .map(move |e| (step, e))
+        .map(|step| (step.as_ref(), failure_views(step)))
+        .collect();
+    let warnings: Vec<(&StepReport, &ExpectationOutcome)> = views
+        .iter()
+        .flat_map(|(step, views)| {
+            views.iter().flat_map(move |view| {
+                failed_expectations(view)
+                    .into_iter()
+                    .filter(|e| !e.blocking)
+                    .map(move |e| (*step, e))
+            })
         })
         .collect();
     if !warnings.is_empty() {

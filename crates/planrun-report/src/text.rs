@@ -111,7 +111,8 @@ pub(crate) fn failed_expectations(step: &StepReport) -> Vec<&ExpectationOutcome>
 }
 
 /// What went wrong with a step, as reports show it: the step itself or,
-/// for a repeated step, each failed iteration it kept, with messages and
+/// for a repeated step, each failed iteration it kept and the first that
+/// warned, with messages and
 /// evidence prefixed by the iteration (`iteration 4 (user = "bob"): status: …`).
 pub(crate) fn failure_views(step: &StepReport) -> Vec<Cow<'_, StepReport>> {
     let Some(iterations) = &step.iterations else {
@@ -120,6 +121,7 @@ pub(crate) fn failure_views(step: &StepReport) -> Vec<Cow<'_, StepReport>> {
     iterations
         .failures
         .iter()
+        .chain(iterations.first_warning.as_deref())
         .map(|failure| {
             let label = failure.label();
             let mut report = failure.report.clone();
@@ -156,7 +158,7 @@ pub(crate) fn omitted_failures(step: &StepReport) -> Option<String> {
 /// `10 iterations` or `3 of 10 iterations failed`, for a repeated step.
 pub(crate) fn iterations_line(step: &StepReport) -> Option<String> {
     let it = step.iterations.as_ref()?;
-    Some(if it.failed > 0 {
+    let mut line = if it.failed > 0 {
         format!(
             "{} of {} failed",
             it.failed,
@@ -164,7 +166,11 @@ pub(crate) fn iterations_line(step: &StepReport) -> Option<String> {
         )
     } else {
         count(it.count, "iteration", "iterations")
-    })
+    };
+    if it.warned > 0 {
+        let _ = write!(line, " ({} warned)", it.warned);
+    }
+    Some(line)
 }
 
 /// How many lines of an actual value or a diff plain reports keep.

@@ -1050,7 +1050,9 @@ fn repeat_events() -> Vec<RunEvent> {
         count: 10,
         passed: 10,
         failed: 0,
+        warned: 0,
         failures: Vec::new(),
+        first_warning: None,
     });
     let users = ["bob", "carol", "dave", "erin", "frank"];
     let failures = users
@@ -1085,7 +1087,9 @@ fn repeat_events() -> Vec<RunEvent> {
         count: 8,
         passed: 1,
         failed: 7,
+        warned: 0,
         failures,
+        first_warning: None,
     });
     let steps = vec![Arc::new(stream), Arc::new(login)];
     let mut events = vec![

@@ -273,8 +273,12 @@ pub struct Iterations {
     pub passed: usize,
     /// Iterations that failed or could not be performed.
     pub failed: usize,
+    /// Iterations that passed with a `should` that did not hold.
+    pub warned: usize,
     /// The first failed iterations, in the order of their index.
     pub failures: Vec<IterationFailure>,
+    /// The first iteration that warned, for its warnings.
+    pub first_warning: Option<Box<IterationFailure>>,
 }
 
 impl Iterations {
@@ -287,7 +291,7 @@ impl Iterations {
     }
 }
 
-/// One failed iteration of a repeated step.
+/// One failed (or warned) iteration of a repeated step.
 #[derive(Debug, Clone, Serialize)]
 pub struct IterationFailure {
     /// The iteration's `repeat.index`, from 0.
@@ -384,11 +388,15 @@ impl SpecReport {
             .count()
     }
 
-    /// Non-blocking expectations that did not hold.
+    /// Non-blocking expectations that did not hold (a repeated step counts
+    /// its iterations that warned).
     pub fn warnings(&self) -> usize {
         self.steps
             .iter()
             .map(|s| {
+                if let Some(iterations) = &s.iterations {
+                    return iterations.warned;
+                }
                 s.expectations
                     .iter()
                     .filter(|e| !e.blocking && !e.passed)

@@ -126,7 +126,8 @@ impl Redactor {
             e.text = self.text(&e.text);
         }
         if let Some(iterations) = &mut report.iterations {
-            for failure in &mut iterations.failures {
+            let warned = iterations.first_warning.as_deref_mut();
+            for failure in iterations.failures.iter_mut().chain(warned) {
                 if let Some((_, item)) = &mut failure.item {
                     self.json(item);
                 }

@@ -252,7 +252,21 @@ impl Env<'_> {
                 }
                 status => {
                     iterations.passed += 1;
-                    any_warned |= status == StepStatus::Warned;
+                    if status == StepStatus::Warned {
+                        any_warned = true;
+                        iterations.warned += 1;
+                        if iterations
+                            .first_warning
+                            .as_ref()
+                            .is_none_or(|w| w.index > index)
+                        {
+                            iterations.first_warning = Some(Box::new(IterationFailure {
+                                index,
+                                item,
+                                report: done.report,
+                            }));
+                        }
+                    }
                     if let Some(slot) = captured.get_mut(index) {
                         *slot = done.captures;
                     }

@@ -848,3 +848,23 @@ repeat = { over = "{{ 'abc' }}" }
     let lines: Vec<String> = steps.iter().map(|s| iterations(s)).collect();
     insta::assert_snapshot!(lines.join("\n"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn iterations_that_warn_are_counted_and_the_first_is_kept() {
+    let steps = reports(
+        &[r#"
+id = "warned"
+[[steps]]
+id = "each"
+exec = { cmd = ["{{ 'fail' if repeat.index > 1 else 'pass' }}", "{{ (5 - repeat.index) * 10 }}ms"] }
+repeat = { count = 5, concurrency = 5 }
+should.exit_code = 0
+"#],
+        options(),
+    )
+    .await;
+    let it = steps[0].iterations.as_ref().expect("iterations");
+    assert_eq!(steps[0].status.as_str(), "warned");
+    assert_eq!((it.passed, it.failed, it.warned), (5, 0, 3));
+    assert_eq!(it.first_warning.as_ref().map(|w| w.index), Some(2));
+}
