@@ -1033,7 +1033,7 @@ expect.status = 200
 /// A repeated step that passed and one whose iterations failed: 7 of 8,
 /// the first 5 kept.
 fn repeat_events() -> Vec<RunEvent> {
-    use planrun_runner::events::{IterationFailure, Iterations};
+    use planrun_runner::events::{IterationFailure, IterationItem, Iterations};
     let info = spec_info(
         0,
         "TC-REP",
@@ -1077,7 +1077,10 @@ fn repeat_events() -> Vec<RunEvent> {
             }];
             IterationFailure {
                 index: i + 1,
-                item: Some(("user".to_owned(), json!(user))),
+                item: Some(IterationItem {
+                    name: "user".to_owned(),
+                    value: json!(user),
+                }),
                 report,
             }
         })
@@ -1147,7 +1150,10 @@ fn a_repeated_step_is_reported_by_its_iterations() {
         (Some(1), Some(7))
     );
     assert_eq!(login["failures"].as_array().map(Vec::len), Some(5));
-    assert_eq!(login["failures"][0]["item"], json!(["user", "bob"]));
+    assert_eq!(
+        login["failures"][0]["item"],
+        json!({ "name": "user", "value": "bob" })
+    );
     // the iterations' spans are located like the step's own
     assert_eq!(
         login["failures"][0]["report"]["expectations"][0]["span"]["line"],

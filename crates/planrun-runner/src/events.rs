@@ -291,13 +291,22 @@ impl Iterations {
     }
 }
 
+/// The item of an iteration of `repeat = { over = … }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IterationItem {
+    /// The name templates read it under (`as`, default `item`).
+    pub name: String,
+    /// The value.
+    pub value: serde_json::Value,
+}
+
 /// One failed (or warned) iteration of a repeated step.
 #[derive(Debug, Clone, Serialize)]
 pub struct IterationFailure {
     /// The iteration's `repeat.index`, from 0.
     pub index: usize,
-    /// With `over`: the item's name and value.
-    pub item: Option<(String, serde_json::Value)>,
+    /// With `over`: the item.
+    pub item: Option<IterationItem>,
     /// The iteration's own report (expectations, error, result, evidence).
     pub report: StepReport,
 }
@@ -309,10 +318,10 @@ impl IterationFailure {
     }
 
     /// How messages name iteration `index` with `item`.
-    pub fn label_of(index: usize, item: Option<&(String, serde_json::Value)>) -> String {
+    pub fn label_of(index: usize, item: Option<&IterationItem>) -> String {
         match item {
             None => format!("iteration {index}"),
-            Some((name, value)) => {
+            Some(IterationItem { name, value }) => {
                 let mut text = value.to_string();
                 if text.chars().count() > 40 {
                     text = text.chars().take(39).collect::<String>() + "…";

@@ -128,8 +128,8 @@ impl Redactor {
         if let Some(iterations) = &mut report.iterations {
             let warned = iterations.first_warning.as_deref_mut();
             for failure in iterations.failures.iter_mut().chain(warned) {
-                if let Some((_, item)) = &mut failure.item {
-                    self.json(item);
+                if let Some(item) = &mut failure.item {
+                    self.json(&mut item.value);
                 }
                 self.report(&mut failure.report);
             }

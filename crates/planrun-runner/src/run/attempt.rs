@@ -15,7 +15,9 @@ use planrun_spec::model::{Defaults, Repeat, RepeatOver, Retry, Step};
 use serde_json::Value as Json;
 
 use super::{Env, evidence, failure, not_run};
-use crate::events::{IterationFailure, Iterations, RunEvent, StepReport, StepStatus};
+use crate::events::{
+    IterationFailure, IterationItem, Iterations, RunEvent, StepReport, StepStatus,
+};
 use crate::executor::{Observer, StepError, StepExecutor, StepInput};
 use crate::expect::Checker;
 use crate::redact::Redactor;
@@ -220,9 +222,10 @@ impl Env<'_> {
         let mut next = 0usize;
         loop {
             while running.len() < concurrency && next < count {
-                let item = items
-                    .as_ref()
-                    .map(|(name, list)| (name.clone(), list[next].clone()));
+                let item = items.as_ref().map(|(name, list)| IterationItem {
+                    name: name.clone(),
+                    value: list[next].clone(),
+                });
                 running.push(self.iteration(run, scope, next, count, item));
                 next += 1;
             }
@@ -366,15 +369,15 @@ impl Env<'_> {
         scope: &Scope,
         index: usize,
         count: usize,
-        item: Option<(String, Json)>,
-    ) -> (usize, Option<(String, Json)>, Attempted) {
+        item: Option<IterationItem>,
+    ) -> (usize, Option<IterationItem>, Attempted) {
         let mut scope = scope.clone();
         scope.set(
             Repeat::NAME,
             &serde_json::json!({ "index": index, "count": count }),
         );
-        if let Some((name, value)) = &item {
-            scope.set(name.clone(), value);
+        if let Some(item) = &item {
+            scope.set(item.name.clone(), &item.value);
         }
         let label = IterationFailure::label_of(index, item.as_ref());
         let mut report = not_run(run.step, StepStatus::Passed, "");
