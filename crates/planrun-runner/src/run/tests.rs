@@ -868,3 +868,27 @@ should.exit_code = 0
     assert_eq!((it.passed, it.failed, it.warned), (5, 0, 3));
     assert_eq!(it.first_warning.as_ref().map(|w| w.index), Some(2));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_step_time_limit_applies_to_each_iteration() {
+    let started = tokio::time::Instant::now();
+    let steps = reports(
+        &[r#"
+id = "each-limited"
+[[steps]]
+id = "each"
+timeout = "1s"
+exec = { cmd = ["pass", "{{ '10m' if repeat.index == 1 else '900ms' }}"] }
+repeat = 3
+"#],
+        options(),
+    )
+    .await;
+    // 900ms, then 1s and the grace before the runner drops it, then 900ms:
+    // each iteration had the whole second
+    assert_eq!(started.elapsed(), Duration::from_millis(3300));
+    insta::assert_snapshot!(iterations(&steps[0]), @r"
+    step-finished each error, 1 attempt [3 iterations: 2 passed, 1 failed]
+      iteration 1: the step did not finish within 1 s
+    ");
+}

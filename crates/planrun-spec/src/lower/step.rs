@@ -647,4 +647,23 @@ mod tests {
             assert!(got.contains(&message.to_owned()), "{text}: {got:?}");
         }
     }
+
+    #[test]
+    fn repeat_reads_the_same_in_yaml() {
+        let text = "steps:\n  - wait: 1s\n    repeat: { over: [alice, bob], as: user, concurrency: 2 }\n  - wait: 1s\n    repeat: 5\n";
+        let source = Arc::new(SourceFile::new("t", text, crate::source::Format::Yaml));
+        let root = crate::parse::parse_source(&source).expect("parses");
+        let spec = crate::lower::lower_spec(&source, &root).expect("a table");
+        assert!(spec.problems.is_empty(), "{:?}", spec.problems);
+        let first = spec.steps[0].repeat.as_ref().expect("a repeat");
+        let RepeatOver::Items { value, name, .. } = &first.over else {
+            panic!("a list: {first:?}");
+        };
+        assert_eq!(
+            (value.to_json(), name.name.as_str(), first.concurrency),
+            (serde_json::json!(["alice", "bob"]), "user", 2)
+        );
+        let second = spec.steps[1].repeat.as_ref().expect("a repeat");
+        assert!(matches!(second.over, RepeatOver::Count(5)));
+    }
 }
