@@ -185,6 +185,7 @@ pub(crate) fn cancelled_report(info: &SpecInfo, finished: &[Arc<StepReport>]) ->
                         result: None,
                         captures: Vec::new(),
                         always: step.always,
+                        iterations: None,
                     })
                 })
         })

@@ -90,21 +90,39 @@ impl Serialize for Located<'_> {
                 .and_then(|i| usize::try_from(i).ok())
                 .map_or(&self.info.source, |i| self.info.source_of(i));
             let file = (!Arc::ptr_eq(source, &self.info.source)).then(|| source.name());
-            let outcomes = step
-                .get_mut("expectations")
+            locate_step(step, source, file.as_deref());
+            // a repeated step's failed iterations carry reports of their own
+            let failures = step
+                .get_mut("iterations")
+                .and_then(|i| i.get_mut("failures"))
                 .and_then(Value::as_array_mut)
                 .map(Vec::as_mut_slice)
                 .unwrap_or_default();
-            for outcome in outcomes {
-                if let Some(span) = outcome.get_mut("span") {
-                    locate(span, source, file.as_deref());
+            for failure in failures {
+                if let Some(report) = failure.get_mut("report") {
+                    locate_step(report, source, file.as_deref());
                 }
-            }
-            if let Some(span) = step.get_mut("error").and_then(|e| e.get_mut("span")) {
-                locate(span, source, file.as_deref());
             }
         }
         report.serialize(serializer)
+    }
+}
+
+/// Locates the spans of a serialized step report: its expectations' and
+/// its error's.
+fn locate_step(step: &mut Value, source: &SourceFile, file: Option<&str>) {
+    let outcomes = step
+        .get_mut("expectations")
+        .and_then(Value::as_array_mut)
+        .map(Vec::as_mut_slice)
+        .unwrap_or_default();
+    for outcome in outcomes {
+        if let Some(span) = outcome.get_mut("span") {
+            locate(span, source, file);
+        }
+    }
+    if let Some(span) = step.get_mut("error").and_then(|e| e.get_mut("span")) {
+        locate(span, source, file);
     }
 }
 

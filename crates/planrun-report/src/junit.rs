@@ -18,7 +18,9 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, T
 use crate::Reporter;
 use crate::collect::{FinalSpec, Retry, RunCollector};
 use crate::sink::Sink;
-use crate::text::{failed_expectations, plain_failures, result_summary};
+use crate::text::{
+    failed_expectations, failure_views, iterations_line, plain_failures, result_summary,
+};
 
 /// Writes a JUnit XML report when the run is over.
 ///
@@ -142,17 +144,24 @@ fn test_suite(spec: &FinalSpec<'_>) -> TestSuite {
 
 fn test_case(spec: &FinalSpec<'_>, step: &StepReport) -> TestCase {
     let info = spec.info;
+    // a repeated step's failures are its iterations'
+    let views = failure_views(step);
     let mut status = match step.status {
         StepStatus::Passed | StepStatus::Warned => TestCaseStatus::success(),
         StepStatus::Failed => {
-            let failed: Vec<_> = failed_expectations(step)
-                .into_iter()
+            let failed: Vec<_> = views
+                .iter()
+                .flat_map(|v| failed_expectations(v))
                 .filter(|e| e.blocking)
                 .collect();
-            let message = match failed.as_slice() {
-                [] => "failed".to_owned(),
-                [one] => one.message.clone(),
-                [first, rest @ ..] => format!("{} (and {} more)", first.message, rest.len()),
+            let message = match (iterations_line(step), failed.as_slice()) {
+                (Some(line), [first, ..]) => format!("{line}; {}", first.message),
+                (Some(line), []) => line,
+                (None, []) => "failed".to_owned(),
+                (None, [one]) => one.message.clone(),
+                (None, [first, rest @ ..]) => {
+                    format!("{} (and {} more)", first.message, rest.len())
+                }
             };
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status
@@ -162,9 +171,9 @@ fn test_case(spec: &FinalSpec<'_>, step: &StepReport) -> TestCase {
             status
         }
         StepStatus::Errored => {
-            let message = step
-                .error
-                .as_ref()
+            let message = views
+                .iter()
+                .find_map(|v| v.error.as_ref())
                 .map_or(Cow::Borrowed("the step could not be performed"), |e| {
                     e.headline()
                 });

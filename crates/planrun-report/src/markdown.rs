@@ -6,6 +6,7 @@
 //! Written at `finish` from what the events said; like the other file
 //! reporters it survives an interrupted run. It renders and writes only.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -20,8 +21,8 @@ use crate::collect::{FinalSpec, RunCollector};
 use crate::sink::Sink;
 use crate::style::Painter;
 use crate::text::{
-    actual_text, count, diff_replaces_values, failed_expectations, step_counts, steps_passed,
-    summary_line, truncate_lines,
+    actual_text, count, diff_replaces_values, failed_expectations, failure_views, iterations_line,
+    omitted_failures, step_counts, steps_passed, summary_line, truncate_lines,
 };
 
 /// Lines of an actual value or a diff kept in the summary.
@@ -161,16 +162,28 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
     for step in &report.steps {
         match step.status {
             StepStatus::Failed => {
+                let failed = iterations_line(step).unwrap_or_else(|| "failed".to_owned());
                 let _ = writeln!(
                     out,
-                    "#### ✗ {} ({}) failed\n",
+                    "#### ✗ {} ({}) {failed}\n",
                     code(&step.id),
                     step.kind.key()
                 );
-                for outcome in failed_expectations(step).into_iter().filter(|e| e.blocking) {
-                    expectation_item(out, info.source_of(step.index), None, outcome);
+                for view in failure_views(step) {
+                    for outcome in failed_expectations(&view)
+                        .into_iter()
+                        .filter(|e| e.blocking)
+                    {
+                        expectation_item(out, info.source_of(step.index), None, outcome);
+                    }
+                    if let Some(error) = &view.error {
+                        let _ = writeln!(out, "- {}", error.headline());
+                    }
+                    evidence_items(out, &view);
                 }
-                evidence_items(out, step);
+                if let Some(line) = omitted_failures(step) {
+                    let _ = writeln!(out, "- {line}");
+                }
                 out.push('\n');
             }
             StepStatus::Errored => {
@@ -180,7 +193,8 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
                     code(&step.id),
                     step.kind.key()
                 );
-                if let Some(error) = &step.error {
+                let views = failure_views(step);
+                for error in views.iter().filter_map(|v| v.error.as_ref()) {
                     let mut line = String::new();
                     if let Some(span) = &error.span {
                         let source = info.source_of(step.index);
@@ -191,9 +205,14 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
                         let _ = writeln!(out, "> **help:** {help}\n");
                     }
                 }
-                if !step.evidence.is_empty() {
-                    evidence_items(out, step);
-                    out.push('\n');
+                for view in &views {
+                    if !view.evidence.is_empty() {
+                        evidence_items(out, view);
+                        out.push('\n');
+                    }
+                }
+                if let Some(line) = omitted_failures(step) {
+                    let _ = writeln!(out, "{line}\n");
                 }
             }
             _ => {}
@@ -217,15 +236,21 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
         let _ = writeln!(out, "**Not run:** {}\n", items.join(", "));
     }
 
-    let warnings: Vec<(&StepReport, &ExpectationOutcome)> = report
+    // a repeated step's warnings are those of its first iteration that warned
+    let views: Vec<(&StepReport, Vec<Cow<'_, StepReport>>)> = report
         .steps
         .iter()
-        .map(AsRef::as_ref)
-        .flat_map(|step| {
-            failed_expectations(step)
-                .into_iter()
-                .filter(|e| !e.blocking)
-                .map(move |e| (step, e))
+        .map(|step| (step.as_ref(), failure_views(step)))
+        .collect();
+    let warnings: Vec<(&StepReport, &ExpectationOutcome)> = views
+        .iter()
+        .flat_map(|(step, views)| {
+            views.iter().flat_map(move |view| {
+                failed_expectations(view)
+                    .into_iter()
+                    .filter(|e| !e.blocking)
+                    .map(move |e| (*step, e))
+            })
         })
         .collect();
     if !warnings.is_empty() {

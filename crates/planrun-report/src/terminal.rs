@@ -19,6 +19,7 @@ use planrun_runner::events::{
 };
 
 use planrun_spec::duration::human;
+use planrun_spec::value::Span;
 
 use crate::Reporter;
 use crate::collect::{Retry, cancelled_report};
@@ -26,7 +27,7 @@ use crate::snippet::Snippet;
 use crate::style::Painter;
 use crate::text::{
     count, evidence_block, expectation_details, expectation_snippet, failed_expectations,
-    step_counts, summary_line, truncate_chars,
+    failure_views, iterations_line, omitted_failures, step_counts, summary_line, truncate_chars,
 };
 
 /// Lines of an actual value the terminal shows.
@@ -436,7 +437,10 @@ impl TerminalReporter {
                 paint.dim(&tail)
             }
             StepStatus::Cancelled => paint.dim("cancelled"),
-            _ => human(step.duration),
+            _ => match iterations_line(step) {
+                Some(line) => format!("{line}  {}", human(step.duration)),
+                None => human(step.duration),
+            },
         };
         let mut notes = Vec::new();
         if step.attempts > 1 {
@@ -476,9 +480,41 @@ impl TerminalReporter {
             ));
         }
 
+        let mut shown = Vec::new();
+        for view in failure_views(step) {
+            self.failure_details(info, &view, &mut shown, &mut text);
+        }
+        if let Some(line) = omitted_failures(step) {
+            let _ = writeln!(text, "    {}", paint.dim(&line));
+        }
+        Chunk {
+            text,
+            gap_before: false,
+            gap_after: false,
+        }
+    }
+
+    /// A step's failed expectations, error and evidence (or those of one
+    /// failed iteration), under its line. An expectation whose place in the
+    /// spec is in `shown` already (another iteration failed it) takes one
+    /// line: its message.
+    fn failure_details(
+        &self,
+        info: &SpecInfo,
+        step: &StepReport,
+        shown: &mut Vec<Span>,
+        text: &mut String,
+    ) {
+        let paint = self.paint;
         let snippet_width = self.width().saturating_sub(2);
         let mut previous = None;
         for outcome in failed_expectations(step) {
+            if shown.contains(&outcome.span) {
+                let line = truncate_chars(&outcome.message, self.width().saturating_sub(6));
+                let _ = writeln!(text, "    {} {line}", paint.red("×"));
+                continue;
+            }
+            shown.push(outcome.span.clone());
             let snippet = expectation_snippet(
                 info.source_of(step.index),
                 outcome,
@@ -507,11 +543,6 @@ impl TerminalReporter {
             text.push_str(&indent(&snippet, "  "));
         }
         text.push_str(&evidence_block(step, "    ", paint));
-        Chunk {
-            text,
-            gap_before: false,
-            gap_after: false,
-        }
     }
 
     /// A whole spec at once (quiet mode, or a spec the run left unfinished).

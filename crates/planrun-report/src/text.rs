@@ -3,6 +3,7 @@
 //!
 //! Nothing here writes or knows about an output format beyond plain text.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -110,6 +111,69 @@ pub(crate) fn failed_expectations(step: &StepReport) -> Vec<&ExpectationOutcome>
     failed
 }
 
+/// What went wrong with a step, as reports show it: the step itself or,
+/// for a repeated step, each failed iteration it kept and the first that
+/// warned, with messages and
+/// evidence prefixed by the iteration (`iteration 4 (user = "bob"): status: …`).
+pub(crate) fn failure_views(step: &StepReport) -> Vec<Cow<'_, StepReport>> {
+    let Some(iterations) = &step.iterations else {
+        return vec![Cow::Borrowed(step)];
+    };
+    iterations
+        .failures
+        .iter()
+        .chain(iterations.first_warning.as_deref())
+        .map(|failure| {
+            let label = failure.label();
+            let mut report = failure.report.clone();
+            for e in &mut report.expectations {
+                e.message = format!("{label}: {}", e.message);
+            }
+            if let Some(error) = &mut report.error {
+                error.message = format!("{label}: {}", error.message);
+            }
+            for e in &mut report.evidence {
+                e.field = format!("{label}: {}", e.field);
+            }
+            Cow::Owned(report)
+        })
+        .collect()
+}
+
+/// `… and 12 more failed iterations` when a repeated step kept the reports
+/// of only its first failures.
+pub(crate) fn omitted_failures(step: &StepReport) -> Option<String> {
+    let omitted = step.iterations.as_ref()?.omitted();
+    (omitted > 0).then(|| {
+        format!(
+            "… and {omitted} more failed {}",
+            if omitted == 1 {
+                "iteration"
+            } else {
+                "iterations"
+            }
+        )
+    })
+}
+
+/// `10 iterations` or `3 of 10 iterations failed`, for a repeated step.
+pub(crate) fn iterations_line(step: &StepReport) -> Option<String> {
+    let it = step.iterations.as_ref()?;
+    let mut line = if it.failed > 0 {
+        format!(
+            "{} of {} failed",
+            it.failed,
+            count(it.count, "iteration", "iterations")
+        )
+    } else {
+        count(it.count, "iteration", "iterations")
+    };
+    if it.warned > 0 {
+        let _ = write!(line, " ({} warned)", it.warned);
+    }
+    Some(line)
+}
+
 /// How many lines of an actual value or a diff plain reports keep.
 const PLAIN_ACTUAL_LINES: usize = 20;
 const PLAIN_DIFF_LINES: usize = 60;
@@ -118,6 +182,18 @@ const PLAIN_DIFF_LINES: usize = 60;
 /// expectation with expected and actual, and the error with its help.
 /// `warnings` selects the non-blocking failures instead of the blocking ones.
 pub(crate) fn plain_failures(info: &SpecInfo, step: &StepReport, warnings: bool) -> String {
+    let mut out = String::new();
+    for view in failure_views(step) {
+        out.push_str(&plain_failures_of(info, &view, warnings));
+    }
+    if !warnings && let Some(line) = omitted_failures(step) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+fn plain_failures_of(info: &SpecInfo, step: &StepReport, warnings: bool) -> String {
     let mut out = String::new();
     let mut previous = None;
     for outcome in failed_expectations(step) {

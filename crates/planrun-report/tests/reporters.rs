@@ -151,6 +151,7 @@ fn step(
         result: None,
         captures: Vec::new(),
         always: false,
+        iterations: None,
     }
 }
 
@@ -1011,5 +1012,152 @@ fn counts_agree_with_their_nouns() {
         buffer.text().contains("1 failed, 2 errors"),
         "{}",
         buffer.text()
+    );
+}
+
+const REPEAT_TOML: &str = r#"id = "TC-REP"
+name = "Users log in"
+
+[[steps]]
+id = "stream"
+sse = { post = "{{ base_url }}/api/messages/stream/", json = { message = "hi" } }
+repeat = { count = 10, concurrency = 10 }
+expect.status = 200
+
+[[steps]]
+id = "login"
+http = { post = "{{ base_url }}/api/auth/login/", json = { username = "{{ user }}" } }
+repeat = { over = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"], as = "user" }
+expect.status = 200
+"#;
+
+/// A repeated step that passed and one whose iterations failed: 7 of 8,
+/// the first 5 kept.
+fn repeat_events() -> Vec<RunEvent> {
+    use planrun_runner::events::{IterationFailure, IterationItem, Iterations};
+    let info = spec_info(
+        0,
+        "TC-REP",
+        "Users log in",
+        "specs/tc-rep.toml",
+        REPEAT_TOML,
+        vec![
+            step_info("stream", StepKind::Sse),
+            step_info("login", StepKind::Http),
+        ],
+    );
+    let mut stream = step(0, "stream", StepKind::Sse, StepStatus::Passed, 0, 1200);
+    stream.iterations = Some(Iterations {
+        count: 10,
+        passed: 10,
+        failed: 0,
+        warned: 0,
+        failures: Vec::new(),
+        first_warning: None,
+    });
+    let users = ["bob", "carol", "dave", "erin", "frank"];
+    let failures = users
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            let mut report = step(1, "login", StepKind::Http, StepStatus::Failed, 0, 12);
+            report.expectations = vec![ExpectationOutcome {
+                target: "status".to_owned(),
+                span: span_of(REPEAT_TOML, "expect.status = 200", 1),
+                blocking: true,
+                passed: false,
+                message: "status: expected `200`, got `500`".to_owned(),
+                expected: "200".to_owned(),
+                actual: Some(json!(500)),
+                diff: None,
+            }];
+            report.evidence = vec![Evidence {
+                field: "body".to_owned(),
+                shown: None,
+                text: format!("no such user: {user}"),
+            }];
+            IterationFailure {
+                index: i + 1,
+                item: Some(IterationItem {
+                    name: "user".to_owned(),
+                    value: json!(user),
+                }),
+                report,
+            }
+        })
+        .collect();
+    let mut login = step(1, "login", StepKind::Http, StepStatus::Failed, 1200, 40);
+    login.iterations = Some(Iterations {
+        count: 8,
+        passed: 1,
+        failed: 7,
+        warned: 0,
+        failures,
+        first_warning: None,
+    });
+    let steps = vec![Arc::new(stream), Arc::new(login)];
+    let mut events = vec![
+        RunEvent::RunStarted { specs: vec![info] },
+        RunEvent::SpecStarted { spec: 0 },
+    ];
+    events.extend(steps.iter().map(|report| RunEvent::StepFinished {
+        spec: 0,
+        report: report.clone(),
+    }));
+    events.push(RunEvent::SpecFinished {
+        spec: 0,
+        report: SpecReport {
+            index: 0,
+            id: "TC-REP".to_owned(),
+            status: SpecStatus::Failed,
+            duration: Duration::from_millis(1240),
+            steps,
+            error: None,
+        },
+    });
+    events.push(RunEvent::RunFinished {
+        report: RunSummary {
+            failed: 1,
+            duration: Duration::from_millis(1250),
+            ..RunSummary::default()
+        },
+    });
+    events
+}
+
+#[test]
+fn a_repeated_step_is_reported_by_its_iterations() {
+    let events = repeat_events();
+    let out = terminal(&events, plain(false));
+    let xml = junit(&events);
+    let buffer = Buffer::default();
+    let mut reporter = MarkdownReporter::with_writer(Box::new(buffer.clone()));
+    feed(&mut reporter, &events);
+    insta::assert_snapshot!(redact_for_snapshot(&format!(
+        "--- terminal\n{out}\n--- junit\n{xml}\n--- markdown\n{}",
+        buffer.text()
+    )));
+
+    let buffer = Buffer::default();
+    let mut reporter = JsonReporter::with_writer(Box::new(buffer.clone()));
+    feed(&mut reporter, &events);
+    let doc: serde_json::Value =
+        serde_json::from_str(&buffer.text()).expect("the JSON report parses");
+    let steps = &doc["specs"][0]["report"]["steps"];
+    assert_eq!(steps[0]["iterations"]["count"], 10);
+    let login = &steps[1]["iterations"];
+    assert_eq!(
+        (login["passed"].as_u64(), login["failed"].as_u64()),
+        (Some(1), Some(7))
+    );
+    assert_eq!(login["failures"].as_array().map(Vec::len), Some(5));
+    assert_eq!(
+        login["failures"][0]["item"],
+        json!({ "name": "user", "value": "bob" })
+    );
+    // the iterations' spans are located like the step's own
+    assert_eq!(
+        login["failures"][0]["report"]["expectations"][0]["span"]["line"],
+        14
     );
 }

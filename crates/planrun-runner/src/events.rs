@@ -243,7 +243,8 @@ pub struct StepReport {
     pub kind: StepKind,
     /// How it ended.
     pub status: StepStatus,
-    /// Attempts made (0 when skipped).
+    /// Attempts made (0 when skipped); for a repeated step, the most any
+    /// iteration made.
     pub attempts: u32,
     /// Time from the spec's start to the step's start.
     #[serde(with = "millis")]
@@ -265,10 +266,85 @@ pub struct StepReport {
     pub skip_reason: Option<String>,
     /// The last attempt's result document (bodies cut to a reasonable size).
     pub result: Option<serde_json::Value>,
-    /// Captured values (secrets shown as `***`).
+    /// Captured values (secrets shown as `***`); for a repeated step, each
+    /// a list of the iterations' values, in iteration order.
     pub captures: Vec<(String, serde_json::Value)>,
     /// A teardown step.
     pub always: bool,
+    /// A repeated step's iterations: the counts, and the reports of the
+    /// first failed ones. The step's own `expectations`, `result` and
+    /// `evidence` then stay empty: each iteration has its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<Iterations>,
+}
+
+/// The iterations of a repeated step, kept small: counts, and the full
+/// report of only the first [`Iterations::KEPT`] that failed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Iterations {
+    /// Iterations that ran.
+    pub count: usize,
+    /// Iterations that passed (warnings included).
+    pub passed: usize,
+    /// Iterations that failed or could not be performed.
+    pub failed: usize,
+    /// Iterations that passed with a `should` that did not hold.
+    pub warned: usize,
+    /// The first failed iterations, in the order of their index.
+    pub failures: Vec<IterationFailure>,
+    /// The first iteration that warned, for its warnings.
+    pub first_warning: Option<Box<IterationFailure>>,
+}
+
+impl Iterations {
+    /// How many failed iterations keep their report.
+    pub const KEPT: usize = 5;
+
+    /// Failed iterations whose report was not kept.
+    pub fn omitted(&self) -> usize {
+        self.failed.saturating_sub(self.failures.len())
+    }
+}
+
+/// The item of an iteration of `repeat = { over = … }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IterationItem {
+    /// The name templates read it under (`as`, default `item`).
+    pub name: String,
+    /// The value.
+    pub value: serde_json::Value,
+}
+
+/// One failed (or warned) iteration of a repeated step.
+#[derive(Debug, Clone, Serialize)]
+pub struct IterationFailure {
+    /// The iteration's `repeat.index`, from 0.
+    pub index: usize,
+    /// With `over`: the item.
+    pub item: Option<IterationItem>,
+    /// The iteration's own report (expectations, error, result, evidence).
+    pub report: StepReport,
+}
+
+impl IterationFailure {
+    /// How messages name the iteration: `iteration 4 (user = "bob")`.
+    pub fn label(&self) -> String {
+        Self::label_of(self.index, self.item.as_ref())
+    }
+
+    /// How messages name iteration `index` with `item`.
+    pub fn label_of(index: usize, item: Option<&IterationItem>) -> String {
+        match item {
+            None => format!("iteration {index}"),
+            Some(IterationItem { name, value }) => {
+                let mut text = value.to_string();
+                if text.chars().count() > 40 {
+                    text = text.chars().take(39).collect::<String>() + "…";
+                }
+                format!("iteration {index} ({name} = {text})")
+            }
+        }
+    }
 }
 
 /// A part of a failed step's result, shown beside its failure: bounded, and
@@ -336,11 +412,15 @@ impl SpecReport {
             .count()
     }
 
-    /// Steps that ended with non-blocking failures.
+    /// Non-blocking expectations that did not hold (a repeated step counts
+    /// its iterations that warned).
     pub fn warnings(&self) -> usize {
         self.steps
             .iter()
             .map(|s| {
+                if let Some(iterations) = &s.iterations {
+                    return iterations.warned;
+                }
                 s.expectations
                     .iter()
                     .filter(|e| !e.blocking && !e.passed)

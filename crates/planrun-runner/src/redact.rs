@@ -125,6 +125,15 @@ impl Redactor {
         for e in &mut report.evidence {
             e.text = self.text(&e.text);
         }
+        if let Some(iterations) = &mut report.iterations {
+            let warned = iterations.first_warning.as_deref_mut();
+            for failure in iterations.failures.iter_mut().chain(warned) {
+                if let Some(item) = &mut failure.item {
+                    self.json(&mut item.value);
+                }
+                self.report(&mut failure.report);
+            }
+        }
     }
 }
 

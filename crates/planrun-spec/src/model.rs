@@ -207,6 +207,8 @@ pub struct Step {
     pub captures: Vec<Capture>,
     /// Run again until the expectations pass.
     pub retry: Option<Retry>,
+    /// Run once per item of a count or of a list, each iteration checked.
+    pub repeat: Option<Repeat>,
     /// Time limit of one attempt.
     pub timeout: Option<Duration>,
     /// Run only when this renders true.
@@ -246,6 +248,58 @@ impl Retry {
     /// The largest `backoff` a spec may ask for: beyond it the second pause
     /// already reaches any sensible `max_interval`.
     pub const MAX_BACKOFF: f64 = 100.0;
+}
+
+/// Running a step once per item (`repeat = 100`, `repeat = { over = […] }`):
+/// each iteration is an attempt of its own, with its own rendered
+/// configuration, expectations, retries and time limit.
+#[derive(Debug, Clone)]
+pub struct Repeat {
+    /// What is repeated over.
+    pub over: RepeatOver,
+    /// Iterations that run at once (1: one after another).
+    pub concurrency: u32,
+    /// The whole `repeat` value.
+    pub span: Span,
+}
+
+/// The iterations of a [`Repeat`].
+#[derive(Debug, Clone)]
+pub enum RepeatOver {
+    /// `repeat = 100`, `count = 100`: the same step that many times.
+    Count(u32),
+    /// `over = ["alice", "bob"]` or `over = "{{ users }}"`: once per item of
+    /// a list, known once rendered.
+    Items {
+        /// The list, or a template that renders to one.
+        value: Value,
+        /// The templates in `value`, parsed: they read what the step reads
+        /// outside its iterations (variables, captures), never `repeat`.
+        templates: Vec<Template>,
+        /// The name the item is read under (`as`, default `item`).
+        name: Key,
+    },
+}
+
+impl Repeat {
+    /// The most iterations a count may ask for.
+    pub const MAX_COUNT: u32 = 1_000_000;
+    /// The most iterations that may run at once.
+    pub const MAX_CONCURRENCY: u32 = 10_000;
+    /// The name of the iteration's own values in templates (`repeat.index`).
+    pub const NAME: &'static str = "repeat";
+    /// The fields of `repeat` in templates.
+    pub const FIELDS: &'static [&'static str] = &["index", "count"];
+    /// The item's name when `as` is not given.
+    pub const DEFAULT_ITEM: &'static str = "item";
+
+    /// The item's name, when the step repeats over a list.
+    pub fn item_name(&self) -> Option<&Key> {
+        match &self.over {
+            RepeatOver::Count(_) => None,
+            RepeatOver::Items { name, .. } => Some(name),
+        }
+    }
 }
 
 /// What an expectation or capture looks at.

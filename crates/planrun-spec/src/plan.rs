@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
 use crate::lower::{lower_dir_config, lower_spec_includes};
-use crate::model::{DefaultNeeds, DirConfig, Matcher, Overrides, Spec, StepKind, Target};
+use crate::model::{
+    DefaultNeeds, DirConfig, Matcher, Overrides, Repeat, RepeatOver, Spec, StepKind, Target,
+};
 use crate::parse::parse_source;
 use crate::source::{Format, SourceFile};
 use crate::template::{BUILTIN_NAMES, Template};
@@ -189,6 +191,36 @@ pub fn plan(
         diags.attach_since(start, spec.var_source(v));
     }
 
+    // the item of a repeated step has a name of its own
+    for step in &spec.steps {
+        let Some(name) = step.repeat.as_ref().and_then(Repeat::item_name) else {
+            continue;
+        };
+        let taken = if var_names.contains(&name.name) {
+            Some("a variable")
+        } else if ids.contains_key(name.name.as_str()) {
+            Some("a step id")
+        } else {
+            None
+        };
+        if let Some(what) = taken {
+            let start = diags.len();
+            diags.push(
+                Diagnostic::new(
+                    DiagnosticKind::Duplicate,
+                    name.span.clone(),
+                    format!(
+                        "`{}` is both {what} and the item of step `{}`",
+                        name.name, step.id
+                    ),
+                )
+                .label("the item's name")
+                .help("name the item another way with `as`: `{{ name }}` must mean one thing"),
+            );
+            diags.attach_since(start, spec.step_source(step.index));
+        }
+    }
+
     // dependencies
     let default_needs = spec.defaults.or(&dir.defaults).needs.unwrap_or_default();
     let mut deps: Vec<Vec<usize>> = Vec::with_capacity(spec.steps.len());
@@ -349,12 +381,25 @@ pub fn plan(
                 deps: &deps,
                 spec: &spec,
                 step_index: step.index,
+                repeat: None,
+            };
+            // `if` and `over` are read once, before the iterations: they
+            // cannot read `repeat` or the item
+            if let Some(when) = &step.when {
+                scope.check(when, false, &mut diags);
+            }
+            if let Some(RepeatOver::Items { templates, .. }) = step.repeat.as_ref().map(|r| &r.over)
+            {
+                for t in templates {
+                    scope.check(t, false, &mut diags);
+                }
+            }
+            let scope = Scope {
+                repeat: step.repeat.as_ref(),
+                ..scope
             };
             let mut templates: Vec<(Template, bool)> = Vec::new();
             templates.extend(step.config_templates.iter().map(|t| (t.clone(), false)));
-            if let Some(when) = &step.when {
-                templates.push((when.clone(), false));
-            }
             for e in &step.expect {
                 if let Target::Expr(t) = &e.target {
                     templates.push((t.clone(), true));
@@ -423,11 +468,42 @@ struct Scope<'a> {
     deps: &'a [Vec<usize>],
     spec: &'a Spec,
     step_index: usize,
+    /// The step's `repeat`, where its iteration's names can be read.
+    repeat: Option<&'a Repeat>,
 }
 
 impl Scope<'_> {
     fn check(&self, t: &Template, has_result: bool, diags: &mut Diagnostics) {
         for (root, field) in t.roots() {
+            if let Some(repeat) = self.repeat {
+                if root == Repeat::NAME {
+                    if let Some(field) = field
+                        && !Repeat::FIELDS.contains(&field)
+                    {
+                        diags.push(
+                            Diagnostic::new(
+                                DiagnosticKind::UndefinedReference,
+                                t.span.clone(),
+                                format!("`repeat` has no `{field}`"),
+                            )
+                            .label(format!("reads `repeat.{field}`"))
+                            .help(
+                                did_you_mean(field, Repeat::FIELDS.iter().copied()).unwrap_or_else(
+                                    || {
+                                        String::from(
+                                            "an iteration reads `repeat.index` (from 0) and `repeat.count`",
+                                        )
+                                    },
+                                ),
+                            ),
+                        );
+                    }
+                    continue;
+                }
+                if repeat.item_name().is_some_and(|k| k.name == root) {
+                    continue;
+                }
+            }
             if self.var_names.contains(root)
                 || BUILTIN_NAMES.contains(&root)
                 || (has_result && root == "result")
@@ -505,7 +581,15 @@ impl Scope<'_> {
                 }
                 continue;
             }
-            diags.push(undefined(t, root, Some(self), "here"));
+            let mut d = undefined(t, root, Some(self), "here");
+            if root == Repeat::NAME {
+                d = d.help(if self.spec.steps[self.step_index].repeat.is_some() {
+                    "`repeat` is read in the iterations, not in `if` or `over`, which are read once before them"
+                } else {
+                    "`repeat` is defined only in a step with `repeat = …`"
+                });
+            }
+            diags.push(d);
         }
     }
 }
@@ -819,6 +903,44 @@ mod tests {
         );
         // a step stopped by the failure of the one it reads needs no guard
         assert!(plan_text(&format!("{create}[[steps]]\nwait = \"1ms\"\n[[steps]]\nhttp = {{ get = \"http://h/{{{{ create.id }}}}\" }}\n")).is_ok());
+    }
+
+    #[test]
+    fn a_repeated_step_reads_its_iteration_and_item_and_no_other_step_does() {
+        let ok = "vars.users = [\"alice\"]\n[[steps]]\nid = \"s\"\nhttp = { get = \"http://h/{{ user }}/{{ repeat.index }}/{{ repeat.count }}\" }\nrepeat = { over = \"{{ users }}\", as = \"user\" }\nexpect.json.name = \"{{ user }}\"\ncapture.n = \"{{ result.status + repeat.index }}\"\n[[steps]]\nhttp = { get = \"http://h/{{ s.n[0] }}/{{ s.n | length }}\" }\n";
+        assert!(plan_text(ok).is_ok(), "{:?}", plan_text(ok).err());
+        // `item` is the default name
+        assert!(
+            plan_text(
+                "[[steps]]\nhttp = { get = \"http://h/{{ item }}\" }\nrepeat = { over = [1, 2] }\n"
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            messages(
+                "[[steps]]\nhttp = { get = \"http://h/{{ repeat.idx }}/{{ user }}\" }\nrepeat = { over = [1], as = \"usr\" }\n[[steps]]\nhttp = { get = \"http://h/{{ repeat.index }}/{{ usr }}\" }\n"
+            ),
+            [
+                "`repeat` has no `idx`",
+                "`user` is not defined here",
+                "`repeat` is not defined here",
+                "`usr` is not defined here",
+            ]
+        );
+        // `if` and `over` are read before the iterations
+        assert_eq!(
+            messages(
+                "[[steps]]\nif = \"repeat.index > 1\"\nhttp = { get = \"http://h/\" }\nrepeat = { over = \"{{ item }}\" }\n"
+            ),
+            ["`repeat` is not defined here", "`item` is not defined here"]
+        );
+        // the item's name is its own
+        assert_eq!(
+            messages(
+                "vars.user = \"x\"\n[[steps]]\nhttp = { get = \"http://h/{{ user }}\" }\nrepeat = { over = [1], as = \"user\" }\n"
+            ),
+            ["`user` is both a variable and the item of step `step-1`"]
+        );
     }
 
     #[test]

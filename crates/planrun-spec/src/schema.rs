@@ -13,7 +13,7 @@ use schemars::SchemaGenerator;
 use serde_json::{Map, Value as Json, json};
 
 use crate::duration::{ByteSize, Dur};
-use crate::model::{Op, Retry, StepKind};
+use crate::model::{Op, Repeat, Retry, StepKind};
 
 /// The schema of a spec file (TOML or YAML read as JSON).
 pub fn spec_schema() -> Json {
@@ -38,6 +38,7 @@ pub fn spec_schema() -> Json {
     defs.insert("Expectations".into(), expectations());
     defs.insert("Capture".into(), capture());
     defs.insert("Retry".into(), retry(&duration));
+    defs.insert("Repeat".into(), repeat());
     defs.insert("Var".into(), var());
     defs.insert("Defaults".into(), defaults(&duration, &size));
     defs.insert("Step".into(), step(kinds, &duration));
@@ -192,6 +193,7 @@ fn step(kinds: Vec<(StepKind, Json)>, duration: &Json) -> Json {
             "examples": [{"token": "json.token"}]
         },
         "retry": {"$ref": "#/$defs/Retry"},
+        "repeat": {"$ref": "#/$defs/Repeat"},
         "timeout": with_description(duration, "Time limit of one attempt (default `defaults.timeout`, else 30s)."),
         "if": {
             "type": ["string", "boolean"],
@@ -430,6 +432,55 @@ fn retry(duration: &Json) -> Json {
                     },
                     "max_interval": with_description(duration, "Longest pause between attempts (default 30s)."),
                     "timeout": with_description(duration, "Stop retrying after this long.")
+                }
+            }
+        ]
+    })
+}
+
+fn repeat() -> Json {
+    let count = json!({"type": "integer", "minimum": 1, "maximum": Repeat::MAX_COUNT});
+    let concurrency = json!({
+        "type": "integer",
+        "minimum": 1,
+        "maximum": Repeat::MAX_CONCURRENCY,
+        "default": 1,
+        "description": "Iterations that run at once (default 1: one after another)."
+    });
+    json!({
+        "description": "Run the step once per iteration, each checked on its own: a count, or a table with `count` or `over` (a list, or a template that renders to one). Templates of the step read `repeat.index` (from 0), `repeat.count` and, with `over`, the item (named by `as`, default `item`). Captures become lists, in iteration order.",
+        "examples": [100, {"count": 100, "concurrency": 10}, {"over": ["alice", "bob"], "as": "user"}],
+        "anyOf": [
+            with_description(&count, "Iterations, one after another."),
+            {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["count"],
+                "properties": {
+                    "count": with_description(&count, "Iterations in all."),
+                    "concurrency": concurrency
+                }
+            },
+            {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["over"],
+                "properties": {
+                    "over": {
+                        "anyOf": [
+                            {"type": "array", "minItems": 1},
+                            {"$ref": "#/$defs/Template"}
+                        ],
+                        "description": "The items: a list, or one `{{ … }}` that renders to a list.",
+                        "examples": [["alice", "bob"], "{{ users }}"]
+                    },
+                    "as": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                        "default": Repeat::DEFAULT_ITEM,
+                        "description": "The name templates read the item under."
+                    },
+                    "concurrency": concurrency
                 }
             }
         ]

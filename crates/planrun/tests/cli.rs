@@ -190,7 +190,7 @@ fn ok_plans_pass() {
         .run()
         .expect_code(0);
     let err = run.stderr();
-    assert!(err.contains("5 specs: 5 passed"), "{err}");
+    assert!(err.contains("6 specs: 6 passed"), "{err}");
     assert!(err.contains("1 warning"), "{err}");
 }
 
@@ -263,7 +263,23 @@ fn failed_plans_fail_with_clear_messages() {
         err.contains("json.status: the stdout is not JSON: `<html><head>"),
         "{err}"
     );
+    // a repeated step: the count, and each failure named by its iteration;
+    // a failure already shown for an earlier iteration takes one line
+    for said in [
+        "✗ login  http  1 of 3 iterations failed",
+        "× iteration 1 (user = \"bob\"): status: expected `200`, got `401`",
+        "repeat.toml:8:8",
+        "✗ pages  http  7 of 20 iterations failed",
+        "    × iteration 3: status: expected `200`, got `404`\n",
+        "… and 2 more failed iterations",
+    ] {
+        assert!(err.contains(said), "{said}: {err}");
+    }
     let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(
+        xml.contains("iteration 1 (user = &quot;bob&quot;): status: expected `200`, got `401`"),
+        "{xml}"
+    );
     assert!(
         xml.contains("FAIL-STATUS") && xml.contains("<failure"),
         "{xml}"
@@ -448,6 +464,26 @@ fn exec_and_wait_examples_capture_the_demo_address() {
     }
 }
 
+/// The repeat example runs its iterations against the demo it starts, and
+/// a repeated step takes one line.
+#[test]
+fn repeat_example_runs_each_iteration() {
+    let run = Test::new()
+        .args(["run", "-v"])
+        .arg(root().join("examples/repeat"))
+        .run()
+        .expect_code(0);
+    let err = run.stderr();
+    assert!(err.contains("1 spec: 1 passed"), "{err}");
+    for line in [
+        "✓ requests  http  100 iterations  ",
+        "✓ stream    sse   10 iterations  ",
+        "✓ login     http  3 iterations  ",
+    ] {
+        assert!(err.contains(line), "{line}: {err}");
+    }
+}
+
 #[test]
 fn list_json_is_the_ci_matrix_input() {
     let run = Test::new()
@@ -526,11 +562,12 @@ fn graph_draws_every_spec() {
         .run()
         .expect_code(0);
     let out = run.stdout();
-    assert_eq!(out.matches("flowchart TD").count(), 5, "{out}");
+    assert_eq!(out.matches("flowchart TD").count(), 6, "{out}");
     for (id, file) in [
         ("OK-GRAPH", "graph.yaml"),
         ("OK-HEALTH", "health.toml"),
         ("OK-INCLUDE", "include.toml"),
+        ("OK-REPEAT", "repeat.toml"),
         ("OK-RETRY", "retry.toml"),
         ("OK-WARN", "should-warn.toml"),
     ] {
@@ -595,7 +632,11 @@ fn validate_counts_on_stdout() {
         .args(OK_VARS)
         .run()
         .expect_code(0);
-    assert_eq!(run.stdout(), "5 specs valid (13 steps)\n");
+    assert_eq!(
+        run.stdout(),
+        "6 specs valid (17 steps)
+"
+    );
 
     let run = Test::new()
         .args(["validate", "--no-color"])

@@ -9,11 +9,15 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use planrun_spec::model::{Defaults, Retry, Step};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use planrun_spec::model::{Defaults, Repeat, RepeatOver, Retry, Step};
 use serde_json::Value as Json;
 
 use super::{Env, evidence, failure, not_run};
-use crate::events::{RunEvent, StepReport, StepStatus};
+use crate::events::{
+    IterationFailure, IterationItem, Iterations, RunEvent, StepReport, StepStatus,
+};
 use crate::executor::{Observer, StepError, StepExecutor, StepInput};
 use crate::expect::Checker;
 use crate::redact::Redactor;
@@ -75,8 +79,18 @@ impl<'a> Backoff<'a> {
     }
 }
 
+/// What every attempt of one step reads.
+struct StepRun<'r> {
+    step: &'r Step,
+    executor: &'r dyn StepExecutor,
+    timeout: Duration,
+    max_body: u64,
+    redactor: &'r Redactor,
+}
+
 impl Env<'_> {
-    /// One step: its condition, its attempts, its expectations and captures.
+    /// One step: its condition, then its attempts, or those of each of its
+    /// iterations when it repeats.
     pub(super) async fn attempt_step(
         &self,
         step: &Step,
@@ -107,11 +121,34 @@ impl Env<'_> {
             .at(step.kind_span.clone());
             return errored(report, &e, started);
         };
-        let timeout = step
-            .timeout
-            .or(self.defaults.timeout)
-            .unwrap_or(Defaults::STEP_TIMEOUT);
-        let max_body = self.defaults.max_body.unwrap_or(Defaults::MAX_BODY);
+        let run = StepRun {
+            step,
+            executor: &*executor,
+            timeout: step
+                .timeout
+                .or(self.defaults.timeout)
+                .unwrap_or(Defaults::STEP_TIMEOUT),
+            max_body: self.defaults.max_body.unwrap_or(Defaults::MAX_BODY),
+            redactor: &redactor,
+        };
+        match &step.repeat {
+            None => self.attempts(&run, &scope, report, None).await,
+            Some(repeat) => self.repeated(&run, repeat, &scope, report, started).await,
+        }
+    }
+
+    /// The attempts of one step, or of one iteration of a repeated step
+    /// (`label` names it in retry messages): until one passes, or the
+    /// retries are used up.
+    async fn attempts(
+        &self,
+        run: &StepRun<'_>,
+        scope: &Scope,
+        mut report: StepReport,
+        label: Option<&str>,
+    ) -> Attempted {
+        let step = run.step;
+        let started = Instant::now();
         let mut backoff = Backoff::new(step.retry.as_ref(), started);
         let mut attempt = 0u32;
         loop {
@@ -122,11 +159,13 @@ impl Env<'_> {
                 step: step.index,
                 attempt,
             });
-            let outcome = self.once(step, &*executor, &scope, timeout, max_body).await;
+            let outcome = self
+                .once(step, run.executor, scope, run.timeout, run.max_body)
+                .await;
             let last = backoff.is_last(attempt);
             let reason = match outcome {
                 Ok(result) => {
-                    match self.judge(step, &scope, result, &mut report, last, &redactor) {
+                    match self.judge(step, scope, result, &mut report, last, run.redactor) {
                         Judged::Again(reason) => reason,
                         Judged::Over(captured) => {
                             report.duration = started.elapsed();
@@ -141,9 +180,210 @@ impl Env<'_> {
                 Err(e) if last => return errored(report, &e, started),
                 Err(e) => e.message,
             };
-            self.retrying(step, attempt, &redactor.text(&reason), backoff.delay);
+            let reason = match label {
+                Some(label) => format!("{label}: {reason}"),
+                None => reason,
+            };
+            self.retrying(step, attempt, &run.redactor.text(&reason), backoff.delay);
             backoff.pause().await;
         }
+    }
+
+    /// A repeated step: its iterations, up to `concurrency` at a time, each
+    /// with its own attempts. The step keeps the counts, the reports of the
+    /// first failed iterations and, when every iteration passed, each
+    /// capture as the list of the iterations' values.
+    async fn repeated(
+        &self,
+        run: &StepRun<'_>,
+        repeat: &Repeat,
+        scope: &Scope,
+        mut report: StepReport,
+        started: Instant,
+    ) -> Attempted {
+        let step = run.step;
+        let (count, items) = match self.iteration_items(repeat, scope) {
+            Ok(found) => found,
+            Err(e) => return errored(report, &e, started),
+        };
+        let concurrency = usize::try_from(repeat.concurrency).unwrap_or(1).max(1);
+        let mut iterations = Iterations {
+            count,
+            ..Iterations::default()
+        };
+        // each iteration's captures, by index, while all pass
+        let mut captured: Vec<Vec<(String, Json)>> = Vec::new();
+        if !step.captures.is_empty() {
+            captured.resize_with(count, Vec::new);
+        }
+        let mut secrets = Vec::new();
+        let (mut any_failed, mut any_warned) = (false, false);
+        let mut running = FuturesUnordered::new();
+        let mut next = 0usize;
+        loop {
+            while running.len() < concurrency && next < count {
+                let item = items.as_ref().map(|(name, list)| IterationItem {
+                    name: name.clone(),
+                    value: list[next].clone(),
+                });
+                running.push(self.iteration(run, scope, next, count, item));
+                next += 1;
+            }
+            let Some((index, item, done)) = running.next().await else {
+                break;
+            };
+            let done: Attempted = done;
+            report.attempts = report.attempts.max(done.report.attempts);
+            match done.report.status {
+                StepStatus::Failed | StepStatus::Errored => {
+                    iterations.failed += 1;
+                    any_failed |= done.report.status == StepStatus::Failed;
+                    // the first failures by index, however the iterations
+                    // finished: only `KEPT` reports are ever held
+                    let at = iterations.failures.partition_point(|f| f.index < index);
+                    if at < Iterations::KEPT {
+                        iterations.failures.insert(
+                            at,
+                            IterationFailure {
+                                index,
+                                item,
+                                report: done.report,
+                            },
+                        );
+                        iterations.failures.truncate(Iterations::KEPT);
+                    }
+                }
+                status => {
+                    iterations.passed += 1;
+                    if status == StepStatus::Warned {
+                        any_warned = true;
+                        iterations.warned += 1;
+                        if iterations
+                            .first_warning
+                            .as_ref()
+                            .is_none_or(|w| w.index > index)
+                        {
+                            iterations.first_warning = Some(Box::new(IterationFailure {
+                                index,
+                                item,
+                                report: done.report,
+                            }));
+                        }
+                    }
+                    if let Some(slot) = captured.get_mut(index) {
+                        *slot = done.captures;
+                    }
+                    secrets.extend(done.secrets);
+                }
+            }
+        }
+        report.status = if iterations.failed > 0 {
+            if any_failed {
+                StepStatus::Failed
+            } else {
+                StepStatus::Errored
+            }
+        } else if any_warned {
+            StepStatus::Warned
+        } else {
+            StepStatus::Passed
+        };
+        let captures = if report.status.is_failure() {
+            Vec::new()
+        } else {
+            step.captures
+                .iter()
+                .map(|c| {
+                    let name = &c.name.name;
+                    let values = captured
+                        .iter()
+                        .map(|values| {
+                            values
+                                .iter()
+                                .find(|(n, _)| n == name)
+                                .map_or(Json::Null, |(_, v)| v.clone())
+                        })
+                        .collect();
+                    (name.clone(), Json::Array(values))
+                })
+                .collect()
+        };
+        report.captures.clone_from(&captures);
+        report.iterations = Some(iterations);
+        report.duration = started.elapsed();
+        Attempted {
+            report,
+            captures,
+            secrets,
+        }
+    }
+
+    /// How many iterations a repeated step has and, with `over`, the item's
+    /// name and the rendered list.
+    #[allow(
+        clippy::type_complexity,
+        reason = "a count and an optional named list, read once"
+    )]
+    fn iteration_items(
+        &self,
+        repeat: &Repeat,
+        scope: &Scope,
+    ) -> Result<(usize, Option<(String, Vec<Json>)>), StepError> {
+        match &repeat.over {
+            RepeatOver::Count(n) => Ok((usize::try_from(*n).unwrap_or(usize::MAX), None)),
+            RepeatOver::Items { value, name, .. } => {
+                let rendered = self.runner.renderer.render_value(value, scope)?.to_json();
+                let Json::Array(list) = rendered else {
+                    let found = match &rendered {
+                        Json::Null => "null",
+                        Json::Bool(_) => "a boolean",
+                        Json::Number(_) => "a number",
+                        Json::String(_) => "a string",
+                        Json::Object(_) => "a table",
+                        Json::Array(_) => "a list",
+                    };
+                    return Err(StepError::new(format!(
+                        "`over` must give a list, but `{}` gave {found}",
+                        value.as_str().unwrap_or("over")
+                    ))
+                    .at(value.span.clone())
+                    .help("give `over` a list, or a template that renders to one, such as `{{ users }}` with `users = [\"alice\", \"bob\"]`"));
+                };
+                if list.len() > Repeat::MAX_COUNT as usize {
+                    return Err(StepError::new(format!(
+                        "`over` gave {} items, more than {} iterations",
+                        list.len(),
+                        Repeat::MAX_COUNT
+                    ))
+                    .at(value.span.clone()));
+                }
+                Ok((list.len(), Some((name.name.clone(), list))))
+            }
+        }
+    }
+
+    /// One iteration: the step's attempts with `repeat` and the item set.
+    async fn iteration(
+        &self,
+        run: &StepRun<'_>,
+        scope: &Scope,
+        index: usize,
+        count: usize,
+        item: Option<IterationItem>,
+    ) -> (usize, Option<IterationItem>, Attempted) {
+        let mut scope = scope.clone();
+        scope.set(
+            Repeat::NAME,
+            &serde_json::json!({ "index": index, "count": count }),
+        );
+        if let Some(item) = &item {
+            scope.set(item.name.clone(), &item.value);
+        }
+        let label = IterationFailure::label_of(index, item.as_ref());
+        let mut report = not_run(run.step, StepStatus::Passed, "");
+        report.started = Instant::now().duration_since(self.started);
+        let done = self.attempts(run, &scope, report, Some(&label)).await;
+        (index, item, done)
     }
 
     /// Why the step's `if` skips it, when it does.

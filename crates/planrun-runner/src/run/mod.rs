@@ -283,6 +283,7 @@ fn not_run(step: &Step, status: StepStatus, reason: &str) -> StepReport {
         result: None,
         captures: Vec::new(),
         always: step.always,
+        iterations: None,
     }
 }
 

@@ -700,3 +700,195 @@ expect.exit_code = 0
     assert_eq!(evidence.label(), "stderr");
     assert_eq!(evidence.text, "starting\ntoken *** refused");
 }
+
+/// A repeated step's line: the counts, and each kept failure by iteration.
+fn iterations(report: &StepReport) -> String {
+    let mut line = finished(report);
+    if let Some(it) = &report.iterations {
+        let _ = write!(
+            line,
+            " [{} iterations: {} passed, {} failed]",
+            it.count, it.passed, it.failed
+        );
+        for f in &it.failures {
+            let why = f
+                .report
+                .error
+                .as_ref()
+                .map(|e| e.message.clone())
+                .or_else(|| {
+                    f.report
+                        .expectations
+                        .iter()
+                        .find(|e| !e.passed)
+                        .map(|e| e.message.clone())
+                })
+                .unwrap_or_default();
+            let _ = write!(line, "\n  {}: {why}", f.label());
+        }
+        if it.omitted() > 0 {
+            let _ = write!(line, "\n  and {} more", it.omitted());
+        }
+    }
+    for (name, value) in &report.captures {
+        let _ = write!(line, "\n  capture {name} = {value}");
+    }
+    line
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_count_runs_up_to_concurrency_iterations_at_once() {
+    let started = tokio::time::Instant::now();
+    let events = run(
+        &[r#"
+id = "count"
+[[steps]]
+id = "ten"
+exec = { cmd = ["pass", "100ms", "{{ repeat.index }} of {{ repeat.count }}"] }
+repeat = { count = 10, concurrency = 4 }
+expect.exit_code = 0
+[[steps]]
+id = "after"
+wait = "10ms"
+"#],
+        options(),
+        None,
+    )
+    .await;
+    // 10 iterations of 100ms, 4 at a time: three rounds, then `after`
+    assert_eq!(started.elapsed(), Duration::from_millis(310));
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_after_another_by_default() {
+    let started = tokio::time::Instant::now();
+    let steps = reports(
+        &["[[steps]]\nexec = { cmd = [\"pass\", \"100ms\"] }\nrepeat = 3\n"],
+        options(),
+    )
+    .await;
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
+    assert_eq!(
+        iterations(&steps[0]),
+        "step-finished step-1 passed, 1 attempt [3 iterations: 3 passed, 0 failed]"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_iteration_fails_the_step_and_only_the_first_failures_are_kept() {
+    let steps = reports(
+        &[r#"
+id = "failing"
+vars.users = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+[[steps]]
+id = "each"
+exec = { cmd = ["{{ 'pass' if user == 'alice' else 'fail' }}", "{{ (8 - repeat.index) * 10 }}ms"] }
+repeat = { over = "{{ users }}", as = "user", concurrency = 8 }
+expect.exit_code = 0
+capture.code = "exit_code"
+[[steps]]
+id = "after"
+wait = "10ms"
+"#],
+        options(),
+    )
+    .await;
+    let lines: Vec<String> = steps.iter().map(|s| iterations(s)).collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_applies_to_each_iteration() {
+    let events = run(
+        &[r#"
+id = "retried"
+[[steps]]
+id = "flaky"
+exec = { cmd = ["pass-on-2", "10ms"] }
+repeat = 2
+retry = { attempts = 2, interval = "100ms" }
+expect.exit_code = 0
+"#],
+        options(),
+        None,
+    )
+    .await;
+    insta::assert_snapshot!(events);
+}
+
+#[tokio::test(start_paused = true)]
+async fn captures_of_a_repeated_step_are_lists_in_iteration_order() {
+    let steps = reports(
+        &[r#"
+id = "lists"
+[[steps]]
+id = "each"
+exec = { cmd = ["pass", "{{ (3 - repeat.index) * 10 }}ms", "{{ item }}"] }
+repeat = { over = ["a", "b", "c"], concurrency = 3 }
+capture.line = "stderr"
+capture.index = "{{ repeat.index }}"
+[[steps]]
+id = "read"
+exec = { cmd = ["pass", "10ms", "{{ each.line[0] }}{{ each.line | length }}"] }
+capture.seen = "stderr"
+[[steps]]
+id = "empty"
+exec = { cmd = ["pass", "10ms"] }
+repeat = { over = "{{ [] }}" }
+capture.none = "exit_code"
+[[steps]]
+id = "not-a-list"
+exec = { cmd = ["pass", "10ms"] }
+repeat = { over = "{{ 'abc' }}" }
+"#],
+        options(),
+    )
+    .await;
+    let lines: Vec<String> = steps.iter().map(|s| iterations(s)).collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn iterations_that_warn_are_counted_and_the_first_is_kept() {
+    let steps = reports(
+        &[r#"
+id = "warned"
+[[steps]]
+id = "each"
+exec = { cmd = ["{{ 'fail' if repeat.index > 1 else 'pass' }}", "{{ (5 - repeat.index) * 10 }}ms"] }
+repeat = { count = 5, concurrency = 5 }
+should.exit_code = 0
+"#],
+        options(),
+    )
+    .await;
+    let it = steps[0].iterations.as_ref().expect("iterations");
+    assert_eq!(steps[0].status.as_str(), "warned");
+    assert_eq!((it.passed, it.failed, it.warned), (5, 0, 3));
+    assert_eq!(it.first_warning.as_ref().map(|w| w.index), Some(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_step_time_limit_applies_to_each_iteration() {
+    let started = tokio::time::Instant::now();
+    let steps = reports(
+        &[r#"
+id = "each-limited"
+[[steps]]
+id = "each"
+timeout = "1s"
+exec = { cmd = ["pass", "{{ '10m' if repeat.index == 1 else '900ms' }}"] }
+repeat = 3
+"#],
+        options(),
+    )
+    .await;
+    // 900ms, then 1s and the grace before the runner drops it, then 900ms:
+    // each iteration had the whole second
+    assert_eq!(started.elapsed(), Duration::from_millis(3300));
+    insta::assert_snapshot!(iterations(&steps[0]), @r"
+    step-finished each error, 1 attempt [3 iterations: 2 passed, 1 failed]
+      iteration 1: the step did not finish within 1 s
+    ");
+}

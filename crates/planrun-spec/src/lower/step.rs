@@ -13,7 +13,7 @@ use super::{
     Table, boolean, check_name, duration, invalid, string, string_list, unknown_key, wrong_type,
 };
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
-use crate::model::{Retry, Step, StepKind};
+use crate::model::{Repeat, RepeatOver, Retry, Step, StepKind};
 use crate::template::Template;
 use crate::value::{Key, Value, ValueKind};
 
@@ -26,6 +26,7 @@ const STEP_KEYS: &[&str] = &[
     "should",
     "capture",
     "retry",
+    "repeat",
     "timeout",
     "if",
     "always",
@@ -125,6 +126,7 @@ fn lower_step(
         }
     });
     let retry = table.get("retry").and_then(|v| lower_retry(v, diags));
+    let repeat = table.get("repeat").and_then(|v| lower_repeat(v, diags));
 
     // the step kind: exactly one action key
     let kinds: Vec<_> = StepKind::ALL
@@ -213,6 +215,7 @@ fn lower_step(
         expect,
         captures,
         retry,
+        repeat,
         timeout,
         when,
         always,
@@ -317,6 +320,191 @@ fn attempts(n: i64) -> Option<u32> {
         .filter(|n| (1..=Retry::MAX_ATTEMPTS).contains(n))
 }
 
+const REPEAT_KEYS: &[&str] = &["count", "over", "as", "concurrency"];
+
+/// `repeat = 100`, `repeat = { count = 100, concurrency = 10 }`, or
+/// `repeat = { over = [...] or "{{ list }}", as = "user" }`.
+fn lower_repeat(value: &Value, diags: &mut Diagnostics) -> Option<Repeat> {
+    let span = value.span.clone();
+    if let ValueKind::Int(_) = value.kind {
+        let count = whole(value, Repeat::MAX_COUNT, "`repeat`", diags)?;
+        return Some(Repeat {
+            over: RepeatOver::Count(count),
+            concurrency: 1,
+            span,
+        });
+    }
+    if !matches!(value.kind, ValueKind::Map(_)) {
+        diags.push(
+            wrong_type(
+                value,
+                "`repeat` must be a count or a table with `count` or `over`",
+            )
+            .help("`repeat = 10`, `repeat = { count = 10, concurrency = 5 }` or `repeat = { over = [\"alice\", \"bob\"], as = \"user\" }`"),
+        );
+        return None;
+    }
+    let mut table = Table::new(value, "`repeat`", diags)?;
+    let count = table.take("count");
+    let over = table.take("over");
+    let name = table.take("as");
+    let concurrency = match table.get("concurrency") {
+        Some(v) => whole(v, Repeat::MAX_CONCURRENCY, "`concurrency`", diags),
+        None => Some(1),
+    };
+    table.finish(REPEAT_KEYS, "in `repeat`", diags);
+    let over = match (count, over) {
+        (Some((_, c)), None) => {
+            if let Some((key, _)) = name {
+                diags.push(
+                    invalid(&key.span, "`as` names the item of `over`, and this `repeat` has a `count`")
+                        .help("with `count`, read the iteration's number as `{{ repeat.index }}` (from 0)"),
+                );
+            }
+            RepeatOver::Count(whole(c, Repeat::MAX_COUNT, "`count`", diags)?)
+        }
+        (None, Some((_, items))) => lower_over(items, name, diags)?,
+        (Some(_), Some((key, _))) => {
+            diags.push(
+                invalid(&key.span, "`repeat` takes `count` or `over`, not both")
+                    .help("`over` runs once per item: its length is the count"),
+            );
+            return None;
+        }
+        (None, None) => {
+            diags.push(
+                invalid(&span, "`repeat` needs `count` or `over`")
+                    .help("`repeat = { count = 10 }` or `repeat = { over = [\"alice\", \"bob\"], as = \"user\" }`"),
+            );
+            return None;
+        }
+    };
+    Some(Repeat {
+        over,
+        concurrency: concurrency?,
+        span,
+    })
+}
+
+/// The list of `over` and the item's name.
+fn lower_over(
+    value: &Value,
+    name: Option<(&Key, &Value)>,
+    diags: &mut Diagnostics,
+) -> Option<RepeatOver> {
+    let name = match name {
+        None => Key {
+            name: Repeat::DEFAULT_ITEM.to_owned(),
+            span: value.span.clone(),
+        },
+        Some((_, v)) => {
+            let text = string(v, "`as`", diags)?;
+            let key = Key {
+                name: text,
+                span: v.span.clone(),
+            };
+            item_name(&key, diags)?;
+            key
+        }
+    };
+    let mut templates = Vec::new();
+    match &value.kind {
+        ValueKind::Seq(items) if items.is_empty() => {
+            diags.push(
+                invalid(&value.span, "`over` is an empty list: nothing to repeat")
+                    .help("give it at least one item"),
+            );
+            return None;
+        }
+        ValueKind::Seq(_) => {
+            let mut ok = true;
+            value.visit_strings(&mut |s, span| {
+                if crate::de::is_template(s) {
+                    match Template::parse(s, span.clone()) {
+                        Ok(t) => templates.push(t),
+                        Err(d) => {
+                            ok = false;
+                            diags.push(d);
+                        }
+                    }
+                }
+            });
+            if !ok {
+                return None;
+            }
+        }
+        ValueKind::Str(s) if crate::template::single_expression(s).is_some() => {
+            match Template::parse(s, value.span.clone()) {
+                Ok(t) => templates.push(t),
+                Err(d) => {
+                    diags.push(d);
+                    return None;
+                }
+            }
+        }
+        _ => {
+            diags.push(
+                wrong_type(
+                    value,
+                    "`over` must be a list, or one `{{ … }}` that renders to a list",
+                )
+                .help("`over = [\"alice\", \"bob\"]` or `over = \"{{ users }}\"`"),
+            );
+            return None;
+        }
+    }
+    Some(RepeatOver::Items {
+        value: value.clone(),
+        templates,
+        name,
+    })
+}
+
+/// Checks the name an item is read under: a template name that is not
+/// taken by planrun itself.
+fn item_name(key: &Key, diags: &mut Diagnostics) -> Option<()> {
+    let name = key.name.as_str();
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        diags.push(
+            invalid(&key.span, format!("`{name}` cannot name the item")).help(
+                "the name is read in templates: letters, digits and `_`, not starting with a digit",
+            ),
+        );
+        return None;
+    }
+    if name == Repeat::NAME || name == "result" || crate::template::BUILTIN_NAMES.contains(&name) {
+        diags.push(
+            invalid(
+                &key.span,
+                format!("`{name}` cannot name the item: planrun uses it"),
+            )
+            .help("choose another name, such as `user`"),
+        );
+        return None;
+    }
+    Some(())
+}
+
+/// A whole number from 1 to `max`.
+fn whole(value: &Value, max: u32, what: &str, diags: &mut Diagnostics) -> Option<u32> {
+    let n = match value.kind {
+        ValueKind::Int(n) => u32::try_from(n).ok().filter(|n| (1..=max).contains(n)),
+        _ => None,
+    };
+    if n.is_none() {
+        diags.push(invalid(
+            &value.span,
+            format!("{what} must be a whole number from 1 to {max}"),
+        ));
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -375,5 +563,107 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    fn repeat(text: &str) -> Result<Repeat, Vec<String>> {
+        let text = format!("[[steps]]\nwait = \"1s\"\nrepeat = {text}\n");
+        let source = Arc::new(SourceFile::new("t", text, crate::source::Format::Toml));
+        let root = crate::parse::parse_source(&source).expect("parses");
+        let spec = crate::lower::lower_spec(&source, &root).expect("a table");
+        if spec.problems.is_empty() {
+            Ok(spec.steps[0].repeat.clone().expect("a repeat"))
+        } else {
+            Err(spec.problems.iter().map(|d| d.message.clone()).collect())
+        }
+    }
+
+    #[test]
+    fn repeat_takes_a_count_or_a_list() {
+        let r = repeat("100").expect("valid");
+        assert!(matches!(r.over, RepeatOver::Count(100)) && r.concurrency == 1);
+        let r = repeat("{ count = 1_000_000, concurrency = 10 }").expect("valid");
+        assert!(matches!(r.over, RepeatOver::Count(1_000_000)) && r.concurrency == 10);
+        let r = repeat("{ over = [\"alice\", \"bob\"], as = \"user\" }").expect("valid");
+        assert_eq!(r.item_name().map(|k| k.name.as_str()), Some("user"));
+        let r = repeat("{ over = \"{{ users }}\" }").expect("valid");
+        let RepeatOver::Items {
+            templates, name, ..
+        } = &r.over
+        else {
+            panic!("a list: {r:?}");
+        };
+        assert_eq!((name.name.as_str(), templates.len()), ("item", 1));
+    }
+
+    #[test]
+    fn bad_repeat_values_say_what_is_wrong() {
+        for (text, message) in [
+            ("0", "`repeat` must be a whole number from 1 to 1000000"),
+            (
+                "1_000_001",
+                "`repeat` must be a whole number from 1 to 1000000",
+            ),
+            (
+                "true",
+                "`repeat` must be a count or a table with `count` or `over`, found a boolean",
+            ),
+            (
+                "{ count = 2.5 }",
+                "`count` must be a whole number from 1 to 1000000",
+            ),
+            (
+                "{ count = 2, concurrency = 0 }",
+                "`concurrency` must be a whole number from 1 to 10000",
+            ),
+            ("{ concurrency = 2 }", "`repeat` needs `count` or `over`"),
+            (
+                "{ count = 2, over = [1, 2] }",
+                "`repeat` takes `count` or `over`, not both",
+            ),
+            (
+                "{ count = 2, as = \"user\" }",
+                "`as` names the item of `over`, and this `repeat` has a `count`",
+            ),
+            (
+                "{ over = [] }",
+                "`over` is an empty list: nothing to repeat",
+            ),
+            (
+                "{ over = \"alice\" }",
+                "`over` must be a list, or one `{{ … }}` that renders to a list, found a string",
+            ),
+            (
+                "{ over = \"{{ a }}-{{ b }}\" }",
+                "`over` must be a list, or one `{{ … }}` that renders to a list, found a string",
+            ),
+            (
+                "{ over = [1], as = \"repeat\" }",
+                "`repeat` cannot name the item: planrun uses it",
+            ),
+            ("{ over = [1], as = \"a-b\" }", "`a-b` cannot name the item"),
+            ("{ cont = 2 }", "unknown key `cont` in `repeat`"),
+        ] {
+            let got = repeat(text).map(|_| ()).expect_err(text);
+            assert!(got.contains(&message.to_owned()), "{text}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn repeat_reads_the_same_in_yaml() {
+        let text = "steps:\n  - wait: 1s\n    repeat: { over: [alice, bob], as: user, concurrency: 2 }\n  - wait: 1s\n    repeat: 5\n";
+        let source = Arc::new(SourceFile::new("t", text, crate::source::Format::Yaml));
+        let root = crate::parse::parse_source(&source).expect("parses");
+        let spec = crate::lower::lower_spec(&source, &root).expect("a table");
+        assert!(spec.problems.is_empty(), "{:?}", spec.problems);
+        let first = spec.steps[0].repeat.as_ref().expect("a repeat");
+        let RepeatOver::Items { value, name, .. } = &first.over else {
+            panic!("a list: {first:?}");
+        };
+        assert_eq!(
+            (value.to_json(), name.name.as_str(), first.concurrency),
+            (serde_json::json!(["alice", "bob"]), "user", 2)
+        );
+        let second = spec.steps[1].repeat.as_ref().expect("a repeat");
+        assert!(matches!(second.over, RepeatOver::Count(5)));
     }
 }
