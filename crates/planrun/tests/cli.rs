@@ -1158,7 +1158,7 @@ fn the_teardown_runs_after_an_interrupt() {
             ("_teardown.toml", "true"),
         ],
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_planrun"))
+    let child = Command::new(env!("CARGO_BIN_EXE_planrun"))
         .arg(dir.path())
         .env("NO_COLOR", "1")
         .stderr(std::process::Stdio::piped())
