@@ -385,7 +385,19 @@ impl TerminalReporter {
                 human(report.duration)
             )
         } else {
-            self.paint.dim("cancelled")
+            // a spec none of whose steps ran for one reason (its directory's
+            // setup failed) says why
+            let mut reasons = report.steps.iter().map(|s| {
+                s.skip_reason
+                    .as_deref()
+                    .filter(|_| s.status == StepStatus::Skipped)
+            });
+            match reasons.next().flatten() {
+                Some(reason) if reasons.all(|r| r == Some(reason)) => {
+                    self.paint.dim(&format!("cancelled ({reason})"))
+                }
+                _ => self.paint.dim("cancelled"),
+            }
         };
         let _ = writeln!(
             text,

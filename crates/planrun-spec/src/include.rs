@@ -174,7 +174,7 @@ impl Resolver {
 
 /// `name` relative to the directory of `from`, as short as the user wrote it
 /// when `from` has no directory.
-fn relative_to(from: &SourceFile, name: &str) -> PathBuf {
+pub(crate) fn relative_to(from: &SourceFile, name: &str) -> PathBuf {
     match from.path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => normalize(&dir.join(name)),
         _ => PathBuf::from(name),

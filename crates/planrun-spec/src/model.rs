@@ -696,7 +696,8 @@ pub struct Capture {
     pub span: Span,
 }
 
-/// A directory-level `planrun.toml`: shared variables and defaults.
+/// A directory-level `planrun.toml`: shared variables and defaults, and the
+/// specs that run before and after the others of the directory.
 #[derive(Debug, Clone, Default)]
 pub struct DirConfig {
     /// The file, when one was found.
@@ -705,6 +706,30 @@ pub struct DirConfig {
     pub vars: Vec<Var>,
     /// Shared defaults.
     pub defaults: Defaults,
+    /// `setup`: the spec that runs before the directory's others; when it
+    /// does not pass, they do not run.
+    pub setup: Option<DirSpec>,
+    /// `teardown`: the spec that runs after the directory's others, however
+    /// they ended.
+    pub teardown: Option<DirSpec>,
+}
+
+impl DirConfig {
+    /// The path of the `planrun.toml`, when there is one: specs whose
+    /// configuration has the same path share its setup and teardown.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.source.as_ref().map(|s| s.path.as_path())
+    }
+}
+
+/// A spec file named by `setup` or `teardown` in a `planrun.toml`.
+#[derive(Debug, Clone)]
+pub struct DirSpec {
+    /// The path as written, relative to the `planrun.toml`.
+    pub name: Key,
+    /// The path from the working directory (the `planrun.toml`'s directory
+    /// joined with `name`). Whether the file exists is not checked here.
+    pub path: std::path::PathBuf,
 }
 
 /// Values given on the command line or by the environment.

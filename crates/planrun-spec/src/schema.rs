@@ -125,12 +125,24 @@ pub fn dir_config_schema() -> Json {
 fn dir_config() -> Json {
     json!({
         "type": "object",
-        "description": "A directory's `planrun.toml`: variables and defaults for every spec in the directory and below (the nearest one wins).",
+        "description": "A directory's `planrun.toml`: variables, defaults, setup and teardown for every spec in the directory and below (the nearest one wins).",
         "additionalProperties": false,
         "properties": {
             "vars": vars("Variables for every spec below; a spec's own `vars` override them."),
-            "defaults": {"$ref": "#/$defs/Defaults"}
+            "defaults": {"$ref": "#/$defs/Defaults"},
+            "setup": dir_spec("A spec that runs before every other spec of the directory and below (those this `planrun.toml` applies to); when it does not pass, they are skipped. Relative to this file; start its name with `_` so that a directory run does not take it for a spec.", "_setup.toml"),
+            "teardown": dir_spec("A spec that runs after every other spec of the directory and below, however they ended (after a failed setup and after Ctrl-C too). Relative to this file; start its name with `_` so that a directory run does not take it for a spec.", "_teardown.toml")
         }
+    })
+}
+
+/// `setup` or `teardown` in `planrun.toml`: the path of a spec file.
+fn dir_spec(description: &str, example: &str) -> Json {
+    json!({
+        "type": "string",
+        "pattern": "\\.(toml|yaml|yml)$",
+        "description": description,
+        "examples": [example]
     })
 }
 

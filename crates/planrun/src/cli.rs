@@ -15,8 +15,8 @@ use planrun_report::{
 use planrun_runner::events::RunEvent;
 use planrun_runner::executor::Registry;
 use planrun_runner::run::{Cancel, RunOptions, Runner};
-use planrun_spec::error::Diagnostics;
-use planrun_spec::model::{Overrides, Priority, StepKind};
+use planrun_spec::error::{Diagnostic, DiagnosticKind, Diagnostics};
+use planrun_spec::model::{DirConfig, DirSpec, Overrides, Priority, StepKind};
 use planrun_spec::plan::{Plan, find_dir_config, load_spec, plan, read_source};
 
 use crate::discover::spec_files;
@@ -147,6 +147,9 @@ struct RunArgs {
     /// Stop at the first failing spec (teardown steps still run).
     #[arg(long)]
     fail_fast: bool,
+    /// Do not run the `setup` and `teardown` specs that directories' `planrun.toml` name.
+    #[arg(long)]
+    no_setup: bool,
     /// Run only this step, the steps it needs and their teardown (repeatable).
     #[arg(long = "step", value_name = "ID")]
     steps: Vec<String>,
@@ -283,12 +286,29 @@ fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
 
 struct Loaded {
     plans: Vec<Plan>,
+    /// The setup and teardown of each `planrun.toml` that applies to a spec
+    /// in `plans` (when asked for).
+    dirs: Vec<DirSpecs>,
     overrides: Overrides,
     env: BTreeMap<String, String>,
 }
 
-/// Finds, parses, filters and plans specs; prints diagnostics.
-fn load(select: &SelectArgs, registry: &Registry, color: bool) -> Result<Loaded, u8> {
+/// The specs a `planrun.toml` names as its `setup` and `teardown`, planned.
+struct DirSpecs {
+    /// The `planrun.toml`.
+    config: PathBuf,
+    setup: Option<Plan>,
+    teardown: Option<Plan>,
+}
+
+/// Finds, parses, filters and plans specs; prints diagnostics. With
+/// `dir_specs`, also the setup and teardown specs of their directories.
+fn load(
+    select: &SelectArgs,
+    registry: &Registry,
+    color: bool,
+    dir_specs: bool,
+) -> Result<Loaded, u8> {
     let fail = |msg: String| {
         eprintln!("error: {msg}");
         exit::INVALID
@@ -325,7 +345,10 @@ fn load(select: &SelectArgs, registry: &Registry, color: bool) -> Result<Loaded,
         .collect();
     let mut plans = Vec::new();
     let mut all = Diagnostics::default();
-    let mut dir_configs: BTreeMap<PathBuf, Arc<planrun_spec::model::DirConfig>> = BTreeMap::new();
+    let mut dir_configs: BTreeMap<PathBuf, Arc<DirConfig>> = BTreeMap::new();
+    // one configuration per `planrun.toml`, however its specs' paths are
+    // spelled: the runner tells a directory's specs by its path
+    let mut configs: BTreeMap<PathBuf, Arc<DirConfig>> = BTreeMap::new();
     for file in &files {
         let source = match read_source(file) {
             Ok(s) => s,
@@ -353,7 +376,12 @@ fn load(select: &SelectArgs, registry: &Registry, color: bool) -> Result<Loaded,
             Some(c) => Arc::clone(c),
             None => match find_dir_config(&dir) {
                 Ok(c) => {
-                    let c = Arc::new(c);
+                    let c = match c.path().map(canonical) {
+                        Some(path) => {
+                            Arc::clone(configs.entry(path).or_insert_with(|| Arc::new(c)))
+                        }
+                        None => Arc::new(c),
+                    };
                     dir_configs.insert(dir, Arc::clone(&c));
                     c
                 }
@@ -366,6 +394,29 @@ fn load(select: &SelectArgs, registry: &Registry, color: bool) -> Result<Loaded,
         match plan(spec, dir_config, &overrides, &unavailable) {
             Ok(p) => plans.push(p),
             Err(d) => all.extend(d),
+        }
+    }
+    let mut dirs = Vec::new();
+    if dir_specs {
+        let mut seen = std::collections::BTreeSet::new();
+        for plan in &plans {
+            let dir = &plan.dir;
+            let Some(config) = dir.path() else { continue };
+            if (dir.setup.is_none() && dir.teardown.is_none()) || !seen.insert(config) {
+                continue;
+            }
+            let mut load = |spec: &Option<DirSpec>, key| {
+                spec.as_ref().and_then(|s| {
+                    load_dir_spec(s, key, dir, &overrides, &unavailable)
+                        .map_err(|d| all.extend(d))
+                        .ok()
+                })
+            };
+            dirs.push(DirSpecs {
+                config: config.to_path_buf(),
+                setup: load(&dir.setup, "setup"),
+                teardown: load(&dir.teardown, "teardown"),
+            });
         }
     }
     if !all.is_empty() {
@@ -383,17 +434,89 @@ fn load(select: &SelectArgs, registry: &Registry, color: bool) -> Result<Loaded,
     }
     Ok(Loaded {
         plans,
+        dirs,
         overrides,
         env,
     })
 }
 
+/// The path with symbolic links and `..` resolved, or as it is when that
+/// fails: for telling whether two paths name one file.
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Plans the spec that `setup` or `teardown` (`key`) names, with the
+/// configuration of the `planrun.toml` that names it. A file that does not
+/// exist is a problem located in that `planrun.toml`.
+fn load_dir_spec(
+    spec: &DirSpec,
+    key: &str,
+    dir: &Arc<DirConfig>,
+    overrides: &Overrides,
+    unavailable: &[StepKind],
+) -> Result<Plan, Diagnostics> {
+    if !spec.path.is_file() {
+        let mut problem = Diagnostic::new(
+            DiagnosticKind::Io,
+            spec.name.span.clone(),
+            format!("the {key} `{}` does not exist", spec.path.display()),
+        )
+        .label("no such file")
+        .help("the path is relative to the directory of `planrun.toml`");
+        if let Some(source) = &dir.source {
+            problem = problem.with_source(source);
+        }
+        return Err(Diagnostics(vec![problem]));
+    }
+    let source = read_source(&spec.path).map_err(|d| Diagnostics(vec![d]))?;
+    plan(load_spec(&source)?, Arc::clone(dir), overrides, unavailable)
+}
+
+/// The specs in the order they run and are reported: each directory's setup
+/// before the first of its specs, its teardown after the last. A setup or
+/// teardown named among `plans` (on the command line) takes its place once.
+fn with_dir_specs(plans: Vec<Plan>, mut dirs: Vec<DirSpecs>) -> Vec<Plan> {
+    if dirs.is_empty() {
+        return plans;
+    }
+    let dir_spec_files: std::collections::BTreeSet<PathBuf> = dirs
+        .iter()
+        .flat_map(|d| d.setup.iter().chain(&d.teardown))
+        .map(|p| canonical(&p.spec.source.path))
+        .collect();
+    let group: Vec<Option<usize>> = plans
+        .iter()
+        .map(|p| {
+            dirs.iter()
+                .position(|d| Some(d.config.as_path()) == p.dir.path())
+        })
+        .collect();
+    let mut out = Vec::with_capacity(plans.len() + 2 * dirs.len());
+    for (n, plan) in plans.into_iter().enumerate() {
+        let g = group[n];
+        if let Some(g) = g {
+            out.extend(dirs[g].setup.take());
+        }
+        if !dir_spec_files.contains(&canonical(&plan.spec.source.path)) {
+            out.push(plan);
+        }
+        if let Some(g) = g
+            && !group[n + 1..].contains(&Some(g))
+        {
+            out.extend(dirs[g].teardown.take());
+        }
+    }
+    out
+}
+
 fn validate(args: &ValidateArgs) -> u8 {
     let color = color_enabled(args.no_color);
-    match load(&args.select, &planrun_steps::registry(), color) {
+    match load(&args.select, &planrun_steps::registry(), color, true) {
         Ok(loaded) => {
-            let specs = loaded.plans.len();
-            let steps: usize = loaded.plans.iter().map(|p| p.spec.steps.len()).sum();
+            let plans = with_dir_specs(loaded.plans, loaded.dirs);
+            let specs = plans.len();
+            let steps: usize = plans.iter().map(|p| p.spec.steps.len()).sum();
             // the verdict is the command's output; diagnostics go to stderr
             let _ = writeln!(
                 std::io::stdout().lock(),
@@ -413,7 +536,12 @@ fn count(n: usize, one: &str, many: &str) -> String {
 }
 
 fn list(select: &SelectArgs, json: bool) -> u8 {
-    let loaded = match load(select, &planrun_steps::registry(), color_enabled(false)) {
+    let loaded = match load(
+        select,
+        &planrun_steps::registry(),
+        color_enabled(false),
+        false,
+    ) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -474,7 +602,12 @@ fn table(plans: &[Plan]) -> String {
 }
 
 fn graph(select: &SelectArgs, format: GraphFormat) -> u8 {
-    let loaded = match load(select, &planrun_steps::registry(), color_enabled(false)) {
+    let loaded = match load(
+        select,
+        &planrun_steps::registry(),
+        color_enabled(false),
+        false,
+    ) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -584,7 +717,7 @@ fn dot_quote(text: &str) -> String {
 async fn run(args: RunArgs) -> u8 {
     let color = color_enabled(args.no_color);
     let registry = planrun_steps::registry();
-    let mut loaded = match load(&args.select, &registry, color) {
+    let mut loaded = match load(&args.select, &registry, color, !args.no_setup) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -601,6 +734,8 @@ async fn run(args: RunArgs) -> u8 {
         eprintln!("no spec matches the filters; nothing ran");
         return exit::PASSED;
     }
+    // after `--step`: a directory's setup and teardown run whole
+    let plans = with_dir_specs(std::mem::take(&mut loaded.plans), loaded.dirs);
     // a line redrawn in place shows what runs now, on a terminal only
     let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(
@@ -687,7 +822,7 @@ async fn run(args: RunArgs) -> u8 {
         observe: live,
     };
     let runner = Runner::new(registry, options);
-    let summary = runner.run(&loaded.plans, &tx, &cancel).await;
+    let summary = runner.run(&plans, &tx, &cancel).await;
     drop(tx);
     signals.abort();
     let report_failed = reporting.await.unwrap_or(true);
@@ -737,7 +872,12 @@ async fn curl(args: CurlArgs) -> u8 {
         priorities: Vec::new(),
         ids: Vec::new(),
     };
-    let loaded = match load(&select, &planrun_steps::registry(), color_enabled(false)) {
+    let loaded = match load(
+        &select,
+        &planrun_steps::registry(),
+        color_enabled(false),
+        false,
+    ) {
         Ok(l) => l,
         Err(code) => return code,
     };

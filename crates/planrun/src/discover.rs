@@ -1,8 +1,10 @@
 //! Turns the paths on the command line into spec files: files as given,
 //! directories walked for `.toml`, `.yaml` and `.yml` (sorted, `planrun.toml`
 //! excluded, hidden directories skipped). A file or directory whose name
-//! starts with `_` holds parts that specs include (`_shared/login.toml`), not
-//! specs: a walk skips it; named on the command line, it runs.
+//! starts with `_` holds parts that specs include (`_shared/login.toml`) or a
+//! directory's setup and teardown (`_setup.toml`, found through its
+//! `planrun.toml`, not here), not specs: a walk skips it; named on the
+//! command line, it runs.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1000,3 +1000,223 @@ fn a_failure_in_an_included_step_points_into_its_file() {
     let markdown = std::fs::read_to_string(&markdown).expect("markdown report");
     assert!(markdown.contains(&place), "{markdown}");
 }
+
+/// A directory whose `planrun.toml` names a setup and a teardown: each spec
+/// is an `exec` step that appends its name to the file `log` (`vars.log`);
+/// `shell` maps file names to the command of their step, run before the
+/// append (a spec fails when that command does).
+fn directory_with_setup(dir: &Path, shell: &[(&str, &str)]) {
+    let log = dir.join("log");
+    std::fs::create_dir_all(dir.join("sub")).expect("dir");
+    std::fs::write(
+        dir.join("planrun.toml"),
+        format!(
+            "setup = \"_setup.toml\"\nteardown = \"_teardown.toml\"\nvars.log = {:?}\n",
+            log.display().to_string()
+        ),
+    )
+    .expect("planrun.toml");
+    for (file, command) in shell {
+        let name = Path::new(file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name");
+        std::fs::write(
+            dir.join(file),
+            format!(
+                "[[steps]]\nid = \"step\"\nexec = {{ shell = '{command} && echo {name} >> \"$LOG\"', env = {{ LOG = \"{{{{ log }}}}\" }} }}\nexpect.exit_code = 0\n"
+            ),
+        )
+        .expect("spec");
+    }
+}
+
+fn log_of(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("log"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The setup runs before every spec of its directory and below (they wait
+/// for it even side by side), the teardown after all of them; reports
+/// show both as specs, in that order.
+#[test]
+fn a_directory_setup_runs_first_and_its_teardown_last() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ready = "test -f \"$LOG\"";
+    directory_with_setup(
+        dir.path(),
+        &[
+            ("_setup.toml", "sleep 0.3"),
+            ("a.toml", ready),
+            ("b.toml", ready),
+            ("sub/c.toml", ready),
+            ("_teardown.toml", "true"),
+        ],
+    );
+    let json = dir.path().join("r.json");
+    let run = Test::new()
+        .args(["run", "-j", "4"])
+        .arg(dir.path())
+        .args(["--report".to_string(), format!("json={}", json.display())])
+        .run()
+        .expect_code(0);
+    let err = run.stderr();
+    assert!(err.contains("5 specs: 5 passed"), "{err}");
+    let log = log_of(dir.path());
+    assert_eq!(log.first().map(String::as_str), Some("_setup"), "{log:?}");
+    assert_eq!(log.last().map(String::as_str), Some("_teardown"), "{log:?}");
+    assert_eq!(log.len(), 5, "{log:?}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parses");
+    let ids: Vec<&str> = report["specs"]
+        .as_array()
+        .expect("specs")
+        .iter()
+        .filter_map(|s| s["info"]["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["_setup", "a", "b", "c", "_teardown"], "{report}");
+    // `validate` checks them too
+    let out = Test::new()
+        .args(["validate"])
+        .arg(dir.path())
+        .run()
+        .expect_code(0)
+        .stdout();
+    assert!(out.contains("5 specs valid"), "{out}");
+}
+
+/// A setup that fails: the directory's specs are not run, each says why,
+/// the teardown still runs and the run fails.
+#[test]
+fn a_failing_setup_skips_the_directory_and_the_teardown_still_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    directory_with_setup(
+        dir.path(),
+        &[
+            ("_setup.toml", "exit 1"),
+            ("a.toml", "true"),
+            ("sub/c.toml", "true"),
+            ("_teardown.toml", "true"),
+        ],
+    );
+    let junit = dir.path().join("junit.xml");
+    let run = Test::new()
+        .args(["run", "-j", "2"])
+        .arg(dir.path())
+        .args(["--report".to_string(), format!("junit={}", junit.display())])
+        .run()
+        .expect_code(1);
+    let err = run.stderr();
+    assert_eq!(log_of(dir.path()), ["_teardown"], "{err}");
+    for said in [
+        "✗ _setup failed",
+        "- a (",
+        "cancelled (the directory's setup `_setup.toml` failed)",
+        "4 specs: 1 passed, 1 failed, 2 cancelled",
+    ] {
+        assert!(err.contains(said), "{said}: {err}");
+    }
+    let xml = std::fs::read_to_string(&junit).expect("junit");
+    assert!(
+        xml.contains("skipped: the directory&apos;s setup `_setup.toml` failed"),
+        "{xml}"
+    );
+}
+
+/// One spec run on its own runs with its directory's setup and teardown, as
+/// in the directory run; `--no-setup` runs it alone.
+#[test]
+fn one_spec_runs_with_its_directory_setup_unless_no_setup() {
+    let dir = tempfile::tempdir().expect("tmp");
+    directory_with_setup(
+        dir.path(),
+        &[
+            ("_setup.toml", "true"),
+            ("a.toml", "true"),
+            ("b.toml", "true"),
+            ("_teardown.toml", "true"),
+        ],
+    );
+    Test::new()
+        .args(["run"])
+        .arg(dir.path().join("a.toml"))
+        .run()
+        .expect_code(0);
+    assert_eq!(log_of(dir.path()), ["_setup", "a", "_teardown"]);
+    std::fs::remove_file(dir.path().join("log")).expect("rm");
+    Test::new()
+        .args(["run", "--no-setup"])
+        .arg(dir.path().join("a.toml"))
+        .run()
+        .expect_code(0);
+    assert_eq!(log_of(dir.path()), ["a"]);
+}
+
+/// A setup or teardown that does not exist is a problem located in
+/// `planrun.toml`, and nothing runs.
+#[test]
+fn a_missing_setup_is_located_in_planrun_toml() {
+    let dir = tempfile::tempdir().expect("tmp");
+    directory_with_setup(dir.path(), &[("a.toml", "true")]);
+    for command in ["run", "validate"] {
+        let run = Test::new()
+            .args([command])
+            .arg(dir.path())
+            .run()
+            .expect_code(2);
+        let err = run.stderr();
+        for said in [
+            format!(
+                "the setup `{}` does not exist",
+                dir.path().join("_setup.toml").display()
+            ),
+            format!("[{}:1:9]", dir.path().join("planrun.toml").display()),
+            String::from("no such file"),
+            format!(
+                "the teardown `{}` does not exist",
+                dir.path().join("_teardown.toml").display()
+            ),
+        ] {
+            assert!(err.contains(&said), "{said}: {err}");
+        }
+    }
+    assert!(log_of(dir.path()).is_empty());
+}
+
+/// Ctrl-C while the directory's specs run: they are stopped, the teardown
+/// still runs in full.
+#[test]
+fn the_teardown_runs_after_an_interrupt() {
+    let dir = tempfile::tempdir().expect("tmp");
+    directory_with_setup(
+        dir.path(),
+        &[
+            ("_setup.toml", "true"),
+            ("a.toml", "sleep 60"),
+            ("_teardown.toml", "true"),
+        ],
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_planrun"))
+        .arg(dir.path())
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while log_of(dir.path()).is_empty() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert_eq!(log_of(dir.path()), ["_setup", "_teardown"], "{err}");
+    assert!(err.contains("✓ _teardown"), "{err}");
+}

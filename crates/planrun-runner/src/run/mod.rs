@@ -10,6 +10,7 @@
 mod attempt;
 mod cancel;
 mod evidence;
+mod setup;
 #[cfg(test)]
 mod tests;
 mod vars;
@@ -126,21 +127,56 @@ impl Runner {
                 .collect(),
         });
         let jobs = self.options.jobs.max(1);
+        // a directory's specs wait for its setup, and its teardown for them;
+        // otherwise specs start in order as slots free up
+        let mut dirs = self::setup::Dirs::new(plans);
+        // a teardown's own stop signal: the run's may be set by then
+        let to_the_end: Vec<Cancel> = plans.iter().map(|_| Cancel::default()).collect();
+        let mut queued: Vec<usize> = (0..plans.len()).collect();
         // `buffer_unordered` by hand: through stream combinators the run's
         // future cannot be proved `Send`, so it could not be spawned
-        let mut queued = plans.iter().enumerate();
         let mut running = FuturesUnordered::new();
         let mut reports: Vec<SpecReport> = Vec::with_capacity(plans.len());
         loop {
-            while running.len() < jobs {
-                let Some((i, plan)) = queued.next() else {
-                    break;
+            let mut k = 0;
+            while k < queued.len() {
+                let i = queued[k];
+                let stop = match dirs.start(i) {
+                    self::setup::Start::Wait => {
+                        k += 1;
+                        continue;
+                    }
+                    self::setup::Start::Skip(reason) => {
+                        queued.remove(k);
+                        let report = skipped(i, &plans[i], &reason, events);
+                        dirs.finished(i, report.status);
+                        reports.push(report);
+                        // that may have let an earlier one through
+                        k = 0;
+                        continue;
+                    }
+                    self::setup::Start::Run => cancel,
+                    self::setup::Start::RunToTheEnd => &to_the_end[i],
                 };
-                running.push(self.run_spec(i, plan, events, cancel));
+                if running.len() >= jobs {
+                    break;
+                }
+                queued.remove(k);
+                running.push(self.run_spec(i, &plans[i], events, stop));
             }
             match running.next().await {
-                Some(report) => reports.push(report),
-                None => break,
+                Some(report) => {
+                    dirs.finished(report.index, report.status);
+                    reports.push(report);
+                }
+                None if queued.is_empty() => break,
+                // every queued spec waits for one that is not queued: not
+                // possible with a setup, members and a teardown, but a
+                // spec must not be lost if it were
+                None => {
+                    let i = queued.remove(0);
+                    running.push(self.run_spec(i, &plans[i], events, cancel));
+                }
             }
         }
         reports.sort_by_key(|r| r.index);
@@ -263,6 +299,42 @@ impl Runner {
         });
         report
     }
+}
+
+/// A spec not run because its directory's setup did not pass: each step
+/// skipped for `reason`, the spec cancelled.
+fn skipped(
+    index: usize,
+    plan: &Plan,
+    reason: &str,
+    events: &UnboundedSender<RunEvent>,
+) -> SpecReport {
+    let _ = events.send(RunEvent::SpecStarted { spec: index });
+    let steps: Vec<Arc<StepReport>> = plan
+        .spec
+        .steps
+        .iter()
+        .map(|step| Arc::new(not_run(step, StepStatus::Skipped, reason)))
+        .collect();
+    for report in &steps {
+        let _ = events.send(RunEvent::StepFinished {
+            spec: index,
+            report: Arc::clone(report),
+        });
+    }
+    let report = SpecReport {
+        index,
+        id: plan.spec.id.clone(),
+        status: SpecStatus::Cancelled,
+        duration: Duration::ZERO,
+        steps,
+        error: None,
+    };
+    let _ = events.send(RunEvent::SpecFinished {
+        spec: index,
+        report: report.clone(),
+    });
+    report
 }
 
 /// The report of a step that did not run (the starting point of one that does).

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use crate::duration::{parse_bytes, parse_duration};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
-use crate::model::{DefaultNeeds, Defaults, DirConfig, Priority, Spec};
-use crate::source::SourceFile;
+use crate::model::{DefaultNeeds, Defaults, DirConfig, DirSpec, Priority, Spec};
+use crate::source::{Format, SourceFile};
 use crate::value::{Key, Span, Value, ValueKind};
 
 pub use matcher::lower_matcher;
@@ -43,7 +43,7 @@ const SPEC_KEYS: &[&str] = &[
 ];
 const FRAGMENT_KEYS: &[&str] = &["include", "vars", "steps"];
 const DEFAULTS_KEYS: &[&str] = &["timeout", "spec_timeout", "max_body", "needs"];
-const DIR_KEYS: &[&str] = &["vars", "defaults"];
+const DIR_KEYS: &[&str] = &["vars", "defaults", "setup", "teardown"];
 
 /// A mapping being read: tracks which keys were used so the rest can be
 /// reported as unknown, with a suggestion.
@@ -386,6 +386,27 @@ pub(crate) fn lower_dir_config(
         if let Some(v) = table.get("defaults") {
             config.defaults = lower_defaults(v, &mut diags);
         }
+        config.setup = table
+            .get("setup")
+            .and_then(|v| lower_dir_spec(source, v, "setup", &mut diags));
+        config.teardown = table
+            .get("teardown")
+            .and_then(|v| lower_dir_spec(source, v, "teardown", &mut diags));
+        if let (Some(setup), Some(teardown)) = (&config.setup, &config.teardown)
+            && setup.path == teardown.path
+        {
+            diags.push(
+                invalid(
+                    &teardown.name.span,
+                    format!(
+                        "`setup` and `teardown` name the same file `{}`",
+                        teardown.name.name
+                    ),
+                )
+                .related(setup.name.span.clone(), "also the setup")
+                .help("a setup and a teardown are two specs: one prepares, the other cleans up"),
+            );
+        }
         table.finish(DIR_KEYS, "in `planrun.toml`", &mut diags);
     }
     diags.attach(source);
@@ -394,6 +415,38 @@ pub(crate) fn lower_dir_config(
     } else {
         Err(diags)
     }
+}
+
+/// `setup = "_setup.toml"`: a spec file, relative to the `planrun.toml`.
+/// Whether it exists is for the caller to check: lowering reads no files.
+fn lower_dir_spec(
+    source: &SourceFile,
+    value: &Value,
+    key: &str,
+    diags: &mut Diagnostics,
+) -> Option<DirSpec> {
+    let ValueKind::Str(name) = &value.kind else {
+        diags.push(wrong_type(
+            value,
+            &format!("`{key}` must be the path of a spec file"),
+        ));
+        return None;
+    };
+    let path = crate::include::relative_to(source, name);
+    if Format::from_path(&path).is_none() || path.file_name().is_some_and(|n| n == "planrun.toml") {
+        diags.push(
+            invalid(&value.span, format!("`{name}` is not a spec file"))
+                .help(format!("`{key}` names a spec file ending in `.toml`, `.yaml` or `.yml`, relative to `planrun.toml`")),
+        );
+        return None;
+    }
+    Some(DirSpec {
+        name: Key {
+            name: name.clone(),
+            span: value.span.clone(),
+        },
+        path,
+    })
 }
 
 fn lower_defaults(value: &Value, diags: &mut Diagnostics) -> Defaults {
@@ -435,5 +488,74 @@ fn lower_defaults(value: &Value, diags: &mut Diagnostics) -> Defaults {
         spec_timeout,
         max_body,
         needs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::parse::parse_source;
+
+    fn dir_config(path: &str, text: &str) -> Result<DirConfig, Vec<String>> {
+        let source = Arc::new(SourceFile::new(path, text, Format::Toml));
+        let value = parse_source(&source).expect("parses");
+        lower_dir_config(&source, &value).map_err(|d| d.iter().map(|d| d.message.clone()).collect())
+    }
+
+    #[test]
+    fn setup_and_teardown_are_relative_to_the_planrun_toml() {
+        let config = dir_config(
+            "specs/planrun.toml",
+            "setup = \"_setup.toml\"\nteardown = \"../hooks/_down.yaml\"\n",
+        )
+        .expect("valid");
+        let setup = config.setup.expect("setup");
+        assert_eq!(setup.name.name, "_setup.toml");
+        assert_eq!(setup.path, Path::new("specs/_setup.toml"));
+        assert_eq!(
+            config.teardown.expect("teardown").path,
+            Path::new("hooks/_down.yaml")
+        );
+        // in the working directory, the path stays as written
+        let config = dir_config("planrun.toml", "setup = \"_setup.toml\"\n").expect("valid");
+        assert_eq!(config.setup.expect("setup").path, Path::new("_setup.toml"));
+        assert!(config.teardown.is_none());
+    }
+
+    #[test]
+    fn a_directory_without_setup_has_none() {
+        let config = dir_config("specs/planrun.toml", "[vars]\na = 1\n").expect("valid");
+        assert!(config.setup.is_none() && config.teardown.is_none());
+    }
+
+    #[test]
+    fn bad_setup_and_teardown_values() {
+        for (text, expected) in [
+            (
+                "setup = [\"a.toml\"]\n",
+                "`setup` must be the path of a spec file, found a list",
+            ),
+            ("teardown = \"clean.sh\"\n", "`clean.sh` is not a spec file"),
+            (
+                "setup = \"planrun.toml\"\n",
+                "`planrun.toml` is not a spec file",
+            ),
+            (
+                "setup = \"_s.toml\"\nteardown = \"./_s.toml\"\n",
+                "`setup` and `teardown` name the same file `./_s.toml`",
+            ),
+            (
+                "setpu = \"_s.toml\"\n",
+                "unknown key `setpu` in `planrun.toml`",
+            ),
+        ] {
+            assert_eq!(
+                dir_config("specs/planrun.toml", text).expect_err(text),
+                [expected],
+                "{text}"
+            );
+        }
     }
 }
