@@ -219,7 +219,7 @@ pub(crate) async fn build_request(
         Json::Object(headers_doc(request.headers())),
     );
     if let Some(body) = request.body() {
-        doc.insert("body".into(), Json::String(body_start(body.as_bytes())));
+        doc.insert("body".into(), Json::String(body_text(body.as_bytes())));
     }
     let doc = Json::Object(doc);
     Ok(BuiltRequest {
@@ -231,34 +231,17 @@ pub(crate) async fn build_request(
     })
 }
 
-/// Bytes of a request body the result document keeps: enough for a reader,
-/// bounded so that a large upload does not fill every report.
-const REQUEST_BODY_START: usize = 16 * 1024;
-
-/// The start of a request body as text for the result document: at most
-/// [`REQUEST_BODY_START`] bytes (a cut says how many there were), a note for
-/// bytes that are no text, and for a body only known as it is sent (multipart).
-fn body_start(bytes: Option<&[u8]>) -> String {
+/// A request body as text for the result document, or a note for bytes that
+/// are no text and for a body only known as it is sent (multipart). It is
+/// kept whole: the runner hides secrets in it first and cuts it after, so
+/// that a cut never leaves part of a secret.
+fn body_text(bytes: Option<&[u8]>) -> String {
     let Some(bytes) = bytes else {
         return String::from("<streamed body (multipart)>");
     };
-    let (head, cut) = if bytes.len() > REQUEST_BODY_START {
-        (&bytes[..REQUEST_BODY_START], true)
-    } else {
-        (bytes, false)
-    };
-    // a cut may split a character: keep the valid part before it
-    let text = match std::str::from_utf8(head) {
-        Ok(text) => text,
-        Err(e) if cut && e.error_len().is_none() => {
-            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
-        }
-        Err(_) => return format!("<{} of binary data>", human_size(bytes.len() as u64)),
-    };
-    if cut {
-        format!("{text}… ({} bytes in all)", bytes.len())
-    } else {
-        text.to_owned()
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => format!("<{} of binary data>", human_size(bytes.len() as u64)),
     }
 }
 
@@ -562,14 +545,10 @@ mod tests {
     }
 
     #[test]
-    fn request_body_start_is_bounded() {
-        assert_eq!(body_start(Some(b"a=1")), "a=1");
-        assert_eq!(body_start(Some(&[0xff, 0xfe])), "<2 bytes of binary data>");
-        assert_eq!(body_start(None), "<streamed body (multipart)>");
-        let long = "é".repeat(REQUEST_BODY_START);
-        let start = body_start(Some(long.as_bytes()));
-        assert!(start.ends_with(&format!("… ({} bytes in all)", long.len())));
-        assert!(start.len() < REQUEST_BODY_START + 40);
+    fn request_bodies_are_text_or_a_note() {
+        assert_eq!(body_text(Some(b"a=1")), "a=1");
+        assert_eq!(body_text(Some(&[0xff, 0xfe])), "<2 bytes of binary data>");
+        assert_eq!(body_text(None), "<streamed body (multipart)>");
     }
 
     #[test]

@@ -436,14 +436,18 @@ impl Env<'_> {
             capture(step, &checker, report)
         };
         drop(checker);
+        let mut redactor = redactor.clone();
+        captured.secrets.iter().for_each(|s| redactor.add_json(s));
         if report.status.is_failure() {
             // taken from the whole result: a trimmed one keeps only the
             // start of an output whose end is the evidence
-            let mut redactor = redactor.clone();
-            captured.secrets.iter().for_each(|s| redactor.add_json(s));
             report.evidence = evidence::pick(step.kind, &result, &report.expectations, &redactor);
         }
         report.captures.clone_from(&captured.values);
+        // secrets are hidden before the cut, so that a cut never leaves a
+        // part of one that redaction would no longer recognise
+        let mut result = result;
+        redactor.json(&mut result);
         report.result = Some(trim_result(result));
         Judged::Over(captured)
     }
@@ -567,22 +571,31 @@ fn capture(step: &Step, checker: &Checker<'_>, report: &mut StepReport) -> Captu
     captured
 }
 
-/// Cuts long bodies so reports stay readable; the full body was used for checks.
+/// Cuts long bodies so reports stay readable; the full body was used for
+/// checks. The request's body, a copy of what the spec sent, keeps less.
 fn trim_result(mut result: Json) -> Json {
     const LIMIT: usize = 64 * 1024;
+    const REQUEST_LIMIT: usize = 16 * 1024;
+    fn cut(s: &mut String, limit: usize) {
+        if s.len() <= limit {
+            return;
+        }
+        let mut at = limit;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        let total = s.len();
+        s.truncate(at);
+        let _ = write!(s, "… ({total} bytes in all)");
+    }
     if let Json::Object(map) = &mut result {
         for key in ["body", "stdout", "stderr"] {
-            if let Some(Json::String(s)) = map.get_mut(key)
-                && s.len() > LIMIT
-            {
-                let mut cut = LIMIT;
-                while !s.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                let total = s.len();
-                s.truncate(cut);
-                let _ = write!(s, "… ({total} bytes in all)");
+            if let Some(Json::String(s)) = map.get_mut(key) {
+                cut(s, LIMIT);
             }
+        }
+        if let Some(Json::String(s)) = map.get_mut("request").and_then(|r| r.get_mut("body")) {
+            cut(s, REQUEST_LIMIT);
         }
     }
     result
@@ -594,7 +607,8 @@ mod tests {
 
     use planrun_spec::model::Retry;
 
-    use super::next_delay;
+    use super::{next_delay, trim_result};
+    use crate::redact::Redactor;
 
     fn retry(backoff: f64) -> Retry {
         Retry {
@@ -648,5 +662,20 @@ mod tests {
         let mut unbounded = retry(f64::INFINITY);
         unbounded.max_interval = Duration::MAX;
         assert_eq!(next_delay(ms(100), Some(&unbounded)), Duration::MAX);
+    }
+
+    #[test]
+    fn a_cut_never_leaves_part_of_a_secret() {
+        // a secret that straddles the request body's cut
+        let secret = "s3cr3t-p4ssw0rd";
+        let body = format!("{}{secret}{}", "x".repeat(16 * 1024 - 4), "y".repeat(100));
+        let mut result = serde_json::json!({ "request": { "body": body } });
+        let mut redactor = Redactor::default();
+        redactor.add(secret);
+        redactor.json(&mut result);
+        let trimmed = trim_result(result);
+        let kept = trimmed["request"]["body"].as_str().unwrap_or_default();
+        assert!(!kept.contains("s3cr"), "{}", &kept[kept.len() - 40..]);
+        assert!(kept.ends_with("bytes in all)"), "the body is cut");
     }
 }
