@@ -18,6 +18,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     // reqwest with rustls needs a process-wide crypto provider before any client exists
     planrun_steps::install_crypto_provider();
+    // many concurrent streams, sockets and processes each hold a file: take
+    // the soft open-file limit up to the hard one (a step that still runs out
+    // says so, naming the limit); failing to raise it is no reason to stop
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let code = cli::main();
     // a closed stdout (`planrun list | head`) is not a failure
     let _ = std::io::stdout().flush();

@@ -1220,3 +1220,29 @@ fn the_teardown_runs_after_an_interrupt() {
     assert_eq!(log_of(dir.path()), ["_setup", "_teardown"], "{err}");
     assert!(err.contains("✓ _teardown"), "{err}");
 }
+
+/// The open-file limit is raised to the hard limit at start: a process a
+/// step starts inherits it (`prlimit` from util-linux sets a low soft limit).
+#[test]
+fn the_open_file_limit_is_raised_at_start() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("nofile.toml");
+    std::fs::write(
+        &spec,
+        "id = \"NOFILE\"\n[[steps]]\nexec = { shell = \"ulimit -n\" }\nexpect.stdout = { matches = \"^4096\" }\n",
+    )
+    .expect("spec");
+    let out = Command::new("prlimit")
+        .arg("--nofile=256:4096")
+        .arg(env!("CARGO_BIN_EXE_planrun"))
+        .arg("run")
+        .arg(&spec)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("prlimit (util-linux) runs planrun");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

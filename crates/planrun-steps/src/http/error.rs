@@ -42,6 +42,33 @@ fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
     None
 }
 
+/// Whether the process ran out of file descriptors (`EMFILE`).
+fn too_many_open_files(err: &(dyn StdError + 'static)) -> bool {
+    const EMFILE: i32 = 24;
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<io::Error>()
+            && io.raw_os_error() == Some(EMFILE)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// The hint for a step that ran out of file descriptors, naming the limit.
+fn open_files_help() -> String {
+    match rlimit::Resource::NOFILE.get() {
+        Ok((soft, hard)) => format!(
+            "planrun may hold {soft} open files at once (the system's hard limit is {hard}): run fewer connections at once (`concurrency`), or raise the limit (`ulimit -n`)"
+        ),
+        Err(_) => String::from(
+            "run fewer connections at once (`concurrency`), or raise the open-file limit (`ulimit -n`)",
+        ),
+    }
+}
+
 fn has_tls_error(err: &(dyn StdError + 'static)) -> Option<String> {
     let mut current = Some(err);
     while let Some(e) = current {
@@ -117,6 +144,10 @@ pub(crate) fn request_error(
     if let Some(tls) = has_tls_error(err) {
         return StepError::new(format!("TLS handshake with `{url}` failed: {tls}")).help(TLS_HELP);
     }
+    if too_many_open_files(err) {
+        return StepError::new(format!("cannot connect to `{url}`: too many open files"))
+            .help(open_files_help());
+    }
     if err.is_connect() {
         if io_kind(err) == Some(io::ErrorKind::ConnectionRefused)
             || lower.contains("connection refused")
@@ -186,6 +217,29 @@ pub(crate) fn request_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_out_of_files_is_recognised_through_the_error_chain() {
+        #[derive(Debug)]
+        struct Wrapper(io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl StdError for Wrapper {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert!(too_many_open_files(&Wrapper(io::Error::from_raw_os_error(24))));
+        assert!(!too_many_open_files(&Wrapper(io::Error::from(
+            io::ErrorKind::ConnectionRefused
+        ))));
+        // the process's limit was raised to the hard one at start, and is named
+        let (soft, _) = rlimit::Resource::NOFILE.get().expect("getrlimit");
+        assert!(open_files_help().contains(&soft.to_string()));
+    }
 
     #[test]
     fn the_origin_names_what_the_url_template_read() {
