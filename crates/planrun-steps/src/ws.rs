@@ -53,6 +53,7 @@ const FINISH_GRACE: Duration = Duration::from_secs(1);
 ///                "base64": null, "size": 2, "offset": 0.4}, …],
 ///  "received": [{"type": "text", "text": "…", "json": …, "base64": null,
 ///                "size": 15, "offset": 1.2}],
+///  "dropped": {"messages": 0, "received": 0, "pending": 0},
 ///  "replies": {"<name or index>": {"message": {…}, "latency": 0.8}},
 ///  "latencies": [0.8], "close": {"code": 1000, "reason": "", "by": "client"},
 ///  "open": false, "body": null, "json": null, "duration": 3.1}
@@ -62,7 +63,9 @@ const FINISH_GRACE: Duration = Duration::from_secs(1);
 /// with `type` `ping`/`pong`/`close`, a close with `code` and `reason`);
 /// `received` the incoming text and binary messages. Offsets are ms since the
 /// step started, or got its named connection when it had to wait for another
-/// step. `connect` is null when the step continues a named connection.
+/// step. Both keep at most 10,000 documents or 16 MiB of them, then only
+/// the latest, counting the others in `dropped`. `connect` is null when the
+/// step continues a named connection.
 ///
 /// With `allow_refusal = true`, a handshake answered with another status
 /// than 101 gives the same document with that `status` and `headers`, the
@@ -254,8 +257,9 @@ async fn converse(conn: &mut Conn, talk: Talk<'_>) -> Result<serde_json::Value, 
         "headers": handshake.headers,
         "protocol": handshake.protocol,
         "connect": talk.connect,
-        "messages": session.messages,
-        "received": session.received,
+        "messages": session.messages.to_json(),
+        "received": session.received.to_json(),
+        "dropped": session.dropped(),
         "replies": replies.by_key,
         "latencies": replies.latencies,
         "close": session.close,
@@ -285,6 +289,7 @@ fn refused(
         "connect": connect,
         "messages": [],
         "received": [],
+        "dropped": {"messages": 0, "received": 0, "pending": 0},
         "replies": {},
         "latencies": [],
         "close": null,

@@ -72,6 +72,7 @@ conversation = [
             "connect",
             "messages",
             "received",
+            "dropped",
             "replies",
             "latencies",
             "close",
@@ -1212,4 +1213,96 @@ expect.received.len = 1
         })
         .collect();
     assert_eq!(summary.passed, 1, "{reports:#?}");
+}
+
+/// The cap on kept message documents the `ws` executor documents.
+const KEPT_MESSAGES: usize = 10_000;
+
+/// The peak resident memory of this test process, from `VmHWM`. A bound on
+/// what a flood may cost, not a timing: without the caps a flooded step held
+/// gigabytes.
+fn peak_memory() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status");
+    kib * 1024
+}
+
+const FLOOD_MEMORY_BOUND: u64 = 1024 * 1024 * 1024;
+
+#[tokio::test]
+async fn the_time_limit_binds_while_a_server_floods() {
+    let server = WsServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/flood");
+    let limit = Duration::from_secs(1);
+    // a skipping `expect` reads frames that are always ready: only the
+    // step's limit can end it
+    let toml = format!(
+        "url = \"{url}\"\nconversation = [{{ wait = \"200ms\" }}, {{ expect = \"never\", skip = true, timeout = \"5s\" }}]"
+    );
+    let err = guarded(run_step(&setup(), &ctx, &config(&toml), limit, MAX_BODY))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.starts_with(
+            "conversation item 1 (`expect`): the step's time limit of 1 s ran out while waiting for a matching message"
+        ),
+        "{}",
+        err.message
+    );
+
+    let toml = format!("url = \"{url}\"\nconversation = [{{ wait = \"2s\" }}]");
+    let err = guarded(run_step(&setup(), &ctx, &config(&toml), limit, MAX_BODY))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("would run past the step's time limit of 1 s"),
+        "{}",
+        err.message
+    );
+    assert!(
+        peak_memory() < FLOOD_MEMORY_BOUND,
+        "peak memory {}",
+        peak_memory()
+    );
+}
+
+#[tokio::test]
+async fn a_flood_keeps_the_first_and_last_messages_and_counts_the_rest() {
+    let server = WsServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/flood");
+    let doc = ws(
+        &ctx,
+        &format!("url = \"{url}\"\nconversation = [{{ wait = \"1s\" }}]"),
+    )
+    .await
+    .unwrap();
+    let received = doc["received"].as_array().unwrap();
+    let messages = doc["messages"].as_array().unwrap();
+    assert!(received.len() <= KEPT_MESSAGES + 2, "{}", received.len());
+    assert!(messages.len() <= KEPT_MESSAGES + 2, "{}", messages.len());
+    assert!(
+        doc["dropped"]["received"].as_u64().unwrap() > 0,
+        "{}",
+        doc["dropped"]
+    );
+    assert!(
+        doc["dropped"]["messages"].as_u64().unwrap() > 0,
+        "{}",
+        doc["dropped"]
+    );
+    assert_eq!(received[0]["text"], WsServer::FLOOD_FRAME);
+    assert_eq!(received.last().unwrap()["text"], WsServer::FLOOD_FRAME);
+    assert_eq!(doc["close"]["by"], "client");
+    assert!(
+        peak_memory() < FLOOD_MEMORY_BOUND,
+        "peak memory {}",
+        peak_memory()
+    );
 }

@@ -29,6 +29,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 /// | `/silent` | reads everything and never sends anything (pings and closes are still answered) |
 /// | `/close-1011` | closes with 1011 and reason `boom` after the first message |
 /// | `/forbidden` | refuses the handshake: 403 with [`WsServer::FORBIDDEN_BODY`] |
+/// | `/flood` | sends [`WsServer::FLOOD_FRAME`] (64 bytes of text) as fast as it can until the client closes |
 /// | `/ping` | sends a ping with [`WsServer::PING_PAYLOAD`]; when the pong arrives, sends `{"pong": "<its payload>"}`; then echoes |
 ///
 /// Any other path is refused with 404.
@@ -48,6 +49,10 @@ impl WsServer {
 
     /// The `Set-Cookie` headers of `/set-cookie`'s handshake answer.
     pub const SET_COOKIES: [&str; 2] = ["ws_session=opened; Path=/", "ws_theme=dark; Path=/"];
+
+    /// The 64-byte text frame `/flood` sends without pause.
+    pub const FLOOD_FRAME: &str =
+        "flood-0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
 
     /// The body of the `403` that `/forbidden` answers.
     pub const FORBIDDEN_BODY: &str = "forbidden: no entry for tests";
@@ -116,7 +121,7 @@ async fn serve(stream: TcpStream) {
         let path = request.uri().path().to_string();
         match path.as_str() {
             "/forbidden" => return Err(refuse(StatusCode::FORBIDDEN, WsServer::FORBIDDEN_BODY)),
-            "/echo" | "/greet" | "/silent" | "/close-1011" | "/ping" => {}
+            "/echo" | "/greet" | "/silent" | "/close-1011" | "/ping" | "/flood" => {}
             "/set-cookie" => {
                 for cookie in WsServer::SET_COOKIES {
                     response
@@ -167,6 +172,7 @@ async fn serve(stream: TcpStream) {
         "/silent" => silent(socket).await,
         "/close-1011" => close_after_first(socket).await,
         "/ping" => ping_first(socket, &seen).await,
+        "/flood" => flood(socket).await,
         "/greet" => {
             let mut socket = socket;
             for n in 1..=2 {
@@ -200,6 +206,30 @@ async fn close_with(mut socket: WebSocketStream<TcpStream>, code: u16, reason: S
     };
     if socket.close(Some(frame)).await.is_ok() {
         drain(socket).await;
+    }
+}
+
+/// Sends [`WsServer::FLOOD_FRAME`] without pause while reading until the
+/// client's close, then answers it.
+async fn flood(socket: WebSocketStream<TcpStream>) {
+    let (mut sink, mut stream) = socket.split();
+    let send = async {
+        let frame = Message::text(WsServer::FLOOD_FRAME);
+        // `feed` queues without flushing; tungstenite writes out as its
+        // buffer fills, so the frames leave in large writes
+        while sink.feed(frame.clone()).await.is_ok() {}
+    };
+    let read = async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    futures_util::future::select(std::pin::pin!(send), std::pin::pin!(read)).await;
+    if let Ok(mut socket) = sink.reunite(stream) {
+        // sends the queued answer to the client's close
+        let _ = socket.close(None).await;
     }
 }
 

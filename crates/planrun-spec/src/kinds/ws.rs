@@ -31,6 +31,7 @@ impl Kind for Ws {
         "connect",
         "messages",
         "received",
+        "dropped",
         "replies",
         "latencies",
         "close",

@@ -465,7 +465,7 @@ async fn ping(
         match session.read(until).await.map_err(|e| item.wrap(e))? {
             Read::Pong(answer) if answer.as_ref() == payload => return Ok(()),
             Read::Pong(_) => {}
-            Read::Message(incoming) => session.conn.pending.push_back(incoming),
+            Read::Message(incoming) => session.hold(incoming),
             Read::Closed => {
                 return Err(item.fail(format!(
                     "{} while waiting for the pong",
@@ -498,7 +498,7 @@ async fn close(
     let (until, step_limit) = until(session, timeout);
     loop {
         match session.read(until).await.map_err(|e| item.wrap(e))? {
-            Read::Message(incoming) => session.conn.pending.push_back(incoming),
+            Read::Message(incoming) => session.hold(incoming),
             Read::Pong(_) => {}
             Read::Closed => return Ok(()),
             Read::TimedOut => {
@@ -528,7 +528,7 @@ async fn expect_close(
         match session.read(until).await.map_err(|e| item.wrap(e))? {
             Read::Message(incoming) => {
                 meanwhile += 1;
-                session.conn.pending.push_back(incoming);
+                session.hold(incoming);
             }
             Read::Pong(_) => {}
             Read::Closed => break,
@@ -594,7 +594,7 @@ async fn wait(item: &Item, session: &mut Session<'_>, pause: Duration) -> Result
     let until = end_within_limit(item, session, pause, &what, "wait")?;
     loop {
         match session.read(until).await.map_err(|e| item.wrap(e))? {
-            Read::Message(incoming) => session.conn.pending.push_back(incoming),
+            Read::Message(incoming) => session.hold(incoming),
             Read::Pong(_) => {}
             // later actions say what the end means for them
             Read::Closed => {

@@ -24,6 +24,64 @@ use super::connect::{Handshake, Socket};
 use super::text::{describe_close, human};
 use crate::util::{human_size, millis};
 
+/// The most message documents a step keeps in each of `messages` and
+/// `received`, and in the messages waiting for a later action: a server that
+/// floods must not fill the memory.
+pub(super) const KEPT_MESSAGES: usize = 10_000;
+/// The most memory those documents may hold, estimated as their text and
+/// base64 lengths plus [`DOC_OVERHEAD`] each.
+pub(super) const KEPT_BYTES: usize = 16 * 1024 * 1024;
+/// What a message document holds besides its text or base64, roughly.
+const DOC_OVERHEAD: usize = 200;
+
+/// The estimated memory of a message document.
+fn doc_size(doc: &Json) -> usize {
+    let len = |key: &str| doc.get(key).and_then(Json::as_str).map_or(0, str::len);
+    len("text") + len("base64") + len("reason") + DOC_OVERHEAD
+}
+
+/// A transcript list that keeps its first documents up to the cap, then only
+/// the latest one, and counts those it left out.
+#[derive(Debug, Default)]
+pub(super) struct Kept {
+    items: Vec<Json>,
+    bytes: usize,
+    last: Option<Json>,
+    dropped: usize,
+}
+
+impl Kept {
+    fn push(&mut self, doc: Json) {
+        let size = doc_size(&doc);
+        if self.last.is_none()
+            && self.items.len() < KEPT_MESSAGES
+            && self.bytes + size <= KEPT_BYTES
+        {
+            self.bytes += size;
+            self.items.push(doc);
+        } else if self.last.replace(doc).is_some() {
+            self.dropped += 1;
+        }
+    }
+
+    /// How many documents were pushed, kept or not.
+    pub(super) fn seen(&self) -> usize {
+        self.items.len() + usize::from(self.last.is_some()) + self.dropped
+    }
+
+    /// How many documents were left out.
+    pub(super) fn dropped(&self) -> usize {
+        self.dropped
+    }
+
+    /// The kept documents: the first ones, then the latest.
+    pub(super) fn to_json(&self) -> Json {
+        let mut items = self.items.clone();
+        items.extend(self.last.clone());
+        Json::Array(items)
+    }
+}
+
 /// An open (or ended) connection, kept between steps when named.
 pub(super) struct Conn {
     pub(super) socket: Socket,
@@ -34,6 +92,8 @@ pub(super) struct Conn {
     /// Messages read but not yet taken by an action (read during `wait`,
     /// `ping`, …); the next `expect` takes them first.
     pub(super) pending: VecDeque<Incoming>,
+    /// The estimated memory `pending` holds.
+    pending_bytes: usize,
     /// The close frame this side sent, while waiting for the answer.
     closing: Option<(u16, String)>,
     /// How the connection ended, once it has.
@@ -47,9 +107,31 @@ impl Conn {
             url,
             handshake,
             pending: VecDeque::new(),
+            pending_bytes: 0,
             closing: None,
             ended: None,
         }
+    }
+
+    /// Keeps a message for a later action unless too many wait already;
+    /// false when it was left out.
+    pub(super) fn hold(&mut self, incoming: Incoming) -> bool {
+        let size = doc_size(&incoming.doc);
+        if self.pending.len() >= KEPT_MESSAGES || self.pending_bytes + size > KEPT_BYTES {
+            return false;
+        }
+        self.pending_bytes += size;
+        self.pending.push_back(incoming);
+        true
+    }
+
+    /// The oldest message kept for a later action.
+    fn take(&mut self) -> Option<Incoming> {
+        let incoming = self.pending.pop_front()?;
+        self.pending_bytes = self
+            .pending_bytes
+            .saturating_sub(doc_size(&incoming.doc));
+        Some(incoming)
     }
 
     /// Closes with 1000 unless already closed, waiting at most `grace` for
@@ -153,9 +235,12 @@ pub(super) struct Session<'c> {
     pub(super) deadline: Instant,
     observer: Observer,
     /// Every frame, both ways.
-    pub(super) messages: Vec<Json>,
+    pub(super) messages: Kept,
     /// Incoming text and binary messages.
-    pub(super) received: Vec<Json>,
+    pub(super) received: Kept,
+    /// Messages read while no action wanted one and left out of those kept
+    /// for later actions (see [`Conn::hold`]).
+    pub(super) unheld: usize,
     last_in: Option<Instant>,
     /// When each text or binary message was sent.
     sends: Vec<Instant>,
@@ -181,22 +266,41 @@ impl<'c> Session<'c> {
             limit,
             deadline,
             observer,
-            messages: Vec::new(),
-            received: Vec::new(),
+            messages: Kept::default(),
+            received: Kept::default(),
+            unheld: 0,
             last_in: None,
             sends: Vec::new(),
             close: None,
         };
         let carried: Vec<Incoming> = session.conn.pending.drain(..).collect();
+        session.conn.pending_bytes = 0;
         for mut incoming in carried {
             incoming.at = started;
             if let Some(map) = incoming.doc.as_object_mut() {
                 map.insert(String::from("offset"), json!(0.0));
             }
             let kept = session.note_message(incoming.doc, started);
-            session.conn.pending.push_back(kept);
+            session.hold(kept);
         }
         session
+    }
+
+    /// Keeps a message for a later action, or counts it as left out.
+    pub(super) fn hold(&mut self, incoming: Incoming) {
+        if !self.conn.hold(incoming) {
+            self.unheld += 1;
+        }
+    }
+
+    /// The `dropped` field of the result: how many documents the caps left
+    /// out of `messages`, `received` and the messages kept for later actions.
+    pub(super) fn dropped(&self) -> Json {
+        json!({
+            "messages": self.messages.dropped(),
+            "received": self.received.dropped(),
+            "pending": self.unheld,
+        })
     }
 
     /// `until`, or the step's deadline when that comes first.
@@ -236,7 +340,7 @@ impl<'c> Session<'c> {
 
     /// "2 messages received so far, the last 4.8 s ago".
     pub(super) fn received_so_far(&self) -> String {
-        match (self.received.len(), self.last_in) {
+        match (self.received.seen(), self.last_in) {
             (0, _) | (_, None) => String::from("no message received so far"),
             (n, Some(at)) => format!(
                 "{} received so far, the last {} ago",
@@ -345,7 +449,7 @@ impl<'c> Session<'c> {
 
     /// The next message: one already read, or the next from the socket.
     pub(super) async fn next_message(&mut self, until: Instant) -> Result<Read, StepError> {
-        if let Some(incoming) = self.conn.pending.pop_front() {
+        if let Some(incoming) = self.conn.take() {
             return Ok(Read::Message(incoming));
         }
         self.read(until).await
@@ -358,6 +462,11 @@ impl<'c> Session<'c> {
         loop {
             if self.conn.ended.is_some() {
                 return Ok(Read::Closed);
+            }
+            // a socket that always has a frame ready never lets the timeout
+            // below fire, so the time is checked before every frame
+            if Instant::now() >= until {
+                return Ok(Read::TimedOut);
             }
             let Ok(next) = timeout_at(until, self.conn.socket.next()).await else {
                 return Ok(Read::TimedOut);
@@ -485,7 +594,7 @@ impl<'c> Session<'c> {
         }
         loop {
             match self.read(until).await {
-                Ok(Read::Message(incoming)) => self.conn.pending.push_back(incoming),
+                Ok(Read::Message(incoming)) => self.hold(incoming),
                 Ok(Read::Pong(_)) => {}
                 Ok(Read::Closed) | Err(_) => break,
                 Ok(Read::TimedOut) => {
