@@ -219,12 +219,21 @@ pub(super) fn misspelt_operator(key: &str) -> Option<&'static str> {
         // (`note`, `lat`, `types`); `type` is a field of many documents
         .filter(|op| op.len() >= 4 && *op != "type")
         .find(|op| {
-            let edits = strsim::levenshtein(&lower, op);
+            if lower == *op {
+                return true;
+            }
+            // every key of every matcher comes here: the lengths rule out
+            // most operators before an edit distance is computed
             let limit = if op.len() >= 10 { 2 } else { 1 };
-            lower == *op
-                || (edits == lower.len().abs_diff(op.len()) && edits <= limit)
-                // two letters swapped: one edit for Damerau, two for Levenshtein
-                || (edits == 2 && strsim::damerau_levenshtein(&lower, op) == 1)
+            let apart = lower.len().abs_diff(op.len());
+            if apart > limit {
+                return false;
+            }
+            let edits = strsim::levenshtein(&lower, op);
+            (edits == apart && edits <= limit)
+                // two letters swapped (the length kept): one edit for
+                // Damerau, two for Levenshtein
+                || (apart == 0 && edits == 2 && strsim::damerau_levenshtein(&lower, op) == 1)
         })
 }
 
