@@ -43,6 +43,9 @@ pub struct SourceFile {
     pub text: Arc<str>,
     /// How to read it.
     pub format: Format,
+    /// Where each line starts, found on first use: reports locate
+    /// thousands of spans in one file.
+    lines: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
@@ -52,6 +55,7 @@ impl SourceFile {
             path: path.into(),
             text: text.into(),
             format,
+            lines: std::sync::OnceLock::new(),
         }
     }
 
@@ -76,13 +80,16 @@ impl SourceFile {
 
     /// 1-based line and column of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..floor_char_boundary(&self.text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rfind('\n').map_or(before.chars().count(), |nl| {
-            before[nl + 1..].chars().count()
-        }) + 1;
-        (line, col)
+        let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
+        let starts = self.lines.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        // the last line starting at or before the offset
+        let line = starts.partition_point(|&start| start <= offset);
+        let start = starts[line - 1];
+        (line, self.text[start..offset].chars().count() + 1)
     }
 
     /// The byte offset of a 1-based line and column (column counted in chars).
@@ -118,6 +125,14 @@ mod tests {
         let src = SourceFile::new("a.toml", "ab\ncdé\nf", Format::Toml);
         assert_eq!(src.line_col(0), (1, 1));
         assert_eq!(src.line_col(4), (2, 2));
+        // just after a newline, at the end, past the end, inside a character
+        assert_eq!(src.line_col(3), (2, 1));
+        assert_eq!(src.line_col(8), (3, 1));
+        assert_eq!(src.line_col(9), (3, 2));
+        assert_eq!(src.line_col(99), (3, 2));
+        assert_eq!(src.line_col(5), (2, 3));
+        assert_eq!(src.line_col(6), (2, 3));
+        assert_eq!(src.line_col(7), (2, 4));
         assert_eq!(src.offset_of(2, 2), 4);
         assert_eq!(src.offset_of(3, 1), 8);
         assert_eq!(Format::from_path(Path::new("x/y.yml")), Some(Format::Yaml));
