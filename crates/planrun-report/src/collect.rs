@@ -34,6 +34,8 @@ pub(crate) struct Retry {
 struct SpecState {
     started_at: Option<DateTime<Local>>,
     steps: Vec<Arc<StepReport>>,
+    /// Which step indexes `steps` holds.
+    has_steps: Vec<bool>,
     retries: Vec<Retry>,
     report: Option<SpecReport>,
 }
@@ -97,9 +99,17 @@ impl RunCollector {
                     });
                 }
             }
-            RunEvent::StepFinished { spec, report } => {
+            RunEvent::StepFinished { spec, report, .. } => {
                 if let Some(state) = self.states.get_mut(*spec) {
-                    state.steps.retain(|s| s.index != report.index);
+                    // a step reported again replaces its earlier report (rare: look only then)
+                    if state.has_steps.get(report.index).copied().unwrap_or(false) {
+                        state.steps.retain(|s| s.index != report.index);
+                    } else {
+                        if state.has_steps.len() <= report.index {
+                            state.has_steps.resize(report.index + 1, false);
+                        }
+                        state.has_steps[report.index] = true;
+                    }
                     state.steps.push(report.clone());
                 }
             }
@@ -159,35 +169,37 @@ impl RunCollector {
 /// A report for a spec that did not finish: the steps that did, and the
 /// others as cancelled.
 pub(crate) fn cancelled_report(info: &SpecInfo, finished: &[Arc<StepReport>]) -> SpecReport {
+    let mut by_index: Vec<Option<&Arc<StepReport>>> = vec![None; info.steps.len()];
+    for step in finished {
+        if let Some(slot) = by_index.get_mut(step.index) {
+            *slot = Some(step);
+        }
+    }
     let steps: Vec<Arc<StepReport>> = info
         .steps
         .iter()
         .enumerate()
         .map(|(index, step)| {
-            finished
-                .iter()
-                .find(|s| s.index == index)
-                .cloned()
-                .unwrap_or_else(|| {
-                    Arc::new(StepReport {
-                        index,
-                        id: step.id.clone(),
-                        name: step.name.clone(),
-                        kind: step.kind,
-                        status: StepStatus::Cancelled,
-                        attempts: 0,
-                        started: Duration::ZERO,
-                        duration: Duration::ZERO,
-                        expectations: Vec::new(),
-                        error: None,
-                        evidence: Vec::new(),
-                        skip_reason: Some("the run was interrupted".to_owned()),
-                        result: None,
-                        captures: Vec::new(),
-                        always: step.always,
-                        iterations: None,
-                    })
+            by_index[index].cloned().unwrap_or_else(|| {
+                Arc::new(StepReport {
+                    index,
+                    id: step.id.clone(),
+                    name: step.name.clone(),
+                    kind: step.kind,
+                    status: StepStatus::Cancelled,
+                    attempts: 0,
+                    started: Duration::ZERO,
+                    duration: Duration::ZERO,
+                    expectations: Vec::new(),
+                    error: None,
+                    evidence: Vec::new(),
+                    skip_reason: Some("the run was interrupted".to_owned()),
+                    result: None,
+                    captures: Vec::new(),
+                    always: step.always,
+                    iterations: None,
                 })
+            })
         })
         .collect();
     let duration = steps

@@ -76,23 +76,47 @@ struct Located<'a> {
 
 impl Serialize for Located<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // one spec at a time: the copy lives only while it is written
-        let mut report = serde_json::to_value(self.report).map_err(serde::ser::Error::custom)?;
-        let steps = report
-            .get_mut("steps")
-            .and_then(Value::as_array_mut)
-            .map(Vec::as_mut_slice)
-            .unwrap_or_default();
-        for step in steps {
+        use serde::ser::SerializeMap;
+        // the spec's own fields as the runner serializes them; its steps are
+        // copied one at a time, each only while it is written
+        let head = SpecReport {
+            steps: Vec::new(),
+            id: self.report.id.clone(),
+            error: self.report.error.clone(),
+            ..*self.report
+        };
+        let Value::Object(head) = serde_json::to_value(&head).map_err(serde::ser::Error::custom)?
+        else {
+            return Err(serde::ser::Error::custom("a spec report is a JSON object"));
+        };
+        let mut map = serializer.serialize_map(Some(head.len()))?;
+        for (key, value) in &head {
+            if key == "steps" {
+                map.serialize_entry(key, &LocatedSteps(self))?;
+            } else {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// The steps of a spec's report, located one by one as they are written.
+struct LocatedSteps<'a, 'b>(&'b Located<'a>);
+
+impl Serialize for LocatedSteps<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let Located { report, info } = self.0;
+        let mut seq = serializer.serialize_seq(Some(report.steps.len()))?;
+        for step in &report.steps {
+            let mut value = serde_json::to_value(step).map_err(serde::ser::Error::custom)?;
             // a step of an included file: its spans point into that file
-            let index = step.get("index").and_then(Value::as_u64);
-            let source = index
-                .and_then(|i| usize::try_from(i).ok())
-                .map_or(&self.info.source, |i| self.info.source_of(i));
-            let file = (!Arc::ptr_eq(source, &self.info.source)).then(|| source.name());
-            locate_step(step, source, file.as_deref());
+            let source = info.source_of(step.index);
+            let file = (!Arc::ptr_eq(source, &info.source)).then(|| source.name());
+            locate_step(&mut value, source, file.as_deref());
             // a repeated step's failed iterations carry reports of their own
-            let failures = step
+            let failures = value
                 .get_mut("iterations")
                 .and_then(|i| i.get_mut("failures"))
                 .and_then(Value::as_array_mut)
@@ -103,8 +127,9 @@ impl Serialize for Located<'_> {
                     locate_step(report, source, file.as_deref());
                 }
             }
+            seq.serialize_element(&value)?;
         }
-        report.serialize(serializer)
+        seq.end()
     }
 }
 
@@ -174,32 +199,38 @@ impl JsonReporter {
 
     /// The document for what has happened so far, pretty-printed.
     pub fn render(&self) -> io::Result<String> {
-        let specs = self.collector.specs();
-        let document = Document {
-            version: JSON_FORMAT_VERSION,
-            planrun: env!("CARGO_PKG_VERSION"),
-            started_at: self
-                .collector
-                .started_at()
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)),
-            summary: self.collector.summary(),
-            specs: specs
-                .iter()
-                .map(|spec| SpecEntry {
-                    info: spec.info,
-                    finished: spec.finished,
-                    report: Located {
-                        report: &spec.report,
-                        info: spec.info,
-                    },
-                    retries: spec.retries,
-                })
-                .collect(),
-        };
-        let mut text = serde_json::to_string_pretty(&document).map_err(io::Error::other)?;
-        text.push('\n');
-        Ok(text)
+        let mut out = Vec::new();
+        write_document(&self.collector, &mut out)?;
+        String::from_utf8(out).map_err(io::Error::other)
     }
+}
+
+/// Writes the document for what has happened so far, pretty-printed, as it
+/// is rendered.
+fn write_document(collector: &RunCollector, out: &mut dyn Write) -> io::Result<()> {
+    let specs = collector.specs();
+    let document = Document {
+        version: JSON_FORMAT_VERSION,
+        planrun: env!("CARGO_PKG_VERSION"),
+        started_at: collector
+            .started_at()
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)),
+        summary: collector.summary(),
+        specs: specs
+            .iter()
+            .map(|spec| SpecEntry {
+                info: spec.info,
+                finished: spec.finished,
+                report: Located {
+                    report: &spec.report,
+                    info: spec.info,
+                },
+                retries: spec.retries,
+            })
+            .collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::other)?;
+    out.write_all(b"\n")
 }
 
 impl Reporter for JsonReporter {
@@ -212,8 +243,8 @@ impl Reporter for JsonReporter {
         if self.written {
             return Ok(());
         }
-        let text = self.render()?;
         self.written = true;
-        self.sink.write(text.as_bytes())
+        let collector = &self.collector;
+        self.sink.write_with(|out| write_document(collector, out))
     }
 }

@@ -63,16 +63,23 @@ impl JunitReporter {
 
     /// The XML document for what has happened so far.
     pub fn render(&self) -> io::Result<String> {
-        let mut report = Report::new("planrun");
-        if let Some(started_at) = self.collector.started_at() {
-            report.set_timestamp(started_at);
-        }
-        report.set_time(self.collector.summary().duration);
-        for spec in self.collector.specs() {
-            report.add_test_suite(test_suite(&spec));
-        }
-        report.to_string().map_err(io::Error::other)
+        document(&self.collector)
+            .to_string()
+            .map_err(io::Error::other)
     }
+}
+
+/// The JUnit document of what the collector holds.
+fn document(collector: &RunCollector) -> Report {
+    let mut report = Report::new("planrun");
+    if let Some(started_at) = collector.started_at() {
+        report.set_timestamp(started_at);
+    }
+    report.set_time(collector.summary().duration);
+    for spec in collector.specs() {
+        report.add_test_suite(test_suite(&spec));
+    }
+    report
 }
 
 impl Reporter for JunitReporter {
@@ -85,9 +92,11 @@ impl Reporter for JunitReporter {
         if self.written {
             return Ok(());
         }
-        let xml = self.render()?;
         self.written = true;
-        self.sink.write(xml.as_bytes())
+        let report = document(&self.collector);
+        // written as it is serialized: the XML text is never held whole
+        self.sink
+            .write_with(|out| report.serialize(out).map_err(io::Error::other))
     }
 }
 

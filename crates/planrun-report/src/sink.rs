@@ -1,6 +1,6 @@
 //! Where a file reporter's document goes: a path, or any writer.
 //!
-//! File reporters render their whole document at `finish`; this module only
+//! File reporters render their document at `finish`; this module only
 //! puts the bytes in place.
 
 use std::fs;
@@ -43,6 +43,16 @@ impl Sink {
 
     /// Writes the document, with the path in the message of any error.
     pub(crate) fn write(&mut self, document: &[u8]) -> io::Result<()> {
+        self.write_with(|out| out.write_all(document))
+    }
+
+    /// Writes the document `render` writes, as it writes it (buffered), so
+    /// that a large document is never held whole; the path is in the
+    /// message of any error.
+    pub(crate) fn write_with(
+        &mut self,
+        render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
         match self {
             Sink::Path { path, append } => {
                 let with_path =
@@ -50,19 +60,21 @@ impl Sink {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     fs::create_dir_all(parent).map_err(with_path)?;
                 }
-                let mut file = fs::OpenOptions::new()
+                let file = fs::OpenOptions::new()
                     .create(true)
                     .write(true)
                     .append(*append)
                     .truncate(!*append)
                     .open(&*path)
                     .map_err(with_path)?;
-                file.write_all(document).map_err(with_path)?;
-                file.flush().map_err(with_path)
+                let mut out = io::BufWriter::new(file);
+                render(&mut out).map_err(with_path)?;
+                out.flush().map_err(with_path)
             }
             Sink::Writer(writer) => {
-                writer.write_all(document)?;
-                writer.flush()
+                let mut out = io::BufWriter::new(writer);
+                render(&mut out)?;
+                out.flush()
             }
         }
     }

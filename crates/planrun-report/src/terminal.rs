@@ -411,7 +411,15 @@ impl TerminalReporter {
         }
     }
 
-    fn step_block(&self, info: &SpecInfo, step: &StepReport, retries: &[Retry]) -> Chunk {
+    /// The lines of one step; `result` is its whole result when the report
+    /// keeps only a brief of it (shown with `-vv` as the step finishes).
+    fn step_block(
+        &self,
+        info: &SpecInfo,
+        step: &StepReport,
+        result: Option<&serde_json::Value>,
+        retries: &[Retry],
+    ) -> Chunk {
         let paint = self.paint;
         let id_width = info
             .steps
@@ -482,7 +490,7 @@ impl TerminalReporter {
 
         if self.exchanges
             && matches!(step.kind.key(), "http" | "sse" | "ws")
-            && let Some(result) = &step.result
+            && let Some(result) = result.or(step.result.as_ref())
         {
             text.push_str(&exchange_block(
                 result,
@@ -576,7 +584,7 @@ impl TerminalReporter {
             report
                 .steps
                 .iter()
-                .map(|step| self.step_block(info, step, retries)),
+                .map(|step| self.step_block(info, step, None, retries)),
         );
         chunks.push(self.footer(info, report));
         chunks
@@ -635,7 +643,12 @@ impl TerminalReporter {
         Ok(())
     }
 
-    fn step_finished(&mut self, spec: usize, report: &Arc<StepReport>) -> io::Result<()> {
+    fn step_finished(
+        &mut self,
+        spec: usize,
+        report: &Arc<StepReport>,
+        result: Option<&serde_json::Value>,
+    ) -> io::Result<()> {
         // A step of a spec never announced as started starts it, so its
         // header comes first.
         if self.states.get(spec).is_some_and(|s| !s.started) {
@@ -645,7 +658,9 @@ impl TerminalReporter {
             return Ok(());
         };
         let chunk = match self.states.get(spec) {
-            Some(state) if self.opts.verbose => Some(self.step_block(info, report, &state.retries)),
+            Some(state) if self.opts.verbose => {
+                Some(self.step_block(info, report, result, &state.retries))
+            }
             _ => None,
         };
         let Some(state) = self.states.get_mut(spec) else {
@@ -686,7 +701,7 @@ impl TerminalReporter {
                 .steps
                 .iter()
                 .filter(|step| !state.has_step(step.index))
-                .map(|step| self.step_block(info, step, &state.retries))
+                .map(|step| self.step_block(info, step, None, &state.retries))
                 .collect();
             if !state.started {
                 chunks.insert(0, self.header(info));
@@ -813,7 +828,11 @@ impl Reporter for TerminalReporter {
                     });
                 }
             }
-            RunEvent::StepFinished { spec, report } => self.step_finished(*spec, report)?,
+            RunEvent::StepFinished {
+                spec,
+                report,
+                result,
+            } => self.step_finished(*spec, report, result.as_deref())?,
             RunEvent::SpecFinished { spec, report } => self.spec_finished(*spec, report)?,
             RunEvent::RunFinished { report } => {
                 self.flush_unfinished()?;

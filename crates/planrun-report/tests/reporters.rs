@@ -303,6 +303,7 @@ fn run_events() -> Vec<RunEvent> {
         events.push(RunEvent::StepFinished {
             spec: 0,
             report: report.clone(),
+            result: None,
         });
     }
     events.push(RunEvent::SpecFinished {
@@ -323,6 +324,7 @@ fn run_events() -> Vec<RunEvent> {
             events.push(RunEvent::StepFinished {
                 spec: 1,
                 report: report.clone(),
+                result: None,
             });
             continue;
         }
@@ -348,6 +350,7 @@ fn run_events() -> Vec<RunEvent> {
         events.push(RunEvent::StepFinished {
             spec: 1,
             report: report.clone(),
+            result: None,
         });
     }
     events.push(RunEvent::SpecFinished {
@@ -539,18 +542,22 @@ fn terminal_never_interleaves_concurrent_specs() {
         RunEvent::StepFinished {
             spec: 1,
             report: health[0].clone(),
+            result: None,
         },
         RunEvent::StepFinished {
             spec: 0,
             report: login[0].clone(),
+            result: None,
         },
         RunEvent::StepFinished {
             spec: 1,
             report: health[1].clone(),
+            result: None,
         },
         RunEvent::StepFinished {
             spec: 0,
             report: login[1].clone(),
+            result: None,
         },
         RunEvent::SpecFinished {
             spec: 0,
@@ -605,7 +612,9 @@ fn junit_survives_an_interrupted_run() {
     let mut events = run_events();
     let cut = events
         .iter()
-        .position(|e| matches!(e, RunEvent::StepFinished { spec: 1, report } if report.index == 0))
+        .position(
+            |e| matches!(e, RunEvent::StepFinished { spec: 1, report, .. } if report.index == 0),
+        )
         .expect("TC-003 has a first step");
     events.truncate(cut + 1);
 
@@ -918,6 +927,7 @@ fn evidence_events() -> Vec<RunEvent> {
     events.extend(steps.iter().map(|report| RunEvent::StepFinished {
         spec: 0,
         report: report.clone(),
+        result: None,
     }));
     events.push(RunEvent::SpecFinished {
         spec: 0,
@@ -1103,6 +1113,7 @@ fn repeat_events() -> Vec<RunEvent> {
     events.extend(steps.iter().map(|report| RunEvent::StepFinished {
         spec: 0,
         report: report.clone(),
+        result: None,
     }));
     events.push(RunEvent::SpecFinished {
         spec: 0,

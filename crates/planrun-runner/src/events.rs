@@ -73,6 +73,11 @@ pub enum RunEvent {
         spec: usize,
         /// What happened (shared: reporters keep it without copying).
         report: Arc<StepReport>,
+        /// The whole result of a step whose report keeps only a brief of it
+        /// (one that passed), for what is shown as the step finishes
+        /// (`-vv`); nobody should keep it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<Arc<serde_json::Value>>,
     },
     /// A spec is done.
     SpecFinished {
@@ -264,7 +269,10 @@ pub struct StepReport {
     pub evidence: Vec<Evidence>,
     /// Why it was skipped.
     pub skip_reason: Option<String>,
-    /// The last attempt's result document (bodies cut to a reasonable size).
+    /// The last attempt's result document. A step that failed or warned
+    /// keeps it whole (bodies cut to a reasonable size) as evidence; any
+    /// other keeps a brief of it (see [`StepReport::brief`]), so that what
+    /// reports hold does not grow with the bodies of passing steps.
     pub result: Option<serde_json::Value>,
     /// Captured values (secrets shown as `***`); for a repeated step, each
     /// a list of the iterations' values, in iteration order.
@@ -276,6 +284,38 @@ pub struct StepReport {
     /// `evidence` then stay empty: each iteration has its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iterations: Option<Iterations>,
+}
+
+impl StepReport {
+    /// The longest string a brief result keeps.
+    pub const BRIEF_STRING: usize = 256;
+
+    /// Whether reports keep this step's whole result: a step that failed,
+    /// errored or warned does, as evidence.
+    pub fn keeps_result(&self) -> bool {
+        self.status.is_failure() || self.status == StepStatus::Warned
+    }
+
+    /// What reports keep of the result of a step that passed: its top-level
+    /// numbers, booleans and strings of up to [`Self::BRIEF_STRING`] bytes
+    /// (status, url, size, exit code, duration); headers, bodies and nested
+    /// documents are left out.
+    pub fn brief(result: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        let Value::Object(fields) = result else {
+            return Value::Null;
+        };
+        fields
+            .iter()
+            .filter(|(_, v)| match v {
+                Value::Null | Value::Bool(_) | Value::Number(_) => true,
+                Value::String(s) => s.len() <= Self::BRIEF_STRING,
+                Value::Array(_) | Value::Object(_) => false,
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
 }
 
 /// The iterations of a repeated step, kept small: counts, and the full

@@ -892,3 +892,40 @@ repeat = 3
       iteration 1: the step did not finish within 1 s
     ");
 }
+
+/// A step that passed keeps a brief of its result in its report (what
+/// reports hold for the rest of the run); the whole result travels with its
+/// `StepFinished` only. A step that failed keeps its whole result.
+#[tokio::test(start_paused = true)]
+async fn a_passed_step_keeps_a_brief_of_its_result() {
+    let long = "x".repeat(StepReport::BRIEF_STRING + 1);
+    let spec = format!(
+        "id = \"BRIEF\"\n[[steps]]\nid = \"ok\"\nexec = {{ cmd = [\"pass\", \"1ms\", \"{long}\"] }}\n\
+         [[steps]]\nid = \"bad\"\nneeds = []\nexec = {{ cmd = [\"fail\", \"1ms\", \"{long}\"] }}\nexpect.exit_code = 0\n"
+    );
+    let plans = plans(&[&spec]);
+    let runner = Runner::new(registry(), options());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    runner.run(&plans, &tx, &Cancel::default()).await;
+    drop(tx);
+    let mut finished = HashMap::new();
+    while let Some(event) = rx.recv().await {
+        if let RunEvent::StepFinished { report, result, .. } = event {
+            finished.insert(report.id.clone(), (report, result));
+        }
+    }
+    let stderr = format!("{long}\n");
+    let (ok, whole) = &finished["ok"];
+    let kept = ok.result.as_ref().expect("a brief");
+    assert_eq!(kept["exit_code"], 0);
+    assert!(kept.get("stderr").is_none(), "{kept}");
+    let whole = whole.as_deref().expect("the whole result");
+    assert_eq!(whole["stderr"], stderr);
+    let (bad, whole) = &finished["bad"];
+    assert_eq!(
+        bad.result.as_ref().expect("kept")["stderr"],
+        stderr,
+        "{bad:?}"
+    );
+    assert_eq!(whole, &None);
+}

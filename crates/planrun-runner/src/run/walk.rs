@@ -169,10 +169,21 @@ impl State {
         }
         self.statuses[report.index] = Some(report.status);
         self.redactor.report(&mut report);
+        // a step that passed keeps a brief of its result: the whole one is
+        // only for what is shown as it finishes
+        let keeps_result = report.keeps_result();
+        let result = match &mut report.result {
+            Some(result) if !keeps_result => {
+                let brief = StepReport::brief(result);
+                Some(Arc::new(std::mem::replace(result, brief)))
+            }
+            _ => None,
+        };
         let report = Arc::new(report);
         let _ = env.events.send(RunEvent::StepFinished {
             spec: env.index,
             report: Arc::clone(&report),
+            result,
         });
         self.reports.push(report);
     }
