@@ -53,6 +53,7 @@
 pub mod events;
 pub mod executor;
 mod expect;
+pub mod leftovers;
 mod redact;
 mod render;
 pub mod run;

@@ -6,6 +6,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use miette::{GraphicalReportHandler, GraphicalTheme};
@@ -14,6 +15,7 @@ use planrun_report::{
 };
 use planrun_runner::events::RunEvent;
 use planrun_runner::executor::Registry;
+use planrun_runner::leftovers;
 use planrun_runner::run::{Cancel, RunOptions, Runner};
 use planrun_spec::error::{Diagnostic, DiagnosticKind, Diagnostics};
 use planrun_spec::model::{DirConfig, DirSpec, Overrides, Priority, StepKind};
@@ -804,11 +806,19 @@ async fn run(args: RunArgs) -> u8 {
         tokio::spawn(async move {
             wait_for_interrupt().await;
             eprintln!(
-                "\ninterrupted: stopping; teardown steps still run (press Ctrl-C again to quit at once)"
+                "\ninterrupted: stopping; teardown steps still run (interrupt again to skip them)"
             );
             cancel.cancel();
             wait_for_interrupt().await;
-            eprintln!("interrupted again: quitting");
+            eprintln!(
+                "interrupted again: skipping teardown steps, killing what the run started, writing reports (interrupt again to quit at once)"
+            );
+            cancel.abandon();
+            let left = tokio::task::spawn_blocking(|| leftovers::remove_all(LEFTOVER_GRACE)).await;
+            report_leftovers(&left.unwrap_or_default());
+            wait_for_interrupt().await;
+            eprintln!("interrupted a third time: quitting");
+            report_leftovers(&leftovers::remove_all(LEFTOVER_GRACE));
             std::process::exit(i32::from(exit::INTERRUPTED));
         })
     };
@@ -825,6 +835,8 @@ async fn run(args: RunArgs) -> u8 {
     let summary = runner.run(&plans, &tx, &cancel).await;
     drop(tx);
     signals.abort();
+    // every step's own cleanup has run: anything still registered was missed
+    report_leftovers(&leftovers::remove_all(LEFTOVER_GRACE));
     let report_failed = reporting.await.unwrap_or(true);
     exit::of_run(&summary, report_failed)
 }
@@ -917,6 +929,16 @@ async fn curl(args: CurlArgs) -> u8 {
     }
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     exit::PASSED
+}
+
+/// How long removing what a run left behind may take.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(5);
+
+/// Names what could not be removed in time, so the user can.
+fn report_leftovers(left: &[String]) {
+    for what in left {
+        eprintln!("warning: could not remove {what} in time; it may still be running");
+    }
 }
 
 async fn wait_for_interrupt() {

@@ -696,69 +696,6 @@ fn list_aligns_columns_to_the_longest_cell() {
     assert!(lines.iter().all(|l| !l.ends_with(' ')), "{out}");
 }
 
-/// Ctrl-C stops the run, still stops background processes and runs teardown,
-/// and still writes the JUnit report.
-#[test]
-fn interrupt_runs_teardown_and_writes_reports() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let pidfile = dir.path().join("pid");
-    let teardown = dir.path().join("teardown");
-    let spec = dir.path().join("interrupt.toml");
-    std::fs::write(
-        &spec,
-        r#"id = "INT"
-[[steps]]
-id = "server"
-exec = { shell = "echo $$ > \"$PIDFILE\"; echo ready; exec sleep 60", env = { PIDFILE = "{{ pidfile }}" }, background = true, ready = { log = "ready" } }
-
-[[steps]]
-id = "long"
-wait = "60s"
-
-[[steps]]
-id = "teardown"
-always = true
-exec = { shell = "echo done > \"$OUT\"", env = { OUT = "{{ out }}" } }
-"#,
-    )
-    .expect("spec");
-    let junit = dir.path().join("junit.xml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_planrun"))
-        .args(["run".to_string(), spec.display().to_string()])
-        .args([
-            "--var".to_string(),
-            format!("pidfile={}", pidfile.display()),
-        ])
-        .args(["--var".to_string(), format!("out={}", teardown.display())])
-        .args(["--report".to_string(), format!("junit={}", junit.display())])
-        .env("NO_COLOR", "1")
-        .spawn()
-        .expect("spawn");
-    let started = Instant::now();
-    while !pidfile.exists() && started.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let pid = std::fs::read_to_string(&pidfile)
-        .expect("background started")
-        .trim()
-        .to_string();
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    let status = child.wait().expect("wait");
-    assert_ne!(status.code(), Some(0));
-    assert!(teardown.exists(), "teardown step did not run");
-    assert!(junit.exists(), "junit report not written");
-    let alive = Command::new("kill")
-        .args(["-0", &pid])
-        .status()
-        .expect("kill -0")
-        .success();
-    assert!(!alive, "background process {pid} still running");
-}
-
 /// A spec for `curl` and `--step`: a body with `'`, a header with spaces,
 /// steps that need others, teardown, and a step nothing needs.
 const STEPS_SPEC: &str = r#"

@@ -155,6 +155,15 @@ impl Runner {
                         k = 0;
                         continue;
                     }
+                    // given up on: a directory's teardown does not start either
+                    _ if cancel.is_abandoned() => {
+                        queued.remove(k);
+                        let report = skipped(i, &plans[i], "the run was stopped", events);
+                        dirs.finished(i, report.status);
+                        reports.push(report);
+                        k = 0;
+                        continue;
+                    }
                     self::setup::Start::Run => cancel,
                     self::setup::Start::RunToTheEnd => &to_the_end[i],
                 };
@@ -162,7 +171,7 @@ impl Runner {
                     break;
                 }
                 queued.remove(k);
-                running.push(self.run_spec(i, &plans[i], events, stop));
+                running.push(self.run_spec(i, &plans[i], events, stop, cancel));
             }
             match running.next().await {
                 Some(report) => {
@@ -175,7 +184,7 @@ impl Runner {
                 // spec must not be lost if it were
                 None => {
                     let i = queued.remove(0);
-                    running.push(self.run_spec(i, &plans[i], events, cancel));
+                    running.push(self.run_spec(i, &plans[i], events, cancel, cancel));
                 }
             }
         }
@@ -200,12 +209,15 @@ impl Runner {
         summary
     }
 
+    /// Runs one spec: `cancel` stops it (its teardown steps still run),
+    /// `abandon` (the run's) gives up its teardown too.
     async fn run_spec(
         &self,
         index: usize,
         plan: &Plan,
         events: &UnboundedSender<RunEvent>,
         cancel: &Cancel,
+        abandon: &Cancel,
     ) -> SpecReport {
         let started = Instant::now();
         let spec = &plan.spec;
@@ -254,6 +266,20 @@ impl Runner {
                 tokio::select! {
                     () = run.walk(fail_fast.then_some(cancel)) => {}
                     () = async { watcher.await; std::future::pending::<()>().await } => {}
+                    // running steps, teardown ones too, are dropped
+                    () = abandon.abandoned() => {}
+                }
+                if abandon.is_abandoned() {
+                    for step in &spec.steps {
+                        if run.state.statuses[step.index].is_none() {
+                            let report = not_run(
+                                step,
+                                StepStatus::Cancelled,
+                                "the run was stopped twice: teardown was given up",
+                            );
+                            run.state.finish(&run.env, report, Vec::new(), &[]);
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -320,6 +346,7 @@ fn skipped(
         let _ = events.send(RunEvent::StepFinished {
             spec: index,
             report: Arc::clone(report),
+            result: None,
         });
     }
     let report = SpecReport {

@@ -9,6 +9,8 @@
 use std::path::Path;
 use std::process::Stdio;
 
+use planrun_runner::leftovers::{self, Leftover};
+
 /// A signal sent to a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Signal {
@@ -31,16 +33,33 @@ impl Signal {
 ///
 /// Dropping happens when the runner drops a timed-out step, when a spec is
 /// cancelled, or when planrun unwinds: nothing started by a step may outlive it.
+///
+/// While armed, the group is also registered as a leftover of the run, so
+/// that quitting planrun for good (a second Ctrl-C) kills it even when no
+/// destructor gets to run.
 #[derive(Debug)]
 pub(crate) struct ProcessGroup {
     pgid: u32,
     armed: bool,
+    leftover: Option<Leftover>,
 }
 
 impl ProcessGroup {
     /// The group led by the process `pgid`.
     pub(crate) fn new(pgid: u32) -> Self {
-        Self { pgid, armed: true }
+        let leftover = leftovers::register(format!("process group {pgid}"), move || {
+            let _ = std::process::Command::new(kill_program())
+                .args(["-s", "KILL", "--", &format!("-{pgid}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        });
+        Self {
+            pgid,
+            armed: true,
+            leftover: Some(leftover),
+        }
     }
 
     /// Sends `signal` to every process of the group; a group that is already
@@ -79,6 +98,7 @@ impl ProcessGroup {
     /// Leaves the group alone when dropped (it was stopped deliberately).
     pub(crate) fn disarm(&mut self) {
         self.armed = false;
+        self.leftover = None;
     }
 }
 
@@ -172,6 +192,7 @@ mod tests {
         let probe = ProcessGroup {
             pgid: group.pgid,
             armed: false,
+            leftover: None,
         };
         drop(group);
         let _ = child.wait().await;
