@@ -11,6 +11,7 @@ pub(crate) mod cookies;
 pub(crate) mod error;
 pub(crate) mod text;
 pub(crate) mod trust;
+pub(crate) mod untrusted;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

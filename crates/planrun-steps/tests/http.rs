@@ -6,7 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run, run_spec, run_step, start_tls,
+    HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run, run_spec, run_step,
+    start_tls, start_tls_as,
 };
 use planrun_runner::events::{RunEvent, StepReport};
 use planrun_runner::executor::SpecContext;
@@ -811,17 +812,93 @@ async fn tls_with_an_unknown_ca_explains_the_options() {
     let err = run(&http, &ctx, &format!("get = \"{url}\""))
         .await
         .unwrap_err();
-    assert!(
-        err.message
-            .starts_with(&format!("TLS handshake with `{url}` failed")),
-        "{}",
-        err.message
+    assert_eq!(
+        err.message,
+        format!(
+            "TLS handshake with `{url}` failed: the server's certificate was issued by `CN=planrun test CA`, which is not a trusted authority"
+        )
     );
     let help = err.help.unwrap();
     assert!(
-        help.contains("ca_cert") && help.contains("insecure"),
+        help.contains("trust `CN=planrun test CA` with `ca_cert")
+            && help.contains("insecure = true"),
         "{help}"
     );
+}
+
+/// A one-thread HTTPS server answering `200 ok` with the certificate
+/// `name` of the test material.
+fn start_tls_server_as(name: &str) -> std::net::SocketAddr {
+    start_tls_as(name, |tls| {
+        answer_once(
+            tls,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+        );
+    })
+}
+
+#[tokio::test]
+async fn tls_with_a_self_signed_certificate_says_so() {
+    let http = setup();
+    let addr = start_tls_server_as("self-signed");
+    let (ctx, dir) = context();
+    let url = format!("https://localhost:{}/", addr.port());
+    let err = run(&http, &ctx, &format!("get = \"{url}\""))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "TLS handshake with `{url}` failed: the server's certificate (`CN=planrun self-signed`) is self-signed: no trusted authority issued it"
+        )
+    );
+    let help = err.help.unwrap();
+    assert!(
+        help.contains("ca_cert") && help.contains("insecure = true"),
+        "{help}"
+    );
+    // as the hint says: the certificate is its own authority
+    let own = std::fs::read_to_string(format!("{TLS_DIR}/self-signed.pem")).unwrap();
+    common::write(dir.path(), "own.pem", &own);
+    let doc = run(
+        &http,
+        &ctx,
+        &format!("get = \"{url}\"\nca_cert = \"own.pem\""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["status"], 200);
+}
+
+#[tokio::test]
+async fn tls_with_a_self_signed_authority_says_so() {
+    let http = setup();
+    let addr = start_tls_server_as("self-signed-ca");
+    let (ctx, dir) = context();
+    let url = format!("https://localhost:{}/", addr.port());
+    let said = format!(
+        "TLS handshake with `{url}` failed: the server's certificate (`CN=planrun self-signed CA`) is self-signed and marked as a certificate authority (`CA:TRUE`), which cannot identify a server even when trusted"
+    );
+    let err = run(&http, &ctx, &format!("get = \"{url}\""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, said);
+    assert!(err.help.unwrap().contains("insecure = true"));
+    // trusting it does not help, as the message says
+    let own = std::fs::read_to_string(format!("{TLS_DIR}/self-signed-ca.pem")).unwrap();
+    common::write(dir.path(), "own.pem", &own);
+    let err = run(
+        &http,
+        &ctx,
+        &format!("get = \"{url}\"\nca_cert = \"own.pem\""),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.message, said);
+    let doc = run(&http, &ctx, &format!("get = \"{url}\"\ninsecure = true"))
+        .await
+        .unwrap();
+    assert_eq!(doc["body"], "ok");
 }
 
 #[tokio::test]

@@ -72,15 +72,34 @@ fn open_files_help() -> String {
     }
 }
 
-fn has_tls_error(err: &(dyn StdError + 'static)) -> Option<String> {
+/// The rustls error in a chain, also one inside (nested) `io::Error`s,
+/// whose `source` skips the error they wrap.
+fn tls_cause<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    fn inside<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let wrapped: &(dyn StdError + 'static) = e.downcast_ref::<io::Error>()?.get_ref()?;
+        inside(wrapped)
+    }
     let mut current = Some(err);
     while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls.to_string());
+        if let Some(tls) = inside(e) {
+            return Some(tls);
         }
         current = e.source();
     }
     None
+}
+
+/// A failed TLS handshake with `url`: a certificate without a trusted
+/// issuer says why (self-signed, or which authority) and what to do.
+pub(crate) fn tls_failure(url: &str, tls: &rustls::Error) -> StepError {
+    if let Some(why) = super::untrusted::untrusted(tls) {
+        return StepError::new(format!("TLS handshake with `{url}` failed: {why}"))
+            .help(why.help());
+    }
+    StepError::new(format!("TLS handshake with `{url}` failed: {tls}")).help(TLS_HELP)
 }
 
 /// The most specific text of the chain (its deepest source).
@@ -144,8 +163,8 @@ pub(crate) fn request_error(
             "raise `max_redirects`, or set `follow_redirects = false` to check the redirect itself",
         );
     }
-    if let Some(tls) = has_tls_error(err) {
-        return StepError::new(format!("TLS handshake with `{url}` failed: {tls}")).help(TLS_HELP);
+    if let Some(tls) = tls_cause(err) {
+        return tls_failure(url, tls);
     }
     if too_many_open_files(err) {
         return StepError::new(format!("cannot connect to `{url}`: too many open files"))
