@@ -9,7 +9,9 @@
 mod client;
 pub(crate) mod cookies;
 pub(crate) mod error;
+pub(crate) mod text;
 pub(crate) mod trust;
+pub(crate) mod untrusted;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -40,6 +42,7 @@ const DEFAULT_MAX_REDIRECTS: usize = 10;
 /// {"status": 200, "version": "HTTP/1.1", "url": "<final URL>",
 ///  "headers": {"content-type": "…"}, "cookies": {"name": "value"},
 ///  "body": "<text>", "json": <parsed body or null>, "size": <bytes>,
+///  "body_error": "<why body is null>" (only then),
 ///  "redirects": 0, "duration": <ms>, "timings": {"ttfb": <ms>, "total": <ms>},
 ///  "request": {"method": "GET", "url": "…", "headers": {…}, "body": "<text>"}}
 /// ```
@@ -116,18 +119,22 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
         .map(|c| (c.name().to_string(), Json::from(c.value())))
         .collect();
 
-    let body = read_body(&mut response, max_body, &final_url, timeout)
-        .await
-        .map_err(|e| e.at(url_span.clone()))?;
+    let body = read_body(
+        &mut response,
+        &BodyRead {
+            url: &final_url,
+            max_body,
+            limit: timeout,
+            headers_after: ttfb,
+            deadline: None,
+        },
+    )
+    .await
+    .map_err(|e| e.at(url_span.clone()))?;
     let total = started.elapsed();
-    let json_body = if body.is_empty() {
-        Json::Null
-    } else {
-        serde_json::from_slice(&body).unwrap_or(Json::Null)
-    };
     let size = body.len();
-    let body = String::from_utf8(body)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let content_type = headers.get("content-type").and_then(Json::as_str);
+    let body = text::BodyFields::of(body, content_type);
     // built in place: `json!` would serialize every nested document again
     let mut timings = Map::with_capacity(2);
     timings.insert("ttfb".into(), Json::from(millis(ttfb)));
@@ -138,8 +145,11 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     doc.insert("url".into(), Json::String(final_url));
     doc.insert("headers".into(), Json::Object(headers));
     doc.insert("cookies".into(), Json::Object(cookies));
-    doc.insert("body".into(), Json::String(body));
-    doc.insert("json".into(), json_body);
+    doc.insert("body".into(), body.body);
+    doc.insert("json".into(), body.json);
+    if let Some(reason) = body.error {
+        doc.insert("body_error".into(), Json::String(reason));
+    }
     doc.insert("size".into(), Json::from(size));
     doc.insert("redirects".into(), Json::from(redirects));
     doc.insert("duration".into(), Json::from(millis(total)));
@@ -468,13 +478,31 @@ async fn multipart_part(
     }
 }
 
-/// Reads the body, stopping as soon as it passes `max_body`.
+/// What reading a response body needs to know to say what went wrong.
+pub(crate) struct BodyRead<'a> {
+    /// The response's URL, for messages.
+    pub(crate) url: &'a str,
+    /// The cap on the bytes read.
+    pub(crate) max_body: u64,
+    /// The time limit of the exchange, for messages.
+    pub(crate) limit: Duration,
+    /// When the headers came, counted from the request.
+    pub(crate) headers_after: Duration,
+    /// When reading must stop, when the client does not stop it itself
+    /// (a request without reqwest's timeout).
+    pub(crate) deadline: Option<tokio::time::Instant>,
+}
+
+/// Reads the body, stopping as soon as it passes `max_body`. A body that
+/// fails says how far it came: the bytes received of those declared, and
+/// whether it stalled (the time limit ran out) or was cut (the connection
+/// closed).
 pub(crate) async fn read_body(
     response: &mut reqwest::Response,
-    max_body: u64,
-    url: &str,
-    timeout: Duration,
+    read: &BodyRead<'_>,
 ) -> Result<Vec<u8>, StepError> {
+    let url = read.url;
+    let max_body = read.max_body;
     let too_big = || {
         StepError::new(format!(
             "the response body of `{url}` exceeds the {} cap",
@@ -482,22 +510,38 @@ pub(crate) async fn read_body(
         ))
         .help("set `max_body` on the step to raise it, e.g. `max_body = \"64MiB\"`")
     };
-    if response.content_length().is_some_and(|n| n > max_body) {
+    let declared = response.content_length();
+    if declared.is_some_and(|n| n > max_body) {
         return Err(too_big());
     }
+    let chunked = response
+        .headers()
+        .get(reqwest::header::TRANSFER_ENCODING)
+        .is_some_and(|v| v.as_bytes().ends_with(b"chunked"));
+    let so_far = |body: &Vec<u8>| error::BodySoFar {
+        received: body.len() as u64,
+        declared,
+        chunked,
+    };
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        // the connection stood: a failure here is no address problem
-        .map_err(|err| error::request_error(&err, url, "the URL", timeout))?
-    {
+    loop {
+        let next = match read.deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, response.chunk()).await {
+                Ok(next) => next,
+                Err(_) => return Err(error::body_stalled(read, &so_far(&body))),
+            },
+            None => response.chunk().await,
+        };
+        let chunk = match next {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(body),
+            Err(err) => return Err(error::body_failed(&err, read, &so_far(&body))),
+        };
         if (body.len() + chunk.len()) as u64 > max_body {
             return Err(too_big());
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(body)
 }
 
 /// Headers as a document: lowercase names, repeats joined.

@@ -27,8 +27,9 @@
 //! ```
 //!
 //! An answer that is not a 2xx `text/event-stream` is not read as a stream:
-//! `body` and `json` hold it (a body past `max_body` is an error), `events`
-//! is empty and `end` is `closed`.
+//! `body` and `json` hold it as `http` reads it (a body past `max_body` is an
+//! error; bytes that are no text give `body_error`), `events` is empty and
+//! `end` is `closed`.
 
 mod decode;
 mod source;
@@ -47,7 +48,8 @@ use reqwest::{Client, Request, Response};
 use serde_json::{Value as Json, json};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use crate::http::{BuiltRequest, build_request, error, headers_doc, read_body};
+use crate::http::text::BodyFields;
+use crate::http::{BodyRead, BuiltRequest, build_request, error, headers_doc, read_body};
 use crate::util::{count, human_size, millis, span_of};
 use decode::Decoder;
 use source::{Resume, Source};
@@ -210,21 +212,19 @@ async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
     let headers = headers_doc(response.headers());
     let final_url = response.url().to_string();
     if !is_event_stream(&response) {
-        let body = timeout_at(
-            deadline,
-            read_body(&mut response, max_body, &final_url, limit),
-        )
-        .await
-        .map_err(|_| {
-            StepError::new(format!(
-                "`{final_url}` did not send its whole body within {}",
-                human(limit)
-            ))
-            .at(stream.target.url_span.clone())
-            .help("raise the step's `timeout` if the server is just slow")
-        })?
-        .map_err(|e| e.at(stream.target.url_span.clone()))?;
-        return Ok(stream.into_doc(End::Closed, status, headers, final_url, Some(&body)));
+        let read = BodyRead {
+            url: &final_url,
+            max_body,
+            limit,
+            headers_after: stream.headers_after,
+            deadline: Some(deadline),
+        };
+        let body = read_body(&mut response, &read)
+            .await
+            .map_err(|e| e.at(stream.target.url_span.clone()))?;
+        let content_type = headers.get("content-type").and_then(Json::as_str);
+        let body = BodyFields::of(body, content_type);
+        return Ok(stream.into_doc(End::Closed, status, headers, final_url, Some(body)));
     }
 
     let end = loop {
@@ -632,7 +632,7 @@ impl Stream {
         status: u16,
         headers: serde_json::Map<String, Json>,
         url: String,
-        body: Option<&[u8]>,
+        body: Option<BodyFields>,
     ) -> Json {
         let duration = millis(self.sent.elapsed());
         let comments = self.decoder.comments();
@@ -660,25 +660,22 @@ impl Stream {
             ("comments", Json::from(comments)),
             ("ignored_lines", Json::from(ignored_lines)),
             ("reconnects", Json::from(self.reconnects)),
-            (
-                "body",
-                body.map_or(Json::Null, |b| {
-                    Json::String(String::from_utf8_lossy(b).into_owned())
-                }),
-            ),
-            (
-                "json",
-                body.and_then(|b| serde_json::from_slice::<Json>(b).ok())
-                    .unwrap_or(Json::Null),
-            ),
+            ("body", Json::Null),
+            ("json", Json::Null),
             ("duration", Json::from(duration)),
         ];
-        Json::Object(
-            fields
-                .into_iter()
-                .map(|(key, value)| (key.to_string(), value))
-                .collect(),
-        )
+        let mut doc: serde_json::Map<String, Json> = fields
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect();
+        if let Some(body) = body {
+            doc.insert("body".into(), body.body);
+            doc.insert("json".into(), body.json);
+            if let Some(reason) = body.error {
+                doc.insert("body_error".into(), Json::String(reason));
+            }
+        }
+        Json::Object(doc)
     }
 }
 

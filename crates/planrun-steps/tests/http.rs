@@ -6,11 +6,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run, run_step, start_tls,
+    HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run, run_spec, run_step,
+    start_tls, start_tls_as,
 };
+use planrun_runner::events::{RunEvent, StepReport};
 use planrun_runner::executor::SpecContext;
 use planrun_steps::http::HttpExecutor;
-use planrun_testkit::FixtureServer;
+use planrun_testkit::{CUT_BODY, FixtureServer, STALL_BODY};
 use serde_json::json;
 
 fn setup() -> HttpExecutor {
@@ -444,7 +446,9 @@ async fn a_connection_closed_mid_headers_is_an_error() {
         .unwrap_err();
     assert_eq!(
         err.message,
-        format!("`{url}` closed the connection before sending a complete response")
+        format!(
+            "`{url}` closed the connection before its response headers were complete: no status line came, or only part of the headers"
+        )
     );
     assert!(err.span.is_some());
 }
@@ -557,6 +561,235 @@ async fn config_mistakes_point_at_the_spec() {
     );
 }
 
+// --- bodies that lie ---------------------------------------------------------
+
+/// `/bytes` with this content type and body.
+fn bytes_url(server: &FixtureServer, content_type: &str, body: &[u8]) -> String {
+    use std::fmt::Write as _;
+
+    let mut url = String::from("/bytes?type=");
+    for b in content_type.bytes() {
+        if b.is_ascii_alphanumeric() {
+            url.push(char::from(b));
+        } else {
+            let _ = write!(url, "%{b:02X}");
+        }
+    }
+    url.push_str("&hex=");
+    for b in body {
+        let _ = write!(url, "{b:02x}");
+    }
+    server.url(&url)
+}
+
+/// Runs a spec of steps through the runner; the report of each step.
+async fn run_steps(steps: &str) -> Vec<StepReport> {
+    let (_ctx, dir) = context();
+    let text = format!("id = \"bodies\"\ndefaults.needs = []\n{steps}");
+    let (_, events) = run_spec(dir.path(), &text).await;
+    events
+        .into_iter()
+        .filter_map(|event| match event {
+            RunEvent::StepFinished { report, .. } => Some((*report).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_has_no_text_but_a_reason() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = bytes_url(
+        &server,
+        "text/plain; charset=utf-8",
+        b"valid caf\xE9 \xFF end",
+    );
+    let doc = run(&http, &ctx, &format!("get = \"{url}\"")).await.unwrap();
+    assert_eq!(doc["status"], 200);
+    assert_eq!(doc["body"], json!(null));
+    assert_eq!(doc["json"], json!(null));
+    // the bytes are all there
+    assert_eq!(doc["size"], 16);
+    assert_eq!(
+        doc["body_error"],
+        "the body is not UTF-8 text (the declared charset `utf-8`): the first byte that cannot be decoded is 0xE9, at offset 9; it starts `valid caf\\xE9 \\xFF end`"
+    );
+    // text bodies have no reason
+    let doc = run(&http, &ctx, &format!("get = \"{}\"", server.url("/json")))
+        .await
+        .unwrap();
+    assert!(doc.get("body_error").is_none(), "{doc}");
+}
+
+#[tokio::test]
+async fn a_declared_charset_decodes_the_body() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = bytes_url(&server, "text/html; charset=iso-8859-1", b"<p>caf\xE9</p>");
+    let doc = run(&http, &ctx, &format!("get = \"{url}\"")).await.unwrap();
+    assert_eq!(doc["body"], "<p>café</p>");
+    assert_eq!(doc["size"], 11);
+    assert!(doc.get("body_error").is_none(), "{doc}");
+}
+
+#[tokio::test]
+async fn text_checks_fail_on_a_body_that_is_no_text_and_byte_checks_hold() {
+    let server = FixtureServer::start().await;
+    let url = bytes_url(
+        &server,
+        "text/plain; charset=utf-8",
+        b"valid caf\xE9 \xFF end",
+    );
+    let said = "the body is not UTF-8 text (the declared charset `utf-8`): the first byte that cannot be decoded is 0xE9, at offset 9; it starts `valid caf\\xE9 \\xFF end`";
+    let steps = format!(
+        "[[steps]]\nid = \"text\"\nhttp = {{ get = \"{url}\" }}\nexpect.body = {{ contains = \"valid\" }}\n\
+         [[steps]]\nid = \"negated\"\nhttp = {{ get = \"{url}\" }}\nexpect.body = {{ not = {{ contains = \"error\" }} }}\n\
+         [[steps]]\nid = \"bytes\"\nhttp = {{ get = \"{url}\" }}\nexpect.status = 200\nexpect.size = 16\nexpect.header.content-type = {{ starts_with = \"text/plain\" }}\n"
+    );
+    let mut reports = run_steps(&steps).await;
+    reports.sort_by_key(|r| r.index);
+    let [text, negated, bytes] = reports.as_slice() else {
+        panic!("three steps: {reports:#?}");
+    };
+    for report in [text, negated] {
+        let [outcome] = report.expectations.as_slice() else {
+            panic!("one outcome: {report:#?}");
+        };
+        assert!(!outcome.passed);
+        assert_eq!(outcome.message, format!("body: {said}"));
+        assert_eq!(outcome.expected, "a text body");
+        // the failure says the reason: the evidence does not repeat it
+        assert!(report.evidence.is_empty(), "{:#?}", report.evidence);
+    }
+    assert!(bytes.expectations.iter().all(|o| o.passed), "{bytes:#?}");
+}
+
+#[tokio::test]
+async fn json_checks_on_a_body_that_does_not_parse_name_the_parser_error() {
+    let server = FixtureServer::start().await;
+    let url = bytes_url(&server, "application/json", b"{\"ok\": tru, \"n\": 1}");
+    let steps = format!(
+        "[[steps]]\nid = \"path\"\nhttp = {{ get = \"{url}\" }}\nexpect.json.ok = true\n\
+         [[steps]]\nid = \"whole\"\nhttp = {{ get = \"{url}\" }}\nexpect.json.eq = {{ ok = true }}\n\
+         [[steps]]\nid = \"capture\"\nhttp = {{ get = \"{url}\" }}\ncapture.ok = \"json.ok\"\n"
+    );
+    let mut reports = run_steps(&steps).await;
+    reports.sort_by_key(|r| r.index);
+    let said = "the body is not valid JSON: expected ident at line 1 column 11; it starts `{\"ok\": tru, \"n\": 1}`";
+    for (report, target) in reports.iter().zip(["json.ok", "json"]) {
+        let [outcome] = report.expectations.as_slice() else {
+            panic!("one outcome: {report:#?}");
+        };
+        assert!(!outcome.passed);
+        assert_eq!(outcome.message, format!("{target}: {said}"));
+        assert_eq!(outcome.expected, "a JSON body");
+    }
+    let error = reports[2]
+        .error
+        .as_ref()
+        .expect("a capture that cannot be taken");
+    assert_eq!(
+        error.message,
+        format!("capture `ok`: `json.ok` cannot be read: {said}")
+    );
+    // bytes that are no text are no JSON either: the reason says why
+    let url = bytes_url(&server, "application/json", b"{\"name\": \"\xFF\"}");
+    let again = run_steps(&format!(
+        "[[steps]]\nhttp = {{ get = \"{url}\" }}\nexpect.json.name = \"x\"\n"
+    ))
+    .await;
+    let outcome = &again[0].expectations[0];
+    assert!(
+        outcome.message.starts_with("json.name: the body is not UTF-8 text (no charset is declared, so UTF-8 is assumed): the first byte that cannot be decoded is 0xFF, at offset 10;"),
+        "{}",
+        outcome.message
+    );
+}
+
+#[tokio::test]
+async fn a_body_cut_short_of_its_length_says_how_far_it_came() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/cut-body");
+    let err = run(&http, &ctx, &format!("get = \"{url}\""))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "the response body of `{url}` ended after {} of 100 bytes (the connection closed)",
+            CUT_BODY.len()
+        )
+    );
+    assert!(err.help.unwrap().contains("check its logs"));
+    assert!(err.span.is_some());
+
+    let url = server.url("/cut-chunked");
+    let err = run(&http, &ctx, &format!("get = \"{url}\""))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "the response body of `{url}` ended after {} bytes, before the last chunk of its chunked encoding (the connection closed)",
+            CUT_BODY.len()
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_empty_reply_says_so() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/empty-reply");
+    let err = run(&http, &ctx, &format!("get = \"{url}\""))
+        .await
+        .unwrap_err();
+    // the HTTP client tells an empty reply from one cut inside its headers
+    // by nothing: the message names both
+    assert_eq!(
+        err.message,
+        format!(
+            "`{url}` closed the connection before its response headers were complete: no status line came, or only part of the headers"
+        )
+    );
+    assert!(err.help.unwrap().contains("an empty reply"));
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_after_its_headers_says_where() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/stall-body");
+    let started = Instant::now();
+    let err = run(
+        &http,
+        &ctx,
+        &format!("get = \"{url}\"\ntimeout = \"300ms\""),
+    )
+    .await
+    .unwrap_err();
+    assert!(started.elapsed() < HANG_GUARD);
+    let prefix = format!(
+        "the response body of `{url}` stalled after {} of 100 bytes: the headers came after ",
+        STALL_BODY.len()
+    );
+    assert!(err.message.starts_with(&prefix), "{}", err.message);
+    assert!(
+        err.message
+            .ends_with(", then the time limit (300 ms) ran out before the rest of the body"),
+        "{}",
+        err.message
+    );
+    assert!(err.help.unwrap().contains("timeout"));
+}
+
 // --- TLS -------------------------------------------------------------------
 
 /// A one-thread HTTPS server answering `200 ok` to every request, with the
@@ -579,17 +812,93 @@ async fn tls_with_an_unknown_ca_explains_the_options() {
     let err = run(&http, &ctx, &format!("get = \"{url}\""))
         .await
         .unwrap_err();
-    assert!(
-        err.message
-            .starts_with(&format!("TLS handshake with `{url}` failed")),
-        "{}",
-        err.message
+    assert_eq!(
+        err.message,
+        format!(
+            "TLS handshake with `{url}` failed: the server's certificate was issued by `CN=planrun test CA`, which is not a trusted authority"
+        )
     );
     let help = err.help.unwrap();
     assert!(
-        help.contains("ca_cert") && help.contains("insecure"),
+        help.contains("trust `CN=planrun test CA` with `ca_cert")
+            && help.contains("insecure = true"),
         "{help}"
     );
+}
+
+/// A one-thread HTTPS server answering `200 ok` with the certificate
+/// `name` of the test material.
+fn start_tls_server_as(name: &str) -> std::net::SocketAddr {
+    start_tls_as(name, |tls| {
+        answer_once(
+            tls,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+        );
+    })
+}
+
+#[tokio::test]
+async fn tls_with_a_self_signed_certificate_says_so() {
+    let http = setup();
+    let addr = start_tls_server_as("self-signed");
+    let (ctx, dir) = context();
+    let url = format!("https://localhost:{}/", addr.port());
+    let err = run(&http, &ctx, &format!("get = \"{url}\""))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "TLS handshake with `{url}` failed: the server's certificate (`CN=planrun self-signed`) is self-signed: no trusted authority issued it"
+        )
+    );
+    let help = err.help.unwrap();
+    assert!(
+        help.contains("ca_cert") && help.contains("insecure = true"),
+        "{help}"
+    );
+    // as the hint says: the certificate is its own authority
+    let own = std::fs::read_to_string(format!("{TLS_DIR}/self-signed.pem")).unwrap();
+    common::write(dir.path(), "own.pem", &own);
+    let doc = run(
+        &http,
+        &ctx,
+        &format!("get = \"{url}\"\nca_cert = \"own.pem\""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["status"], 200);
+}
+
+#[tokio::test]
+async fn tls_with_a_self_signed_authority_says_so() {
+    let http = setup();
+    let addr = start_tls_server_as("self-signed-ca");
+    let (ctx, dir) = context();
+    let url = format!("https://localhost:{}/", addr.port());
+    let said = format!(
+        "TLS handshake with `{url}` failed: the server's certificate (`CN=planrun self-signed CA`) is self-signed and marked as a certificate authority (`CA:TRUE`), which cannot identify a server even when trusted"
+    );
+    let err = run(&http, &ctx, &format!("get = \"{url}\""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, said);
+    assert!(err.help.unwrap().contains("insecure = true"));
+    // trusting it does not help, as the message says
+    let own = std::fs::read_to_string(format!("{TLS_DIR}/self-signed-ca.pem")).unwrap();
+    common::write(dir.path(), "own.pem", &own);
+    let err = run(
+        &http,
+        &ctx,
+        &format!("get = \"{url}\"\nca_cert = \"own.pem\""),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.message, said);
+    let doc = run(&http, &ctx, &format!("get = \"{url}\"\ninsecure = true"))
+        .await
+        .unwrap();
+    assert_eq!(doc["body"], "ok");
 }
 
 #[tokio::test]

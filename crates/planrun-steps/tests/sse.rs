@@ -19,7 +19,7 @@ use common::{
 use planrun_runner::executor::{SpecContext, StepError};
 use planrun_steps::http::HttpExecutor;
 use planrun_steps::sse::SseExecutor;
-use planrun_testkit::FixtureServer;
+use planrun_testkit::{CUT_BODY, FixtureServer, STALL_BODY};
 use serde_json::{Value, json};
 
 /// Runs an `sse` step from the TOML of its table, with a 10 s step limit.
@@ -525,6 +525,61 @@ async fn a_response_that_is_not_an_event_stream_is_kept_as_a_body() {
 }
 
 #[tokio::test]
+async fn an_answer_that_is_no_stream_reads_its_body_as_http_does() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    // bytes that are no text: no body, and why
+    let doc = ok(
+        &ctx,
+        &format!(
+            "get = \"{}\"",
+            server.url("/bytes?type=text%2Fplain%3B%20charset%3Dutf-8&hex=6f6bff")
+        ),
+    )
+    .await;
+    assert_eq!(doc["body"], Value::Null);
+    assert_eq!(
+        doc["body_error"],
+        "the body is not UTF-8 text (the declared charset `utf-8`): the first byte that cannot be decoded is 0xFF, at offset 2; it starts `ok\\xFF`"
+    );
+    // a body cut short, and one that stalls, say how far they came (each
+    // on a connection of its own: raw routes are told at a connection's start)
+    let (ctx, _dir) = context();
+    let url = server.url("/cut-body");
+    let err = fails(&ctx, &format!("get = \"{url}\"")).await;
+    assert_eq!(
+        err.message,
+        format!(
+            "the response body of `{url}` ended after {} of 100 bytes (the connection closed)",
+            CUT_BODY.len()
+        )
+    );
+    let (ctx, _dir) = context();
+    let url = server.url("/stall-body");
+    let err = sse_within(
+        &ctx,
+        &format!("get = \"{url}\""),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message.starts_with(&format!(
+            "the response body of `{url}` stalled after {} of 100 bytes: the headers came after ",
+            STALL_BODY.len()
+        )),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .ends_with("then the time limit (300 ms) ran out before the rest of the body"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
 async fn a_clean_close_between_events_ends_the_stream() {
     let server = FixtureServer::start().await;
     let (ctx, _dir) = context();
@@ -905,11 +960,11 @@ async fn tls_works_as_for_http() {
     let url = format!("https://localhost:{}/events", addr.port());
 
     let err = fails(&ctx, &format!("get = \"{url}\"")).await;
-    assert!(
-        err.message
-            .starts_with(&format!("TLS handshake with `{url}` failed")),
-        "{}",
-        err.message
+    assert_eq!(
+        err.message,
+        format!(
+            "TLS handshake with `{url}` failed: the server's certificate was issued by `CN=planrun test CA`, which is not a trusted authority"
+        )
     );
 
     let ca = std::fs::read_to_string(format!("{TLS_DIR}/ca.pem")).unwrap();

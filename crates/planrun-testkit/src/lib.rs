@@ -33,6 +33,11 @@
 //! | `ANY /delay/{ms}` | waits `ms` milliseconds, then 200 `{"delayed_ms": ms}` |
 //! | `ANY /hang` | reads the request and never answers, holding the connection |
 //! | `ANY /close-mid-headers` | writes `HTTP/1.1 200 OK\r\nContent-Ty` and closes |
+//! | `ANY /empty-reply` | reads the request and closes without answering |
+//! | `ANY /cut-body` | declares a 100-byte JSON body, sends [`CUT_BODY`] (11 bytes) and closes |
+//! | `ANY /cut-chunked` | a chunked body: one chunk of [`CUT_BODY`], then a close before the last chunk |
+//! | `ANY /stall-body` | declares a 100-byte body, sends [`STALL_BODY`] (10 bytes), then nothing while the client stays |
+//! | `GET /bytes?type=…&hex=…` | 200 with that `content-type` (none without `type`) and the bytes written in hex as the body |
 //! | `GET /endless` | 200 with an endless chunked body of `x` |
 //! | `GET /big/{bytes}` | 200 with exactly that many `x` bytes and a `Content-Length` |
 //! | `ANY /redirect/{n}` | 302 to `/redirect/{n-1}`, the last hop to `/json`: `n` redirects in all (`/redirect/0` is `/json`) |
@@ -53,4 +58,5 @@ mod ws;
 
 pub use fixture_server::FixtureServer;
 pub use planrun_demo::{DemoServer, Flavor};
+pub use raw::{CUT_BODY, STALL_BODY};
 pub use ws::WsServer;

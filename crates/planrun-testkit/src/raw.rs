@@ -27,7 +27,22 @@ pub(crate) enum RawRoute {
     /// An event stream without chunked framing: one event after the
     /// `Last-Event-ID` sent, half of the next, then a close.
     SseCloseMidEvent,
+    /// Read the request and close without a byte of answer.
+    EmptyReply,
+    /// Headers declaring a 100-byte JSON body, [`CUT_BODY`] (11 bytes), then a close.
+    CutBody,
+    /// A chunked body: one chunk of [`CUT_BODY`], then a close before the last chunk.
+    CutChunked,
+    /// Headers declaring a 100-byte body, [`STALL_BODY`] (10 bytes), then
+    /// nothing more while the client stays.
+    StallBody,
 }
+
+/// What `/cut-body` and `/cut-chunked` send of their bodies.
+pub const CUT_BODY: &[u8] = b"{\"ok\": true";
+
+/// What `/stall-body` sends of its body.
+pub const STALL_BODY: &[u8] = b"first part";
 
 impl RawRoute {
     fn for_request_line(line: &[u8]) -> Option<Self> {
@@ -39,6 +54,10 @@ impl RawRoute {
             "/close-mid-headers" => Some(Self::CloseMidHeaders),
             "/sse/close" => Some(Self::SseClose),
             "/sse/close-mid-event" => Some(Self::SseCloseMidEvent),
+            "/empty-reply" => Some(Self::EmptyReply),
+            "/cut-body" => Some(Self::CutBody),
+            "/cut-chunked" => Some(Self::CutChunked),
+            "/stall-body" => Some(Self::StallBody),
             _ => None,
         }
     }
@@ -100,6 +119,42 @@ where
         RawRoute::CloseMidHeaders => {
             if read_request(&mut head, &mut stream).await {
                 let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Ty").await;
+                let _ = stream.shutdown().await;
+            }
+        }
+        RawRoute::EmptyReply => {
+            if read_request(&mut head, &mut stream).await {
+                let _ = stream.shutdown().await;
+            }
+        }
+        RawRoute::CutBody | RawRoute::CutChunked | RawRoute::StallBody => {
+            if !read_request(&mut head, &mut stream).await {
+                return;
+            }
+            let answer = match route {
+                RawRoute::CutBody => [
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n".as_slice(),
+                    CUT_BODY,
+                ]
+                .concat(),
+                RawRoute::CutChunked => [
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".as_slice(),
+                    format!("{:x}\r\n", CUT_BODY.len()).as_bytes(),
+                    CUT_BODY,
+                    b"\r\n",
+                ]
+                .concat(),
+                _ => [
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\n".as_slice(),
+                    STALL_BODY,
+                ]
+                .concat(),
+            };
+            let _ = stream.write_all(&answer).await;
+            if route == RawRoute::StallBody {
+                // hold the connection until the client gives up
+                let _ = tokio::io::copy(&mut stream, &mut tokio::io::sink()).await;
+            } else {
                 let _ = stream.shutdown().await;
             }
         }
@@ -204,6 +259,10 @@ mod tests {
         assert_eq!(
             RawRoute::for_request_line(b"GET /sse/close-mid-event HTTP/1.1"),
             Some(RawRoute::SseCloseMidEvent)
+        );
+        assert_eq!(
+            RawRoute::for_request_line(b"GET /cut-body HTTP/1.1"),
+            Some(RawRoute::CutBody)
         );
         assert_eq!(RawRoute::for_request_line(b"GET /hanger HTTP/1.1"), None);
         assert_eq!(RawRoute::for_request_line(b"garbage"), None);

@@ -43,6 +43,7 @@ pub(crate) fn router() -> Router {
         .route("/delay/{ms}", any(delay))
         .route("/endless", get(endless))
         .route("/big/{bytes}", get(big))
+        .route("/bytes", get(bytes))
         .route("/redirect/{n}", any(redirect))
         .route("/set-cookie", get(set_cookie))
         .route("/needs-cookie", get(needs_cookie))
@@ -203,6 +204,38 @@ async fn big(Path(bytes): Path<String>) -> Response {
         .into_response()
 }
 
+/// `/bytes?type=…&hex=…`: any body, bytes that are no text included.
+async fn bytes(RawQuery(query): RawQuery) -> Response {
+    let pairs: HashMap<String, String> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let hex = pairs.get("hex").map_or("", String::as_str);
+    let Some(body) = from_hex(hex) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{hex}` is not an even number of hex digits"),
+        );
+    };
+    let mut response = Body::from(body).into_response();
+    if let Some(value) = pairs
+        .get("type")
+        .and_then(|t| HeaderValue::from_str(t).ok())
+    {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// The bytes written as hex digits (`"e9ff"`), or `None`.
+fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok())
+        .collect()
+}
+
 async fn redirect(Path(n): Path<String>) -> Response {
     let Ok(n) = n.parse::<u32>() else {
         return error(
@@ -294,6 +327,14 @@ async fn sse_basic() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_becomes_bytes() {
+        assert_eq!(from_hex("00e9FF"), Some(vec![0, 0xe9, 0xff]));
+        assert_eq!(from_hex(""), Some(vec![]));
+        assert_eq!(from_hex("abc"), None);
+        assert_eq!(from_hex("zz"), None);
+    }
 
     #[test]
     fn repeated_keys_become_arrays() {

@@ -258,11 +258,15 @@ fn failed_plans_fail_with_clear_messages() {
         "{err}"
     );
     assert!(!err.contains("$.status"), "{err}");
-    // a JSON target on a body that is not JSON says so
+    // a JSON target on a body that is not JSON says so, as the parser does
+    // (the report wraps the line before the quote)
     assert!(
-        err.contains("json.status: the stdout is not JSON: `<html><head>"),
+        err.contains(
+            "json.status: the stdout is not valid JSON: expected value at line 1 column 1; it starts"
+        ),
         "{err}"
     );
+    assert!(err.contains("`<html><head><title>502 Bad Gateway"), "{err}");
     // a repeated step: the count, and each failure named by its iteration;
     // a failure already shown for an earlier iteration takes one line
     for said in [

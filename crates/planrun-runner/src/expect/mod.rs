@@ -148,21 +148,25 @@ impl<'a> Checker<'a> {
             };
             return vec![outcome];
         };
+        let not_text = self.not_text(&exp.target);
         let field = Field::of_target(&exp.target);
-        let failures = match walk(matcher, actual, field, self, true) {
-            Ok(expected) => {
+        let failures = match (&not_text, walk(matcher, actual, field, self, true)) {
+            (None, Ok(expected)) => {
                 outcome.passed = true;
                 outcome.expected = expected;
                 outcome.message = format!("{target} is {}", show_in(actual, field));
                 return vec![outcome];
             }
-            Err(failures) => failures,
+            (_, Err(failures)) => failures,
+            // a body whose bytes are no text passes no check of its text,
+            // not even one that a missing value would pass (`not`)
+            (Some(_), Ok(_)) => Vec::new(),
         };
-        if let Some(said) = self.not_json(&exp.target) {
+        if let Some(unreadable) = not_text.or_else(|| self.not_json(&exp.target)) {
             // every check of the body fails for the same reason: say it once
             outcome.actual = actual.cloned();
-            outcome.expected = String::from("a JSON body");
-            outcome.message = format!("{target}: {said}");
+            outcome.expected = String::from(unreadable.expected);
+            outcome.message = format!("{target}: {}", unreadable.said);
             return vec![outcome];
         }
         failures
@@ -188,40 +192,70 @@ impl<'a> Checker<'a> {
             .collect()
     }
 
-    /// Why a failed check of a target in the parsed body (`json.x`) failed
-    /// when there was no JSON to look into: a page or a text came instead.
-    fn not_json(&self, target: &Target) -> Option<String> {
-        const START: usize = 80;
+    /// Why a target in the body's text (`body`, `$.body`) cannot be read:
+    /// the body's bytes were no text (the executor's `body_error`).
+    fn not_text(&self, target: &Target) -> Option<Unreadable> {
         let Target::Path { text, .. } = target else {
             return None;
         };
-        let in_json = ["json", "$.json", "$['json']", "$[\"json\"]"]
-            .iter()
-            .any(|p| {
-                text.strip_prefix(p)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
-            });
-        if !in_json || !self.result.get("json").is_none_or(Json::is_null) {
+        if !reads(text, "body") {
             return None;
+        }
+        let said = self.result.get("body_error")?.as_str()?;
+        Some(Unreadable {
+            said: said.to_owned(),
+            expected: "a text body",
+        })
+    }
+
+    /// Why a failed check of a target in the parsed body (`json.x`) failed
+    /// when there was no JSON to look into: bytes that are no text, or a
+    /// text that is not JSON (a page, an `exec` step's words), named by the
+    /// parser with its line and column.
+    fn not_json(&self, target: &Target) -> Option<Unreadable> {
+        let Target::Path { text, .. } = target else {
+            return None;
+        };
+        if !reads(text, "json") || !self.result.get("json").is_none_or(Json::is_null) {
+            return None;
+        }
+        if let Some(said) = self.result.get("body_error").and_then(Json::as_str) {
+            return Some(Unreadable {
+                said: said.to_owned(),
+                expected: "a JSON body",
+            });
         }
         // an `http` step's body, an `exec` step's output
         let (name, raw) = ["body", "stdout"].iter().find_map(|name| {
             let raw = self.result.get(*name)?.as_str()?;
             (!raw.trim().is_empty()).then_some((*name, raw))
         })?;
-        let words: Vec<&str> = raw.split_whitespace().collect();
-        let flat = words.join(" ");
-        let start = if flat.chars().count() > START {
-            let cut: String = flat.chars().take(START - 1).collect();
-            format!("{cut}…")
-        } else {
-            flat
-        };
-        Some(format!("the {name} is not JSON: `{start}`"))
+        // the executor found no JSON: parse again for the parser's words
+        // (only a check that failed pays for it)
+        let err = serde_json::from_str::<serde::de::IgnoredAny>(raw).err()?;
+        Some(Unreadable {
+            said: format!(
+                "the {name} is not valid JSON: {err}; it starts `{}`",
+                start_of(raw)
+            ),
+            expected: "a JSON body",
+        })
     }
 
     /// A capture's value, or why it could not be taken.
     pub(crate) fn capture(&self, c: &Capture) -> Result<Json, StepError> {
+        if let Some(unreadable) = self
+            .not_text(&c.target)
+            .or_else(|| self.not_json(&c.target))
+        {
+            return Err(StepError::new(format!(
+                "capture `{}`: `{}` cannot be read: {}",
+                c.name.name,
+                c.target.describe(),
+                unreadable.said
+            ))
+            .at(c.span.clone()));
+        }
         let value = self.select(&c.target)?.ok_or_else(|| {
             StepError::new(format!(
                 "capture `{}`: `{}` is not in the result",
@@ -250,6 +284,44 @@ impl<'a> Checker<'a> {
             .or_else(|| caps.get(0))
             .map_or("", |m| m.as_str());
         Ok(Json::String(m.to_string()))
+    }
+}
+
+/// Why a target's value is not there to check: [`Checker::not_text`],
+/// [`Checker::not_json`].
+struct Unreadable {
+    /// The reason, a sentence.
+    said: String,
+    /// What the check needed.
+    expected: &'static str,
+}
+
+/// Whether a path target reads the result field `field` or a part of it:
+/// `json`, `json.a`, `$.json[0]`, `$['json']`.
+fn reads(path: &str, field: &str) -> bool {
+    let rest = if let Some(r) = path.strip_prefix("$.") {
+        r.strip_prefix(field)
+    } else if let Some(r) = path.strip_prefix("$['") {
+        r.strip_prefix(field).and_then(|r| r.strip_prefix("']"))
+    } else if let Some(r) = path.strip_prefix("$[\"") {
+        r.strip_prefix(field).and_then(|r| r.strip_prefix("\"]"))
+    } else {
+        path.strip_prefix(field)
+    };
+    rest.is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+/// The start of a text for a message: its words on one line, at most 80
+/// characters.
+fn start_of(raw: &str) -> String {
+    const START: usize = 80;
+    let words: Vec<&str> = raw.split_whitespace().collect();
+    let flat = words.join(" ");
+    if flat.chars().count() > START {
+        let cut: String = flat.chars().take(START - 1).collect();
+        format!("{cut}…")
+    } else {
+        flat
     }
 }
 
@@ -668,20 +740,31 @@ mod tests {
         );
         let doc = json!({"status": 502, "body": page, "json": null});
         insta::assert_snapshot!(report("json.x", "{ eq = 1, gt = 0 }", &doc), @"
-        FAILED json.x: the body is not JSON: `<html> <head><title>502 Bad Gateway</title></head> <body>xxxxxxxxxxxxxxxxxxxxxx…`
+        FAILED json.x: the body is not valid JSON: expected value at line 1 column 1; it starts `<html> <head><title>502 Bad Gateway</title></head> <body>xxxxxxxxxxxxxxxxxxxxxx…`
           at: m
           expected: a JSON body
           actual: -
         ");
         assert_eq!(
             message("$.json.items", "{ len = 3 }", &doc),
-            "$.json.items: the body is not JSON: `<html> <head><title>502 Bad Gateway</title></head> <body>xxxxxxxxxxxxxxxxxxxxxx…`"
+            "$.json.items: the body is not valid JSON: expected value at line 1 column 1; it starts `<html> <head><title>502 Bad Gateway</title></head> <body>xxxxxxxxxxxxxxxxxxxxxx…`"
         );
         // an `exec` step's output
         let doc = json!({"stdout": "done\n", "json": null});
         assert_eq!(
             message("json", "{ ok = true }", &doc),
-            "json: the stdout is not JSON: `done`"
+            "json: the stdout is not valid JSON: expected value at line 1 column 1; it starts `done`"
+        );
+        // JSON cut or broken inside: the parser's line and column
+        let doc = json!({"body": "{\n  \"ok\": tru,\n  \"n\": 1\n}", "json": null});
+        assert_eq!(
+            message("json.ok", "true", &doc),
+            "json.ok: the body is not valid JSON: expected ident at line 2 column 12; it starts `{ \"ok\": tru, \"n\": 1 }`"
+        );
+        let doc = json!({"body": "{\"ok\": true", "json": null});
+        assert_eq!(
+            message("$['json']", "{ ok = true }", &doc),
+            "$['json']: the body is not valid JSON: EOF while parsing an object at line 1 column 11; it starts `{\"ok\": true`"
         );
         // an empty body has nothing to quote, other targets are not the body's
         let doc = json!({"status": 204, "body": "", "json": null});
@@ -696,6 +779,47 @@ mod tests {
         );
         // a check that holds is not turned into a failure
         assert!(passes("json.x", "{ exists = false }", &doc));
+    }
+
+    #[test]
+    fn a_body_that_is_no_text_fails_every_check_of_its_text() {
+        let said = "the body is not UTF-8 text (the declared charset `utf-8`): the first byte that cannot be decoded is 0xE9, at offset 9; it starts `valid caf\\xE9`";
+        let doc =
+            json!({"status": 200, "body": null, "json": null, "size": 10, "body_error": said});
+        insta::assert_snapshot!(report("body", "{ contains = \"valid\" }", &doc), @r"
+        FAILED body: the body is not UTF-8 text (the declared charset `utf-8`): the first byte that cannot be decoded is 0xE9, at offset 9; it starts `valid caf\xE9`
+          at: m
+          expected: a text body
+          actual: `null`
+        ");
+        // even a check that a missing value passes
+        assert_eq!(
+            message("$.body", "{ not = { contains = \"error\" } }", &doc),
+            format!("$.body: {said}")
+        );
+        assert_eq!(message("json.ok", "true", &doc), format!("json.ok: {said}"));
+        // the bytes are still counted; other targets are not the body's
+        assert!(passes("size", "10", &doc));
+        assert!(passes("status", "200", &doc));
+        assert!(passes("body_error", "{ contains = \"0xE9\" }", &doc));
+    }
+
+    #[test]
+    fn targets_read_their_field_or_a_part_of_it() {
+        for path in [
+            "json",
+            "json.a",
+            "json[0]",
+            "$.json",
+            "$.json.a",
+            "$['json']",
+            "$[\"json\"][0]",
+        ] {
+            assert!(reads(path, "json"), "{path}");
+        }
+        for path in ["jsonx", "$.jsonx", "$['json", "body", "$..json", "$"] {
+            assert!(!reads(path, "json"), "{path}");
+        }
     }
 
     #[test]

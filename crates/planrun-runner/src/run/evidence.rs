@@ -30,7 +30,8 @@ const ITEM_CHARS: usize = 300;
 
 /// The evidence in a failed step's `result`: each field its kind names that
 /// holds something, in the kind's order. A field that a failed expectation
-/// checked as a whole is left out: its actual value is shown already.
+/// checked as a whole is left out: its actual value is shown already; so is
+/// a text that is all a failure says (a `body_error`).
 pub(super) fn pick(
     kind: StepKind,
     result: &Json,
@@ -48,6 +49,7 @@ pub(super) fn pick(
             let value = result.get(e.field)?;
             let (shown, text) = match value {
                 Json::Null => return None,
+                Json::String(text) if expectations.iter().any(|x| says(x, text)) => return None,
                 Json::String(text) => {
                     let content_type = (e.field == "body")
                         .then(|| result.get("headers")?.get("content-type")?.as_str())
@@ -67,6 +69,15 @@ pub(super) fn pick(
             })
         })
         .collect()
+}
+
+/// Whether a failure says `text` and nothing else about its target.
+fn says(x: &ExpectationOutcome, text: &str) -> bool {
+    !x.passed
+        && x.message
+            .strip_prefix(x.target.as_str())
+            .and_then(|m| m.strip_prefix(": "))
+            == Some(text)
 }
 
 /// A text as evidence: which part is shown, and that part; `None` for a
@@ -484,5 +495,41 @@ mod tests {
         );
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].field, "stdout");
+    }
+
+    #[test]
+    fn a_reason_that_a_failure_says_whole_is_not_shown_twice() {
+        let said = "the body is not UTF-8 text (no charset is declared, so UTF-8 is assumed): the first byte that cannot be decoded is 0x89, at offset 0; it starts `\\x89PNG`";
+        let result = json!({"status": 500, "body": null, "body_error": said});
+        // a status failure: the reason is the evidence of the body
+        let got = evidence(StepKind::Http, &result);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].field, "body_error");
+        assert_eq!(got[0].text, said);
+        // a failed check of the body says it already
+        let failed = ExpectationOutcome {
+            target: String::from("body"),
+            span: 0..1,
+            blocking: true,
+            passed: false,
+            message: format!("body: {said}"),
+            expected: String::from("a text body"),
+            actual: None,
+            diff: None,
+        };
+        let got = pick(
+            StepKind::Http,
+            &result,
+            std::slice::from_ref(&failed),
+            &Redactor::default(),
+        );
+        assert!(got.is_empty(), "{got:?}");
+        // a failure that says more than the text does not hide it
+        let other = ExpectationOutcome {
+            message: format!("body: {said}, and more"),
+            ..failed
+        };
+        let got = pick(StepKind::Http, &result, &[other], &Redactor::default());
+        assert_eq!(got.len(), 1);
     }
 }

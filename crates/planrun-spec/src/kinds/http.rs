@@ -21,6 +21,7 @@ impl Kind for Http {
         "headers",
         "cookies",
         "body",
+        "body_error",
         "json",
         "size",
         "redirects",
@@ -28,7 +29,10 @@ impl Kind for Http {
         "timings",
         "request",
     ];
-    const EVIDENCE: &'static [EvidenceField] = &[EvidenceField::first("body")];
+    const EVIDENCE: &'static [EvidenceField] = &[
+        EvidenceField::first("body"),
+        EvidenceField::first("body_error"),
+    ];
     type Config = HttpConfig;
 
     fn check(config: &HttpConfig) -> Result<(), ConfigProblem> {

@@ -35,10 +35,15 @@ impl Kind for Sse {
         "ignored_lines",
         "reconnects",
         "body",
+        "body_error",
         "json",
         "duration",
     ];
-    const EVIDENCE: &'static [EvidenceField] = &[EvidenceField::first("body"), EvidenceField::last("text")];
+    const EVIDENCE: &'static [EvidenceField] = &[
+        EvidenceField::first("body"),
+        EvidenceField::first("body_error"),
+        EvidenceField::last("text"),
+    ];
     const STREAMS: &'static [(&'static str, &'static str, &'static [&'static str])] =
         &[("events", "an sse event", EVENT_FIELDS)];
     type Config = SseConfig;

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use planrun_runner::executor::{SpecContext, StepError};
 use reqwest::cookie::Jar;
 use reqwest::redirect::{Attempt, Policy};
-use reqwest::{Certificate, Client};
+use reqwest::Client;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -62,20 +62,21 @@ impl HttpClients {
             .user_agent(concat!("planrun/", env!("CARGO_PKG_VERSION")));
         if settings.insecure {
             builder = builder.danger_accept_invalid_certs(true);
-        } else if settings.ca_cert.is_none() {
-            // the common case: system trust, read on the first handshake only
-            let tls = super::trust::lazy_tls_config()
-                .map_err(|err| StepError::new(format!("cannot set up TLS: {err}")))?;
+        } else {
+            // the system's trust, read on the first handshake only unless
+            // `ca_cert` adds roots; a certificate without a trusted issuer
+            // is explained (`untrusted`)
+            let tls = match &settings.ca_cert {
+                None => super::trust::lazy_tls_config()
+                    .map_err(|err| StepError::new(format!("cannot set up TLS: {err}")))?,
+                Some(path) => super::trust::tls_config_with_roots(roots).map_err(|err| {
+                    StepError::new(format!(
+                        "cannot use the certificates of `{}`: {err}",
+                        path.display()
+                    ))
+                })?,
+            };
             builder = builder.tls_backend_preconfigured(tls);
-        }
-        for root in roots {
-            let root = Certificate::from_der(&root).map_err(|err| {
-                StepError::new(format!(
-                    "cannot use a certificate of `ca_cert`: {}",
-                    super::error::chain(&err)
-                ))
-            })?;
-            builder = builder.add_root_certificate(root);
         }
         let client = builder.build().map_err(|err| {
             StepError::new(format!(

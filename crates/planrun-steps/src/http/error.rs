@@ -11,7 +11,10 @@ use std::io;
 use std::time::Duration;
 
 use planrun_runner::executor::StepError;
+use planrun_spec::duration::human;
 use planrun_spec::template::{BUILTIN_NAMES, Template};
+
+use super::BodyRead;
 
 /// The help of every failed TLS handshake (`http`, `sse`, `ws`).
 pub(crate) const TLS_HELP: &str = "for a test system with its own certificate authority set `ca_cert = \"path/to/ca.pem\"`, or `insecure = true` to skip verification";
@@ -69,15 +72,34 @@ fn open_files_help() -> String {
     }
 }
 
-fn has_tls_error(err: &(dyn StdError + 'static)) -> Option<String> {
+/// The rustls error in a chain, also one inside (nested) `io::Error`s,
+/// whose `source` skips the error they wrap.
+fn tls_cause<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    fn inside<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let wrapped: &(dyn StdError + 'static) = e.downcast_ref::<io::Error>()?.get_ref()?;
+        inside(wrapped)
+    }
     let mut current = Some(err);
     while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls.to_string());
+        if let Some(tls) = inside(e) {
+            return Some(tls);
         }
         current = e.source();
     }
     None
+}
+
+/// A failed TLS handshake with `url`: a certificate without a trusted
+/// issuer says why (self-signed, or which authority) and what to do.
+pub(crate) fn tls_failure(url: &str, tls: &rustls::Error) -> StepError {
+    if let Some(why) = super::untrusted::untrusted(tls) {
+        return StepError::new(format!("TLS handshake with `{url}` failed: {why}"))
+            .help(why.help());
+    }
+    StepError::new(format!("TLS handshake with `{url}` failed: {tls}")).help(TLS_HELP)
 }
 
 /// The most specific text of the chain (its deepest source).
@@ -141,8 +163,8 @@ pub(crate) fn request_error(
             "raise `max_redirects`, or set `follow_redirects = false` to check the redirect itself",
         );
     }
-    if let Some(tls) = has_tls_error(err) {
-        return StepError::new(format!("TLS handshake with `{url}` failed: {tls}")).help(TLS_HELP);
+    if let Some(tls) = tls_cause(err) {
+        return tls_failure(url, tls);
     }
     if too_many_open_files(err) {
         return StepError::new(format!("cannot connect to `{url}`: too many open files"))
@@ -180,23 +202,20 @@ pub(crate) fn request_error(
     if lower.contains("connection closed before message completed")
         || lower.contains("incomplete message")
     {
+        // hyper says the same of an empty reply and of one cut inside its
+        // headers: the message covers both
         return StepError::new(format!(
-            "`{url}` closed the connection before sending a complete response"
+            "`{url}` closed the connection before its response headers were complete: no status line came, or only part of the headers"
         ))
-        .help("the server crashed or dropped the request; check its logs");
+        .help("the server crashed or dropped the request (an empty reply); check its logs");
     }
     if lower.contains("connection reset") || io_kind(err) == Some(io::ErrorKind::ConnectionReset) {
         return StepError::new(format!("`{url}` reset the connection"))
             .help("the server crashed or dropped the request; check its logs");
     }
-    if err.is_decode() {
-        return StepError::new(format!(
-            "cannot decode the response body of `{url}`: {}",
-            root_cause(err)
-        ))
-        .help("the server's `content-encoding` does not match the body it sent");
-    }
-    if err.is_body() {
+    if err.is_body() || err.is_decode() {
+        // planrun does not decompress: reqwest calls any failed body read a
+        // decoding error
         return StepError::new(format!(
             "reading the response body of `{url}` failed: {}",
             root_cause(err)
@@ -212,6 +231,79 @@ pub(crate) fn request_error(
         ));
     }
     StepError::new(format!("request to `{url}` failed: {text}"))
+}
+
+/// How far a response body came before it failed.
+pub(crate) struct BodySoFar {
+    /// Bytes received.
+    pub(crate) received: u64,
+    /// The `Content-Length`, if any.
+    pub(crate) declared: Option<u64>,
+    /// Whether the body came in chunked encoding.
+    pub(crate) chunked: bool,
+}
+
+impl BodySoFar {
+    /// `11 of 100 bytes`, `11 bytes`.
+    fn bytes(&self) -> String {
+        match self.declared {
+            Some(declared) => format!("{} of {declared} bytes", self.received),
+            None if self.received == 1 => String::from("1 byte"),
+            None => format!("{} bytes", self.received),
+        }
+    }
+}
+
+/// A response body that stopped coming: its headers came in time, then the
+/// time limit ran out in the middle of the body.
+pub(crate) fn body_stalled(read: &BodyRead<'_>, so_far: &BodySoFar) -> StepError {
+    StepError::new(format!(
+        "the response body of `{}` stalled after {}: the headers came after {}, then the time limit ({}) ran out before the rest of the body",
+        read.url,
+        so_far.bytes(),
+        human(read.headers_after),
+        human(read.limit),
+    ))
+    .help("is the server stuck while writing the body? raise the step's `timeout` if it is just slow")
+}
+
+/// Why reading a response body failed once its headers had come: it
+/// stalled, the connection closed or was reset before its end, or another
+/// failure, each with how far the body came.
+pub(crate) fn body_failed(err: &reqwest::Error, read: &BodyRead<'_>, so_far: &BodySoFar) -> StepError {
+    if err.is_timeout() {
+        return body_stalled(read, so_far);
+    }
+    let url = read.url;
+    let text = chain(err).to_ascii_lowercase();
+    let closed = text.contains("end of file before message length reached")
+        || text.contains("incomplete message")
+        || text.contains("connection closed before message completed")
+        || text.contains("unexpected eof");
+    if closed {
+        let before = if so_far.declared.is_none() && so_far.chunked {
+            ", before the last chunk of its chunked encoding"
+        } else {
+            ""
+        };
+        return StepError::new(format!(
+            "the response body of `{url}` ended after {}{before} (the connection closed)",
+            so_far.bytes()
+        ))
+        .help("the server closed the connection while sending the body: did it crash, or a proxy cut the response? check its logs");
+    }
+    if text.contains("connection reset") || io_kind(err) == Some(io::ErrorKind::ConnectionReset) {
+        return StepError::new(format!(
+            "`{url}` reset the connection after {} of the response body",
+            so_far.bytes()
+        ))
+        .help("the server crashed or dropped the request; check its logs");
+    }
+    StepError::new(format!(
+        "reading the response body of `{url}` failed after {}: {}",
+        so_far.bytes(),
+        root_cause(err)
+    ))
 }
 
 #[cfg(test)]

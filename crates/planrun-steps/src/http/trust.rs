@@ -16,6 +16,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, Error, SignatureScheme};
 use rustls_platform_verifier::Verifier;
 
+use super::untrusted::Explaining;
+
 /// The handshake signature checks of a verifier with a `provider` field: the
 /// provider's algorithms, as the platform verifier uses; no trust store is
 /// involved.
@@ -131,9 +133,17 @@ pub(crate) fn lazy_tls_config() -> Result<ClientConfig, Error> {
     let provider = provider();
     client_config(
         Arc::clone(&provider),
-        Arc::new(LazyVerifier::new(provider)),
+        Arc::new(Explaining(LazyVerifier::new(provider))),
         &[b"h2", b"http/1.1"],
     )
+}
+
+/// A TLS configuration for a client that trusts `roots` besides the
+/// system's (`ca_cert`); HTTP/2 and HTTP/1.1 offered.
+pub(crate) fn tls_config_with_roots(roots: Vec<CertificateDer<'static>>) -> Result<ClientConfig, Error> {
+    let provider = provider();
+    let verifier = Verifier::new_with_extra_roots(roots, Arc::clone(&provider))?;
+    client_config(provider, Arc::new(Explaining(verifier)), &[b"h2", b"http/1.1"])
 }
 
 #[cfg_attr(

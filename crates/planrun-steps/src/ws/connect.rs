@@ -339,8 +339,8 @@ fn handshake_error(err: tungstenite::Error, url: &str, tls: bool) -> StepError {
     use tungstenite::Error as E;
     match err {
         E::Io(io) if tls && tls_cause(&io).is_some() => {
-            let cause = tls_cause(&io).map(ToString::to_string).unwrap_or_default();
-            StepError::new(format!("TLS handshake with `{url}` failed: {cause}")).help(TLS_HELP)
+            let cause = tls_cause(&io).expect("invariant: the guard found a TLS cause");
+            crate::http::error::tls_failure(url, cause)
         }
         E::Tls(tls_err) => {
             StepError::new(format!("TLS handshake with `{url}` failed: {tls_err}")).help(TLS_HELP)

@@ -18,6 +18,7 @@ use rustls::pki_types::CertificateDer;
 use rustls_platform_verifier::Verifier;
 
 use crate::http::trust;
+use crate::http::untrusted::Explaining;
 
 /// The TLS settings of a `ws` step.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -72,7 +73,9 @@ fn build(insecure: bool, roots: Vec<CertificateDer<'static>>) -> Result<ClientCo
             provider: Arc::clone(&provider),
         })
     } else {
-        Arc::new(Verifier::new_with_extra_roots(roots, Arc::clone(&provider)).map_err(setup)?)
+        Arc::new(Explaining(
+            Verifier::new_with_extra_roots(roots, Arc::clone(&provider)).map_err(setup)?,
+        ))
     };
     // the upgrade is an HTTP/1.1 request: a server must not pick h2
     trust::client_config(provider, verifier, &[b"http/1.1"]).map_err(setup)

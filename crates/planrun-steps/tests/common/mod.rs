@@ -189,17 +189,29 @@ where
         + Sync
         + 'static,
 {
+    start_tls_as("server", serve)
+}
+
+/// [`start_tls`] with the certificate `TLS_DIR/{name}.pem` (and its key).
+#[cfg(feature = "http")]
+pub(crate) fn start_tls_as<F>(name: &str, serve: F) -> std::net::SocketAddr
+where
+    F: Fn(rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>)
+        + Send
+        + Sync
+        + 'static,
+{
     use std::sync::Arc;
 
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
     let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(format!("{TLS_DIR}/server.pem"))
+        CertificateDer::pem_file_iter(format!("{TLS_DIR}/{name}.pem"))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-    let key = PrivateKeyDer::from_pem_file(format!("{TLS_DIR}/server.key")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(format!("{TLS_DIR}/{name}.key")).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
