@@ -717,6 +717,9 @@ impl TerminalReporter {
         state.finished = true;
         state.status = Some(report.status);
         state.current = None;
+        // kept only to report a spec the run never finished
+        state.steps = Vec::new();
+        state.has_steps = Vec::new();
         if self.opts.verbose {
             state.chunks.extend(chunks);
             if !state.started {

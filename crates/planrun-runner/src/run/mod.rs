@@ -136,7 +136,17 @@ impl Runner {
         // `buffer_unordered` by hand: through stream combinators the run's
         // future cannot be proved `Send`, so it could not be spawned
         let mut running = FuturesUnordered::new();
-        let mut reports: Vec<SpecReport> = Vec::with_capacity(plans.len());
+        // the totals only: reporters keep what they need of each spec
+        let mut summary = RunSummary::default();
+        let mut count = |report: &SpecReport| {
+            match report.status {
+                SpecStatus::Passed => summary.passed += 1,
+                SpecStatus::Failed => summary.failed += 1,
+                SpecStatus::Cancelled => summary.cancelled += 1,
+            }
+            summary.warnings += report.warnings();
+            summary.internal_errors += report.internal_errors();
+        };
         loop {
             let mut k = 0;
             while k < queued.len() {
@@ -150,7 +160,7 @@ impl Runner {
                         queued.remove(k);
                         let report = skipped(i, &plans[i], &reason, events);
                         dirs.finished(i, report.status);
-                        reports.push(report);
+                        count(&report);
                         // that may have let an earlier one through
                         k = 0;
                         continue;
@@ -160,7 +170,7 @@ impl Runner {
                         queued.remove(k);
                         let report = skipped(i, &plans[i], "the run was stopped", events);
                         dirs.finished(i, report.status);
-                        reports.push(report);
+                        count(&report);
                         k = 0;
                         continue;
                     }
@@ -176,7 +186,7 @@ impl Runner {
             match running.next().await {
                 Some(report) => {
                     dirs.finished(report.index, report.status);
-                    reports.push(report);
+                    count(&report);
                 }
                 None if queued.is_empty() => break,
                 // every queued spec waits for one that is not queued: not
@@ -188,21 +198,9 @@ impl Runner {
                 }
             }
         }
-        reports.sort_by_key(|r| r.index);
-        let mut summary = RunSummary {
-            duration: started.elapsed(),
-            interrupted: cancel.is_cancelled(),
-            ..RunSummary::default()
-        };
-        for r in &reports {
-            match r.status {
-                SpecStatus::Passed => summary.passed += 1,
-                SpecStatus::Failed => summary.failed += 1,
-                SpecStatus::Cancelled => summary.cancelled += 1,
-            }
-            summary.warnings += r.warnings();
-            summary.internal_errors += r.internal_errors();
-        }
+        drop(count);
+        summary.duration = started.elapsed();
+        summary.interrupted = cancel.is_cancelled();
         let _ = events.send(RunEvent::RunFinished {
             report: summary.clone(),
         });
