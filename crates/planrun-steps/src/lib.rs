@@ -19,6 +19,8 @@
 //! }
 //! ```
 
+#[cfg(any(feature = "sse", feature = "ws"))]
+mod kept;
 #[cfg(any(feature = "exec", feature = "wait"))]
 mod probe;
 mod util;
