@@ -21,6 +21,8 @@
 
 #[cfg(any(feature = "sse", feature = "ws"))]
 mod kept;
+#[cfg(any(feature = "sse", feature = "ws"))]
+mod pace;
 #[cfg(any(feature = "exec", feature = "wait"))]
 mod probe;
 mod util;

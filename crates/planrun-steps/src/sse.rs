@@ -61,6 +61,7 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use crate::http::{BuiltRequest, build_request, error, headers_doc, read_body};
 use crate::kept::{Caps, Passed};
+use crate::pace::Pace;
 use crate::util::{count, human_size, millis, span_of};
 use decode::{Decoder, Problem};
 use source::{Resume, Source};
@@ -205,6 +206,7 @@ async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
         last_miss: None,
         reconnects: 0,
         observer: input.observer.clone(),
+        pace: Pace::default(),
     };
 
     let Some(mut response) = stream.target.connect(&client, request).await? else {
@@ -382,6 +384,7 @@ struct Stream {
     last_miss: Option<String>,
     reconnects: u32,
     observer: Observer,
+    pace: Pace,
 }
 
 impl Stream {
@@ -409,13 +412,13 @@ impl Stream {
             let chunk = match read {
                 Err(_) => return self.out_of_time(false).map(Stop::End),
                 Ok(Ok(Some(chunk))) => chunk,
-                Ok(Ok(None)) => return self.closed(at, None),
-                Ok(Err(err)) if cut_short(&err) => return self.closed(at, None),
-                Ok(Err(err)) => return self.closed(at, Some(&err)),
+                Ok(Ok(None)) => return self.closed(at, None).await,
+                Ok(Err(err)) if cut_short(&err) => return self.closed(at, None).await,
+                Ok(Err(err)) => return self.closed(at, Some(&err)).await,
             };
             self.bytes += chunk.len() as u64;
             let blocks = self.decoder.push(&chunk).map_err(|p| self.problem(p))?;
-            if let Some(end) = self.dispatch(blocks, at)? {
+            if let Some(end) = self.dispatch(blocks, at).await? {
                 return Ok(Stop::End(end));
             }
         }
@@ -424,9 +427,13 @@ impl Stream {
     /// The stream stopped: the server closed it cleanly between events, or
     /// not, or the connection failed (`failed`). The events it completed
     /// count; an unfinished one is dropped.
-    fn closed(&mut self, at: Duration, failed: Option<&reqwest::Error>) -> Result<Stop, StepError> {
+    async fn closed(
+        &mut self,
+        at: Duration,
+        failed: Option<&reqwest::Error>,
+    ) -> Result<Stop, StepError> {
         let blocks = self.decoder.finish().map_err(|p| self.problem(p))?;
-        if let Some(end) = self.dispatch(blocks, at)? {
+        if let Some(end) = self.dispatch(blocks, at).await? {
             return Ok(Stop::End(end));
         }
         if let Some(err) = failed {
@@ -458,12 +465,14 @@ impl Stream {
     /// Turns blocks into events; says when one of them ends the stream, or
     /// when one passed the cap on events kept in a step that must keep them
     /// all.
-    fn dispatch(
+    async fn dispatch(
         &mut self,
         blocks: Vec<sse_stream::Sse>,
         at: Duration,
     ) -> Result<Option<End>, StepError> {
         for block in blocks {
+            // one read may complete thousands of events, each observed
+            self.pace.keep().await;
             let Some((index, _)) = self.source.apply(block, at) else {
                 continue;
             };
@@ -481,6 +490,7 @@ impl Stream {
                     "type": event["type"],
                     "offset": event["offset"],
                 }));
+                self.pace.observed();
             }
             if let Some(until) = &self.until {
                 match until.test(event) {
@@ -808,20 +818,33 @@ mod tests {
             last_miss: None,
             reconnects: 0,
             observer: Observer::none(),
+            pace: Pace::default(),
         }
     }
 
     /// What makes a burst sent in one piece look like one (`incremental`).
-    #[test]
-    fn events_completed_by_one_read_share_its_offset() {
+    #[tokio::test]
+    async fn events_completed_by_one_read_share_its_offset() {
         let mut stream = stream();
         let blocks = stream
             .decoder
             .push(b"data: a\n\ndata: b\n\ndata: c\n\ndata: d")
             .unwrap();
-        assert_eq!(stream.dispatch(blocks, Duration::from_millis(7)).unwrap(), None);
+        assert_eq!(
+            stream
+                .dispatch(blocks, Duration::from_millis(7))
+                .await
+                .unwrap(),
+            None
+        );
         let blocks = stream.decoder.push(b"\n\n").unwrap();
-        assert_eq!(stream.dispatch(blocks, Duration::from_millis(9)).unwrap(), None);
+        assert_eq!(
+            stream
+                .dispatch(blocks, Duration::from_millis(9))
+                .await
+                .unwrap(),
+            None
+        );
         let doc = stream.source.into_doc();
         assert_eq!(doc.first_event, Some(7.0));
         assert_eq!(doc.gaps, [0.0, 0.0, 2.0]);

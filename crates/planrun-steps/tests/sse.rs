@@ -14,7 +14,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run_spec, run_step, start_tls,
+    HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run_spec, run_spec_live, run_step,
+    start_tls,
 };
 use planrun_runner::executor::{SpecContext, StepError};
 use planrun_steps::http::HttpExecutor;
@@ -989,6 +990,26 @@ async fn each_event_is_observed_as_it_arrives_without_its_data() {
         keys.sort_unstable();
         assert_eq!(keys, ["event", "offset", "type"]);
     }
+}
+
+/// Reporters run on the step's thread: a flood observed event by event must
+/// let them take the observations as they come, not pile them up.
+#[tokio::test(flavor = "current_thread")]
+async fn a_flood_observed_live_does_not_pile_up_observations() {
+    let server = FixtureServer::start().await;
+    let (_ctx, dir) = context();
+    let text = format!(
+        "id = \"live\"\n[[steps]]\nsse = {{ get = \"{}\", listen = \"1s\" }}\nexpect.dropped = {{ gt = 0 }}\n",
+        server.url("/sse/flood")
+    );
+    let (summary, observed, backlog) = run_spec_live(dir.path(), &text).await;
+    assert_eq!(summary.passed, 1);
+    // every event is observed, kept or not
+    assert!(observed > KEPT_EVENTS, "{observed}");
+    assert!(
+        backlog < 1000,
+        "{backlog} observations waited for the reporter"
+    );
 }
 
 // --- TLS -------------------------------------------------------------------

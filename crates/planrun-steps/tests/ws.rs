@@ -7,7 +7,10 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{HANG_GUARD, MAX_BODY, TLS_DIR, config, context, run, run_spec, run_step, start_tls};
+use common::{
+    HANG_GUARD, MAX_BODY, TLS_DIR, config, context, run, run_spec, run_spec_live, run_step,
+    start_tls,
+};
 use planrun_runner::executor::{SpecContext, StepError};
 use planrun_steps::http::HttpExecutor;
 use planrun_steps::ws::WsExecutor;
@@ -1328,5 +1331,24 @@ async fn a_flood_keeps_the_first_and_last_messages_and_counts_the_rest() {
         peak_memory() < FLOOD_MEMORY_BOUND,
         "peak memory {}",
         peak_memory()
+    );
+}
+
+/// Reporters run on the step's thread: frames read from a buffer are always
+/// ready, and each observed must not pile up for them.
+#[tokio::test(flavor = "current_thread")]
+async fn a_flood_observed_live_does_not_pile_up_observations() {
+    let server = WsServer::start().await;
+    let (_ctx, dir) = context();
+    let text = format!(
+        "id = \"live\"\n[[steps]]\nws = {{ url = \"{}\", conversation = [{{ wait = \"1s\" }}] }}\nexpect.dropped.received = {{ gt = 0 }}\n",
+        server.url("/flood")
+    );
+    let (summary, observed, backlog) = run_spec_live(dir.path(), &text).await;
+    assert_eq!(summary.passed, 1);
+    assert!(observed > KEPT_MESSAGES, "{observed}");
+    assert!(
+        backlog < 1000,
+        "{backlog} observations waited for the reporter"
     );
 }

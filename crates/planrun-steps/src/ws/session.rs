@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::{self, Bytes, Message};
 use super::connect::{Handshake, Socket};
 use super::text::{count, describe_close, human};
 use crate::kept::{Caps, Kept, Passed, held};
+use crate::pace::Pace;
 use crate::util::{human_size, millis};
 
 /// An open (or ended) connection, kept between steps when named.
@@ -185,6 +186,7 @@ pub(super) struct Session<'c> {
     pub(super) limit: Duration,
     pub(super) deadline: Instant,
     observer: Observer,
+    pace: Pace,
     /// What the transcript and the messages kept for later actions may hold.
     caps: Caps,
     /// What the read under way does at the caps.
@@ -223,6 +225,7 @@ impl<'c> Session<'c> {
             limit,
             deadline,
             observer,
+            pace: Pace::default(),
             caps,
             at_cap: AtCap::KeepFirstAndLast,
             messages: Kept::new(caps),
@@ -315,6 +318,7 @@ impl<'c> Session<'c> {
             let kind = doc.get("type").cloned().unwrap_or(Json::Null);
             self.observer
                 .observe(json!({"dir": dir, "type": kind, "offset": offset}));
+            self.pace.observed();
         }
         let mut entry = Map::new();
         entry.insert(String::from("dir"), json!(dir));
@@ -478,6 +482,8 @@ impl<'c> Session<'c> {
             if self.at_cap == AtCap::Fail && self.transcript_dropped() > dropped {
                 return Err(self.over_cap());
             }
+            // frames read from a buffer are always ready, each observed
+            self.pace.keep().await;
             // a socket that always has a frame ready never lets the timeout
             // below fire, so the time is checked before every frame
             if Instant::now() >= until {
