@@ -17,12 +17,11 @@
 //!
 //! What a step holds is bounded whatever the server sends: one line or one
 //! event's data at most `max_body` (checked before the parser holds it), and
-//! the events kept at most [`KEPT_DOCS`](crate::kept::KEPT_DOCS) or
-//! `max_body` of memory (see [`crate::kept`]). Past that cap a `listen`
-//! step keeps the first and last events and counts the others in
-//! `dropped`; any other step fails, since the events it would return are
-//! not the stream's. The time limit is checked at every read, so a server
-//! that never pauses cannot hold a step past it.
+//! the events kept at most 10,000 or `max_body` of memory (the `kept`
+//! module). Past that cap a `listen` step keeps the first and last events
+//! and counts the others in `dropped`; any other step fails, since the
+//! events it would return are not the stream's. The time limit is checked
+//! at every read, so a server that never pauses cannot hold a step past it.
 //!
 //! Result document (durations and offsets in milliseconds):
 //!

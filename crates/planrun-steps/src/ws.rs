@@ -64,9 +64,11 @@ const FINISH_GRACE: Duration = Duration::from_secs(1);
 /// with `type` `ping`/`pong`/`close`, a close with `code` and `reason`);
 /// `received` the incoming text and binary messages. Offsets are ms since the
 /// step started, or got its named connection when it had to wait for another
-/// step. Both keep at most 10,000 documents or 16 MiB of them, then only
-/// the latest, counting the others in `dropped`. `connect` is null when the
-/// step continues a named connection.
+/// step. Both keep at most 10,000 documents or the run's `max_body` of
+/// memory (the `kept` module): past that, a `wait` keeps the first and the
+/// latest, counting the others in `dropped`, and an action that reads until
+/// something happens fails. `connect` is null when the step continues a
+/// named connection.
 ///
 /// With `allow_refusal = true`, a handshake answered with another status
 /// than 101 gives the same document with that `status` and `headers`, the
