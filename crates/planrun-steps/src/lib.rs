@@ -19,6 +19,10 @@
 //! }
 //! ```
 
+#[cfg(any(feature = "sse", feature = "ws"))]
+mod kept;
+#[cfg(any(feature = "sse", feature = "ws"))]
+mod pace;
 #[cfg(any(feature = "exec", feature = "wait"))]
 mod probe;
 mod util;

@@ -11,7 +11,17 @@
 //! what keeps the stream from being read is an error: no connection, no
 //! answer (within the time limit or `listen`), a stream still open at the
 //! time limit, a stream cut in the middle of an event or by a failed
-//! connection when no reconnection is left, more bytes than `max_body`.
+//! connection when no reconnection is left, a line or an event longer than
+//! `max_body`, and more events than a step keeps when the step does not
+//! read for a fixed time.
+//!
+//! What a step holds is bounded whatever the server sends: one line or one
+//! event's data at most `max_body` (checked before the parser holds it), and
+//! the events kept at most 10,000 or `max_body` of memory (the `kept`
+//! module). Past that cap a `listen` step keeps the first and last events
+//! and counts the others in `dropped`; any other step fails, since the
+//! events it would return are not the stream's. The time limit is checked
+//! at every read, so a server that never pauses cannot hold a step past it.
 //!
 //! Result document (durations and offsets in milliseconds):
 //!
@@ -19,6 +29,7 @@
 //! {"status": 200, "headers": {"content-type": "text/event-stream"}, "url": "<final URL>",
 //!  "events": [{"type": "message", "data": "<text>", "json": <data as JSON or null>,
 //!              "id": "<last event id or null>", "offset": <ms since the request was sent>}],
+//!  "dropped": <events left out past the cap, with `listen`; else 0>,
 //!  "first_event": <ms or null>, "gaps": [<ms between consecutive events>], "max_gap": <ms or null>,
 //!  "end": "closed" | "until" | "listen" | "max_events",
 //!  "last_event_id": "<id or null>", "retry": <ms or null>, "text": "<every data, joined>",
@@ -50,8 +61,10 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use crate::http::text::BodyFields;
 use crate::http::{BodyRead, BuiltRequest, build_request, error, headers_doc, read_body};
+use crate::kept::{Caps, Passed};
+use crate::pace::Pace;
 use crate::util::{count, human_size, millis, span_of};
-use decode::Decoder;
+use decode::{Decoder, Problem};
 use source::{Resume, Source};
 
 /// Reconnections when `reconnect` does not say.
@@ -187,14 +200,14 @@ async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
         headers_after: Duration::ZERO,
         until,
         max_events: config.max_events,
-        max_body,
         max_body_span: span_of(value, "max_body"),
         bytes: 0,
-        source: Source::default(),
-        decoder: Decoder::new(),
+        source: Source::new(Caps::new(max_body)),
+        decoder: Decoder::new(usize::try_from(max_body).unwrap_or(usize::MAX)),
         last_miss: None,
         reconnects: 0,
         observer: input.observer.clone(),
+        pace: Pace::default(),
     };
 
     let Some(mut response) = stream.target.connect(&client, request).await? else {
@@ -361,7 +374,6 @@ struct Stream {
     headers_after: Duration,
     until: Option<Until>,
     max_events: Option<usize>,
-    max_body: u64,
     max_body_span: Span,
     /// Bytes of the stream read so far, over every connection.
     bytes: u64,
@@ -371,6 +383,7 @@ struct Stream {
     last_miss: Option<String>,
     reconnects: u32,
     observer: Observer,
+    pace: Pace,
 }
 
 impl Stream {
@@ -379,33 +392,32 @@ impl Stream {
         self.target.listen_at.unwrap_or(self.target.deadline)
     }
 
+    /// Whether the step reads for a fixed time (`listen`): past the cap on
+    /// events kept it keeps the first and last, where another step fails.
+    fn reads_for_a_time(&self) -> bool {
+        self.target.listen_at.is_some()
+    }
+
     /// Reads one connection's stream until it ends.
     async fn read(&mut self, response: &mut Response) -> Result<Stop, StepError> {
         loop {
+            // a server that never pauses has a chunk ready at every read, and
+            // the timeout below only fires on a read that waits
+            if Instant::now() >= self.stop_at() {
+                return self.out_of_time(false).map(Stop::End);
+            }
             let read = timeout_at(self.stop_at(), response.chunk()).await;
             let at = self.sent.elapsed();
             let chunk = match read {
                 Err(_) => return self.out_of_time(false).map(Stop::End),
                 Ok(Ok(Some(chunk))) => chunk,
-                Ok(Ok(None)) => return self.closed(at, None),
-                Ok(Err(err)) if cut_short(&err) => return self.closed(at, None),
-                Ok(Err(err)) => return self.closed(at, Some(&err)),
+                Ok(Ok(None)) => return self.closed(at, None).await,
+                Ok(Err(err)) if cut_short(&err) => return self.closed(at, None).await,
+                Ok(Err(err)) => return self.closed(at, Some(&err)).await,
             };
             self.bytes += chunk.len() as u64;
-            if self.bytes > self.max_body {
-                return Err(StepError::new(format!(
-                    "the event stream of `{}` passed the {} cap after {}",
-                    self.target.url,
-                    human_size(self.max_body),
-                    count(self.source.len(), "event")
-                ))
-                .at(self.max_body_span.clone())
-                .help(
-                    "raise `max_body` (e.g. `max_body = \"64MiB\"`), or end the stream sooner with `until`, `listen` or `max_events`",
-                ));
-            }
-            let blocks = self.decoder.push(&chunk).map_err(|m| self.internal(&m))?;
-            if let Some(end) = self.dispatch(blocks, at) {
+            let blocks = self.decoder.push(&chunk).map_err(|p| self.problem(p))?;
+            if let Some(end) = self.dispatch(blocks, at).await? {
                 return Ok(Stop::End(end));
             }
         }
@@ -414,9 +426,13 @@ impl Stream {
     /// The stream stopped: the server closed it cleanly between events, or
     /// not, or the connection failed (`failed`). The events it completed
     /// count; an unfinished one is dropped.
-    fn closed(&mut self, at: Duration, failed: Option<&reqwest::Error>) -> Result<Stop, StepError> {
-        let blocks = self.decoder.finish().map_err(|m| self.internal(&m))?;
-        if let Some(end) = self.dispatch(blocks, at) {
+    async fn closed(
+        &mut self,
+        at: Duration,
+        failed: Option<&reqwest::Error>,
+    ) -> Result<Stop, StepError> {
+        let blocks = self.decoder.finish().map_err(|p| self.problem(p))?;
+        if let Some(end) = self.dispatch(blocks, at).await? {
             return Ok(Stop::End(end));
         }
         if let Some(err) = failed {
@@ -445,10 +461,26 @@ impl Stream {
         Ok(Stop::End(End::Closed))
     }
 
-    /// Turns blocks into events; says when one of them ends the stream.
-    fn dispatch(&mut self, blocks: Vec<sse_stream::Sse>, at: Duration) -> Option<End> {
+    /// Turns blocks into events; says when one of them ends the stream, or
+    /// when one passed the cap on events kept in a step that must keep them
+    /// all.
+    async fn dispatch(
+        &mut self,
+        blocks: Vec<sse_stream::Sse>,
+        at: Duration,
+    ) -> Result<Option<End>, StepError> {
         for block in blocks {
-            let Some((index, event)) = self.source.apply(block, at) else {
+            // one read may complete thousands of events, each observed
+            self.pace.keep().await;
+            let Some((index, _)) = self.source.apply(block, at) else {
+                continue;
+            };
+            if let (1.., Some(passed)) = self.source.dropped()
+                && !self.reads_for_a_time()
+            {
+                return Err(self.over_cap(passed));
+            }
+            let Some(event) = self.source.latest() else {
                 continue;
             };
             if self.observer.wanted() {
@@ -457,18 +489,66 @@ impl Stream {
                     "type": event["type"],
                     "offset": event["offset"],
                 }));
+                self.pace.observed();
             }
             if let Some(until) = &self.until {
                 match until.test(event) {
-                    Ok(()) => return Some(End::Until),
+                    Ok(()) => return Ok(Some(End::Until)),
                     Err(why) => self.last_miss = Some(why),
                 }
             }
             if self.max_events.is_some_and(|max| self.source.len() >= max) {
-                return Some(End::MaxEvents);
+                return Ok(Some(End::MaxEvents));
             }
         }
-        None
+        Ok(None)
+    }
+
+    /// The error of a step that must keep every event and cannot.
+    fn over_cap(&self, passed: Passed) -> StepError {
+        let mut help = String::from(
+            "read the stream for a fixed time with `listen = \"5s\"`, which keeps the first and last events and counts the others in `dropped`, or end it sooner with `until` or `max_events`",
+        );
+        let at = match passed {
+            Passed::Docs(_) => self.target.url_span.clone(),
+            Passed::Bytes(_) => {
+                help.push_str(", or raise `max_body`, the memory cap");
+                self.max_body_span.clone()
+            }
+        };
+        StepError::new(format!(
+            "the event stream of `{}` passed the cap on what a step keeps, {}, after {}",
+            self.target.url,
+            passed.describe("event"),
+            count(self.source.len(), "event")
+        ))
+        .at(at)
+        .help(help)
+    }
+
+    /// The error of input the decoder cannot take.
+    fn problem(&self, problem: Problem) -> StepError {
+        let cap = human_size(self.decoder.cap() as u64);
+        let so_far = format!(
+            "{} received, {}",
+            human_size(self.bytes),
+            count(self.source.len(), "event")
+        );
+        match problem {
+            Problem::Parse(message) => self.internal(&message),
+            Problem::LongLine(_) => StepError::new(format!(
+                "one line of the event stream of `{}` passed {cap} without ending ({so_far})",
+                self.target.url
+            ))
+            .at(self.max_body_span.clone())
+            .help("does the server end its lines? `max_body` is the cap on one line; raise it if lines this long are expected"),
+            Problem::LongEvent(_) => StepError::new(format!(
+                "one event of the event stream of `{}` passed {cap} of data without the blank line that ends it ({so_far})",
+                self.target.url
+            ))
+            .at(self.max_body_span.clone())
+            .help("does the server end its events with a blank line? `max_body` is the cap on one event; raise it if events this large are expected"),
+        }
     }
 
     /// After the server closed the stream, cleanly or with `cut`: opens it
@@ -639,11 +719,12 @@ impl Stream {
         let ignored_lines = self.decoder.ignored_lines();
         let doc = self.source.into_doc();
         // built in place: `json!` would copy the events by serializing them
-        let fields: [(&str, Json); 17] = [
+        let fields: [(&str, Json); 18] = [
             ("status", Json::from(status)),
             ("headers", Json::Object(headers)),
             ("url", Json::String(url)),
             ("events", Json::Array(doc.events)),
+            ("dropped", Json::from(doc.dropped)),
             (
                 "first_event",
                 doc.first_event.map_or(Json::Null, Json::from),
@@ -726,28 +807,40 @@ mod tests {
             headers_after: Duration::ZERO,
             until: None,
             max_events: None,
-            max_body: u64::MAX,
             max_body_span: 0..0,
             bytes: 0,
-            source: Source::default(),
-            decoder: Decoder::new(),
+            source: Source::new(Caps::new(u64::MAX)),
+            decoder: Decoder::new(usize::MAX),
             last_miss: None,
             reconnects: 0,
             observer: Observer::none(),
+            pace: Pace::default(),
         }
     }
 
     /// What makes a burst sent in one piece look like one (`incremental`).
-    #[test]
-    fn events_completed_by_one_read_share_its_offset() {
+    #[tokio::test]
+    async fn events_completed_by_one_read_share_its_offset() {
         let mut stream = stream();
         let blocks = stream
             .decoder
             .push(b"data: a\n\ndata: b\n\ndata: c\n\ndata: d")
             .unwrap();
-        assert_eq!(stream.dispatch(blocks, Duration::from_millis(7)), None);
+        assert_eq!(
+            stream
+                .dispatch(blocks, Duration::from_millis(7))
+                .await
+                .unwrap(),
+            None
+        );
         let blocks = stream.decoder.push(b"\n\n").unwrap();
-        assert_eq!(stream.dispatch(blocks, Duration::from_millis(9)), None);
+        assert_eq!(
+            stream
+                .dispatch(blocks, Duration::from_millis(9))
+                .await
+                .unwrap(),
+            None
+        );
         let doc = stream.source.into_doc();
         assert_eq!(doc.first_event, Some(7.0));
         assert_eq!(doc.gaps, [0.0, 0.0, 2.0]);

@@ -33,6 +33,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::http::cookies;
+use crate::kept::Caps;
 use crate::util::{millis, span_of};
 use connect::{Handshake, Opened, Refusal, Target};
 use connections::WsConnections;
@@ -63,9 +64,11 @@ const FINISH_GRACE: Duration = Duration::from_secs(1);
 /// with `type` `ping`/`pong`/`close`, a close with `code` and `reason`);
 /// `received` the incoming text and binary messages. Offsets are ms since the
 /// step started, or got its named connection when it had to wait for another
-/// step. Both keep at most 10,000 documents or 16 MiB of them, then only
-/// the latest, counting the others in `dropped`. `connect` is null when the
-/// step continues a named connection.
+/// step. Both keep at most 10,000 documents or the run's `max_body` of
+/// memory (the `kept` module): past that, a `wait` keeps the first and the
+/// latest, counting the others in `dropped`, and an action that reads until
+/// something happens fails. `connect` is null when the step continues a
+/// named connection.
 ///
 /// With `allow_refusal = true`, a handshake answered with another status
 /// than 101 gives the same document with that `status` and `headers`, the
@@ -108,6 +111,8 @@ struct Talk<'a> {
     connect: Option<f64>,
     /// Whether the connection stays open after the conversation.
     keep_open: bool,
+    /// What the transcript may hold.
+    caps: Caps,
 }
 
 async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
@@ -124,6 +129,7 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
         observer: input.observer.clone(),
         connect,
         keep_open,
+        caps: Caps::new(input.max_body),
     };
 
     let Some(url) = &config.url else {
@@ -243,7 +249,14 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
 async fn converse(conn: &mut Conn, talk: Talk<'_>) -> Result<serde_json::Value, StepError> {
     let url = conn.url.clone();
     let handshake = conn.handshake.clone();
-    let mut session = Session::new(conn, talk.started, talk.deadline, talk.limit, talk.observer);
+    let mut session = Session::new(
+        conn,
+        talk.started,
+        talk.deadline,
+        talk.limit,
+        talk.observer,
+        talk.caps,
+    );
     let mut replies = Replies::default();
     conversation::perform(talk.items, &mut session, &mut replies).await?;
     if !talk.keep_open {
@@ -251,15 +264,17 @@ async fn converse(conn: &mut Conn, talk: Talk<'_>) -> Result<serde_json::Value, 
         session.finish(until).await;
     }
     let open = talk.keep_open && session.conn.ended.is_none();
+    let dropped = session.dropped();
+    let (messages, received) = session.take_transcript();
     Ok(json!({
         "url": url,
         "status": handshake.status,
         "headers": handshake.headers,
         "protocol": handshake.protocol,
         "connect": talk.connect,
-        "messages": session.messages.to_json(),
-        "received": session.received.to_json(),
-        "dropped": session.dropped(),
+        "messages": messages,
+        "received": received,
+        "dropped": dropped,
         "replies": replies.by_key,
         "latencies": replies.latencies,
         "close": session.close,

@@ -14,7 +14,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run_spec, run_step, start_tls,
+    HANG_GUARD, MAX_BODY, TLS_DIR, answer_once, config, context, run_spec, run_spec_live, run_step,
+    start_tls,
 };
 use planrun_runner::executor::{SpecContext, StepError};
 use planrun_steps::http::HttpExecutor;
@@ -102,6 +103,7 @@ async fn a_stream_fills_the_result_document() {
             "headers",
             "url",
             "events",
+            "dropped",
             "first_event",
             "gaps",
             "max_gap",
@@ -774,19 +776,125 @@ async fn reconnects_stop_after_their_attempts_or_when_the_server_says_so() {
 }
 
 #[tokio::test]
-async fn bytes_past_max_body_are_an_error() {
+async fn events_past_max_body_in_memory_are_an_error() {
     let server = FixtureServer::start().await;
     let (ctx, _dir) = context();
     let url = server.url("/sse/endless");
+    // a `tick` event holds far more memory than its 40 bytes on the wire
     let err = fails(&ctx, &format!("get = \"{url}\"\nmax_body = \"1KiB\"")).await;
+    assert_eq!(
+        err.message,
+        format!(
+            "the event stream of `{url}` passed the cap on what a step keeps, 1 KiB of events, after 2 events"
+        )
+    );
+    let help = err.help.unwrap();
     assert!(
-        err.message.starts_with(&format!(
-            "the event stream of `{url}` passed the 1 KiB cap after "
-        )),
+        help.contains("`listen") && help.contains("raise `max_body`"),
+        "{help}"
+    );
+}
+
+/// The most events a step keeps (`crate::kept::KEPT_DOCS`).
+const KEPT_EVENTS: usize = 10_000;
+
+#[tokio::test]
+async fn a_flood_read_with_listen_keeps_the_first_and_last_events() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/sse/flood");
+    let doc = ok(&ctx, &format!("get = \"{url}\"\nlisten = \"1s\"")).await;
+    assert_eq!(doc["end"], "listen");
+    let events = doc["events"].as_array().unwrap();
+    let dropped = doc["dropped"].as_u64().unwrap();
+    // the fixture sends tens of thousands of events a second, in writes of
+    // thousands: the cap is passed at the first reads
+    assert_eq!(events.len(), KEPT_EVENTS, "dropped {dropped}");
+    assert!(dropped > 0);
+    let data = FixtureServer::SSE_FLOOD_EVENT
+        .trim_start_matches("data: ")
+        .trim_end();
+    assert!(events.iter().all(|e| e["data"] == data));
+    assert_eq!(
+        doc["text"].as_str().unwrap().len(),
+        KEPT_EVENTS * data.len()
+    );
+    // a gap for every kept event but the first, each to the event before it
+    assert_eq!(doc["gaps"].as_array().unwrap().len(), KEPT_EVENTS - 1);
+    // the first events came at the start, the last ones near the end
+    let first = events[0]["offset"].as_f64().unwrap();
+    let last = events[KEPT_EVENTS - 1]["offset"].as_f64().unwrap();
+    assert_eq!(doc["first_event"].as_f64(), Some(first));
+    assert!(first < last, "{first} {last}");
+}
+
+#[tokio::test]
+async fn a_flood_read_until_an_event_fails_at_the_cap() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/sse/flood");
+    for extra in ["", "\nuntil = \"never\"", "\nmax_events = 20000"] {
+        let err = fails(&ctx, &format!("get = \"{url}\"{extra}")).await;
+        assert_eq!(
+            err.message,
+            format!(
+                "the event stream of `{url}` passed the cap on what a step keeps, 10000 events, after 10001 events"
+            ),
+            "{extra}"
+        );
+        let help = err.help.unwrap();
+        assert!(help.contains("`listen = \"5s\"`"), "{help}");
+        assert!(!help.contains("max_body"), "{help}");
+    }
+}
+
+#[tokio::test]
+async fn a_line_that_never_ends_fails_at_max_body() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/sse/endless-line");
+    for extra in ["", "\nlisten = \"5s\""] {
+        let err = fails(
+            &ctx,
+            &format!("get = \"{url}\"\nmax_body = \"1MiB\"{extra}"),
+        )
+        .await;
+        let start =
+            format!("one line of the event stream of `{url}` passed 1 MiB without ending (");
+        assert!(err.message.starts_with(&start), "{}", err.message);
+        assert!(
+            err.message.ends_with(" received, 0 events)"),
+            "{}",
+            err.message
+        );
+        assert!(err.help.unwrap().contains("`max_body`"));
+    }
+}
+
+#[tokio::test]
+async fn the_time_limit_binds_while_chunks_keep_coming() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    // comments without pause: never an event, always a chunk ready
+    let url = server.url("/sse/keep-alive-flood");
+    let err = sse_within(
+        &ctx,
+        &format!("get = \"{url}\""),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message
+            .starts_with("no event arrived within 300 ms (the server sent headers after "),
         "{}",
         err.message
     );
-    assert!(err.help.unwrap().contains("`max_body`"));
+    assert!(err.message.ends_with(" comments)"), "{}", err.message);
+    let doc = ok(&ctx, &format!("get = \"{url}\"\nlisten = \"300ms\"")).await;
+    assert_eq!(doc["end"], "listen");
+    assert_eq!(doc["events"], json!([]));
+    assert!(doc["comments"].as_u64().unwrap() > 0);
 }
 
 #[tokio::test]
@@ -937,6 +1045,26 @@ async fn each_event_is_observed_as_it_arrives_without_its_data() {
         keys.sort_unstable();
         assert_eq!(keys, ["event", "offset", "type"]);
     }
+}
+
+/// Reporters run on the step's thread: a flood observed event by event must
+/// let them take the observations as they come, not pile them up.
+#[tokio::test(flavor = "current_thread")]
+async fn a_flood_observed_live_does_not_pile_up_observations() {
+    let server = FixtureServer::start().await;
+    let (_ctx, dir) = context();
+    let text = format!(
+        "id = \"live\"\n[[steps]]\nsse = {{ get = \"{}\", listen = \"1s\" }}\nexpect.dropped = {{ gt = 0 }}\n",
+        server.url("/sse/flood")
+    );
+    let (summary, observed, backlog) = run_spec_live(dir.path(), &text).await;
+    assert_eq!(summary.passed, 1);
+    // every event is observed, kept or not
+    assert!(observed > KEPT_EVENTS, "{observed}");
+    assert!(
+        backlog < 1000,
+        "{backlog} observations waited for the reporter"
+    );
 }
 
 // --- TLS -------------------------------------------------------------------

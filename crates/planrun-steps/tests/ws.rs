@@ -7,7 +7,10 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{HANG_GUARD, MAX_BODY, TLS_DIR, config, context, run, run_spec, run_step, start_tls};
+use common::{
+    HANG_GUARD, MAX_BODY, TLS_DIR, config, context, run, run_spec, run_spec_live, run_step,
+    start_tls,
+};
 use planrun_runner::executor::{SpecContext, StepError};
 use planrun_steps::http::HttpExecutor;
 use planrun_steps::ws::WsExecutor;
@@ -1234,34 +1237,35 @@ fn peak_memory() -> u64 {
 const FLOOD_MEMORY_BOUND: u64 = 1024 * 1024 * 1024;
 
 #[tokio::test]
-async fn the_time_limit_binds_while_a_server_floods() {
+async fn an_action_that_reads_until_something_fails_at_the_cap() {
     let server = WsServer::start().await;
     let (ctx, _dir) = context();
     let url = server.url("/flood");
-    let limit = Duration::from_secs(1);
-    // a skipping `expect` reads frames that are always ready: only the
-    // step's limit can end it
+    // a long limit: the cap, not the time, ends these steps
+    let limit = Duration::from_mins(1);
     let toml = format!(
-        "url = \"{url}\"\nconversation = [{{ wait = \"200ms\" }}, {{ expect = \"never\", skip = true, timeout = \"5s\" }}]"
+        "url = \"{url}\"\nconversation = [{{ expect = \"never\", skip = true, timeout = \"1m\" }}]"
+    );
+    let err = guarded(run_step(&setup(), &ctx, &config(&toml), limit, MAX_BODY))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "conversation item 0 (`expect`): the transcript passed its cap of 10000 frames after 10001 frames in this step (the server sends more than a step keeps)"
+    );
+    assert!(err.help.unwrap().contains("`wait`"));
+
+    // after a `wait` kept the first and last frames, the transcript is full
+    let toml = format!(
+        "url = \"{url}\"\nconversation = [{{ wait = \"200ms\" }}, {{ expect_close = {{}}, timeout = \"1m\" }}]"
     );
     let err = guarded(run_step(&setup(), &ctx, &config(&toml), limit, MAX_BODY))
         .await
         .unwrap_err();
     assert!(
         err.message.starts_with(
-            "conversation item 1 (`expect`): the step's time limit of 1 s ran out while waiting for a matching message"
+            "conversation item 1 (`expect_close`): the transcript passed its cap of 10000 frames after "
         ),
-        "{}",
-        err.message
-    );
-
-    let toml = format!("url = \"{url}\"\nconversation = [{{ wait = \"2s\" }}]");
-    let err = guarded(run_step(&setup(), &ctx, &config(&toml), limit, MAX_BODY))
-        .await
-        .unwrap_err();
-    assert!(
-        err.message
-            .contains("would run past the step's time limit of 1 s"),
         "{}",
         err.message
     );
@@ -1269,6 +1273,29 @@ async fn the_time_limit_binds_while_a_server_floods() {
         peak_memory() < FLOOD_MEMORY_BOUND,
         "peak memory {}",
         peak_memory()
+    );
+}
+
+#[tokio::test]
+async fn a_wait_past_the_time_limit_fails_at_once_while_a_server_floods() {
+    let server = WsServer::start().await;
+    let (ctx, _dir) = context();
+    let url = server.url("/flood");
+    let toml = format!("url = \"{url}\"\nconversation = [{{ wait = \"2s\" }}]");
+    let err = guarded(run_step(
+        &setup(),
+        &ctx,
+        &config(&toml),
+        Duration::from_secs(1),
+        MAX_BODY,
+    ))
+    .await
+    .unwrap_err();
+    assert!(
+        err.message
+            .contains("would run past the step's time limit of 1 s"),
+        "{}",
+        err.message
     );
 }
 
@@ -1285,8 +1312,8 @@ async fn a_flood_keeps_the_first_and_last_messages_and_counts_the_rest() {
     .unwrap();
     let received = doc["received"].as_array().unwrap();
     let messages = doc["messages"].as_array().unwrap();
-    assert!(received.len() <= KEPT_MESSAGES + 2, "{}", received.len());
-    assert!(messages.len() <= KEPT_MESSAGES + 2, "{}", messages.len());
+    assert_eq!(received.len(), KEPT_MESSAGES);
+    assert_eq!(messages.len(), KEPT_MESSAGES);
     assert!(
         doc["dropped"]["received"].as_u64().unwrap() > 0,
         "{}",
@@ -1304,5 +1331,24 @@ async fn a_flood_keeps_the_first_and_last_messages_and_counts_the_rest() {
         peak_memory() < FLOOD_MEMORY_BOUND,
         "peak memory {}",
         peak_memory()
+    );
+}
+
+/// Reporters run on the step's thread: frames read from a buffer are always
+/// ready, and each observed must not pile up for them.
+#[tokio::test(flavor = "current_thread")]
+async fn a_flood_observed_live_does_not_pile_up_observations() {
+    let server = WsServer::start().await;
+    let (_ctx, dir) = context();
+    let text = format!(
+        "id = \"live\"\n[[steps]]\nws = {{ url = \"{}\", conversation = [{{ wait = \"1s\" }}] }}\nexpect.dropped.received = {{ gt = 0 }}\n",
+        server.url("/flood")
+    );
+    let (summary, observed, backlog) = run_spec_live(dir.path(), &text).await;
+    assert_eq!(summary.passed, 1);
+    assert!(observed > KEPT_MESSAGES, "{observed}");
+    assert!(
+        backlog < 1000,
+        "{backlog} observations waited for the reporter"
     );
 }

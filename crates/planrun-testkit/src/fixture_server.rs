@@ -24,6 +24,9 @@ pub struct FixtureServer {
 }
 
 impl FixtureServer {
+    /// The event `/sse/flood` sends without pause: one byte of data.
+    pub const SSE_FLOOD_EVENT: &str = routes::SSE_FLOOD_EVENT;
+
     /// Binds 127.0.0.1 on a free port and serves in background tasks.
     ///
     /// # Panics

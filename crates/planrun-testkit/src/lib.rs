@@ -45,7 +45,7 @@
 //! | `GET /needs-cookie` | 200 with cookie `token=abc`, else 401 |
 //! | `ANY /flaky/{key}/{n}` | 503 for the first `n` calls with that key, then 200; `{"attempt": k}` |
 //! | `GET /sse/basic` | `text/event-stream`: 3 `tick` events 20 ms apart, then the stream ends |
-//! | `/sse/…` | streams that stall, burst, break the format, close mid-event or count reconnects: see `routes/sse.rs` |
+//! | `/sse/…` | streams that stall, burst, flood, never end a line, break the format, close mid-event or count reconnects: see `routes/sse.rs` |
 //!
 //! Anything else is a JSON 404. [`WsServer`] is a WebSocket fixture server
 //! (echo, silent, close with 1011, refused handshakes, server pings).

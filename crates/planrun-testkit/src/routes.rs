@@ -6,6 +6,8 @@
 
 mod sse;
 
+pub(crate) use sse::FLOOD_EVENT as SSE_FLOOD_EVENT;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

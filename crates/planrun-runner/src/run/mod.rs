@@ -198,7 +198,6 @@ impl Runner {
                 }
             }
         }
-        drop(count);
         summary.duration = started.elapsed();
         summary.interrupted = cancel.is_cancelled();
         let _ = events.send(RunEvent::RunFinished {

@@ -24,6 +24,7 @@ impl Kind for Sse {
         "headers",
         "url",
         "events",
+        "dropped",
         "first_event",
         "gaps",
         "max_gap",

@@ -3,8 +3,10 @@
 //! sse-stream does the WHATWG field parsing (BOM, CR/LF/CRLF, multi-line
 //! data, bad `retry`, ids with NUL). Around it this module owns what the
 //! parser does not report: invalid UTF-8 is decoded lossily before parsing
-//! (the parser would stop at it), comments and ignored lines are counted, and
-//! it can tell whether the input stopped in the middle of an event. It must
+//! (the parser would stop at it), comments and ignored lines are counted, it
+//! can tell whether the input stopped in the middle of an event, and it
+//! bounds what the parser holds: a line, or the data of an event, longer
+//! than the cap is an error before the parser sees it. It must
 //! not give blocks a meaning (default type, last event id, retry): that is
 //! [`super::source`].
 
@@ -19,6 +21,18 @@ use sse_stream::{Sse, SseByteStream};
 
 type Blocks = Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>;
 
+/// Why the input cannot be decoded.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Problem {
+    /// The parser rejected the input.
+    Parse(String),
+    /// One line passed the cap without ending; its length so far.
+    LongLine(usize),
+    /// The data of one event passed the cap without the blank line that
+    /// ends it; its length so far.
+    LongEvent(usize),
+}
+
 /// Decodes one connection's bytes at a time; counts survive [`restart`](Self::restart).
 pub(super) struct Decoder {
     utf8: Utf8Lossy,
@@ -28,14 +42,21 @@ pub(super) struct Decoder {
 }
 
 impl Decoder {
-    pub(super) fn new() -> Self {
+    /// A decoder that holds at most `cap` bytes of one line or of one
+    /// event's data.
+    pub(super) fn new(cap: usize) -> Self {
         let (feed, blocks) = parser();
         Self {
             utf8: Utf8Lossy::default(),
-            lines: LineTally::default(),
+            lines: LineTally::new(cap),
             feed: Some(feed),
             blocks,
         }
+    }
+
+    /// The longest line, or data of one event, this decoder holds.
+    pub(super) fn cap(&self) -> usize {
+        self.lines.cap
     }
 
     /// Forgets the input so far (a new connection), keeping the counts.
@@ -45,21 +66,21 @@ impl Decoder {
         self.lines = LineTally {
             comments: self.lines.comments,
             ignored: self.lines.ignored,
-            ..LineTally::default()
+            ..LineTally::new(self.lines.cap)
         };
         self.feed = Some(feed);
         self.blocks = blocks;
     }
 
     /// Takes the next bytes; returns the blocks they complete.
-    pub(super) fn push(&mut self, bytes: &[u8]) -> Result<Vec<Sse>, String> {
+    pub(super) fn push(&mut self, bytes: &[u8]) -> Result<Vec<Sse>, Problem> {
         let text = self.utf8.decode(bytes);
         self.parse(text)
     }
 
     /// Ends the input; returns the blocks it completes (an unfinished last
     /// block is dropped, as WHATWG says).
-    pub(super) fn finish(&mut self) -> Result<Vec<Sse>, String> {
+    pub(super) fn finish(&mut self) -> Result<Vec<Sse>, Problem> {
         let text = self.utf8.finish();
         let mut blocks = self.parse(text)?;
         self.feed = None;
@@ -70,7 +91,7 @@ impl Decoder {
     /// Whether the input so far stops inside an event: a field line since the
     /// last blank line, or an unfinished line that is not a comment.
     pub(super) fn mid_event(&self) -> bool {
-        self.lines.open || self.lines.line.first().is_some_and(|b| *b != b':')
+        self.lines.open || self.lines.line.first.is_some_and(|b| b != b':')
     }
 
     /// Comment lines seen (`: keep-alive`).
@@ -84,9 +105,10 @@ impl Decoder {
         self.lines.ignored
     }
 
-    fn parse(&mut self, text: String) -> Result<Vec<Sse>, String> {
+    fn parse(&mut self, text: String) -> Result<Vec<Sse>, Problem> {
         if !text.is_empty() {
-            self.lines.push(text.as_bytes());
+            // checked before the parser holds the text
+            self.lines.push(text.as_bytes())?;
             if let Some(feed) = &self.feed {
                 // the receiver lives in `self.blocks`, so sending cannot fail
                 let _ = feed.send(Bytes::from(text));
@@ -96,12 +118,12 @@ impl Decoder {
     }
 
     /// Every block the parser can make of the input fed so far.
-    fn drain(&mut self) -> Result<Vec<Sse>, String> {
+    fn drain(&mut self) -> Result<Vec<Sse>, Problem> {
         let mut out = Vec::new();
         // the feed is a plain queue: a poll that finds it empty means "all
         // parsed", so polling without a waker is sound here
         while let Some(Some(block)) = self.blocks.next().now_or_never() {
-            out.push(block.map_err(|err| format!("cannot parse the event stream: {err}"))?);
+            out.push(block.map_err(|err| Problem::Parse(format!("cannot parse the event stream: {err}")))?);
         }
         Ok(out)
     }
@@ -166,25 +188,44 @@ impl Utf8Lossy {
 }
 
 /// Splits decoded text into lines as WHATWG does, to count what the parser
-/// drops without a word and to know where an event starts and ends.
-#[derive(Default)]
+/// drops without a word, to know where an event starts and ends, and to
+/// stop a line or an event that passes the cap. A line is read as it comes
+/// and not kept: only what tells its field and whether the parser uses it.
 struct LineTally {
+    /// The longest line, and data of one event, let through.
+    cap: usize,
     /// The current line, not yet ended.
-    line: Vec<u8>,
+    line: Line,
     /// The last input ended with CR: a leading LF belongs to it.
     after_cr: bool,
     /// Some text arrived (a BOM is only skipped in front of the stream).
     started: bool,
     /// A field line arrived since the last blank line.
     open: bool,
+    /// Bytes of the `data` lines since the last blank line: what the parser
+    /// holds for the event.
+    event: usize,
     comments: u64,
     ignored: u64,
 }
 
 impl LineTally {
-    fn push(&mut self, text: &[u8]) {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            line: Line::default(),
+            after_cr: false,
+            started: false,
+            open: false,
+            event: 0,
+            comments: 0,
+            ignored: 0,
+        }
+    }
+
+    fn push(&mut self, text: &[u8]) -> Result<(), Problem> {
         if text.is_empty() {
-            return;
+            return Ok(());
         }
         let mut rest = text;
         if !self.started {
@@ -196,8 +237,8 @@ impl LineTally {
             rest = rest.strip_prefix(b"\n").unwrap_or(rest);
         }
         while let Some(end) = rest.iter().position(|b| matches!(b, b'\r' | b'\n')) {
-            self.line.extend_from_slice(&rest[..end]);
-            self.end_line();
+            self.line.extend(&rest[..end]);
+            self.end_line()?;
             let mut next = end + 1;
             if rest[end] == b'\r' {
                 match rest.get(next) {
@@ -208,36 +249,48 @@ impl LineTally {
             }
             rest = &rest[next..];
         }
-        self.line.extend_from_slice(rest);
+        self.line.extend(rest);
+        self.check(self.line.len)
     }
 
-    fn end_line(&mut self) {
-        let line = std::mem::take(&mut self.line);
-        let Some(first) = line.first() else {
-            self.open = false;
-            return;
-        };
-        if *first == b':' {
-            self.comments += 1;
-            return;
+    /// Whether the current line, `len` bytes long, and its event fit the cap.
+    fn check(&self, len: usize) -> Result<(), Problem> {
+        if len > self.cap {
+            return Err(Problem::LongLine(len));
         }
-        let (name, value) = match line.iter().position(|b| *b == b':') {
-            Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
-            }
-            None => (line.as_slice(), &[][..]),
+        let event = if self.line.may_be(b"data") {
+            self.event + len
+        } else {
+            self.event
         };
+        if event > self.cap {
+            return Err(Problem::LongEvent(event));
+        }
+        Ok(())
+    }
+
+    fn end_line(&mut self) -> Result<(), Problem> {
+        self.check(self.line.len)?;
+        let line = std::mem::take(&mut self.line);
+        let Some(first) = line.first else {
+            self.open = false;
+            self.event = 0;
+            return Ok(());
+        };
+        if first == b':' {
+            self.comments += 1;
+            return Ok(());
+        }
+        let name = line.name.as_deref().unwrap_or_default();
         let used = match name {
-            b"data" | b"event" => true,
-            b"id" => !value.contains(&0),
-            b"retry" => {
-                value.iter().all(u8::is_ascii_digit)
-                    && std::str::from_utf8(value)
-                        .ok()
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .is_some()
+            b"data" => {
+                // the parser joins data lines with a newline
+                self.event += line.len + 1;
+                true
             }
+            b"event" => true,
+            b"id" => !line.nul,
+            b"retry" => line.retry.is_some() && line.value_len > 0,
             _ => false,
         };
         if matches!(name, b"data" | b"event" | b"id" | b"retry") {
@@ -246,6 +299,104 @@ impl LineTally {
         if !used {
             self.ignored += 1;
         }
+        Ok(())
+    }
+}
+
+/// What a line tells, read piece by piece without keeping it.
+struct Line {
+    len: usize,
+    first: Option<u8>,
+    /// The field name while it may still be one the parser knows (`None`
+    /// once it is longer than any).
+    name: Option<Vec<u8>>,
+    /// The colon after the name arrived.
+    colon: bool,
+    /// Bytes of the value (after the colon and one optional space).
+    value_len: usize,
+    /// The value is still to start: a leading space is skipped.
+    value_start: bool,
+    /// The value holds a NUL (an `id` with one is ignored).
+    nul: bool,
+    /// The value as a `retry` number: `None` once a byte is no digit or it
+    /// overflows.
+    retry: Option<u64>,
+}
+
+/// The longest field name the parser knows (`retry`).
+const LONGEST_NAME: usize = 5;
+
+impl Default for Line {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            first: None,
+            name: Some(Vec::new()),
+            colon: false,
+            value_len: 0,
+            value_start: true,
+            nul: false,
+            retry: Some(0),
+        }
+    }
+}
+
+impl Line {
+    fn extend(&mut self, bytes: &[u8]) {
+        let Some(&first) = bytes.first() else {
+            return;
+        };
+        self.len += bytes.len();
+        self.first.get_or_insert(first);
+        let mut value = bytes;
+        if !self.colon {
+            let (name, rest) = match bytes.iter().position(|b| *b == b':') {
+                Some(colon) => {
+                    self.colon = true;
+                    (&bytes[..colon], &bytes[colon + 1..])
+                }
+                None => (bytes, &[][..]),
+            };
+            if let Some(known) = &mut self.name {
+                if known.len() + name.len() > LONGEST_NAME {
+                    self.name = None;
+                } else {
+                    known.extend_from_slice(name);
+                }
+            }
+            value = rest;
+        }
+        if !self.colon || value.is_empty() {
+            return;
+        }
+        if self.value_start {
+            self.value_start = false;
+            value = value.strip_prefix(b" ").unwrap_or(value);
+        }
+        self.value_len += value.len();
+        match self.name.as_deref() {
+            Some(b"id") => self.nul |= value.contains(&0),
+            Some(b"retry") => {
+                for byte in value {
+                    self.retry = self.retry.and_then(|n| {
+                        let digit = char::from(*byte).to_digit(10)?;
+                        n.checked_mul(10)?.checked_add(u64::from(digit))
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the line is, or may still turn out to be, the field `name`.
+    fn may_be(&self, name: &[u8]) -> bool {
+        self.name.as_deref().is_some_and(|known| {
+            if self.colon {
+                known == name
+            } else {
+                name.starts_with(known)
+            }
+        })
     }
 }
 
@@ -254,7 +405,7 @@ mod tests {
     use super::*;
 
     fn decode_all(chunks: &[&[u8]]) -> (Vec<Sse>, Decoder) {
-        let mut decoder = Decoder::new();
+        let mut decoder = Decoder::new(usize::MAX);
         let mut blocks = Vec::new();
         for chunk in chunks {
             blocks.extend(decoder.push(chunk).unwrap());
@@ -274,7 +425,7 @@ mod tests {
 
     #[test]
     fn blocks_come_out_as_soon_as_their_blank_line_arrives() {
-        let mut decoder = Decoder::new();
+        let mut decoder = Decoder::new(usize::MAX);
         assert!(decoder.push(b"data: a\n").unwrap().is_empty());
         assert!(decoder.mid_event());
         let blocks = decoder.push(b"\ndata: b").unwrap();
@@ -313,5 +464,43 @@ mod tests {
         let blocks = decoder.push(b"data: fresh\n\n").unwrap();
         assert_eq!(blocks[0].data.as_deref(), Some("fresh"));
         assert_eq!(decoder.comments(), 1);
+    }
+
+    #[test]
+    fn a_line_past_the_cap_is_stopped_before_the_parser_holds_it() {
+        let mut decoder = Decoder::new(100);
+        assert!(decoder.push(b"data: ").unwrap().is_empty());
+        assert_eq!(decoder.push(&[b'x'; 200]), Err(Problem::LongLine(206)));
+        let mut decoder = Decoder::new(100);
+        let comment = [b':'; 101];
+        assert_eq!(decoder.push(&comment), Err(Problem::LongLine(101)));
+    }
+
+    #[test]
+    fn an_event_past_the_cap_is_stopped() {
+        let mut decoder = Decoder::new(100);
+        let line = b"data: 0123456789012345678901234567890123456789\n";
+        assert!(decoder.push(line).unwrap().is_empty());
+        assert!(decoder.push(line).unwrap().is_empty());
+        assert_eq!(decoder.push(line), Err(Problem::LongEvent(140)));
+        // a blank line starts the count again
+        let mut decoder = Decoder::new(100);
+        for _ in 0..10 {
+            assert_eq!(decoder.push(line).unwrap().len(), 0);
+            assert_eq!(decoder.push(b"\n").unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn ids_and_retries_are_judged_across_splits() {
+        let text = b"retry: 12\nretry: 99999999999999999999999\nretry:\nid: a\0b\nid: fine\ndata: x\n\n";
+        for size in [1, 2, 3, 7, text.len()] {
+            let chunks: Vec<&[u8]> = text.chunks(size).collect();
+            let (blocks, decoder) = decode_all(&chunks);
+            assert_eq!(blocks.len(), 1, "chunks of {size}");
+            assert_eq!(blocks[0].retry, Some(12), "chunks of {size}");
+            assert_eq!(blocks[0].id.as_deref(), Some("fine"), "chunks of {size}");
+            assert_eq!(decoder.ignored_lines(), 3, "chunks of {size}");
+        }
     }
 }

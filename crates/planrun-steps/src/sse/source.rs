@@ -2,30 +2,53 @@
 //! a type (`message` by default), the last event id (which persists across
 //! events and connections) and the reconnection time (`retry`).
 //!
-//! Owns the event documents and the stream's totals; must not read bytes
-//! ([`super::decode`]) nor decide when the stream ends ([`super`]).
+//! Owns the event documents, bounded by [`Kept`], and the stream's totals;
+//! must not read bytes ([`super::decode`]) nor decide when the stream ends
+//! or what passing the caps means ([`super`]).
 
 use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 use sse_stream::Sse;
 
+use crate::kept::{Caps, Kept, Passed, held};
 use crate::util::millis;
 
+/// A kept event: its document, and the gap from the event before it (kept
+/// or not), in ms.
+struct Event {
+    doc: Json,
+    gap: Option<f64>,
+}
+
 /// The events of one step, across reconnections.
-#[derive(Default)]
 pub(super) struct Source {
     /// Per WHATWG an empty id means "none"; it is sent on reconnection only when set.
     last_event_id: String,
     /// Whether the stream ever sent an `id` field (an empty one too).
     id_sent: bool,
     retry: Option<u64>,
-    events: Vec<Json>,
-    offsets: Vec<f64>,
-    text: String,
+    events: Kept<Event>,
+    first_offset: Option<f64>,
+    last_offset: Option<f64>,
+    /// The largest gap between two events that arrived one after the other.
+    max_gap: Option<f64>,
 }
 
 impl Source {
+    /// The events of a stream, keeping at most `caps` of them.
+    pub(super) fn new(caps: Caps) -> Self {
+        Self {
+            last_event_id: String::new(),
+            id_sent: false,
+            retry: None,
+            events: Kept::new(caps),
+            first_offset: None,
+            last_offset: None,
+            max_gap: None,
+        }
+    }
+
     /// Applies one block; returns the event it dispatches and its index, if
     /// any.
     ///
@@ -46,8 +69,14 @@ impl Source {
             .unwrap_or_else(|| String::from("message"));
         let parsed = serde_json::from_str::<Json>(&data).unwrap_or(Json::Null);
         let offset = millis(offset);
-        self.text.push_str(&data);
-        self.offsets.push(offset);
+        let gap = self.last_offset.map(|last| offset - last);
+        if let Some(gap) = gap {
+            self.max_gap = Some(self.max_gap.map_or(gap, |max| max.max(gap)));
+        }
+        self.first_offset.get_or_insert(offset);
+        self.last_offset = Some(offset);
+        // `text` holds the data a second time, and `gaps` a number
+        let size = data.len() + held(&Json::Null);
         // built in place: `json!` would serialize `parsed` a second time
         let mut event = Map::with_capacity(5);
         event.insert(String::from("type"), Json::String(kind));
@@ -59,9 +88,21 @@ impl Source {
                 .map_or(Json::Null, |id| Json::String(id.to_string())),
         );
         event.insert(String::from("offset"), Json::from(offset));
-        self.events.push(Json::Object(event));
-        let index = self.events.len() - 1;
-        self.events.last().map(|event| (index, event))
+        let doc = Json::Object(event);
+        let size = size + held(&doc);
+        self.events.push(Event { doc, gap }, size);
+        let index = self.events.seen() - 1;
+        self.events.latest().map(|event| (index, &event.doc))
+    }
+
+    /// The latest event.
+    pub(super) fn latest(&self) -> Option<&Json> {
+        self.events.latest().map(|event| &event.doc)
+    }
+
+    /// How many events were left out, and the cap passed first.
+    pub(super) fn dropped(&self) -> (usize, Option<Passed>) {
+        (self.events.dropped(), self.events.passed())
     }
 
     /// The last event id, when one is set.
@@ -83,28 +124,34 @@ impl Source {
         self.retry.map(Duration::from_millis)
     }
 
-    /// How many events were dispatched.
+    /// How many events were dispatched, kept or not.
     pub(super) fn len(&self) -> usize {
-        self.events.len()
+        self.events.seen()
     }
 
     /// When the last event arrived (ms since the request was sent).
     pub(super) fn last_offset(&self) -> Option<f64> {
-        self.offsets.last().copied()
+        self.last_offset
     }
 
     /// The stream part of the result document.
     pub(super) fn into_doc(self) -> StreamDoc {
-        let gaps: Vec<f64> = self.offsets.windows(2).map(|w| w[1] - w[0]).collect();
-        let max_gap = gaps.iter().copied().reduce(f64::max);
+        let dropped = self.events.dropped();
+        let kept = self.events.into_vec();
+        let mut text = String::new();
+        for event in &kept {
+            text.push_str(event.doc["data"].as_str().unwrap_or_default());
+        }
+        let gaps = kept.iter().filter_map(|event| event.gap).collect();
         StreamDoc {
-            first_event: self.offsets.first().copied(),
-            max_gap,
+            first_event: self.first_offset,
+            max_gap: self.max_gap,
             gaps,
             last_event_id: Some(self.last_event_id).filter(|id| !id.is_empty()),
             retry: self.retry,
-            text: self.text,
-            events: self.events,
+            text,
+            dropped,
+            events: kept.into_iter().map(|event| event.doc).collect(),
         }
     }
 }
@@ -128,6 +175,7 @@ pub(super) struct StreamDoc {
     pub(super) last_event_id: Option<String>,
     pub(super) retry: Option<u64>,
     pub(super) text: String,
+    pub(super) dropped: usize,
 }
 
 #[cfg(test)]
@@ -146,7 +194,7 @@ mod tests {
 
     #[test]
     fn type_defaults_to_message_and_ids_persist() {
-        let mut source = Source::default();
+        let mut source = Source::new(Caps::new(u64::MAX));
         let ms = Duration::from_millis;
         let first = source.apply(block(None, Some("{\"a\":1}"), Some("1")), ms(1));
         assert_eq!(

@@ -18,7 +18,7 @@ use serde_json::{Map, Value as Json, json};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::session::{By, Read, Session};
+use super::session::{AtCap, By, Read, Session};
 use super::text::{count, describe_close, describe_message, human};
 
 /// How long an action waits when neither it nor the step says.
@@ -271,6 +271,12 @@ async fn perform_one(
     session: &mut Session<'_>,
     replies: &mut Replies,
 ) -> Result<(), StepError> {
+    // a read for a fixed time goes on past the transcript's caps; a read
+    // until something happens stops there, so that a flood fails early
+    session.at_cap = match item.action {
+        Action::Wait(_) | Action::NoMessage(_) => AtCap::KeepFirstAndLast,
+        _ => AtCap::Fail,
+    };
     match &item.action {
         Action::Send(text) => session
             .send(Message::text(text.clone()))

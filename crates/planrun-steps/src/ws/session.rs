@@ -21,66 +21,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Bytes, Message};
 
 use super::connect::{Handshake, Socket};
-use super::text::{describe_close, human};
+use super::text::{count, describe_close, human};
+use crate::kept::{Caps, Kept, Passed, held};
+use crate::pace::Pace;
 use crate::util::{human_size, millis};
-
-/// The most message documents a step keeps in each of `messages` and
-/// `received`, and in the messages waiting for a later action: a server that
-/// floods must not fill the memory.
-pub(super) const KEPT_MESSAGES: usize = 10_000;
-/// The most memory those documents may hold, estimated as their text and
-/// base64 lengths plus [`DOC_OVERHEAD`] each.
-pub(super) const KEPT_BYTES: usize = 16 * 1024 * 1024;
-/// What a message document holds besides its text or base64, roughly.
-const DOC_OVERHEAD: usize = 200;
-
-/// The estimated memory of a message document.
-fn doc_size(doc: &Json) -> usize {
-    let len = |key: &str| doc.get(key).and_then(Json::as_str).map_or(0, str::len);
-    len("text") + len("base64") + len("reason") + DOC_OVERHEAD
-}
-
-/// A transcript list that keeps its first documents up to the cap, then only
-/// the latest one, and counts those it left out.
-#[derive(Debug, Default)]
-pub(super) struct Kept {
-    items: Vec<Json>,
-    bytes: usize,
-    last: Option<Json>,
-    dropped: usize,
-}
-
-impl Kept {
-    fn push(&mut self, doc: Json) {
-        let size = doc_size(&doc);
-        if self.last.is_none()
-            && self.items.len() < KEPT_MESSAGES
-            && self.bytes + size <= KEPT_BYTES
-        {
-            self.bytes += size;
-            self.items.push(doc);
-        } else if self.last.replace(doc).is_some() {
-            self.dropped += 1;
-        }
-    }
-
-    /// How many documents were pushed, kept or not.
-    pub(super) fn seen(&self) -> usize {
-        self.items.len() + usize::from(self.last.is_some()) + self.dropped
-    }
-
-    /// How many documents were left out.
-    pub(super) fn dropped(&self) -> usize {
-        self.dropped
-    }
-
-    /// The kept documents: the first ones, then the latest.
-    pub(super) fn to_json(&self) -> Json {
-        let mut items = self.items.clone();
-        items.extend(self.last.clone());
-        Json::Array(items)
-    }
-}
 
 /// An open (or ended) connection, kept between steps when named.
 pub(super) struct Conn {
@@ -113,11 +57,11 @@ impl Conn {
         }
     }
 
-    /// Keeps a message for a later action unless too many wait already;
-    /// false when it was left out.
-    pub(super) fn hold(&mut self, incoming: Incoming) -> bool {
-        let size = doc_size(&incoming.doc);
-        if self.pending.len() >= KEPT_MESSAGES || self.pending_bytes + size > KEPT_BYTES {
+    /// Keeps a message for a later action unless the messages waiting
+    /// already fill `caps`; false when it was left out.
+    pub(super) fn hold(&mut self, incoming: Incoming, caps: Caps) -> bool {
+        let size = held(&incoming.doc);
+        if self.pending.len() >= caps.docs || self.pending_bytes.saturating_add(size) > caps.bytes {
             return false;
         }
         self.pending_bytes += size;
@@ -128,9 +72,7 @@ impl Conn {
     /// The oldest message kept for a later action.
     fn take(&mut self) -> Option<Incoming> {
         let incoming = self.pending.pop_front()?;
-        self.pending_bytes = self
-            .pending_bytes
-            .saturating_sub(doc_size(&incoming.doc));
+        self.pending_bytes = self.pending_bytes.saturating_sub(held(&incoming.doc));
         Some(incoming)
     }
 
@@ -224,6 +166,16 @@ pub(super) enum Read {
     TimedOut,
 }
 
+/// What a read does when the transcript passes its caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AtCap {
+    /// Goes on, keeping the first and the latest frames (a read for a fixed
+    /// time: `wait`, and the close at the end of the step).
+    KeepFirstAndLast,
+    /// Fails, naming the cap (a read until a message, a pong or the close).
+    Fail,
+}
+
 /// One step's use of a connection, and its transcript.
 pub(super) struct Session<'c> {
     pub(super) conn: &'c mut Conn,
@@ -234,13 +186,18 @@ pub(super) struct Session<'c> {
     pub(super) limit: Duration,
     pub(super) deadline: Instant,
     observer: Observer,
+    pace: Pace,
+    /// What the transcript and the messages kept for later actions may hold.
+    caps: Caps,
+    /// What the read under way does at the caps.
+    pub(super) at_cap: AtCap,
     /// Every frame, both ways.
-    pub(super) messages: Kept,
+    messages: Kept<Json>,
     /// Incoming text and binary messages.
-    pub(super) received: Kept,
+    received: Kept<Json>,
     /// Messages read while no action wanted one and left out of those kept
     /// for later actions (see [`Conn::hold`]).
-    pub(super) unheld: usize,
+    unheld: usize,
     last_in: Option<Instant>,
     /// When each text or binary message was sent.
     sends: Vec<Instant>,
@@ -249,16 +206,18 @@ pub(super) struct Session<'c> {
 }
 
 impl<'c> Session<'c> {
-    /// A session on `conn` that counts offsets from `started` and may last
-    /// until `deadline` (the step's `limit` from its start). Messages an
-    /// earlier step read and left untaken are carried over: they count as
-    /// arriving at `started`, and are in both steps' transcripts.
+    /// A session on `conn` that counts offsets from `started`, may last
+    /// until `deadline` (the step's `limit` from its start) and keeps at
+    /// most `caps` of its transcript. Messages an earlier step read and left
+    /// untaken are carried over: they count as arriving at `started`, and
+    /// are in both steps' transcripts.
     pub(super) fn new(
         conn: &'c mut Conn,
         started: Instant,
         deadline: Instant,
         limit: Duration,
         observer: Observer,
+        caps: Caps,
     ) -> Self {
         let mut session = Self {
             conn,
@@ -266,8 +225,11 @@ impl<'c> Session<'c> {
             limit,
             deadline,
             observer,
-            messages: Kept::default(),
-            received: Kept::default(),
+            pace: Pace::default(),
+            caps,
+            at_cap: AtCap::KeepFirstAndLast,
+            messages: Kept::new(caps),
+            received: Kept::new(caps),
             unheld: 0,
             last_in: None,
             sends: Vec::new(),
@@ -288,7 +250,7 @@ impl<'c> Session<'c> {
 
     /// Keeps a message for a later action, or counts it as left out.
     pub(super) fn hold(&mut self, incoming: Incoming) {
-        if !self.conn.hold(incoming) {
+        if !self.conn.hold(incoming, self.caps) {
             self.unheld += 1;
         }
     }
@@ -301,6 +263,43 @@ impl<'c> Session<'c> {
             "received": self.received.dropped(),
             "pending": self.unheld,
         })
+    }
+
+    /// The `messages` and `received` fields of the result; the transcript
+    /// is empty afterwards.
+    pub(super) fn take_transcript(&mut self) -> (Json, Json) {
+        let messages = std::mem::replace(&mut self.messages, Kept::new(self.caps));
+        let received = std::mem::replace(&mut self.received, Kept::new(self.caps));
+        (
+            Json::Array(messages.into_vec()),
+            Json::Array(received.into_vec()),
+        )
+    }
+
+    /// Documents left out of the transcript so far.
+    fn transcript_dropped(&self) -> usize {
+        self.messages.dropped() + self.received.dropped()
+    }
+
+    /// The error of a read that passed the transcript's caps.
+    fn over_cap(&self) -> StepError {
+        let passed = self
+            .messages
+            .passed()
+            .or(self.received.passed())
+            .unwrap_or(Passed::Docs(self.caps.docs));
+        let mut help = String::from(
+            "only a `wait` reads on past the cap, keeping the first and last frames and counting the others in `dropped`: read a server that floods with a `wait` at the end of the conversation",
+        );
+        if let Passed::Bytes(_) = passed {
+            help.push_str(", or raise `defaults.max_body`, which sets the memory cap");
+        }
+        StepError::new(format!(
+            "the transcript passed its cap of {} after {} in this step (the server sends more than a step keeps)",
+            passed.describe("frame"),
+            count(self.messages.seen(), "frame")
+        ))
+        .help(help)
     }
 
     /// `until`, or the step's deadline when that comes first.
@@ -319,12 +318,15 @@ impl<'c> Session<'c> {
             let kind = doc.get("type").cloned().unwrap_or(Json::Null);
             self.observer
                 .observe(json!({"dir": dir, "type": kind, "offset": offset}));
+            self.pace.observed();
         }
         let mut entry = Map::new();
         entry.insert(String::from("dir"), json!(dir));
         entry.append(&mut doc);
         entry.insert(String::from("offset"), json!(offset));
-        self.messages.push(Json::Object(entry));
+        let entry = Json::Object(entry);
+        let size = held(&entry);
+        self.messages.push(entry, size);
     }
 
     /// Records an incoming message document (with its offset).
@@ -333,7 +335,8 @@ impl<'c> Session<'c> {
         let mut without_offset = map;
         without_offset.remove("offset");
         self.log("in", without_offset, at);
-        self.received.push(doc.clone());
+        let size = held(&doc);
+        self.received.push(doc.clone(), size);
         self.last_in = Some(at);
         Incoming { doc, at }
     }
@@ -456,13 +459,31 @@ impl<'c> Session<'c> {
     }
 
     /// Reads from the socket until a message, a pong, the end of the
-    /// connection, or `until`. Pings are answered on the way.
+    /// connection, or `until`. Pings are answered on the way. With
+    /// [`AtCap::Fail`], a frame the transcript cannot keep is an error.
     pub(super) async fn read(&mut self, until: Instant) -> Result<Read, StepError> {
+        let dropped = self.transcript_dropped();
+        let read = self.read_frames(until, dropped).await;
+        if self.at_cap == AtCap::Fail && self.transcript_dropped() > dropped {
+            return Err(self.over_cap());
+        }
+        read
+    }
+
+    /// [`Session::read`]; `dropped` is what the transcript had left out
+    /// before.
+    async fn read_frames(&mut self, until: Instant, dropped: usize) -> Result<Read, StepError> {
         use tungstenite::Error as E;
         loop {
             if self.conn.ended.is_some() {
                 return Ok(Read::Closed);
             }
+            // pings that never stop would keep this loop going to `until`
+            if self.at_cap == AtCap::Fail && self.transcript_dropped() > dropped {
+                return Err(self.over_cap());
+            }
+            // frames read from a buffer are always ready, each observed
+            self.pace.keep().await;
             // a socket that always has a frame ready never lets the timeout
             // below fire, so the time is checked before every frame
             if Instant::now() >= until {
@@ -592,6 +613,8 @@ impl<'c> Session<'c> {
         if self.send_close(1000, "").await.is_err() {
             return;
         }
+        // a read for a fixed time: the grace given to the server's answer
+        self.at_cap = AtCap::KeepFirstAndLast;
         loop {
             match self.read(until).await {
                 Ok(Read::Message(incoming)) => self.hold(incoming),

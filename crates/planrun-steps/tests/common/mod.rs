@@ -57,6 +57,55 @@ pub(crate) async fn run_spec(
     (summary, events)
 }
 
+/// Runs a spec as [`run_spec`] does, with a reporter that takes the events
+/// as they come, as planrun's does: a task on the same thread. Returns the
+/// summary, how many observations came, and the most that ever waited in
+/// the channel for the reporter. Run it on a current-thread runtime, where
+/// the reporter only runs when the step lets it.
+#[allow(dead_code, reason = "not every test file watches observations")]
+pub(crate) async fn run_spec_live(
+    dir: &Path,
+    text: &str,
+) -> (planrun_runner::events::RunSummary, usize, usize) {
+    use std::sync::Arc;
+
+    use planrun_runner::events::RunEvent;
+    use planrun_runner::run::{Cancel, RunOptions, Runner};
+    use planrun_spec::model::{DirConfig, Overrides};
+    use planrun_spec::plan::{load_spec, plan};
+    use planrun_spec::source::{Format, SourceFile};
+
+    planrun_steps::install_crypto_provider();
+    let source = Arc::new(SourceFile::new(dir.join("spec.toml"), text, Format::Toml));
+    let spec = load_spec(&source).unwrap_or_else(|d| panic!("invalid spec: {d:?}"));
+    let plan = plan(
+        spec,
+        Arc::new(DirConfig::default()),
+        &Overrides::default(),
+        &[],
+    )
+    .unwrap_or_else(|d| panic!("invalid plan: {d:?}"));
+    let runner = Runner::new(planrun_steps::registry(), RunOptions::default());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
+    let reporter = tokio::spawn(async move {
+        let (mut observed, mut backlog) = (0, 0);
+        while let Some(event) = rx.recv().await {
+            backlog = backlog.max(rx.len() + 1);
+            if matches!(event, RunEvent::StepObserved { .. }) {
+                observed += 1;
+            }
+        }
+        (observed, backlog)
+    });
+    let (plans, cancel) = ([plan], Cancel::default());
+    let summary = tokio::time::timeout(HANG_GUARD, runner.run(&plans, &tx, &cancel))
+        .await
+        .unwrap_or_else(|elapsed| panic!("the spec hung: {elapsed}"));
+    drop(tx);
+    let (observed, backlog) = reporter.await.expect("the reporter task");
+    (summary, observed, backlog)
+}
+
 /// A step config from the TOML of its table (`get = "…"`, `cmd = [...]`).
 pub(crate) fn config(toml: &str) -> Value {
     match parse_toml(toml) {

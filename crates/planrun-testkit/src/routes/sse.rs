@@ -8,6 +8,9 @@
 //! | `GET /sse/stall/{n}` | `n` `tick` events (`id: i`, `data: {"n":i}`) in one write, then stays open, silent |
 //! | `GET /sse/burst/{n}` | `n` `tick` events in one write, then the stream ends |
 //! | `GET /sse/endless` | `tick` events without pause, forever |
+//! | `GET /sse/flood` | [`FixtureServer::SSE_FLOOD_EVENT`](crate::FixtureServer::SSE_FLOOD_EVENT) (an event with one byte of data) without pause, forever, many to a write |
+//! | `GET /sse/endless-line` | `data: ` and then `x` without pause, forever: one line that never ends |
+//! | `GET /sse/keep-alive-flood` | `:` comment lines without pause, forever: never an event |
 //! | `GET /sse/words` | `message` events `{"chunk": w, "index": i}` for `alpha beta gamma` with ids, then `event: done` / `data: [DONE]`, all in one write, then stays open |
 //! | `GET /sse/quirks/{lf,crlf,cr}` | [`QUIRKS`] with that line ending; `?bytewise` sends one byte per chunk |
 //! | `GET /sse/invalid-utf8` | `data: a\xFFb`, then `café` with `é` split over two chunks, then `end` plus a cut-off sequence |
@@ -83,11 +86,21 @@ data:  two spaces\n\
 data: ünïcödé ✓\n\
 \n";
 
+/// The event `/sse/flood` sends: one byte of data, the smallest event with
+/// data there is but one.
+pub(crate) const FLOOD_EVENT: &str = "data: x\n\n";
+
+/// Bytes of one write of the flooding routes.
+const FLOOD_WRITE: usize = 64 * 1024;
+
 pub(super) fn routes() -> Router<Fixtures> {
     Router::new()
         .route("/sse/stall/{n}", get(stall))
         .route("/sse/burst/{n}", get(burst))
         .route("/sse/endless", get(endless))
+        .route("/sse/flood", get(flood))
+        .route("/sse/endless-line", get(endless_line))
+        .route("/sse/keep-alive-flood", get(keep_alive_flood))
         .route("/sse/words", get(words))
         .route("/sse/quirks/{ending}", get(quirks))
         .route("/sse/invalid-utf8", get(invalid_utf8))
@@ -148,6 +161,31 @@ async fn burst(Path(n): Path<String>) -> Response {
 async fn endless() -> Response {
     let events = stream::iter((1u32..).map(|i| Ok::<_, Infallible>(tick(i))));
     event_stream(Body::from_stream(events))
+}
+
+/// `piece` repeated to fill one write.
+fn repeated(piece: &str) -> Bytes {
+    Bytes::from(piece.repeat(FLOOD_WRITE / piece.len()))
+}
+
+/// `first`, then `write` again and again, forever, without pause.
+fn forever(first: &'static str, write: Bytes) -> Response {
+    let first =
+        stream::once(async move { Ok::<_, Infallible>(Bytes::from_static(first.as_bytes())) });
+    let rest = stream::repeat_with(move || Ok::<_, Infallible>(write.clone()));
+    event_stream(Body::from_stream(first.chain(rest)))
+}
+
+async fn flood() -> Response {
+    forever("", repeated(FLOOD_EVENT))
+}
+
+async fn endless_line() -> Response {
+    forever("data: ", repeated("x"))
+}
+
+async fn keep_alive_flood() -> Response {
+    forever("", repeated(":\n"))
 }
 
 async fn words() -> Response {
