@@ -2,6 +2,7 @@
 //! every reference has been checked. Nothing after this point can fail for a
 //! reason that was knowable from the files alone.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -444,12 +445,16 @@ pub fn plan(
 /// The templates of a step read in each attempt, each with whether it may
 /// read `result`: its configuration's, its expectations' and its
 /// captures'. Its `if` and `repeat.over` are not among them.
-pub(crate) fn step_templates(step: &Step) -> Vec<(Template, bool)> {
-    let mut templates: Vec<(Template, bool)> = Vec::new();
-    templates.extend(step.config_templates.iter().map(|t| (t.clone(), false)));
+pub(crate) fn step_templates(step: &Step) -> Vec<(Cow<'_, Template>, bool)> {
+    let mut templates: Vec<(Cow<'_, Template>, bool)> = Vec::new();
+    templates.extend(
+        step.config_templates
+            .iter()
+            .map(|t| (Cow::Borrowed(t), false)),
+    );
     for e in &step.expect {
         if let Target::Expr(t) = &e.target {
-            templates.push((t.clone(), true));
+            templates.push((Cow::Borrowed(t), true));
         }
         if let Some(m) = &e.matcher {
             matcher_templates(m, &mut templates);
@@ -457,21 +462,17 @@ pub(crate) fn step_templates(step: &Step) -> Vec<(Template, bool)> {
     }
     for c in &step.captures {
         if let Target::Expr(t) = &c.target {
-            templates.push((t.clone(), true));
+            templates.push((Cow::Borrowed(t), true));
         }
     }
     templates
 }
 
-fn matcher_templates(m: &Matcher, out: &mut Vec<(Template, bool)>) {
+/// The templates written in a matcher's values, parsed (a matcher keeps
+/// its values as written).
+fn matcher_templates(m: &Matcher, out: &mut Vec<(Cow<'_, Template>, bool)>) {
     match m {
-        Matcher::Literal(v) => v.visit_strings(&mut |s, span| {
-            if crate::de::is_template(s)
-                && let Ok(t) = Template::parse(s, span.clone())
-            {
-                out.push((t, true));
-            }
-        }),
+        Matcher::Literal(v) => literal_templates(v, out),
         Matcher::Object(entries) => entries.iter().for_each(|(_, m)| matcher_templates(m, out)),
         Matcher::Array(items, _) => items.iter().for_each(|m| matcher_templates(m, out)),
         Matcher::Ops(ops, _) => {
@@ -481,11 +482,21 @@ fn matcher_templates(m: &Matcher, out: &mut Vec<(Template, bool)>) {
                     .iter()
                     .for_each(|m| matcher_templates(m, out));
                 if let Some(v) = op.op.value() {
-                    matcher_templates(&Matcher::Literal(v.clone()), out);
+                    literal_templates(v, out);
                 }
             }
         }
     }
+}
+
+fn literal_templates(value: &crate::value::Value, out: &mut Vec<(Cow<'_, Template>, bool)>) {
+    value.visit_strings(&mut |s, span| {
+        if crate::de::is_template(s)
+            && let Ok(t) = Template::parse(s, span.clone())
+        {
+            out.push((Cow::Owned(t), true));
+        }
+    });
 }
 
 struct Scope<'a> {

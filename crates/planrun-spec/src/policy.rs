@@ -370,16 +370,17 @@ impl Policy {
                         )),
                 );
             }
-            let mut templates: Vec<Template> = step.when.iter().cloned().collect();
-            if let Some(RepeatOver::Items {
-                templates: over, ..
-            }) = step.repeat.as_ref().map(|r| &r.over)
-            {
-                templates.extend(over.iter().cloned());
-            }
-            templates.extend(step_templates(step).into_iter().map(|(t, _)| t));
-            for t in &templates {
+            if let Some(t) = &step.when {
                 self.check_template(t, &mut diags);
+            }
+            if let Some(RepeatOver::Items { templates, .. }) = step.repeat.as_ref().map(|r| &r.over)
+            {
+                for t in templates {
+                    self.check_template(t, &mut diags);
+                }
+            }
+            for (t, _) in step_templates(step) {
+                self.check_template(&t, &mut diags);
             }
             diags.attach_since(start, spec.step_source(step.index));
         }
@@ -512,7 +513,9 @@ fn env_reads(t: &Template) -> BTreeSet<String> {
     if t.source.contains("env") {
         static SUBSCRIPT: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
         let subscript = SUBSCRIPT.get_or_init(|| {
-            regex::Regex::new(r#"(?:^|[^\w.])env\s*\[\s*(?:"([^"]*)"|'([^']*)')\s*\]"#).ok()
+            // ASCII classes: a Unicode `\w` costs more to build than all the
+            // rest of the check
+            regex::Regex::new(r#"(?:^|[^A-Za-z0-9_.])env\s*\[\s*(?:"([^"]*)"|'([^']*)')\s*\]"#).ok()
         });
         if let Some(re) = subscript {
             for c in re.captures_iter(&t.source) {
