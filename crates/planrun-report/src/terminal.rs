@@ -595,6 +595,9 @@ impl TerminalReporter {
         let total = summary.passed + summary.failed + summary.cancelled;
         let mut text = summary_line(summary, paint);
         text.push('\n');
+        if let Some(line) = self.insecure_line() {
+            text.push_str(&line);
+        }
         if total > 1 {
             for (info, state) in self.specs.iter().zip(&self.states) {
                 if state.status == Some(SpecStatus::Failed) {
@@ -615,6 +618,39 @@ impl TerminalReporter {
             gap_before: true,
             gap_after: false,
         }
+    }
+
+    /// The run's one word on the steps that turn TLS certificate
+    /// verification off, naming them (the first few); `None` when none does.
+    fn insecure_line(&self) -> Option<String> {
+        const SHOWN: usize = 5;
+        let steps: Vec<String> = self
+            .specs
+            .iter()
+            .flat_map(|info| {
+                info.steps
+                    .iter()
+                    .filter(|s| s.insecure)
+                    .map(move |s| format!("`{}` of {}", s.id, info.id))
+            })
+            .collect();
+        if steps.is_empty() {
+            return None;
+        }
+        let mut named = steps
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if steps.len() > SHOWN {
+            let _ = write!(named, " and {} more", steps.len() - SHOWN);
+        }
+        Some(format!(
+            "{} TLS certificates were not verified (`insecure = true`) in {}: {named}\n",
+            self.paint.yellow("warning:"),
+            count(steps.len(), "step", "steps")
+        ))
     }
 
     // ---- events --------------------------------------------------------

@@ -98,6 +98,7 @@ fn step_info(id: &str, kind: StepKind) -> StepInfo {
         name: None,
         kind,
         always: false,
+        insecure: false,
         source: None,
     }
 }

@@ -141,6 +141,10 @@ pub struct StepInfo {
     pub kind: StepKind,
     /// A teardown step.
     pub always: bool,
+    /// The step turns TLS certificate verification off (`insecure = true`,
+    /// or a template that may render `true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     /// The file the step was written in when it is not the spec's (a file
     /// the spec includes): the spans of its outcomes point there.
     #[serde(skip)]

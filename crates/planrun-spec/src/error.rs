@@ -41,6 +41,10 @@ pub enum DiagnosticKind {
     Template,
     /// A file could not be read.
     Io,
+    /// Something a spec run with `--untrusted` may not do unless allowed
+    /// (start processes, read a file outside the spec tree, read the
+    /// environment, turn TLS verification off).
+    NotAllowed,
 }
 
 impl DiagnosticKind {
@@ -60,6 +64,7 @@ impl DiagnosticKind {
             DiagnosticKind::UndefinedReference => "planrun::undefined-reference",
             DiagnosticKind::Template => "planrun::template",
             DiagnosticKind::Io => "planrun::io",
+            DiagnosticKind::NotAllowed => "planrun::not-allowed",
         }
     }
 }

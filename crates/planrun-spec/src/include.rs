@@ -16,6 +16,7 @@ use crate::error::{Diagnostic, DiagnosticKind, Diagnostics};
 use crate::lower::lower_fragment;
 use crate::model::{Included, Spec, Step, Var};
 use crate::parse::parse_source;
+use crate::policy::Policy;
 use crate::source::{Format, SourceFile};
 use crate::value::Key;
 
@@ -42,7 +43,10 @@ struct Resolver {
 /// places their steps and variables into `spec`, before its own. Problems of
 /// an included file, a missing file and a cycle go to [`Spec::problems`],
 /// each with the file it points into.
-pub(crate) fn resolve(spec: &mut Spec, includes: &[Key]) {
+///
+/// A file `policy` does not let the spec read is not read: its include is a
+/// problem.
+pub(crate) fn resolve(spec: &mut Spec, includes: &[Key], policy: &Policy) {
     if includes.is_empty() {
         return;
     }
@@ -57,7 +61,7 @@ pub(crate) fn resolve(spec: &mut Spec, includes: &[Key]) {
         resolver.seen.insert(path.clone());
         resolver.stack.push((path, spec.source.name()));
     }
-    resolver.visit(&Arc::clone(&spec.source), includes);
+    resolver.visit(&Arc::clone(&spec.source), includes, policy);
 
     // the spec's own variables win over included ones, an earlier file's
     // over a later one's
@@ -89,7 +93,7 @@ pub(crate) fn resolve(spec: &mut Spec, includes: &[Key]) {
 }
 
 impl Resolver {
-    fn visit(&mut self, from: &Arc<SourceFile>, includes: &[Key]) {
+    fn visit(&mut self, from: &Arc<SourceFile>, includes: &[Key], policy: &Policy) {
         for key in includes {
             let path = relative_to(from, &key.name);
             let at = |message: String| {
@@ -119,6 +123,10 @@ impl Resolver {
                     continue;
                 }
             };
+            if let Some(refused) = policy.check_include(&path, &key.span) {
+                self.problems.push(refused.with_source(from));
+                continue;
+            }
             if let Some(pos) = self.stack.iter().position(|(p, _)| *p == canonical) {
                 let mut names: Vec<String> = self.stack[pos..]
                     .iter()
@@ -161,7 +169,7 @@ impl Resolver {
             self.problems.extend(fragment.problems);
             self.dropped.extend(fragment.dropped);
             self.stack.push((canonical, source.name()));
-            self.visit(&source, &fragment.includes);
+            self.visit(&source, &fragment.includes, policy);
             self.stack.pop();
             self.files.push(File {
                 source,

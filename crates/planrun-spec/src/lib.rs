@@ -60,6 +60,7 @@ mod lower;
 pub mod model;
 mod parse;
 pub mod plan;
+pub mod policy;
 pub mod schema;
 pub mod source;
 pub mod template;

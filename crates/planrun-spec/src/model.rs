@@ -57,8 +57,9 @@ pub struct Var {
     pub name: Key,
     /// The value (may hold templates, rendered once at the start of a run).
     pub value: Option<Value>,
-    /// An environment variable that overrides the value when set.
-    pub env: Option<String>,
+    /// An environment variable that overrides the value when set, with
+    /// where its name was written.
+    pub env: Option<Key>,
     /// Whether the value must never be shown.
     pub secret: bool,
 }

@@ -2,6 +2,7 @@
 //! every reference has been checked. Nothing after this point can fail for a
 //! reason that was knowable from the files alone.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,9 +11,10 @@ use std::sync::Arc;
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
 use crate::lower::{lower_dir_config, lower_spec_includes};
 use crate::model::{
-    DefaultNeeds, DirConfig, Matcher, Overrides, Repeat, RepeatOver, Spec, StepKind, Target,
+    DefaultNeeds, DirConfig, Matcher, Overrides, Repeat, RepeatOver, Spec, Step, StepKind, Target,
 };
 use crate::parse::parse_source;
+use crate::policy::Policy;
 use crate::source::{Format, SourceFile};
 use crate::template::{BUILTIN_NAMES, Template};
 use crate::value::Span;
@@ -60,18 +62,38 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
 /// here too: their steps and variables come before the spec's own, and
 /// their problems point into them.
 pub fn load_spec(source: &Arc<SourceFile>) -> Result<Spec, Diagnostics> {
+    load_spec_under(source, &Policy::trusted())
+}
+
+/// [`load_spec`] under a policy: an included file the policy does not let
+/// the spec read is a problem and is not read, and what the spec does that
+/// the policy does not allow ([`Policy::check_spec`]) joins
+/// [`Spec::problems`].
+pub fn load_spec_under(source: &Arc<SourceFile>, policy: &Policy) -> Result<Spec, Diagnostics> {
     let value = parse_source(source).map_err(|d| Diagnostics(vec![d.with_source(source)]))?;
     let (mut spec, includes) = lower_spec_includes(source, &value)?;
-    crate::include::resolve(&mut spec, &includes);
+    crate::include::resolve(&mut spec, &includes, policy);
+    let refused = policy.check_spec(&spec);
+    spec.problems.extend(refused);
     Ok(spec)
 }
 
 /// The nearest `planrun.toml` at or above `dir`, lowered.
 pub fn find_dir_config(dir: &Path) -> Result<DirConfig, Diagnostics> {
+    find_dir_config_under(dir, &Policy::trusted())
+}
+
+/// [`find_dir_config`] under a policy: a `planrun.toml` the policy does not
+/// let specs read is a problem and is not read. What it does that the
+/// policy does not allow is [`Policy::check_dir_config`]'s.
+pub fn find_dir_config_under(dir: &Path, policy: &Policy) -> Result<DirConfig, Diagnostics> {
     let mut current: Option<PathBuf> = Some(dir.to_path_buf());
     while let Some(d) = current {
         let candidate = d.join("planrun.toml");
         if candidate.is_file() {
+            if let Some(refused) = policy.check_dir_config_file(&candidate, dir) {
+                return Err(Diagnostics(vec![refused]));
+            }
             let source = read_source(&candidate).map_err(|d| Diagnostics(vec![d]))?;
             let value =
                 parse_source(&source).map_err(|d| Diagnostics(vec![d.with_source(&source)]))?;
@@ -398,21 +420,7 @@ pub fn plan(
                 repeat: step.repeat.as_ref(),
                 ..scope
             };
-            let mut templates: Vec<(Template, bool)> = Vec::new();
-            templates.extend(step.config_templates.iter().map(|t| (t.clone(), false)));
-            for e in &step.expect {
-                if let Target::Expr(t) = &e.target {
-                    templates.push((t.clone(), true));
-                }
-                if let Some(m) = &e.matcher {
-                    matcher_templates(m, &mut templates);
-                }
-            }
-            for c in &step.captures {
-                if let Target::Expr(t) = &c.target {
-                    templates.push((t.clone(), true));
-                }
-            }
+            let templates = step_templates(step);
             let start = diags.len();
             for (t, has_result) in &templates {
                 scope.check(t, *has_result, &mut diags);
@@ -434,15 +442,37 @@ pub fn plan(
     }
 }
 
-fn matcher_templates(m: &Matcher, out: &mut Vec<(Template, bool)>) {
+/// The templates of a step read in each attempt, each with whether it may
+/// read `result`: its configuration's, its expectations' and its
+/// captures'. Its `if` and `repeat.over` are not among them.
+pub(crate) fn step_templates(step: &Step) -> Vec<(Cow<'_, Template>, bool)> {
+    let mut templates: Vec<(Cow<'_, Template>, bool)> = Vec::new();
+    templates.extend(
+        step.config_templates
+            .iter()
+            .map(|t| (Cow::Borrowed(t), false)),
+    );
+    for e in &step.expect {
+        if let Target::Expr(t) = &e.target {
+            templates.push((Cow::Borrowed(t), true));
+        }
+        if let Some(m) = &e.matcher {
+            matcher_templates(m, &mut templates);
+        }
+    }
+    for c in &step.captures {
+        if let Target::Expr(t) = &c.target {
+            templates.push((Cow::Borrowed(t), true));
+        }
+    }
+    templates
+}
+
+/// The templates written in a matcher's values, parsed (a matcher keeps
+/// its values as written).
+fn matcher_templates(m: &Matcher, out: &mut Vec<(Cow<'_, Template>, bool)>) {
     match m {
-        Matcher::Literal(v) => v.visit_strings(&mut |s, span| {
-            if crate::de::is_template(s)
-                && let Ok(t) = Template::parse(s, span.clone())
-            {
-                out.push((t, true));
-            }
-        }),
+        Matcher::Literal(v) => literal_templates(v, out),
         Matcher::Object(entries) => entries.iter().for_each(|(_, m)| matcher_templates(m, out)),
         Matcher::Array(items, _) => items.iter().for_each(|m| matcher_templates(m, out)),
         Matcher::Ops(ops, _) => {
@@ -452,11 +482,21 @@ fn matcher_templates(m: &Matcher, out: &mut Vec<(Template, bool)>) {
                     .iter()
                     .for_each(|m| matcher_templates(m, out));
                 if let Some(v) = op.op.value() {
-                    matcher_templates(&Matcher::Literal(v.clone()), out);
+                    literal_templates(v, out);
                 }
             }
         }
     }
+}
+
+fn literal_templates(value: &crate::value::Value, out: &mut Vec<(Cow<'_, Template>, bool)>) {
+    value.visit_strings(&mut |s, span| {
+        if crate::de::is_template(s)
+            && let Ok(t) = Template::parse(s, span.clone())
+        {
+            out.push((Cow::Owned(t), true));
+        }
+    });
 }
 
 struct Scope<'a> {

@@ -19,7 +19,8 @@ use planrun_runner::leftovers;
 use planrun_runner::run::{Cancel, RunOptions, Runner};
 use planrun_spec::error::{Diagnostic, DiagnosticKind, Diagnostics};
 use planrun_spec::model::{DirConfig, DirSpec, Overrides, Priority, StepKind};
-use planrun_spec::plan::{Plan, find_dir_config, load_spec, plan, read_source};
+use planrun_spec::plan::{Plan, find_dir_config_under, load_spec_under, plan, read_source};
+use planrun_spec::policy::{Allowance, Policy, PolicyFile};
 
 use crate::discover::spec_files;
 use crate::exit;
@@ -108,6 +109,95 @@ struct SelectArgs {
     /// Only specs with this id (repeatable).
     #[arg(long = "id")]
     ids: Vec<String>,
+    #[command(flatten)]
+    trust: TrustArgs,
+}
+
+/// The heading of [`TrustArgs`] in `--help`.
+const TRUST: &str = "Specs you did not write (docs/cli.md)";
+
+/// What specs may do: everything by default; with `--untrusted` (or
+/// `--policy`) only what they need the network for, plus what is allowed.
+#[derive(Debug, Args, Clone, Default)]
+struct TrustArgs {
+    /// Refuse, before anything runs, what goes beyond the network: steps that
+    /// start processes, files outside the spec tree, the environment, TLS
+    /// without verification.
+    #[arg(help_heading = TRUST, long)]
+    untrusted: bool,
+    /// With --untrusted: allow a privileged step kind (`exec`) or `insecure`
+    /// (repeatable; `exec,insecure` also works).
+    #[arg(help_heading = TRUST, long = "allow", value_name = "WHAT", value_delimiter = ',')]
+    allow: Vec<String>,
+    /// With --untrusted: allow reading these environment variables
+    /// (repeatable; `*` stands for any text: `QA_*`).
+    #[arg(help_heading = TRUST, long = "allow-env", value_name = "NAME")]
+    allow_env: Vec<String>,
+    /// With --untrusted: allow reading this file, or the files under this
+    /// directory, outside the spec tree (repeatable).
+    #[arg(help_heading = TRUST, long = "allow-read", value_name = "PATH")]
+    allow_read: Vec<PathBuf>,
+    /// Read what is allowed from a TOML file (`allow`, `env`, `read`, as
+    /// the flags above); implies --untrusted.
+    #[arg(help_heading = TRUST, long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+}
+
+impl TrustArgs {
+    /// The policy the flags ask for over the spec tree `paths`; the names
+    /// `--env-file` sets are the user's to hand over, and so are the
+    /// variables `given` on the command line. An error has been
+    /// printed when it returns `Err` (the exit code).
+    fn policy<'a>(
+        &self,
+        paths: &[PathBuf],
+        env_file: &BTreeMap<String, String>,
+        given: impl IntoIterator<Item = &'a String>,
+        color: bool,
+    ) -> Result<Policy, u8> {
+        let fail = |msg: String| {
+            eprintln!("error: {msg}");
+            exit::INVALID
+        };
+        if !self.untrusted && self.policy.is_none() {
+            if !self.allow.is_empty() || !self.allow_env.is_empty() || !self.allow_read.is_empty() {
+                return Err(fail(String::from(
+                    "`--allow`, `--allow-env` and `--allow-read` take effect with `--untrusted` or `--policy`; without them a spec may do anything",
+                )));
+            }
+            return Ok(Policy::trusted());
+        }
+        let mut policy = Policy::untrusted(paths).map_err(fail)?;
+        if let Some(path) = &self.policy {
+            match PolicyFile::read(path) {
+                Ok(file) => policy.apply(file),
+                Err(diags) => {
+                    print_diagnostics(&diags, color);
+                    return Err(fail(format!(
+                        "{} in the policy file `{}`; nothing ran",
+                        count(diags.len(), "problem", "problems"),
+                        path.display()
+                    )));
+                }
+            }
+        }
+        for word in &self.allow {
+            policy.allow(Allowance::parse(word.trim()).map_err(|e| fail(format!("--allow: {e}")))?);
+        }
+        for pattern in &self.allow_env {
+            policy.allow_env(pattern.clone());
+        }
+        for path in &self.allow_read {
+            policy.allow_read(path);
+        }
+        for name in env_file.keys() {
+            policy.allow_env_name(name.clone());
+        }
+        for name in given {
+            policy.given_var(name.clone());
+        }
+        Ok(policy)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -323,10 +413,19 @@ fn load(
         overrides.secret_vars.push(k.clone());
         overrides.vars.insert(k, v);
     }
-    let mut env: BTreeMap<String, String> = std::env::vars().collect();
-    if let Some(path) = &select.env_file {
-        env.extend(read_env_file(path).map_err(fail)?);
-    }
+    let env_file = match &select.env_file {
+        Some(path) => read_env_file(path).map_err(fail)?,
+        None => BTreeMap::new(),
+    };
+    let policy = select
+        .trust
+        .policy(&select.paths, &env_file, overrides.vars.keys(), color)?;
+    // under `--untrusted` templates see only the names allowed, so that a
+    // name computed as a template renders finds nothing else
+    let mut env: BTreeMap<String, String> = std::env::vars()
+        .filter(|(name, _)| policy.env_allowed(name))
+        .collect();
+    env.extend(env_file);
     let mut priorities = Vec::new();
     for p in &select.priorities {
         priorities
@@ -347,11 +446,20 @@ fn load(
         .collect();
     let mut plans = Vec::new();
     let mut all = Diagnostics::default();
-    let mut dir_configs: BTreeMap<PathBuf, Arc<DirConfig>> = BTreeMap::new();
+    // `None`: the directory's `planrun.toml` has problems, reported once
+    let mut dir_configs: BTreeMap<PathBuf, Option<Arc<DirConfig>>> = BTreeMap::new();
     // one configuration per `planrun.toml`, however its specs' paths are
     // spelled: the runner tells a directory's specs by its path
     let mut configs: BTreeMap<PathBuf, Arc<DirConfig>> = BTreeMap::new();
     for file in &files {
+        // a file a directory walk found may be a link out of the tree; a
+        // file named on the command line is the user's choice
+        if !select.paths.contains(file)
+            && let Some(refused) = policy.check_spec_file(file)
+        {
+            all.push(refused);
+            continue;
+        }
         let source = match read_source(file) {
             Ok(s) => s,
             Err(d) => {
@@ -359,7 +467,7 @@ fn load(
                 continue;
             }
         };
-        let spec = match load_spec(&source) {
+        let spec = match load_spec_under(&source, &policy) {
             Ok(s) => s,
             Err(d) => {
                 all.extend(d);
@@ -375,20 +483,24 @@ fn load(
         }
         let dir = spec.source.dir();
         let dir_config = match dir_configs.get(&dir) {
-            Some(c) => Arc::clone(c),
-            None => match find_dir_config(&dir) {
+            Some(Some(c)) => Arc::clone(c),
+            Some(None) => continue,
+            None => match find_dir_config_under(&dir, &policy) {
                 Ok(c) => {
                     let c = match c.path().map(canonical) {
-                        Some(path) => {
-                            Arc::clone(configs.entry(path).or_insert_with(|| Arc::new(c)))
-                        }
+                        Some(path) => Arc::clone(configs.entry(path).or_insert_with(|| {
+                            // what the policy refuses in it, once
+                            all.extend(policy.check_dir_config(&c));
+                            Arc::new(c)
+                        })),
                         None => Arc::new(c),
                     };
-                    dir_configs.insert(dir, Arc::clone(&c));
+                    dir_configs.insert(dir, Some(Arc::clone(&c)));
                     c
                 }
                 Err(d) => {
                     all.extend(d);
+                    dir_configs.insert(dir, None);
                     continue;
                 }
             },
@@ -408,11 +520,15 @@ fn load(
                 continue;
             }
             let mut load = |spec: &Option<DirSpec>, key| {
-                spec.as_ref().and_then(|s| {
-                    load_dir_spec(s, key, dir, &overrides, &unavailable)
-                        .map_err(|d| all.extend(d))
-                        .ok()
-                })
+                // one the policy does not let specs read was reported with
+                // the `planrun.toml`
+                spec.as_ref()
+                    .filter(|s| policy.may_read(&s.path))
+                    .and_then(|s| {
+                        load_dir_spec(s, key, dir, &overrides, &unavailable, &policy)
+                            .map_err(|d| all.extend(d))
+                            .ok()
+                    })
             };
             dirs.push(DirSpecs {
                 config: config.to_path_buf(),
@@ -457,6 +573,7 @@ fn load_dir_spec(
     dir: &Arc<DirConfig>,
     overrides: &Overrides,
     unavailable: &[StepKind],
+    policy: &Policy,
 ) -> Result<Plan, Diagnostics> {
     if !spec.path.is_file() {
         let mut problem = Diagnostic::new(
@@ -472,7 +589,12 @@ fn load_dir_spec(
         return Err(Diagnostics(vec![problem]));
     }
     let source = read_source(&spec.path).map_err(|d| Diagnostics(vec![d]))?;
-    plan(load_spec(&source)?, Arc::clone(dir), overrides, unavailable)
+    plan(
+        load_spec_under(&source, policy)?,
+        Arc::clone(dir),
+        overrides,
+        unavailable,
+    )
 }
 
 /// The specs in the order they run and are reported: each directory's setup
@@ -883,6 +1005,7 @@ async fn curl(args: CurlArgs) -> u8 {
         tags: Vec::new(),
         priorities: Vec::new(),
         ids: Vec::new(),
+        trust: TrustArgs::default(),
     };
     let loaded = match load(
         &select,

@@ -103,6 +103,7 @@ impl Runner {
                     name: s.name.clone(),
                     kind: s.kind,
                     always: s.always,
+                    insecure: s.kind.insecure(&s.config),
                     source: Some(spec.step_source(s.index))
                         .filter(|f| !Arc::ptr_eq(f, &spec.source))
                         .cloned(),

@@ -50,7 +50,7 @@ pub(super) fn resolve_vars(
         let from_env = var
             .env
             .as_ref()
-            .and_then(|name| options.env.get(name).cloned());
+            .and_then(|name| options.env.get(&name.name).cloned());
         let value = match (from_env, &var.value) {
             (Some(v), _) => Json::String(v),
             (None, Some(v)) => renderer.render_value(v, &scope)?.to_json(),
@@ -58,7 +58,7 @@ pub(super) fn resolve_vars(
                 return Err(StepError::new(format!(
                     "variable `{}` reads the environment variable `{}`, which is not set",
                     var.name.name,
-                    var.env.as_deref().unwrap_or("?")
+                    var.env.as_ref().map_or("?", |name| name.name.as_str())
                 ))
                 .at(var.name.span.clone())
                 .help("set it, pass `--var NAME=VALUE`, or give the variable a `value` to fall back on"));

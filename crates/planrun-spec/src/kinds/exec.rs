@@ -28,6 +28,8 @@ impl Kind for Exec {
         "ready_match",
     ];
     const EVIDENCE: &'static [EvidenceField] = &[EvidenceField::last("stderr"), EvidenceField::last("stdout")];
+    const PRIVILEGE: Option<&'static str> = Some("starts processes on this machine");
+    const PATHS: &'static [&'static str] = &["cwd"];
     type Config = ExecConfig;
 
     fn check(config: &ExecConfig) -> Result<(), ConfigProblem> {

@@ -33,6 +33,8 @@ impl Kind for Http {
         EvidenceField::first("body"),
         EvidenceField::first("body_error"),
     ];
+    const PATHS: &'static [&'static str] = &["ca_cert", "multipart.*.file"];
+    const INSECURE: Option<&'static str> = Some("insecure");
     type Config = HttpConfig;
 
     fn check(config: &HttpConfig) -> Result<(), ConfigProblem> {

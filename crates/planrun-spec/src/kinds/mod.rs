@@ -40,6 +40,20 @@ pub trait Kind {
     /// field, what one item is called in messages, and the fields of an
     /// item, so that a matcher's near miss of one is an error.
     const STREAMS: &'static [(&'static str, &'static str, &'static [&'static str])] = &[];
+    /// What the kind does beyond talking over the network (`exec`: "starts
+    /// processes on this machine"), which makes it privileged: a spec run
+    /// with `--untrusted` may use it only when it is allowed by its key
+    /// (`--allow exec`). `None` for a kind that only talks over the network.
+    const PRIVILEGE: Option<&'static str> = None;
+    /// The keys of the configuration whose value is a path on this machine
+    /// that the step reads or works in (`ca_cert`, `multipart.*.file`: a
+    /// `*` stands for every key of a table), relative to the spec file.
+    /// With `--untrusted` each must lie in the spec tree.
+    const PATHS: &'static [&'static str] = &[];
+    /// The key that turns TLS certificate verification off (`insecure`),
+    /// when the kind has one: a step that sets it is reported, and refused
+    /// with `--untrusted` unless allowed.
+    const INSECURE: Option<&'static str> = None;
     /// The configuration, read from the spanned tree.
     type Config: DeserializeOwned + JsonSchema;
 
@@ -106,6 +120,21 @@ macro_rules! kinds {
                 match self { $(StepKind::$variant => <$module::$kind as Kind>::RESULT_FIELDS,)* }
             }
 
+            /// What makes the kind privileged, when it is (see [`Kind::PRIVILEGE`]).
+            pub fn privilege(self) -> Option<&'static str> {
+                match self { $(StepKind::$variant => <$module::$kind as Kind>::PRIVILEGE,)* }
+            }
+
+            /// The keys of the configuration that hold a path (see [`Kind::PATHS`]).
+            pub fn paths(self) -> &'static [&'static str] {
+                match self { $(StepKind::$variant => <$module::$kind as Kind>::PATHS,)* }
+            }
+
+            /// The key that turns TLS verification off, when the kind has one.
+            pub fn insecure_key(self) -> Option<&'static str> {
+                match self { $(StepKind::$variant => <$module::$kind as Kind>::INSECURE,)* }
+            }
+
             /// The result fields a failed step shows as its evidence.
             pub fn evidence(self) -> &'static [EvidenceField] {
                 match self { $(StepKind::$variant => <$module::$kind as Kind>::EVIDENCE,)* }
@@ -155,6 +184,62 @@ impl StepKind {
     /// The keys of every kind, in documentation order.
     pub fn keys() -> impl Iterator<Item = &'static str> {
         StepKind::ALL.iter().map(|k| k.key())
+    }
+
+    /// The values of a configuration that hold a path, each with the key
+    /// path it stands at (`multipart.avatar.file`).
+    pub fn path_values(self, config: &Value) -> Vec<(String, &Value)> {
+        let mut out = Vec::new();
+        for pattern in self.paths() {
+            let parts: Vec<&str> = pattern.split('.').collect();
+            collect_at(config, &parts, String::new(), &mut out);
+        }
+        out
+    }
+
+    /// Whether a step of this kind with `config` turns TLS certificate
+    /// verification off: its [`Kind::INSECURE`] key is `true`, or a
+    /// template that may render `true`.
+    pub fn insecure(self, config: &Value) -> bool {
+        self.insecure_value(config).is_some()
+    }
+
+    /// The value that turns TLS verification off, when there is one (see
+    /// [`StepKind::insecure`]).
+    pub fn insecure_value(self, config: &Value) -> Option<&Value> {
+        let value = config.get(self.insecure_key()?)?;
+        match &value.kind {
+            ValueKind::Bool(true) => Some(value),
+            ValueKind::Str(s) if is_template(s) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// The values under `parts` (keys, `*` for every key) in `value`.
+fn collect_at<'v>(
+    value: &'v Value,
+    parts: &[&str],
+    at: String,
+    out: &mut Vec<(String, &'v Value)>,
+) {
+    let Some((first, rest)) = parts.split_first() else {
+        out.push((at, value));
+        return;
+    };
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    if *first == "*" {
+        for (key, child) in value.as_map().unwrap_or_default() {
+            collect_at(child, rest, join(&key.name), out);
+        }
+    } else if let Some(child) = value.get(first) {
+        collect_at(child, rest, join(first), out);
     }
 }
 
@@ -463,6 +548,63 @@ mod tests {
         assert_eq!(
             lowered("sse = { get = \"http://h/\", max_events = 0 }"),
             ["`max_events` must be at least 1"]
+        );
+    }
+
+    #[test]
+    fn the_keys_a_kind_names_for_policy_are_keys_of_its_configuration() {
+        let mut generator = SchemaGenerator::default();
+        for kind in StepKind::ALL {
+            let schema = kind.schema(&mut generator);
+            let defs = serde_json::to_value(generator.definitions()).expect("defs");
+            // a kind's table may be behind a `$ref`, and inside `anyOf` with a short form
+            let table = schema
+                .get("anyOf")
+                .and_then(|a| a.get(1))
+                .unwrap_or(&schema);
+            let table = match table.get("$ref").and_then(Json::as_str) {
+                Some(r) => &defs[r.trim_start_matches("#/$defs/")],
+                None => table,
+            };
+            let properties = table["properties"].as_object().expect("properties");
+            let named = kind
+                .paths()
+                .iter()
+                .map(|p| p.split('.').next().unwrap_or(p))
+                .chain(kind.insecure_key());
+            for key in named {
+                assert!(
+                    properties.contains_key(key),
+                    "{kind}: `{key}` is no key of its configuration"
+                );
+            }
+        }
+        let privileged: Vec<_> = StepKind::ALL
+            .iter()
+            .filter(|k| k.privilege().is_some())
+            .collect();
+        assert_eq!(privileged, [&StepKind::Exec]);
+    }
+
+    #[test]
+    fn path_values_follow_the_patterns() {
+        let doc = crate::parse::parse_toml(
+            "http = { post = \"http://h/\", ca_cert = \"ca.pem\", multipart = { a = { file = \"a.bin\" }, b = { text = \"x\" }, c = { file = \"c.bin\" } } }",
+        )
+        .expect("toml");
+        let config = doc.get("http").expect("http");
+        let found: Vec<(String, Option<&str>)> = StepKind::Http
+            .path_values(config)
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (String::from("ca_cert"), Some("ca.pem")),
+                (String::from("multipart.a.file"), Some("a.bin")),
+                (String::from("multipart.c.file"), Some("c.bin")),
+            ]
         );
     }
 

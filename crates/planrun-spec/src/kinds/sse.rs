@@ -47,6 +47,8 @@ impl Kind for Sse {
     ];
     const STREAMS: &'static [(&'static str, &'static str, &'static [&'static str])] =
         &[("events", "an sse event", EVENT_FIELDS)];
+    const PATHS: &'static [&'static str] = &["ca_cert"];
+    const INSECURE: Option<&'static str> = Some("insecure");
     type Config = SseConfig;
 
     fn check(config: &SseConfig) -> Result<(), ConfigProblem> {

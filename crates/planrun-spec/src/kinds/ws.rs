@@ -45,6 +45,8 @@ impl Kind for Ws {
         ("messages", "a ws message", MESSAGE_FIELDS),
         ("received", "a ws message", MESSAGE_FIELDS),
     ];
+    const PATHS: &'static [&'static str] = &["ca_cert"];
+    const INSECURE: Option<&'static str> = Some("insecure");
     type Config = WsConfig;
 
     fn check(config: &WsConfig) -> Result<(), ConfigProblem> {

@@ -7,7 +7,7 @@
 use super::{Table, boolean, check_name, invalid, string};
 use crate::error::Diagnostics;
 use crate::model::Var;
-use crate::value::Value;
+use crate::value::{Key, Value};
 
 const VAR_DEF_KEYS: &[&str] = &["value", "env", "secret", "description"];
 
@@ -27,7 +27,12 @@ pub(super) fn lower_vars(value: &Value, diags: &mut Diagnostics) -> Vec<Var> {
         });
         if is_def {
             let mut def = Table::new(v, "a variable", diags).expect("invariant: checked map");
-            let env = def.get("env").and_then(|e| string(e, "`env`", diags));
+            let env = def.get("env").and_then(|e| {
+                string(e, "`env`", diags).map(|name| Key {
+                    name,
+                    span: e.span.clone(),
+                })
+            });
             let secret = def
                 .get("secret")
                 .and_then(|s| boolean(s, "`secret`", diags))
