@@ -301,20 +301,23 @@ impl StepReport {
     }
 
     /// What reports keep of the result of a step that passed: its top-level
-    /// numbers, booleans and strings of up to [`Self::BRIEF_STRING`] bytes
-    /// (status, url, size, exit code, duration); headers, bodies and nested
-    /// documents are left out.
+    /// numbers, booleans, strings of up to [`Self::BRIEF_STRING`] bytes
+    /// (status, url, size, exit code, duration) and tables of numbers
+    /// (timings, counts); headers, bodies, lists and other documents are
+    /// left out.
     pub fn brief(result: &serde_json::Value) -> serde_json::Value {
         use serde_json::Value;
+        let scalar = |v: &Value| matches!(v, Value::Null | Value::Bool(_) | Value::Number(_));
         let Value::Object(fields) = result else {
             return Value::Null;
         };
         fields
             .iter()
             .filter(|(_, v)| match v {
-                Value::Null | Value::Bool(_) | Value::Number(_) => true,
                 Value::String(s) => s.len() <= Self::BRIEF_STRING,
-                Value::Array(_) | Value::Object(_) => false,
+                Value::Array(_) => false,
+                Value::Object(table) => table.values().all(scalar),
+                other => scalar(other),
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect::<serde_json::Map<_, _>>()
