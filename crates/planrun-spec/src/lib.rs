@@ -54,6 +54,9 @@
 mod de;
 pub mod duration;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod include;
 pub mod kinds;
 mod lower;

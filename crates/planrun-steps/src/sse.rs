@@ -31,6 +31,9 @@
 //! is empty and `end` is `closed`.
 
 mod decode;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod source;
 
 use std::fmt::Write as _;
