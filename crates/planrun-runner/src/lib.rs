@@ -53,6 +53,9 @@
 pub mod events;
 pub mod executor;
 mod expect;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod leftovers;
 mod redact;
 mod render;

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{LabeledSpan, NamedSource, SourceSpan};
+use miette::{LabeledSpan, SourceSpan};
 
 use crate::source::SourceFile;
 use crate::value::Span;
@@ -86,7 +86,6 @@ pub struct Diagnostic {
     pub help: Option<String>,
     /// The file, once attached.
     pub source: Option<Arc<SourceFile>>,
-    named: Option<Arc<NamedSource<Arc<str>>>>,
 }
 
 impl Diagnostic {
@@ -100,7 +99,6 @@ impl Diagnostic {
             related: Vec::new(),
             help: None,
             source: None,
-            named: None,
         }
     }
 
@@ -143,7 +141,6 @@ impl Diagnostic {
 
     fn set_source(&mut self, source: &Arc<SourceFile>) {
         self.source = Some(Arc::clone(source));
-        self.named = Some(Arc::new(source.named()));
     }
 
     /// `path:line:col` of the primary span, when the source is attached.
@@ -178,7 +175,7 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.named.as_deref().map(|s| s as &dyn miette::SourceCode)
+        self.source.as_deref().map(|s| s as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {

@@ -20,6 +20,10 @@ use crate::policy::Policy;
 use crate::source::{Format, SourceFile};
 use crate::value::Key;
 
+/// How deep included files may include others: a chain of files each
+/// naming the next is followed this far.
+const MAX_DEPTH: usize = 32;
+
 /// One included file, lowered.
 struct File {
     source: Arc<SourceFile>,
@@ -148,7 +152,17 @@ impl Resolver {
             if !self.seen.insert(canonical.clone()) {
                 continue;
             }
-            let text = match fs::read_to_string(&path) {
+            if self.stack.len() > MAX_DEPTH {
+                self.problems.push(
+                    at(format!(
+                        "the includes nest more than {MAX_DEPTH} files deep: `{}` is not read",
+                        path.display()
+                    ))
+                    .help("include the shared files from the spec itself rather than from one another"),
+                );
+                continue;
+            }
+            let text = match crate::source::read_text(&path) {
                 Ok(t) => t,
                 Err(e) => {
                     self.problems
@@ -267,5 +281,31 @@ mod tests {
             Path::new("specs/shared/login.toml")
         );
         assert_eq!(normalize(Path::new("../a.toml")), Path::new("../a.toml"));
+    }
+
+    #[test]
+    fn a_long_chain_of_includes_stops_at_the_limit() {
+        let dir = tempfile::tempdir().expect("tmp");
+        for i in 0..60 {
+            let include = if i < 59 {
+                format!("include = [\"f{}.toml\"]\n", i + 1)
+            } else {
+                String::new()
+            };
+            write(
+                dir.path(),
+                &format!("f{i}.toml"),
+                &format!("{include}[[steps]]\nid = \"s{i}\"\nwait = \"1ms\"\n"),
+            );
+        }
+        let source = read_source(&dir.path().join("f0.toml")).expect("read");
+        let spec = load_spec(&source).expect("load");
+        let messages: Vec<_> = spec.problems.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(
+            messages[0].starts_with("the includes nest more than 32 files deep"),
+            "{messages:?}"
+        );
+        assert_eq!(spec.steps.len(), MAX_DEPTH + 1);
     }
 }

@@ -54,6 +54,9 @@
 mod de;
 pub mod duration;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod include;
 pub mod kinds;
 mod lower;
@@ -67,5 +70,5 @@ pub mod template;
 pub mod value;
 
 pub use de::{DeError, from_value, is_template};
-pub use lower::{lower_matcher, parse_json_path, parse_target};
+pub use lower::{JsonPathError, MAX_PATH_NESTING, lower_matcher, parse_json_path, parse_target};
 pub use parse::{parse_source, parse_toml};

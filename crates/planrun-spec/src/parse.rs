@@ -116,8 +116,17 @@ pub(crate) fn parse_yaml(source: &SourceFile) -> Result<Value, Diagnostic> {
                     || source.offset_of(loc.line() as usize, loc.column() as usize),
                     |b| b as usize,
                 );
-                start..start + 1
+                one_char(&source.text, start)
             });
+            if let Some(message) = yaml_limit(&err) {
+                return Err(Diagnostic::new(
+                    DiagnosticKind::Syntax,
+                    span,
+                    format!("YAML too large: {message}"),
+                )
+                .label("here")
+                .help("planrun reads YAML within limits that stop documents that grow without bound (alias bombs, deep nesting): write the values out, or split the spec"));
+            }
             let message = yaml_message(&err.to_string());
             Err(Diagnostic::new(
                 DiagnosticKind::Syntax,
@@ -128,6 +137,49 @@ pub(crate) fn parse_yaml(source: &SourceFile) -> Result<Value, Diagnostic> {
             .help("check the indentation and the `key: value` layout at this point"))
         }
     }
+}
+
+/// The span of the character at byte `at` (of the one it falls in), or an
+/// empty span at the end of the text.
+fn one_char(text: &str, at: usize) -> Span {
+    let mut start = at.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let len = text[start..].chars().next().map_or(0, char::len_utf8);
+    start..start + len
+}
+
+/// What a YAML error that stops a document at one of the reader's limits
+/// says, in words.
+fn yaml_limit(err: &serde_saphyr::Error) -> Option<String> {
+    use serde_saphyr::budget::BudgetBreach;
+    let budget = serde_saphyr::Budget::default();
+    // the error may come wrapped with the alias it was read through
+    let mut err = err;
+    while let serde_saphyr::Error::AliasError { error, .. }
+    | serde_saphyr::Error::WithSnippet { error, .. } = err
+    {
+        err = error;
+    }
+    if let serde_saphyr::Error::Budget { breach, .. } = err {
+        return Some(match breach {
+            BudgetBreach::Depth { .. } => {
+                format!("it nests deeper than {} levels", budget.max_depth)
+            }
+            BudgetBreach::Nodes { .. } => format!(
+                "it holds more than {} values, aliases expanded",
+                budget.max_nodes
+            ),
+            BudgetBreach::Aliases { .. } | BudgetBreach::AliasAnchorRatio { .. } => {
+                String::from("its aliases repeat anchors too often")
+            }
+            other => format!("it passes a limit of the YAML reader ({other:?})"),
+        });
+    }
+    err.to_string()
+        .contains("recursion limit exceeded")
+        .then(|| String::from("its brackets or braces nest too deep"))
 }
 
 /// serde-saphyr's message carries its own location and snippet; keep the words.
@@ -195,7 +247,7 @@ impl YamlNode {
         // saphyr gives collections a zero-length span at their start; widen it
         // to the first child so a label has something to underline.
         let span = if span.is_empty() {
-            span.start..(span.start + 1).min(source.text.len())
+            one_char(&source.text, span.start)
         } else {
             span
         };
@@ -338,6 +390,18 @@ mod tests {
     }
 
     #[test]
+    fn a_yaml_error_at_a_wide_character_underlines_all_of_it() {
+        // found by the `matcher` fuzz target: the span cut a character in
+        // two (fuzz/regressions/matcher/yaml-error-span-cuts-a-character)
+        let text = "m: {\"len\"\u{fffd}\u{7c4}\u{758} 3}";
+        let src = SourceFile::new("a.yaml", text, Format::Yaml);
+        let err = parse_yaml(&src).expect_err("bad");
+        assert_eq!(&text[err.span.clone()], "\u{fffd}");
+        assert_eq!(one_char("aé", 2), 1..3);
+        assert_eq!(one_char("a", 5), 1..1);
+    }
+
+    #[test]
     fn syntax_errors_are_located() {
         let err = parse_toml("id = \"x\"\nsteps = [\n").expect_err("bad");
         assert_eq!(err.kind, DiagnosticKind::Syntax);
@@ -345,5 +409,39 @@ mod tests {
         let err = parse_yaml(&src).expect_err("bad");
         assert_eq!(err.kind, DiagnosticKind::Syntax);
         assert!(err.span.start > 0, "{err:?}");
+    }
+
+    #[test]
+    fn yaml_past_the_readers_limits_says_which() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g"]
+            .iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h"])
+        {
+            let aliases = vec![format!("*{prev}"); 9].join(", ");
+            bomb.push_str(name);
+            bomb.push_str(&[": &", name, " [", &aliases, "]\n"].concat());
+        }
+        let src = SourceFile::new("bomb.yaml", bomb, Format::Yaml);
+        let err = parse_yaml(&src).expect_err("too large");
+        assert_eq!(
+            err.message,
+            "YAML too large: it holds more than 250000 values, aliases expanded"
+        );
+        // 64 levels take more than a test thread's 2 MiB of stack in a
+        // debug build: the main thread's 8 MiB, as the binary has
+        let err = std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(|| {
+                let deep = format!("x: {}{}", "{a: ".repeat(100), "}".repeat(100));
+                parse_yaml(&SourceFile::new("deep.yaml", deep, Format::Yaml)).expect_err("deep")
+            })
+            .expect("a thread")
+            .join()
+            .expect("parsed");
+        assert_eq!(
+            err.message,
+            "YAML too large: it nests deeper than 64 levels"
+        );
     }
 }

@@ -4,7 +4,6 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -42,7 +41,7 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
         )
         .help("spec files end in `.toml`, `.yaml` or `.yml`")
     })?;
-    let text = fs::read_to_string(path).map_err(|e| {
+    let text = crate::source::read_text(path).map_err(|e| {
         Diagnostic::new(
             DiagnosticKind::Io,
             0..0,
@@ -324,11 +323,18 @@ pub fn plan(
                 spec.steps[cycle[1 % cycle.len()]].id
             ))
             .help("remove one of these `needs` so the steps can run in some order");
-            // a label can only point into the file the diagnostic shows;
-            // the message names every step anyway
+            // a label can only point into the file the diagnostic shows,
+            // and a long cycle gets the first few: the message names every
+            // step anyway, and each label's snippet is rendered
+            const LABELS: usize = 8;
             let file = spec.step_source(first);
             let same_file = |i: usize| Arc::ptr_eq(spec.step_source(i), file);
-            for w in cycle.windows(2).skip(1).filter(|w| same_file(w[0])) {
+            for w in cycle
+                .windows(2)
+                .skip(1)
+                .filter(|w| same_file(w[0]))
+                .take(LABELS)
+            {
                 d = d.related(
                     needs_span(&spec, w[0]),
                     format!(
@@ -337,7 +343,7 @@ pub fn plan(
                     ),
                 );
             }
-            if cycle.len() > 1 && same_file(cycle[cycle.len() - 1]) {
+            if (2..=LABELS + 2).contains(&cycle.len()) && same_file(cycle[cycle.len() - 1]) {
                 let last = cycle[cycle.len() - 1];
                 d = d.related(
                     needs_span(&spec, last),
@@ -857,6 +863,30 @@ mod tests {
             "{}",
             d.message
         );
+    }
+
+    #[test]
+    fn a_long_cycle_is_named_whole_with_a_few_labels() {
+        // each label's snippet is rendered: thousands of them took minutes
+        let n = 2_000;
+        let mut text = String::new();
+        for i in 0..n {
+            let next = (i + 1) % n;
+            text += &["[[steps]]\nid = \"s", &i.to_string(), "\"\nneeds = [\"s"].concat();
+            text += &[&next.to_string(), "\"]\nwait = \"1ms\"\n"].concat();
+        }
+        let err = plan_text(&text).expect_err("cycle");
+        let d = &err.0[0];
+        assert!(
+            d.message.ends_with("`s1998` -> `s1999` -> `s0`"),
+            "{}",
+            &d.message[d.message.len() - 60..]
+        );
+        assert_eq!(d.related.len(), 8);
+        // a short one keeps a label for every step
+        let err =
+            plan_text(&text.replace("needs = [\"s10\"]", "needs = [\"s0\"]")).expect_err("cycle");
+        assert_eq!(err.0[0].related.len(), 9, "{}", err.0[0].message);
     }
 
     fn messages(text: &str) -> Vec<String> {

@@ -43,6 +43,9 @@
 //! `end` is `closed`.
 
 mod decode;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod source;
 
 use std::fmt::Write as _;

@@ -7,6 +7,7 @@
 //! checking has no invariants of its own to rest on. It must not render a
 //! template: `{{ }}` is parsed (to report syntax errors) and kept.
 
+use super::target::parse_json_path;
 use super::{boolean, invalid, string, wrong_type};
 use crate::de::is_template;
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, did_you_mean};
@@ -77,7 +78,7 @@ pub(crate) fn lower_matcher_of(
                 let mut out = Vec::new();
                 let mut misspelt = false;
                 for (k, v) in entries {
-                    if let Some(d) = misspelt_key(k, doc) {
+                    if let Some(d) = misspelt_key(k, doc).or_else(|| bad_path_key(k)) {
                         diags.push(d);
                         misspelt = true;
                         continue;
@@ -200,6 +201,22 @@ fn misspelt_key(key: &Key, doc: Doc) -> Option<Diagnostic> {
         );
     }
     None
+}
+
+/// A key written as a JSONPath (`"$.a[0]"`) that does not parse: found
+/// now rather than when the matcher is first checked.
+fn bad_path_key(key: &Key) -> Option<Diagnostic> {
+    if !key.name.starts_with('$') {
+        return None;
+    }
+    let e = parse_json_path(&key.name).err()?;
+    Some(
+        invalid(&key.span, format!("invalid path `{}`: {e}", key.name))
+            .label("not a JSONPath")
+            .help(
+                "a key starting with `$` is a JSONPath into the value, such as `\"$.items[0].id\"`",
+            ),
+    )
 }
 
 /// The operator `key` is a near miss of: the same but for case, a letter
@@ -479,5 +496,16 @@ mod tests {
                 "{text}: {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_json_path_key_is_checked_when_lowered() {
+        let found = problems("{ \"$.a[\" = 1, b = 2 }", Doc::Unknown);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("invalid path `$.a[`"), "{found:?}");
+        let deep = format!("{{ \"$[?{}@{}]\" = 1 }}", "@[?".repeat(30), "]".repeat(30));
+        let found = problems(&deep, Doc::Unknown);
+        assert!(found[0].contains("nest more than 10 deep"), "{found:?}");
+        assert!(problems("{ \"$.a[0]\" = 1 }", Doc::Unknown).is_empty());
     }
 }

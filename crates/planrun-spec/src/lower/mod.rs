@@ -23,7 +23,7 @@ use crate::value::{Key, Span, Value, ValueKind};
 
 pub use matcher::lower_matcher;
 pub(crate) use matcher::{Doc, lower_matcher_of};
-pub use target::{parse_json_path, parse_target};
+pub use target::{JsonPathError, MAX_PATH_NESTING, parse_json_path, parse_target};
 
 use step::{Steps, lower_steps};
 use vars::lower_vars;

@@ -53,7 +53,11 @@ pub fn parse_target(text: &str, span: &Span) -> Result<Target, Diagnostic> {
 /// Parses a JSONPath, reusing an earlier parse of the same text: specs repeat
 /// a few targets (`status`, `json.id`) over and over, and a clone costs far
 /// less than a parse.
-pub fn parse_json_path(text: &str) -> Result<JsonPath, serde_json_path::ParseError> {
+///
+/// Brackets and parentheses may nest [`MAX_PATH_NESTING`] deep: the parser
+/// recurses and tries alternatives at every level, so a deeper path would
+/// take exponential time or overflow the stack.
+pub fn parse_json_path(text: &str) -> Result<JsonPath, JsonPathError> {
     /// Distinct paths kept; past it the cache starts over.
     const KEEP: usize = 1024;
     thread_local! {
@@ -62,7 +66,12 @@ pub fn parse_json_path(text: &str) -> Result<JsonPath, serde_json_path::ParseErr
     if let Some(path) = PARSED.with_borrow(|cache| cache.get(text).cloned()) {
         return Ok(path);
     }
-    let path = JsonPath::parse(text)?;
+    if nesting(text) > MAX_PATH_NESTING {
+        return Err(JsonPathError(format!(
+            "brackets and parentheses nest more than {MAX_PATH_NESTING} deep"
+        )));
+    }
+    let path = JsonPath::parse(text).map_err(|e| JsonPathError(e.to_string()))?;
     PARSED.with_borrow_mut(|cache| {
         if cache.len() >= KEEP {
             cache.clear();
@@ -70,6 +79,47 @@ pub fn parse_json_path(text: &str) -> Result<JsonPath, serde_json_path::ParseErr
         cache.insert(text.to_string(), path.clone());
     });
     Ok(path)
+}
+
+/// How deep brackets and parentheses may nest in a JSONPath.
+pub const MAX_PATH_NESTING: usize = 10;
+
+/// Why a JSONPath is refused: the parser's message, or a nesting deeper
+/// than [`MAX_PATH_NESTING`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonPathError(String);
+
+impl std::fmt::Display for JsonPathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for JsonPathError {}
+
+/// The deepest nesting of `[` and `(` outside string literals.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '[' | '(' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ']' | ')' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    deepest
 }
 
 /// `json.user.id` → `$.json.user.id`; names that are not identifiers are quoted.
@@ -385,6 +435,32 @@ mod tests {
         assert_eq!(
             dotted_to_path("headers.content-type"),
             "$.headers['content-type']"
+        );
+    }
+
+    #[test]
+    fn json_paths_nested_too_deep_are_refused_before_the_parser_sees_them() {
+        // the parser took exponential time on nested filters and overflowed
+        // the stack on deep parentheses (fuzz/regressions/matcher/)
+        let deep = |open: &str, close: &str, n: usize| {
+            format!("$[?{}@{}]", open.repeat(n), close.repeat(n))
+        };
+        let err = parse_json_path(&deep("(", ")", 100_000)).expect_err("too deep");
+        assert_eq!(
+            err.to_string(),
+            "brackets and parentheses nest more than 10 deep"
+        );
+        parse_json_path(&deep("@[?", "]", 40)).expect_err("too deep");
+        // ten levels parse; brackets inside string literals do not count
+        parse_json_path(&deep("(", ")", 9)).expect("ten levels");
+        parse_json_path("$['[[[[[[[[[[[[' , \"((((((((((((\\\"\"]").expect("quoted brackets");
+        assert_eq!(nesting("$['a\\'[(', \"]\"][0]"), 1);
+        let span = 0..1;
+        let err = parse_target(&format!("json.a{}", "[?@".repeat(20)), &span).expect_err("deep");
+        assert!(
+            err.message.contains("nest more than 10 deep"),
+            "{}",
+            err.message
         );
     }
 }
