@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 
 use super::decode::Decoder;
 use super::source::Source;
+use crate::kept::Caps;
 
 /// What a stream decodes to.
 #[derive(Debug, PartialEq)]
@@ -40,8 +41,8 @@ pub fn decode(data: &[u8]) {
 }
 
 fn run<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Decoded {
-    let mut decoder = Decoder::new();
-    let mut source = Source::default();
+    let mut decoder = Decoder::new(usize::MAX);
+    let mut source = Source::new(Caps::new(u64::MAX));
     let mut blocks = Vec::new();
     for chunk in chunks {
         blocks.extend(decoder.push(chunk).expect("decoded text parses"));
