@@ -171,6 +171,12 @@ pub(crate) fn command(config: &HttpConfig, base_dir: &Path) -> Result<String, St
     for (name, value) in &config.headers {
         args.push(vec!["-H".into(), format!("{name}: {value}")]);
     }
+    if let Some(auth) = &config.basic_auth {
+        args.push(vec![
+            "-u".into(),
+            format!("{}:{}", auth.user, auth.password),
+        ]);
+    }
     if !config.cookies.is_empty() {
         let line: Vec<String> = config
             .cookies
@@ -353,6 +359,19 @@ mod tests {
         assert_eq!(
             cmd,
             "curl \\\n  -X POST \\\n  http://h/api/ \\\n  -H 'X-Note: two words' \\\n  -H Content-Type: \\\n  --data-raw 'it'\\''s here' \\\n  --insecure \\\n  -L --max-redirs 10\n"
+        );
+    }
+
+    #[test]
+    fn basic_auth_is_a_user_option() {
+        let c = config(&serde_json::json!({
+            "get": "http://h/private",
+            "basic_auth": { "user": "qa", "password": "***" },
+            "follow_redirects": false,
+        }));
+        assert_eq!(
+            command(&c, Path::new("/s")).unwrap(),
+            "curl \\\n  http://h/private \\\n  -u 'qa:***'\n"
         );
     }
 
