@@ -99,10 +99,13 @@ pub(crate) async fn render(
     let mut failure = None;
     while let Some(event) = rx.recv().await {
         match event {
-            RunEvent::StepFinished { report, .. } => {
-                redacted = report
-                    .result
-                    .as_ref()
+            RunEvent::StepFinished { report, result, .. } => {
+                // a step that passed keeps a brief of its result in its
+                // report, without the configuration: the whole one comes
+                // with the event
+                redacted = result
+                    .as_deref()
+                    .or(report.result.as_ref())
                     .and_then(|r| r.get("config"))
                     .cloned();
                 if report.status == StepStatus::Errored && redacted.is_none() {
