@@ -21,6 +21,7 @@ use planrun_spec::value::{Span, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::events::RunEvent;
+use crate::redact::Redactor;
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -186,6 +187,8 @@ pub struct Observer {
     pub(crate) tx: Option<UnboundedSender<RunEvent>>,
     pub(crate) spec: usize,
     pub(crate) step: usize,
+    /// The step's secrets, hidden in every observation before it leaves.
+    pub(crate) redactor: Option<Arc<Redactor>>,
 }
 
 impl Observer {
@@ -195,6 +198,7 @@ impl Observer {
             tx: None,
             spec: 0,
             step: 0,
+            redactor: None,
         }
     }
 
@@ -204,8 +208,11 @@ impl Observer {
     }
 
     /// Reports one observation.
-    pub fn observe(&self, observation: serde_json::Value) {
+    pub fn observe(&self, mut observation: serde_json::Value) {
         if let Some(tx) = &self.tx {
+            if let Some(redactor) = &self.redactor {
+                redactor.json(&mut observation);
+            }
             // a closed channel means nobody listens any more; nothing to do
             let _ = tx.send(RunEvent::StepObserved {
                 spec: self.spec,

@@ -1,8 +1,14 @@
 //! Templating at run time: variables, captures and helpers rendered with
 //! minijinja in strict mode, so a missing value is an error, never "".
+//!
+//! Also where secrets spread: a template that reads a secret name renders a
+//! secret, and so does every encoding filter it applies (`b64encode`,
+//! `urlencode`, `tojson`, `hex`…). Such values are noted in the scope for
+//! the runner to hide; this module never hides anything itself.
 
-use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use base64::Engine as _;
 use minijinja::value::{Serde, merge_maps};
@@ -29,6 +35,22 @@ pub(crate) struct Scope {
     /// run"): their captures are not set, and a message about reading one
     /// says why.
     not_passed: BTreeMap<String, &'static str>,
+    /// Names whose values are secret: variables (`password`), captures
+    /// (`login.token`), environment variables (`env.TOKEN`).
+    secret: Arc<BTreeSet<String>>,
+    /// Where rendered values that read a secret are noted, while a step
+    /// (or the spec's variables) renders.
+    noted: Option<Arc<Mutex<Noted>>>,
+}
+
+/// Values a step's templates and configuration made secret.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Noted {
+    /// Secrets in their own right (a `basic_auth` password), hidden at any
+    /// length.
+    pub(crate) secrets: Vec<String>,
+    /// Values rendered from a secret: whole templates and filter outputs.
+    pub(crate) derived: Vec<serde_json::Value>,
 }
 
 impl Scope {
@@ -37,6 +59,80 @@ impl Scope {
         self.values
             .insert(name.into(), minijinja::Value::from(Serde(value)));
         self.context = minijinja::Value::from_object(self.values.clone());
+    }
+
+    /// Marks a name (`password`) or a dotted path (`login.token`,
+    /// `env.TOKEN`) as secret: a template that reads it renders a secret.
+    pub(crate) fn mark_secret(&mut self, path: impl Into<String>) {
+        Arc::make_mut(&mut self.secret).insert(path.into());
+    }
+
+    /// Starts noting what templates rendered from secrets, afresh.
+    pub(crate) fn note_secrets(&mut self) {
+        self.noted = Some(Arc::default());
+    }
+
+    /// What was noted since [`Scope::note_secrets`].
+    pub(crate) fn noted(&self) -> Noted {
+        self.noted
+            .as_ref()
+            .map(|n| n.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .unwrap_or_default()
+    }
+
+    /// How many derived values were noted so far.
+    pub(crate) fn noted_len(&self) -> usize {
+        self.noted.as_ref().map_or(0, |n| {
+            n.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .derived
+                .len()
+        })
+    }
+
+    /// Notes a secret the step's configuration holds in its own right.
+    pub(crate) fn note_secret(&self, secret: String) {
+        if let Some(noted) = &self.noted {
+            noted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .secrets
+                .push(secret);
+        }
+    }
+
+    fn note_derived(&self, values: impl IntoIterator<Item = serde_json::Value>) {
+        if let Some(noted) = &self.noted {
+            noted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .derived
+                .extend(values);
+        }
+    }
+
+    /// Whether rendering may make secrets: some name is secret and someone
+    /// notes what is rendered.
+    fn watches(&self) -> bool {
+        self.noted.is_some() && !self.secret.is_empty()
+    }
+
+    /// Whether any of the dotted names a template reads (`login`,
+    /// `login.token.x`) is, holds or lies inside a secret.
+    pub(crate) fn reads_secret<'a>(&self, refs: impl IntoIterator<Item = &'a str>) -> bool {
+        if self.secret.is_empty() {
+            return false;
+        }
+        let within = |inner: &str, outer: &str| {
+            inner.len() > outer.len()
+                && inner.starts_with(outer)
+                && inner.as_bytes()[outer.len()] == b'.'
+        };
+        refs.into_iter().any(|r| {
+            self.secret
+                .iter()
+                .any(|s| r == s || within(r, s) || within(s, r))
+        })
     }
 
     /// Records that step `id` ended without passing (`what`: "did not run").
@@ -56,6 +152,8 @@ impl Scope {
             values: self.values.clone(),
             context: merge_maps([minijinja::Value::from_object(own), self.context()]),
             not_passed: self.not_passed.clone(),
+            secret: Arc::clone(&self.secret),
+            noted: self.noted.clone(),
         }
     }
 
@@ -75,6 +173,34 @@ impl Scope {
 /// from the compiled form a thousand times).
 pub(crate) struct Renderer {
     env: RwLock<Environment<'static>>,
+    /// The dotted names each template text reads, once asked.
+    refs: RwLock<HashMap<String, Arc<[String]>>>,
+}
+
+thread_local! {
+    /// The outputs of encoding filters while a template that reads a secret
+    /// renders (`None` otherwise). Rendering is synchronous, so the
+    /// filters of one render run on the thread that set it.
+    static FILTERED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+}
+
+/// Notes an encoding filter's output when the template being rendered reads
+/// a secret: the output is secret too.
+fn filtered(output: String) -> String {
+    FILTERED.with_borrow_mut(|f| {
+        if let Some(f) = f {
+            f.push(output.clone());
+        }
+    });
+    output
+}
+
+/// Runs `render` noting its encoding filters' outputs.
+fn noting_filters<T>(render: impl FnOnce() -> T) -> (T, Vec<String>) {
+    FILTERED.set(Some(Vec::new()));
+    let out = render();
+    let noted = FILTERED.take().unwrap_or_default();
+    (out, noted)
 }
 
 impl Default for Renderer {
@@ -110,7 +236,7 @@ impl Renderer {
                 .collect::<String>()
         });
         env.add_filter("b64encode", |s: String| {
-            base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+            filtered(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))
         });
         env.add_filter(
             "b64decode",
@@ -120,22 +246,50 @@ impl Renderer {
                     .map_err(|e| {
                         minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
                     })?;
-                Ok(String::from_utf8_lossy(&bytes).into_owned())
+                Ok(filtered(String::from_utf8_lossy(&bytes).into_owned()))
             },
         );
         env.add_filter("urlencode", |s: String| {
-            s.bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect::<String>()
+            filtered(
+                s.bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                            (b as char).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect::<String>(),
+            )
         });
+        env.add_filter("hex", |s: String| {
+            use std::fmt::Write as _;
+            filtered(s.bytes().fold(String::new(), |mut out, b| {
+                let _ = write!(out, "{b:02x}");
+                out
+            }))
+        });
+        env.add_filter(
+            "tojson",
+            |value: &minijinja::Value,
+             indent: Option<minijinja::Value>,
+             kwargs: minijinja::value::Kwargs|
+             -> Result<minijinja::Value, minijinja::Error> {
+                let out = minijinja::filters::tojson(value, indent, kwargs)?;
+                if let Some(text) = out.as_str() {
+                    // a string's quotes say nothing: `"***"` stays JSON
+                    let inner = text
+                        .strip_prefix('"')
+                        .and_then(|t| t.strip_suffix('"'))
+                        .unwrap_or(text);
+                    filtered(inner.to_string());
+                }
+                Ok(out)
+            },
+        );
         Self {
             env: RwLock::new(env),
+            refs: RwLock::default(),
         }
     }
 
@@ -149,6 +303,42 @@ impl Renderer {
         if !is_template(text) {
             return Ok(text.to_string());
         }
+        if scope.watches()
+            && scope.reads_secret(self.refs_of(text, span, scope)?.iter().map(String::as_str))
+        {
+            let (rendered, filtered) = noting_filters(|| self.render_template(text, span, scope));
+            let rendered = rendered?;
+            scope.note_derived(
+                std::iter::once(rendered.clone())
+                    .chain(filtered)
+                    .map(serde_json::Value::String),
+            );
+            return Ok(rendered);
+        }
+        self.render_template(text, span, scope)
+    }
+
+    /// The dotted names template `text` reads.
+    fn refs_of(&self, text: &str, span: &Span, scope: &Scope) -> Result<Arc<[String]>, StepError> {
+        if let Some(refs) = self.refs.read().ok().and_then(|r| r.get(text).cloned()) {
+            return Ok(refs);
+        }
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let refs: Arc<[String]> = env
+            .template_from_str(text)
+            .map_err(|e| template_error(&e, text, span, scope))?
+            .undeclared_variables(true)
+            .into_iter()
+            .collect();
+        if let Ok(mut cache) = self.refs.write() {
+            cache.insert(text.to_string(), Arc::clone(&refs));
+        }
+        Ok(refs)
+    }
+
+    /// Renders a template text, compiled once.
+    fn render_template(&self, text: &str, span: &Span, scope: &Scope) -> Result<String, StepError> {
         let render =
             |env: &Environment<'static>| env.get_template(text).map(|t| t.render(scope.context()));
         let cached = self.env.read().ok().and_then(|env| render(&env).ok());
@@ -181,14 +371,31 @@ impl Renderer {
         let compiled = env
             .compile_expression(expr)
             .map_err(|e| template_error(&e, expr, span, scope))?;
-        let value = compiled
-            .eval(scope.context())
-            .map_err(|e| template_error(&e, expr, span, scope))?;
+        let secret = scope.watches()
+            && scope.reads_secret(
+                compiled
+                    .undeclared_variables(true)
+                    .iter()
+                    .map(String::as_str),
+            );
+        let (value, filtered) = if secret {
+            noting_filters(|| compiled.eval(scope.context()))
+        } else {
+            (compiled.eval(scope.context()), Vec::new())
+        };
+        let value = value.map_err(|e| template_error(&e, expr, span, scope))?;
         if value.is_undefined() {
             return Err(StepError::new(format!("`{expr}` is undefined")).at(span.clone()));
         }
-        serde_json::to_value(&value)
-            .map_err(|e| StepError::new(format!("`{expr}`: {e}")).at(span.clone()))
+        let json = serde_json::to_value(&value)
+            .map_err(|e| StepError::new(format!("`{expr}`: {e}")).at(span.clone()))?;
+        if secret {
+            scope.note_derived(
+                std::iter::once(json.clone())
+                    .chain(filtered.into_iter().map(serde_json::Value::String)),
+            );
+        }
+        Ok(json)
     }
 
     /// Evaluates a parsed template: typed when it is one expression.

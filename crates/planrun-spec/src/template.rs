@@ -33,7 +33,7 @@ pub const BUILTIN_NAMES: &[&str] = &[
 ];
 
 /// Filters the runner registers on top of minijinja's built-ins.
-pub const EXTRA_FILTERS: &[&str] = &["b64encode", "b64decode", "tojson", "urlencode"];
+pub const EXTRA_FILTERS: &[&str] = &["b64encode", "b64decode", "tojson", "urlencode", "hex"];
 
 fn parse_env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();

@@ -49,7 +49,9 @@ const DEFAULT_MAX_REDIRECTS: usize = 10;
 ///
 /// `request.body`, present when the request has one, is its first 16 KiB
 /// (a note for binary data or a multipart form); the headers are those the
-/// step set, not the cookies the spec run's jar adds as the request goes out.
+/// step set (with `authorization` for `basic_auth`), not the cookies the
+/// spec run's jar adds as the request goes out. The runner hides a header
+/// that holds a secret whole.
 ///
 /// Header names are lowercase; a repeated header is joined with `, `, except
 /// `set-cookie`, joined with a newline. `cookies` are those set by the final
@@ -213,6 +215,10 @@ pub(crate) async fn build_request(
         }
     }
     let mut builder = client.request(method, url.clone()).headers(headers);
+    if let Some(auth) = &config.basic_auth {
+        // the kind's check refused an `Authorization` header beside it
+        builder = builder.basic_auth(&auth.user, Some(&auth.password));
+    }
     if let Some(timeout) = timeout {
         builder = builder.timeout(timeout);
     }

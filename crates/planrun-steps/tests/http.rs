@@ -956,3 +956,64 @@ async fn tls_ca_cert_is_read_relative_to_the_spec() {
         err.message
     );
 }
+
+#[tokio::test]
+async fn basic_auth_sends_an_authorization_header() {
+    let http = setup();
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let doc = run(
+        &http,
+        &ctx,
+        &format!(
+            "get = \"{}\"\nbasic_auth = {{ user = \"qa\", password = \"pä ss:w\" }}",
+            server.url("/echo")
+        ),
+    )
+    .await
+    .unwrap();
+    // RFC 7617: base64 of `user:password` in UTF-8
+    let sent = "Basic cWE6cMOkIHNzOnc=";
+    assert_eq!(doc["json"]["headers"]["authorization"], sent);
+    assert_eq!(doc["request"]["headers"]["authorization"], sent);
+}
+
+#[tokio::test]
+async fn an_sse_request_sends_basic_auth_too() {
+    let server = FixtureServer::start().await;
+    let (ctx, _dir) = context();
+    let step = config(&format!(
+        "post = \"{}\"\nbasic_auth = {{ user = \"qa\", password = \"pw\" }}",
+        server.url("/sse/echo")
+    ));
+    let doc = run_step(
+        &planrun_steps::sse::SseExecutor::new(),
+        &ctx,
+        &step,
+        Duration::from_secs(10),
+        MAX_BODY,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        doc["events"][0]["json"]["headers"]["authorization"],
+        "Basic cWE6cHc="
+    );
+}
+
+#[tokio::test]
+async fn basic_auth_beside_an_authorization_header_is_refused() {
+    let http = setup();
+    let (ctx, _dir) = context();
+    let err = run(
+        &http,
+        &ctx,
+        "get = \"http://127.0.0.1:9/\"\nheaders = { Authorization = \"Bearer t\" }\nbasic_auth = { user = \"qa\", password = \"pw\" }",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        "set either `basic_auth` or an `Authorization` header, not both"
+    );
+}

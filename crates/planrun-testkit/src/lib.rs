@@ -30,6 +30,7 @@
 //! | `GET /json` | `{"ok":true,"n":42,"items":[1,2,3],"nested":{"name":"planrun"}}` |
 //! | `ANY /status/{code}` | that status (200–599) with `{"status": code}` (no body for 204/304) |
 //! | `ANY /echo[/...]` | JSON of `method`, `path`, `query`, `headers` (lowercase names), `body`, `json`, `cookies` |
+//! | `ANY /reflect/{encoding}` | the request body re-encoded as a server might (`utf8`, `latin1`, `mojibake`: UTF-8 read as Latin-1, `json-ascii`: `\u` escapes, `percent`, `html`: character references), in the body and an `x-reflect` header; each request header back as `x-reflect-{name}` |
 //! | `ANY /delay/{ms}` | waits `ms` milliseconds, then 200 `{"delayed_ms": ms}` |
 //! | `ANY /hang` | reads the request and never answers, holding the connection |
 //! | `ANY /close-mid-headers` | writes `HTTP/1.1 200 OK\r\nContent-Ty` and closes |

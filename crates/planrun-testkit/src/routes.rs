@@ -42,6 +42,7 @@ pub(crate) fn router() -> Router {
         .route("/status/{code}", any(status))
         .route("/echo", any(echo))
         .route("/echo/{*rest}", any(echo))
+        .route("/reflect/{encoding}", any(reflect))
         .route("/delay/{ms}", any(delay))
         .route("/endless", get(endless))
         .route("/big/{bytes}", get(big))
@@ -156,6 +157,109 @@ async fn echo(
         "cookies": cookies(&headers),
     }))
     .into_response()
+}
+
+/// The request body sent back re-encoded the way a server might: in the
+/// body and in an `x-reflect` header, with every request header copied as
+/// `x-reflect-{name}`.
+async fn reflect(Path(encoding): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    let Ok(body) = axum::body::to_bytes(body, MAX_ECHO_BYTES).await else {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("reflect reads at most {MAX_ECHO_BYTES} bytes"),
+        );
+    };
+    let text = String::from_utf8_lossy(&body);
+    let (encoded, content_type): (Vec<u8>, &str) = match encoding.as_str() {
+        "utf8" => (text.as_bytes().to_vec(), "text/plain; charset=utf-8"),
+        // one byte per character, `?` where Latin-1 has none
+        "latin1" => (
+            text.chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                .collect(),
+            "text/plain; charset=iso-8859-1",
+        ),
+        // the UTF-8 bytes taken for Latin-1 characters, sent as UTF-8
+        "mojibake" => (
+            text.bytes()
+                .map(char::from)
+                .collect::<String>()
+                .into_bytes(),
+            "text/plain; charset=utf-8",
+        ),
+        "json-ascii" => (
+            format!("{{\"echo\":\"{}\"}}", ascii_json(&text)).into_bytes(),
+            "application/json",
+        ),
+        "percent" => (
+            text.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+                .into_bytes(),
+            "text/plain",
+        ),
+        "html" => (
+            text.chars()
+                .map(|c| match c {
+                    '&' => String::from("&amp;"),
+                    '<' => String::from("&lt;"),
+                    '>' => String::from("&gt;"),
+                    '"' => String::from("&quot;"),
+                    c if c.is_ascii() => c.to_string(),
+                    c => format!("&#{};", u32::from(c)),
+                })
+                .collect::<String>()
+                .into_bytes(),
+            "text/html; charset=utf-8",
+        ),
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no encoding `{other}` (utf8, latin1, mojibake, json-ascii, percent, html)"
+                ),
+            );
+        }
+    };
+    let mut response = Response::new(Body::from(encoded.clone()));
+    let out = response.headers_mut();
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // header values take any byte but controls
+    if let Ok(value) = HeaderValue::from_bytes(&encoded) {
+        out.insert("x-reflect", value);
+    }
+    for (name, value) in &headers {
+        if let Ok(name) = axum::http::HeaderName::from_bytes(format!("x-reflect-{name}").as_bytes())
+        {
+            out.append(name, value.clone());
+        }
+    }
+    response
+}
+
+/// A JSON string's content with every non-ASCII character escaped.
+fn ascii_json(text: &str) -> String {
+    use std::fmt::Write as _;
+    let quoted = serde_json::to_string(text).unwrap_or_default();
+    let inner = &quoted[1..quoted.len() - 1];
+    let mut out = String::with_capacity(inner.len());
+    for c in inner.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+    out
 }
 
 async fn delay(Path(ms): Path<String>) -> Response {

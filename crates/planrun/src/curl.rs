@@ -99,10 +99,13 @@ pub(crate) async fn render(
     let mut failure = None;
     while let Some(event) = rx.recv().await {
         match event {
-            RunEvent::StepFinished { report, .. } => {
-                redacted = report
-                    .result
-                    .as_ref()
+            RunEvent::StepFinished { report, result, .. } => {
+                // a step that passed keeps a brief of its result in its
+                // report, without the configuration: the whole one comes
+                // with the event
+                redacted = result
+                    .as_deref()
+                    .or(report.result.as_ref())
                     .and_then(|r| r.get("config"))
                     .cloned();
                 if report.status == StepStatus::Errored && redacted.is_none() {
@@ -170,6 +173,12 @@ pub(crate) fn command(config: &HttpConfig, base_dir: &Path) -> Result<String, St
     let has_header = |name: &str| config.headers.keys().any(|k| k.eq_ignore_ascii_case(name));
     for (name, value) in &config.headers {
         args.push(vec!["-H".into(), format!("{name}: {value}")]);
+    }
+    if let Some(auth) = &config.basic_auth {
+        args.push(vec![
+            "-u".into(),
+            format!("{}:{}", auth.user, auth.password),
+        ]);
     }
     if !config.cookies.is_empty() {
         let line: Vec<String> = config
@@ -353,6 +362,19 @@ mod tests {
         assert_eq!(
             cmd,
             "curl \\\n  -X POST \\\n  http://h/api/ \\\n  -H 'X-Note: two words' \\\n  -H Content-Type: \\\n  --data-raw 'it'\\''s here' \\\n  --insecure \\\n  -L --max-redirs 10\n"
+        );
+    }
+
+    #[test]
+    fn basic_auth_is_a_user_option() {
+        let c = config(&serde_json::json!({
+            "get": "http://h/private",
+            "basic_auth": { "user": "qa", "password": "***" },
+            "follow_redirects": false,
+        }));
+        assert_eq!(
+            command(&c, Path::new("/s")).unwrap(),
+            "curl \\\n  http://h/private \\\n  -u 'qa:***'\n"
         );
     }
 

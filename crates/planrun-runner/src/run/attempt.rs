@@ -6,12 +6,14 @@
 //! (that is the walk) and never knows what a step does: that is the
 //! executor's, reached only through `StepExecutor::execute`.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use planrun_spec::model::{Defaults, Repeat, RepeatOver, Retry, Step};
+use planrun_spec::model::{Capture, Defaults, Repeat, RepeatOver, Retry, Step, Target};
 use serde_json::Value as Json;
 
 use super::{Env, evidence, failure, not_run};
@@ -27,14 +29,73 @@ use crate::render::Scope;
 pub(super) struct Attempted {
     pub(super) report: StepReport,
     pub(super) captures: Vec<(String, Json)>,
-    pub(super) secrets: Vec<Json>,
+    pub(super) found: Found,
 }
 
-/// Values a step captured, and the secret ones among them.
+/// What a step made known to be secret, for its own report and for the
+/// steps after it.
+#[derive(Debug, Default)]
+pub(super) struct Found {
+    /// Secrets in their own right: captures marked `secret`, a
+    /// `basic_auth` password.
+    pub(super) secrets: Vec<Json>,
+    /// Values derived from a secret: rendered templates that read one,
+    /// captures computed from one.
+    pub(super) derived: Vec<Json>,
+    /// The captures that are secret, by name.
+    pub(super) names: Vec<String>,
+}
+
+impl Found {
+    /// What the step's templates and configuration made secret so far.
+    fn noted(scope: &Scope) -> Found {
+        let noted = scope.noted();
+        Found {
+            secrets: noted.secrets.into_iter().map(Json::String).collect(),
+            derived: noted.derived,
+            names: Vec::new(),
+        }
+    }
+
+    fn extend(&mut self, other: Found) {
+        self.secrets.extend(other.secrets);
+        self.derived.extend(other.derived);
+        self.names.extend(other.names);
+    }
+
+    /// Teaches the step's own `redactor` what was found: a derived value
+    /// is hidden whole.
+    pub(super) fn teach(&self, redactor: &mut Redactor) {
+        redactor.add_derived_json(&self.derived, true);
+        self.secrets.iter().for_each(|s| redactor.add_json(s));
+    }
+
+    /// Teaches the spec run's `redactor`, for the steps after: a derived
+    /// value that holds a known form of a secret is left to that secret,
+    /// the others are secrets from now on.
+    pub(super) fn teach_lasting(&self, redactor: &mut Redactor) {
+        redactor.add_derived_json(&self.derived, false);
+        self.secrets.iter().for_each(|s| redactor.add_json(s));
+    }
+}
+
+/// `base` with what the step's templates and configuration made secret so
+/// far; `base` itself when they made nothing.
+fn with_noted<'r>(base: &'r Redactor, scope: &Scope) -> Cow<'r, Redactor> {
+    let found = Found::noted(scope);
+    if found.secrets.is_empty() && found.derived.is_empty() {
+        return Cow::Borrowed(base);
+    }
+    let mut redactor = base.clone();
+    found.teach(&mut redactor);
+    Cow::Owned(redactor)
+}
+
+/// Values a step captured, and what about them is secret.
 #[derive(Default)]
 struct Captured {
     values: Vec<(String, Json)>,
-    secrets: Vec<Json>,
+    found: Found,
 }
 
 /// What one attempt's result means for its step.
@@ -100,6 +161,9 @@ impl Env<'_> {
         let started = Instant::now();
         let mut report = not_run(step, StepStatus::Passed, "");
         report.started = started.duration_since(self.started);
+        // what this step renders from secrets is noted from here on
+        let mut scope = scope;
+        scope.note_secrets();
         match self.skipped_by_condition(step, &scope) {
             Ok(None) => {}
             Ok(Some(reason)) => {
@@ -108,10 +172,10 @@ impl Env<'_> {
                 return Attempted {
                     report,
                     captures: Vec::new(),
-                    secrets: Vec::new(),
+                    found: Found::noted(&scope),
                 };
             }
-            Err(e) => return errored(report, &e, started),
+            Err(e) => return errored(report, &e, started, &scope, &redactor),
         }
         let Some(executor) = self.runner.registry.get(step.kind) else {
             let e = StepError::new(format!(
@@ -119,7 +183,7 @@ impl Env<'_> {
                 step.kind.key()
             ))
             .at(step.kind_span.clone());
-            return errored(report, &e, started);
+            return errored(report, &e, started, &scope, &redactor);
         };
         let run = StepRun {
             step,
@@ -159,9 +223,7 @@ impl Env<'_> {
                 step: step.index,
                 attempt,
             });
-            let outcome = self
-                .once(step, run.executor, scope, run.timeout, run.max_body)
-                .await;
+            let outcome = self.once(run, scope).await;
             let last = backoff.is_last(attempt);
             let reason = match outcome {
                 Ok(result) => {
@@ -169,22 +231,25 @@ impl Env<'_> {
                         Judged::Again(reason) => reason,
                         Judged::Over(captured) => {
                             report.duration = started.elapsed();
+                            let mut found = captured.found;
+                            found.extend(Found::noted(scope));
                             return Attempted {
                                 report,
                                 captures: captured.values,
-                                secrets: captured.secrets,
+                                found,
                             };
                         }
                     }
                 }
-                Err(e) if last => return errored(report, &e, started),
+                Err(e) if last => return errored(report, &e, started, scope, run.redactor),
                 Err(e) => e.message,
             };
             let reason = match label {
                 Some(label) => format!("{label}: {reason}"),
                 None => reason,
             };
-            self.retrying(step, attempt, &run.redactor.text(&reason), backoff.delay);
+            let reason = with_noted(run.redactor, scope).text(&reason);
+            self.retrying(step, attempt, &reason, backoff.delay);
             backoff.pause().await;
         }
     }
@@ -202,9 +267,22 @@ impl Env<'_> {
         started: Instant,
     ) -> Attempted {
         let step = run.step;
+        let noted = scope.noted_len();
         let (count, items) = match self.iteration_items(repeat, scope) {
             Ok(found) => found,
-            Err(e) => return errored(report, &e, started),
+            Err(e) => return errored(report, &e, started, scope, run.redactor),
+        };
+        // a list rendered from a secret makes each item secret
+        let secret_items = scope.noted_len() > noted;
+        // each iteration notes its own secrets, on top of what the step
+        // knew before its first: iterations do not pile up each other's
+        let base = with_noted(run.redactor, scope).into_owned();
+        let run = &StepRun {
+            step: run.step,
+            executor: run.executor,
+            timeout: run.timeout,
+            max_body: run.max_body,
+            redactor: &base,
         };
         let concurrency = usize::try_from(repeat.concurrency).unwrap_or(1).max(1);
         let mut iterations = Iterations {
@@ -216,7 +294,7 @@ impl Env<'_> {
         if !step.captures.is_empty() {
             captured.resize_with(count, Vec::new);
         }
-        let mut secrets = Vec::new();
+        let mut found = Found::default();
         let (mut any_failed, mut any_warned) = (false, false);
         let mut running = FuturesUnordered::new();
         let mut next = 0usize;
@@ -226,14 +304,16 @@ impl Env<'_> {
                     name: name.clone(),
                     value: list[next].clone(),
                 });
-                running.push(self.iteration(run, scope, next, count, item));
+                running.push(self.iteration(run, scope, next, count, item, secret_items));
                 next += 1;
             }
             let Some((index, item, done)) = running.next().await else {
                 break;
             };
-            let done: Attempted = done;
+            let mut done: Attempted = done;
             report.attempts = report.attempts.max(done.report.attempts);
+            // what a failed iteration found hides in its kept report too
+            found.extend(std::mem::take(&mut done.found));
             match done.report.status {
                 StepStatus::Failed | StepStatus::Errored => {
                     iterations.failed += 1;
@@ -273,7 +353,6 @@ impl Env<'_> {
                     if let Some(slot) = captured.get_mut(index) {
                         *slot = done.captures;
                     }
-                    secrets.extend(done.secrets);
                 }
             }
         }
@@ -311,10 +390,13 @@ impl Env<'_> {
         report.captures.clone_from(&captures);
         report.iterations = Some(iterations);
         report.duration = started.elapsed();
+        found.extend(Found::noted(scope));
+        found.names.sort_unstable();
+        found.names.dedup();
         Attempted {
             report,
             captures,
-            secrets,
+            found,
         }
     }
 
@@ -370,6 +452,7 @@ impl Env<'_> {
         index: usize,
         count: usize,
         item: Option<IterationItem>,
+        secret_item: bool,
     ) -> (usize, Option<IterationItem>, Attempted) {
         let mut scope = scope.clone();
         scope.set(
@@ -378,7 +461,11 @@ impl Env<'_> {
         );
         if let Some(item) = &item {
             scope.set(item.name.clone(), &item.value);
+            if secret_item {
+                scope.mark_secret(item.name.clone());
+            }
         }
+        scope.note_secrets();
         let label = IterationFailure::label_of(index, item.as_ref());
         let mut report = not_run(run.step, StepStatus::Passed, "");
         report.started = Instant::now().duration_since(self.started);
@@ -430,14 +517,23 @@ impl Env<'_> {
         } else {
             StepStatus::Passed
         };
+        let mut redactor = with_noted(redactor, scope).into_owned();
         let captured = if report.status.is_failure() {
             Captured::default()
         } else {
-            capture(step, &checker, report)
+            capture(step, &checker, report, scope, &redactor)
         };
         drop(checker);
-        let mut redactor = redactor.clone();
-        captured.secrets.iter().for_each(|s| redactor.add_json(s));
+        captured.found.teach(&mut redactor);
+        // and what the captures' expressions made (known ones are kept as
+        // they are, so the pattern is built again only for new ones)
+        Found::noted(scope).teach(&mut redactor);
+        // a request header that holds a secret says nothing else worth
+        // keeping: `Basic ***` would still tell how it was made
+        let mut result = result;
+        if let Some(headers) = result.get_mut("request").and_then(|r| r.get_mut("headers")) {
+            redactor.hide_whole_values(headers);
+        }
         if report.status.is_failure() {
             // taken from the whole result: a trimmed one keeps only the
             // start of an output whose end is the evidence
@@ -446,9 +542,10 @@ impl Env<'_> {
         report.captures.clone_from(&captured.values);
         // secrets are hidden before the cut, so that a cut never leaves a
         // part of one that redaction would no longer recognise
-        let mut result = result;
         redactor.json(&mut result);
         report.result = Some(trim_result(result));
+        // the messages and captures, by what this step made secret too
+        redactor.report(report);
         Judged::Over(captured)
     }
 
@@ -465,19 +562,18 @@ impl Env<'_> {
 
     /// One attempt: the configuration rendered, the executor run under the
     /// step's time limit.
-    async fn once(
-        &self,
-        step: &Step,
-        executor: &dyn StepExecutor,
-        scope: &Scope,
-        timeout: Duration,
-        max_body: u64,
-    ) -> Result<Json, StepError> {
+    async fn once(&self, run: &StepRun<'_>, scope: &Scope) -> Result<Json, StepError> {
+        let (step, timeout) = (run.step, run.timeout);
         let config = self.runner.renderer.render_value(&step.config, scope)?;
+        // what the kind holds secret however it is written (a password)
+        for (secret, _) in step.kind.secrets(&config) {
+            scope.note_secret(secret);
+        }
         let matchers = self
             .runner
             .renderer
             .render_matchers(&step.config_matchers, scope)?;
+        let observe = self.runner.options.observe;
         let input = StepInput {
             config: &config,
             raw: &step.config,
@@ -485,18 +581,22 @@ impl Env<'_> {
             ctx: self.ctx,
             step_id: &step.id,
             timeout,
-            max_body,
+            max_body: run.max_body,
             observer: Observer {
-                tx: self.runner.options.observe.then(|| self.events.clone()),
+                tx: observe.then(|| self.events.clone()),
                 spec: self.index,
                 step: step.index,
+                redactor: observe
+                    .then(|| with_noted(run.redactor, scope).into_owned())
+                    .filter(|r| !r.is_empty())
+                    .map(Arc::new),
             },
         };
         let started = Instant::now();
         // executors end themselves at `timeout` with a message that says what
         // they were waiting for; the grace lets them, and stops one that does not
         let guard = timeout + EXECUTOR_GRACE;
-        let mut result = match tokio::time::timeout(guard, executor.execute(input)).await {
+        let mut result = match tokio::time::timeout(guard, run.executor.execute(input)).await {
             Ok(r) => r?,
             Err(_) => {
                 return Err(StepError::new(format!(
@@ -537,29 +637,50 @@ fn next_delay(delay: Duration, retry: Option<&Retry>) -> Duration {
     next.min(r.max_interval)
 }
 
-/// The end of a step that could not be performed.
-fn errored(mut report: StepReport, e: &StepError, started: Instant) -> Attempted {
+/// The end of a step that could not be performed, its error hidden by
+/// `base` and what the step's templates made secret before that.
+fn errored(
+    mut report: StepReport,
+    e: &StepError,
+    started: Instant,
+    scope: &Scope,
+    base: &Redactor,
+) -> Attempted {
     report.status = StepStatus::Errored;
     report.error = Some(failure(e));
     report.duration = started.elapsed();
+    with_noted(base, scope).report(&mut report);
     Attempted {
         report,
         captures: Vec::new(),
-        secrets: Vec::new(),
+        found: Found::noted(scope),
     }
 }
 
 /// The step's captures, in order. The first that cannot be read errors the
-/// step; the values read before it are kept.
-fn capture(step: &Step, checker: &Checker<'_>, report: &mut StepReport) -> Captured {
+/// step; the values read before it are kept. A capture is secret when it
+/// is marked so, when its expression reads a secret, or when its value
+/// holds one (`redactor` knows the secrets so far).
+fn capture(
+    step: &Step,
+    checker: &Checker<'_>,
+    report: &mut StepReport,
+    scope: &Scope,
+    redactor: &Redactor,
+) -> Captured {
     let mut captured = Captured::default();
     for c in &step.captures {
         match checker.capture(c) {
             Ok(v) => {
+                let name = c.name.name.clone();
                 if c.secret {
-                    captured.secrets.push(v.clone());
+                    captured.found.secrets.push(v.clone());
+                    captured.found.names.push(name.clone());
+                } else if reads_secret(c, scope) || redactor.finds_in_json(&v) {
+                    captured.found.derived.push(v.clone());
+                    captured.found.names.push(name.clone());
                 }
-                captured.values.push((c.name.name.clone(), v));
+                captured.values.push((name, v));
             }
             Err(e) => {
                 report.status = StepStatus::Errored;
@@ -569,6 +690,14 @@ fn capture(step: &Step, checker: &Checker<'_>, report: &mut StepReport) -> Captu
         }
     }
     captured
+}
+
+/// Whether a capture's expression reads a secret (`{{ result.json.id ~ token }}`).
+fn reads_secret(c: &Capture, scope: &Scope) -> bool {
+    match &c.target {
+        Target::Expr(t) => scope.reads_secret(t.refs.iter().map(String::as_str)),
+        Target::Path { .. } | Target::Header(_) => false,
+    }
 }
 
 /// Cuts long bodies so reports stay readable; the full body was used for

@@ -24,6 +24,7 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use planrun_spec::model::{Defaults, Overrides, Step};
 use planrun_spec::plan::Plan;
+use planrun_spec::source::SourceFile;
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use self::cancel::Cancel;
@@ -112,6 +113,67 @@ impl Runner {
         }
     }
 
+    /// Stars the secrets known before the run (command-line and environment
+    /// values of secret variables, literal secret values, `basic_auth`
+    /// passwords) in the spec text that reporters quote in snippets, byte
+    /// for byte so that every span still fits. Secrets found later (a
+    /// capture) are not in the spec's text.
+    fn hide_in_sources(&self, plan: &Plan, info: &mut SpecInfo) {
+        let options = &self.options;
+        let vars = || plan.dir.vars.iter().chain(&plan.spec.vars);
+        let is_secret = |name: &str| {
+            options.overrides.secret_vars.iter().any(|s| s == name)
+                || vars().any(|v| v.secret && v.name.name == name)
+        };
+        let mut redactor = Redactor::default();
+        for (name, value) in &options.overrides.vars {
+            if is_secret(name) {
+                redactor.add(value);
+            }
+        }
+        for var in vars().filter(|v| is_secret(&v.name.name)) {
+            if let Some(value) = var.env.as_ref().and_then(|e| options.env.get(&e.name)) {
+                redactor.add(value);
+            }
+            if let Some(value) = &var.value {
+                value.visit_strings(&mut |s, _| {
+                    if !planrun_spec::is_template(s) {
+                        redactor.add(s);
+                    }
+                });
+            }
+        }
+        for step in &plan.spec.steps {
+            for (secret, _) in step.kind.secrets(&step.config) {
+                if !planrun_spec::is_template(&secret) {
+                    redactor.add(&secret);
+                }
+            }
+        }
+        if redactor.is_empty() {
+            return;
+        }
+        let mut starred: Vec<(*const SourceFile, Arc<SourceFile>)> = Vec::new();
+        let mut hide = |source: &mut Arc<SourceFile>| {
+            let key = Arc::as_ptr(source);
+            if let Some((_, done)) = starred.iter().find(|(k, _)| *k == key) {
+                *source = Arc::clone(done);
+                return;
+            }
+            if let Some(text) = redactor.star(&source.text) {
+                let hidden = Arc::new(SourceFile::new(source.path.clone(), text, source.format));
+                starred.push((key, Arc::clone(&hidden)));
+                *source = hidden;
+            }
+        };
+        hide(&mut info.source);
+        for step in &mut info.steps {
+            if let Some(source) = &mut step.source {
+                hide(source);
+            }
+        }
+    }
+
     /// Runs every plan; events go to `events`. Returns the totals.
     pub async fn run(
         &self,
@@ -124,7 +186,11 @@ impl Runner {
             specs: plans
                 .iter()
                 .enumerate()
-                .map(|(i, p)| Self::spec_info(i, p))
+                .map(|(i, p)| {
+                    let mut info = Self::spec_info(i, p);
+                    self.hide_in_sources(p, &mut info);
+                    info
+                })
                 .collect(),
         });
         let jobs = self.options.jobs.max(1);
@@ -243,10 +309,12 @@ impl Runner {
             stop: cancel.clone(),
         };
         let mut error = None;
-        match resolve_vars(plan, &self.options, &self.renderer, &mut redactor) {
+        let vars = resolve_vars(plan, &self.options, &self.renderer, &mut redactor);
+        // the secrets known so far hide in an error about the variables too
+        run.state.redactor = redactor;
+        match vars {
             Ok(scope) => {
                 run.state.scope = scope;
-                run.state.redactor = redactor;
                 let limit = defaults.spec_timeout.unwrap_or(Defaults::SPEC_TIMEOUT);
                 let spec_stop = Cancel::default();
                 run.stop = spec_stop.clone();
@@ -275,7 +343,12 @@ impl Runner {
                                 StepStatus::Cancelled,
                                 "the run was stopped twice: teardown was given up",
                             );
-                            run.state.finish(&run.env, report, Vec::new(), &[]);
+                            run.state.finish(
+                                &run.env,
+                                report,
+                                Vec::new(),
+                                &attempt::Found::default(),
+                            );
                         }
                     }
                 }
@@ -294,7 +367,8 @@ impl Runner {
                         report.skip_reason = None;
                         report.error = Some(failure(&e));
                     }
-                    run.state.finish(&run.env, report, Vec::new(), &[]);
+                    run.state
+                        .finish(&run.env, report, Vec::new(), &attempt::Found::default());
                 }
             }
         }

@@ -698,7 +698,8 @@ expect.exit_code = 0
         panic!("one piece of evidence: {:?}", steps[1].evidence);
     };
     assert_eq!(evidence.label(), "stderr");
-    assert_eq!(evidence.text, "starting\ntoken *** refused");
+    // the argument read the secret, so all of it is secret
+    assert_eq!(evidence.text, "starting\n***");
 }
 
 /// A repeated step's line: the counts, and each kept failure by iteration.
@@ -928,4 +929,142 @@ async fn a_passed_step_keeps_a_brief_of_its_result() {
         "{bad:?}"
     );
     assert_eq!(whole, &None);
+}
+
+/// Every event of a run, serialized as reporters that write JSON see it.
+async fn events_json(specs: &[&str], options: RunOptions) -> String {
+    let plans = plans(specs);
+    let runner = Runner::new(registry(), options);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    runner.run(&plans, &tx, &Cancel::default()).await;
+    drop(tx);
+    let mut out = String::new();
+    while let Some(event) = rx.recv().await {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&event).expect("events serialize")
+        );
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_is_rendered_from_a_secret_is_secret_in_every_event() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let secret = "s3cr3t-Tok3n";
+    let mut options = options();
+    options.overrides.vars.insert("token".into(), secret.into());
+    options.overrides.secret_vars.push("token".into());
+    let events = events_json(
+        &[&format!(
+            r#"
+id = "taint"
+[vars]
+token = "unset"
+user = "qa"
+auth = "Basic {{{{ (user ~ ':' ~ token) | b64encode }}}}"
+[[steps]]
+id = "first"
+exec = {{ cmd = ["pass", "1ms", "{{{{ token | b64encode }}}}", "{{{{ auth }}}}", "{{{{ token | upper }}}}"] }}
+capture.shout = "{{{{ (token | upper) ~ '-' ~ result.exit_code }}}}"
+capture.said = {{ from = "stderr" }}
+[[steps]]
+id = "second"
+exec = {{ cmd = ["fail", "1ms", "{{{{ first.shout | lower }}}}!", "{{{{ token | hex }}}}", "{b64}", "{b64qa}"] }}
+expect.exit_code = 0
+"#,
+            b64 = b64(secret),
+            b64qa = b64(&format!("qa:{secret}")),
+        )],
+        options,
+    )
+    .await;
+    let hex = secret.bytes().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
+    for form in [
+        secret.to_string(),
+        secret.to_uppercase(),
+        secret.to_lowercase(),
+        b64(secret),
+        b64(&format!("qa:{secret}")),
+        hex,
+    ] {
+        assert!(!events.contains(&form), "`{form}` in\n{events}");
+    }
+    // both captures are secret, and their values hidden
+    assert!(
+        events.contains(r#""captures":[["shout","***"],["said","***"]]"#),
+        "{events}"
+    );
+    // the failed step's evidence shows where the secrets were; of the
+    // base64 written in the spec only what encodes `qa:` is left
+    assert!(
+        events.contains(r#""text":"***\n***\n***\ncWE6***""#),
+        "{events}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_list_rendered_from_a_secret_makes_each_item_secret() {
+    let mut options = options();
+    options
+        .overrides
+        .vars
+        .insert("keys".into(), "alpha-key,bravo-key".into());
+    options.overrides.secret_vars.push("keys".into());
+    let events = events_json(
+        &[r#"
+id = "items"
+vars = { keys = "unset" }
+[[steps]]
+id = "each"
+repeat = { over = "{{ keys | split(',') | list }}", as = "key" }
+exec = { cmd = ["fail", "1ms", "{{ key | reverse }}"] }
+expect.exit_code = 0
+"#],
+        options,
+    )
+    .await;
+    for form in ["alpha-key", "yek-ahpla", "yek-ovarb"] {
+        assert!(!events.contains(form), "`{form}` in\n{events}");
+    }
+    assert!(events.contains(r#""stderr":"***\n""#), "{events}");
+    assert!(
+        events.contains(r#""item":{"name":"key","value":"***"}"#),
+        "{events}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn secrets_written_in_the_spec_are_starred_in_the_text_reporters_quote() {
+    let spec = r#"
+id = "written"
+vars = { token = { value = "hunter2-literal", secret = true }, user = "qa" }
+[[steps]]
+http = { get = "http://127.0.0.1:9/", basic_auth = { user = "{{ user }}", password = "pässwörd" } }
+[[steps]]
+http = { get = "http://127.0.0.1:9/", basic_auth = { user = "qa", password = "{{ token }}" } }
+"#;
+    let plans = plans(&[spec]);
+    let runner = Runner::new(registry(), options());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    runner.run(&plans, &tx, &Cancel::default()).await;
+    drop(tx);
+    let Some(RunEvent::RunStarted { specs }) = rx.recv().await else {
+        panic!("the run starts first");
+    };
+    let text = &specs[0].source.text;
+    assert_eq!(text.len(), spec.len(), "byte for byte: spans still fit");
+    assert!(
+        !text.contains("hunter2") && !text.contains("pässwörd"),
+        "{text}"
+    );
+    assert!(text.contains(r#"value = "***************""#), "{text}");
+    assert!(text.contains(r#"password = "**********" }"#), "{text}");
+    // templates are no secrets
+    assert!(text.contains(r#"password = "{{ token }}""#), "{text}");
 }

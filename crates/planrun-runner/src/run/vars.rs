@@ -1,7 +1,8 @@
 //! A spec's variables, resolved once before its first step.
 //!
 //! Owns precedence (directory, spec, environment, command line) and marking
-//! secret values for redaction. It never runs a step and never reports: a
+//! secret values for redaction: variables marked secret, and variables
+//! whose templates read a secret. It never runs a step and never reports: a
 //! variable that does not render is returned as an error for the caller to
 //! place on a step.
 
@@ -22,6 +23,29 @@ pub(super) fn resolve_vars(
     redactor: &mut Redactor,
 ) -> Result<Scope, StepError> {
     let mut scope = Scope::default();
+    let secret_names = |name: &str| {
+        options.overrides.secret_vars.iter().any(|s| s == name)
+            || plan
+                .spec
+                .vars
+                .iter()
+                .chain(&plan.dir.vars)
+                .any(|d| d.secret && d.name.name == name)
+    };
+    // every secret name is known before any template renders, so that a
+    // variable built from one is secret whatever the order
+    for var in plan.dir.vars.iter().chain(&plan.spec.vars) {
+        if secret_names(&var.name.name) {
+            scope.mark_secret(var.name.name.clone());
+            if let Some(env) = &var.env {
+                scope.mark_secret(format!("env.{}", env.name));
+            }
+        }
+    }
+    for name in &options.overrides.secret_vars {
+        scope.mark_secret(name.clone());
+    }
+    scope.note_secrets();
     scope.set(
         "env",
         &serde_json::to_value(&options.env).unwrap_or(Json::Null),
@@ -32,13 +56,7 @@ pub(super) fn resolve_vars(
     }
     // command-line values come first so that other variables can build on them
     for (k, v) in &options.overrides.vars {
-        let marked = plan
-            .spec
-            .vars
-            .iter()
-            .chain(&plan.dir.vars)
-            .any(|d| d.secret && &d.name.name == k);
-        if marked || options.overrides.secret_vars.contains(k) {
+        if secret_names(k) {
             redactor.add(v);
         }
         scope.set(k.clone(), &Json::String(v.clone()));
@@ -51,6 +69,7 @@ pub(super) fn resolve_vars(
             .env
             .as_ref()
             .and_then(|name| options.env.get(&name.name).cloned());
+        let noted = scope.noted_len();
         let value = match (from_env, &var.value) {
             (Some(v), _) => Json::String(v),
             (None, Some(v)) => renderer.render_value(v, &scope)?.to_json(),
@@ -64,10 +83,16 @@ pub(super) fn resolve_vars(
                 .help("set it, pass `--var NAME=VALUE`, or give the variable a `value` to fall back on"));
             }
         };
-        if var.secret || options.overrides.secret_vars.contains(&var.name.name) {
+        if secret_names(&var.name.name) {
             redactor.add_json(&value);
+        } else if scope.noted_len() > noted {
+            // built from a secret: secret itself
+            redactor.add_derived_json([&value], false);
+            scope.mark_secret(var.name.name.clone());
         }
         scope.set(var.name.name.clone(), &value);
     }
+    // and what the filters of those templates made
+    redactor.add_derived_json(&scope.noted().derived, false);
     Ok(scope)
 }

@@ -14,7 +14,7 @@ use futures_util::stream::FuturesUnordered;
 use planrun_spec::model::Step;
 use serde_json::Value as Json;
 
-use super::attempt::Attempted;
+use super::attempt::{Attempted, Found};
 use super::{Cancel, Env, not_run};
 use crate::events::{RunEvent, StepReport, StepStatus};
 use crate::redact::Redactor;
@@ -69,8 +69,12 @@ impl SpecRun<'_> {
                 let step = &steps[i];
                 if let Some((status, why)) = self.state.blocked_by(env, step, stopped) {
                     self.state.blocked[i] = true;
-                    self.state
-                        .finish(env, not_run(step, status, &why), Vec::new(), &[]);
+                    self.state.finish(
+                        env,
+                        not_run(step, status, &why),
+                        Vec::new(),
+                        &Found::default(),
+                    );
                     release(i, &mut waiting, &mut ready);
                     continue;
                 }
@@ -91,7 +95,7 @@ impl SpecRun<'_> {
                         }
                     let i = done.report.index;
                     in_flight.remove(&i);
-                    self.state.finish(env, done.report, done.captures, &done.secrets);
+                    self.state.finish(env, done.report, done.captures, &done.found);
                     release(i, &mut waiting, &mut ready);
                 }
                 () = stop.cancelled(), if !stopped => {
@@ -100,7 +104,7 @@ impl SpecRun<'_> {
                     running = FuturesUnordered::new();
                     for i in std::mem::take(&mut in_flight) {
                         let report = not_run(&steps[i], StepStatus::Cancelled, "the run was stopped while it ran");
-                        self.state.finish(env, report, Vec::new(), &[]);
+                        self.state.finish(env, report, Vec::new(), &Found::default());
                         release(i, &mut waiting, &mut ready);
                     }
                 }
@@ -142,18 +146,20 @@ impl State {
             })
     }
 
-    /// Records a finished step: its captures, its status, and the event.
+    /// Records a finished step: its captures, what it found secret, its
+    /// status, and the event.
     pub(super) fn finish(
         &mut self,
         env: &Env<'_>,
         mut report: StepReport,
         captures: Vec<(String, Json)>,
-        secrets: &[Json],
+        found: &Found,
     ) {
-        for s in secrets {
-            self.redactor.add_json(s);
-        }
+        found.teach_lasting(&mut self.redactor);
         let step = &env.plan.spec.steps[report.index];
+        for name in &found.names {
+            self.scope.mark_secret(format!("{}.{name}", step.id));
+        }
         if !captures.is_empty() {
             let map: serde_json::Map<String, Json> = captures.into_iter().collect();
             self.scope.set(step.id.clone(), &Json::Object(map));

@@ -7,6 +7,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{ConfigProblem, EvidenceField, Kind, method_and_url};
+use crate::de::is_template;
+use crate::value::{Span, Value};
 
 /// The `http` kind.
 pub struct Http;
@@ -44,15 +46,104 @@ impl Kind for Http {
                 "set at most one of `json`, `form`, `multipart`, `body`",
             ));
         }
-        Ok(())
+        check_basic_auth(config.basic_auth.as_ref(), &config.headers)
+    }
+
+    fn secrets(config: &Value, out: &mut Vec<(String, Span)>) {
+        basic_auth_secrets(config, out);
     }
 }
 
 /// The keys of a request that every request step (`http`, `sse`) has.
-pub const REQUEST_KEYS: [&str; 17] = [
-    "get", "post", "put", "patch", "delete", "method", "url", "headers", "query", "json", "form",
-    "body", "cookies", "insecure", "ca_cert", "timeout", "max_body",
+pub const REQUEST_KEYS: [&str; 18] = [
+    "get",
+    "post",
+    "put",
+    "patch",
+    "delete",
+    "method",
+    "url",
+    "headers",
+    "query",
+    "json",
+    "form",
+    "body",
+    "cookies",
+    "basic_auth",
+    "insecure",
+    "ca_cert",
+    "timeout",
+    "max_body",
 ];
+
+/// HTTP Basic authentication: the request is sent with
+/// `Authorization: Basic base64(user:password)`. The password is secret
+/// however it is written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The user name (no `:`).
+    pub user: String,
+    /// The password: secret, shown as `***` everywhere, even when written
+    /// here literally.
+    pub password: String,
+}
+
+/// The rules of `basic_auth` the types cannot say: a user name without a
+/// colon (RFC 7617), and no `Authorization` header beside it.
+pub(crate) fn check_basic_auth(
+    auth: Option<&BasicAuth>,
+    headers: &BTreeMap<String, String>,
+) -> Result<(), ConfigProblem> {
+    let Some(auth) = auth else {
+        return Ok(());
+    };
+    if auth.user.contains(':') && !is_template(&auth.user) {
+        return Err(ConfigProblem::key(
+            "basic_auth",
+            format!(
+                "the `basic_auth` user `{}` holds a `:`, which Basic authentication cannot send",
+                auth.user
+            ),
+        ));
+    }
+    if headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("authorization"))
+    {
+        return Err(ConfigProblem::key(
+            "basic_auth",
+            "set either `basic_auth` or an `Authorization` header, not both",
+        ));
+    }
+    Ok(())
+}
+
+/// The secrets of a request's `basic_auth`: the password, and `user:password`
+/// as the `Authorization` header encodes it, each with the password's span.
+pub(crate) fn basic_auth_secrets(config: &Value, out: &mut Vec<(String, Span)>) {
+    let Some(auth) = config.get("basic_auth") else {
+        return;
+    };
+    let Some(password) = auth.get("password") else {
+        return;
+    };
+    let text = match password.as_str() {
+        Some(s) => s.to_string(),
+        // a template read as its type (`{{ pin }}` gives a number)
+        None => match password.to_json() {
+            serde_json::Value::Null => return,
+            other => other.to_string(),
+        },
+    };
+    if text.is_empty() {
+        return;
+    }
+    if let Some(user) = auth.get("user").and_then(Value::as_str) {
+        out.push((format!("{user}:{text}"), password.span.clone()));
+    }
+    out.push((text, password.span.clone()));
+}
 
 /// Declares a request step's configuration: the keys of [`REQUEST_KEYS`],
 /// written once here, then the kind's own. `serde(flatten)` would lose the
@@ -100,6 +191,10 @@ macro_rules! request_config {
             /// Extra cookies for this request (the spec's cookie jar is sent anyway).
             #[serde(default)]
             pub cookies: std::collections::BTreeMap<String, String>,
+            /// HTTP Basic authentication (`Authorization: Basic …`); the
+            /// password is secret, however it is written.
+            #[schemars(extend("examples" = [{"user": "qa", "password": "{{ password }}"}]))]
+            pub basic_auth: Option<$crate::kinds::BasicAuth>,
             /// Accept any TLS certificate. Only for test systems.
             #[serde(default)]
             pub insecure: bool,
@@ -131,6 +226,7 @@ macro_rules! request_config {
                     form: self.form.clone(),
                     body: self.body.clone(),
                     cookies: self.cookies.clone(),
+                    basic_auth: self.basic_auth.clone(),
                     insecure: self.insecure,
                     ca_cert: self.ca_cert.clone(),
                     timeout: self.timeout,
@@ -231,6 +327,62 @@ mod tests {
             .keys()
             .cloned()
             .collect()
+    }
+
+    fn problems(kind: super::super::StepKind, text: &str) -> Vec<String> {
+        let doc = crate::parse::parse_toml(text).expect("toml");
+        let mut diags = crate::error::Diagnostics::default();
+        kind.lower_config(doc.get(kind.key()).expect("the kind"), &mut diags);
+        diags.iter().map(|d| d.message.clone()).collect()
+    }
+
+    #[test]
+    fn basic_auth_is_checked_at_plan_time() {
+        use super::super::StepKind;
+        for kind in [StepKind::Http, StepKind::Sse] {
+            let key = kind.key();
+            let ok = format!(
+                "{key} = {{ get = \"http://h/\", basic_auth = {{ user = \"qa\", password = \"{{{{ pw }}}}\" }} }}"
+            );
+            assert!(problems(kind, &ok).is_empty(), "{ok}");
+            let colon = format!(
+                "{key} = {{ get = \"http://h/\", basic_auth = {{ user = \"q:a\", password = \"x\" }} }}"
+            );
+            assert_eq!(
+                problems(kind, &colon),
+                ["the `basic_auth` user `q:a` holds a `:`, which Basic authentication cannot send"]
+            );
+            let both = format!(
+                "{key} = {{ get = \"http://h/\", headers = {{ authorization = \"Bearer t\" }}, basic_auth = {{ user = \"qa\", password = \"x\" }} }}"
+            );
+            assert_eq!(
+                problems(kind, &both),
+                ["set either `basic_auth` or an `Authorization` header, not both"]
+            );
+            let typo = format!(
+                "{key} = {{ get = \"http://h/\", basic_auth = {{ user = \"qa\", pasword = \"x\" }} }}"
+            );
+            let found = problems(kind, &typo);
+            assert!(
+                found.iter().any(|m| m.contains("`pasword`")),
+                "{found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_basic_auth_password_is_always_secret() {
+        use super::super::StepKind;
+        let doc = crate::parse::parse_toml(
+            "http = { get = \"http://h/\", basic_auth = { user = \"qa\", password = \"pw\" } }",
+        )
+        .expect("toml");
+        let secrets: Vec<String> = StepKind::Http
+            .secrets(doc.get("http").expect("http"))
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(secrets, ["qa:pw", "pw"]);
     }
 
     #[test]

@@ -76,6 +76,15 @@ pub trait Kind {
         Ok(())
     }
 
+    /// The values of a configuration that are secret whatever marks the
+    /// spec gives them (a `basic_auth` password), each with where it was
+    /// written. Read from the rendered configuration, they are hidden in
+    /// every output; read from the written one, a literal among them is
+    /// hidden in the spec snippets reports show.
+    fn secrets(config: &Value, out: &mut Vec<(String, Span)>) {
+        let _ = (config, out);
+    }
+
     /// The matchers written inside the configuration (an `sse` step's
     /// `until`), lowered once at plan time; the runner renders them and hands
     /// them to the executor with the configuration.
@@ -152,6 +161,14 @@ macro_rules! kinds {
             /// parsed and the matchers lowered.
             pub fn lower_config(self, value: &Value, diags: &mut Diagnostics) -> StepConfig {
                 match self { $(StepKind::$variant => lower::<$module::$kind>(value, diags),)* }
+            }
+
+            /// The values of a configuration that are always secret (a
+            /// `basic_auth` password), each with where it was written.
+            pub fn secrets(self, config: &Value) -> Vec<(String, Span)> {
+                let mut out = Vec::new();
+                match self { $(StepKind::$variant => <$module::$kind as Kind>::secrets(config, &mut out),)* }
+                out
             }
 
             /// The JSON Schema of the kind's configuration.

@@ -70,6 +70,7 @@ impl Kind for Sse {
                 "set at most one of `json`, `form`, `body`",
             ));
         }
+        super::http::check_basic_auth(config.basic_auth.as_ref(), &config.headers)?;
         if config.max_events == Some(0) {
             return Err(ConfigProblem::key(
                 "max_events",
@@ -77,6 +78,10 @@ impl Kind for Sse {
             ));
         }
         Ok(())
+    }
+
+    fn secrets(config: &Value, out: &mut Vec<(String, crate::value::Span)>) {
+        super::http::basic_auth_secrets(config, out);
     }
 
     /// `until` as a table is a matcher over an event; as a string it is the
