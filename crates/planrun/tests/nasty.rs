@@ -75,8 +75,14 @@ fn invalid(file: &Path, needle: &str) -> String {
         file.display(),
         head(&out.stderr)
     );
+    // the message wraps at the terminal's width, with `│` at each new line
+    let flat = stderr
+        .split(|c: char| c.is_whitespace() || c == '│')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(
-        stderr.contains(needle),
+        flat.contains(needle),
         "{}: `{needle}` expected in\n{}",
         file.display(),
         head(&out.stderr)
