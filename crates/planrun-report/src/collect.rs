@@ -181,24 +181,14 @@ pub(crate) fn cancelled_report(info: &SpecInfo, finished: &[Arc<StepReport>]) ->
         .enumerate()
         .map(|(index, step)| {
             by_index[index].cloned().unwrap_or_else(|| {
-                Arc::new(StepReport {
+                Arc::new(StepReport::not_run(
                     index,
-                    id: step.id.clone(),
-                    name: step.name.clone(),
-                    kind: step.kind,
-                    status: StepStatus::Cancelled,
-                    attempts: 0,
-                    started: Duration::ZERO,
-                    duration: Duration::ZERO,
-                    expectations: Vec::new(),
-                    error: None,
-                    evidence: Vec::new(),
-                    skip_reason: Some("the run was interrupted".to_owned()),
-                    result: None,
-                    captures: Vec::new(),
-                    always: step.always,
-                    iterations: None,
-                })
+                    (step.id.clone(), step.name.clone()),
+                    step.kind,
+                    step.always,
+                    StepStatus::Cancelled,
+                    "the run was interrupted",
+                ))
             })
         })
         .collect();

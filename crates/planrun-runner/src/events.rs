@@ -291,6 +291,37 @@ pub struct StepReport {
 }
 
 impl StepReport {
+    /// The report of step `index` (of `kind`, a teardown step if `always`)
+    /// that did not run, and the starting point of one that does: `reason`
+    /// says why, when it is not empty.
+    pub fn not_run(
+        index: usize,
+        (id, name): (String, Option<String>),
+        kind: StepKind,
+        always: bool,
+        status: StepStatus,
+        reason: &str,
+    ) -> Self {
+        Self {
+            index,
+            id,
+            name,
+            kind,
+            status,
+            attempts: 0,
+            started: Duration::ZERO,
+            duration: Duration::ZERO,
+            expectations: Vec::new(),
+            error: None,
+            evidence: Vec::new(),
+            skip_reason: (!reason.is_empty()).then(|| reason.to_string()),
+            result: None,
+            captures: Vec::new(),
+            always,
+            iterations: None,
+        }
+    }
+
     /// The longest string a brief result keeps.
     pub const BRIEF_STRING: usize = 256;
 

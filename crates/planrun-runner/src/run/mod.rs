@@ -438,24 +438,14 @@ fn skipped(
 
 /// The report of a step that did not run (the starting point of one that does).
 fn not_run(step: &Step, status: StepStatus, reason: &str) -> StepReport {
-    StepReport {
-        index: step.index,
-        id: step.id.clone(),
-        name: step.name.clone(),
-        kind: step.kind,
+    StepReport::not_run(
+        step.index,
+        (step.id.clone(), step.name.clone()),
+        step.kind,
+        step.always,
         status,
-        attempts: 0,
-        started: Duration::ZERO,
-        duration: Duration::ZERO,
-        expectations: Vec::new(),
-        error: None,
-        evidence: Vec::new(),
-        skip_reason: (!reason.is_empty()).then(|| reason.to_string()),
-        result: None,
-        captures: Vec::new(),
-        always: step.always,
-        iterations: None,
-    }
+        reason,
+    )
 }
 
 /// What every step of a spec run reads and nobody changes.

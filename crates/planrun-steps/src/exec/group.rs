@@ -48,12 +48,7 @@ impl ProcessGroup {
     /// The group led by the process `pgid`.
     pub(crate) fn new(pgid: u32) -> Self {
         let leftover = leftovers::register(format!("process group {pgid}"), move || {
-            let _ = std::process::Command::new(kill_program())
-                .args(["-s", "KILL", "--", &format!("-{pgid}")])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            let _ = kill(&["-s", "KILL"], pgid).status();
         });
         Self {
             pgid,
@@ -65,11 +60,7 @@ impl ProcessGroup {
     /// Sends `signal` to every process of the group; a group that is already
     /// gone is not an error.
     pub(crate) async fn signal(&self, signal: Signal) {
-        let status = tokio::process::Command::new(kill_program())
-            .args(["-s", signal.name(), "--", &format!("-{}", self.pgid)])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let status = tokio::process::Command::from(kill(&["-s", signal.name()], self.pgid))
             .status()
             .await;
         // ESRCH (the group is empty) is the common case after a clean exit
@@ -84,11 +75,7 @@ impl ProcessGroup {
             Ok(Some(count)) => count > 0,
             // no /proc: `kill -0` also counts zombies, which errs on the side
             // of waiting the whole grace period
-            _ => tokio::process::Command::new(kill_program())
-                .args(["-0", "--", &format!("-{pgid}")])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+            _ => tokio::process::Command::from(kill(&["-0"], pgid))
                 .status()
                 .await
                 .is_ok_and(|s| s.success()),
@@ -109,16 +96,25 @@ impl Drop for ProcessGroup {
         }
         // Drop cannot await and may run outside a runtime: start `kill` with
         // std and reap it on a thread so it leaves no zombie behind.
-        let spawned = std::process::Command::new(kill_program())
-            .args(["-s", "KILL", "--", &format!("-{}", self.pgid)])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
+        let spawned = kill(&["-s", "KILL"], self.pgid).spawn();
         if let Ok(mut child) = spawned {
             std::thread::spawn(move || child.wait());
         }
     }
+}
+
+/// `kill ARGS -- -PGID`, silent: what it says is of no use (an empty group
+/// is the common case).
+fn kill(args: &[&str], pgid: u32) -> std::process::Command {
+    let mut command = std::process::Command::new(kill_program());
+    command
+        .args(args)
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
 }
 
 fn kill_program() -> &'static str {
