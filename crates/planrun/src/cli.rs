@@ -24,6 +24,7 @@ use planrun_spec::policy::{Allowance, Policy, PolicyFile};
 
 use crate::discover::spec_files;
 use crate::exit;
+use crate::planned::{HELD_STEPS, Later, Planned, RunSpecs};
 use crate::select;
 
 /// Runs test plans that are data: HTTP, processes and waits, checked as they happen.
@@ -377,12 +378,19 @@ fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
 }
 
 struct Loaded {
-    plans: Vec<Plan>,
+    plans: Vec<Planned>,
     /// The setup and teardown of each `planrun.toml` that applies to a spec
     /// in `plans` (when asked for).
     dirs: Vec<DirSpecs>,
     overrides: Overrides,
     env: BTreeMap<String, String>,
+    policy: Policy,
+    unavailable: Vec<StepKind>,
+}
+
+/// The plans, every one held (loaded with `held = usize::MAX`).
+fn held(plans: Vec<Planned>) -> Vec<Plan> {
+    plans.into_iter().filter_map(Planned::into_held).collect()
 }
 
 /// The specs a `planrun.toml` names as its `setup` and `teardown`, planned.
@@ -395,11 +403,14 @@ struct DirSpecs {
 
 /// Finds, parses, filters and plans specs; prints diagnostics. With
 /// `dir_specs`, also the setup and teardown specs of their directories.
+/// Plans are held until they hold `held` steps in all; the later ones are
+/// checked, then let go (see [`crate::planned`]).
 fn load(
     select: &SelectArgs,
     registry: &Registry,
     color: bool,
     dir_specs: bool,
+    held: usize,
 ) -> Result<Loaded, u8> {
     let fail = |msg: String| {
         eprintln!("error: {msg}");
@@ -445,6 +456,7 @@ fn load(
         .filter(|k| !registry.has(*k))
         .collect();
     let mut plans = Vec::new();
+    let mut held_steps = 0;
     let mut all = Diagnostics::default();
     // `None`: the directory's `planrun.toml` has problems, reported once
     let mut dir_configs: BTreeMap<PathBuf, Option<Arc<DirConfig>>> = BTreeMap::new();
@@ -505,8 +517,17 @@ fn load(
                 }
             },
         };
-        match plan(spec, dir_config, &overrides, &unavailable) {
-            Ok(p) => plans.push(p),
+        let id = spec.id.clone();
+        match plan(spec, Arc::clone(&dir_config), &overrides, &unavailable) {
+            Ok(p) if held_steps + p.spec.steps.len() <= held => {
+                held_steps += p.spec.steps.len();
+                plans.push(Planned::Held(Box::new(p)));
+            }
+            Ok(p) => plans.push(Planned::Later(Later {
+                id,
+                source: Arc::clone(&p.spec.source),
+                dir: dir_config,
+            })),
             Err(d) => all.extend(d),
         }
     }
@@ -514,7 +535,7 @@ fn load(
     if dir_specs {
         let mut seen = std::collections::BTreeSet::new();
         for plan in &plans {
-            let dir = &plan.dir;
+            let dir = plan.dir();
             let Some(config) = dir.path() else { continue };
             if (dir.setup.is_none() && dir.teardown.is_none()) || !seen.insert(config) {
                 continue;
@@ -555,6 +576,8 @@ fn load(
         dirs,
         overrides,
         env,
+        policy,
+        unavailable,
     })
 }
 
@@ -600,7 +623,7 @@ fn load_dir_spec(
 /// The specs in the order they run and are reported: each directory's setup
 /// before the first of its specs, its teardown after the last. A setup or
 /// teardown named among `plans` (on the command line) takes its place once.
-fn with_dir_specs(plans: Vec<Plan>, mut dirs: Vec<DirSpecs>) -> Vec<Plan> {
+fn with_dir_specs(plans: Vec<Planned>, mut dirs: Vec<DirSpecs>) -> Vec<Planned> {
     if dirs.is_empty() {
         return plans;
     }
@@ -613,22 +636,22 @@ fn with_dir_specs(plans: Vec<Plan>, mut dirs: Vec<DirSpecs>) -> Vec<Plan> {
         .iter()
         .map(|p| {
             dirs.iter()
-                .position(|d| Some(d.config.as_path()) == p.dir.path())
+                .position(|d| Some(d.config.as_path()) == p.dir().path())
         })
         .collect();
     let mut out = Vec::with_capacity(plans.len() + 2 * dirs.len());
     for (n, plan) in plans.into_iter().enumerate() {
         let g = group[n];
         if let Some(g) = g {
-            out.extend(dirs[g].setup.take());
+            out.extend(dirs[g].setup.take().map(|p| Planned::Held(Box::new(p))));
         }
-        if !dir_spec_files.contains(&canonical(&plan.spec.source.path)) {
+        if !dir_spec_files.contains(&canonical(plan.path())) {
             out.push(plan);
         }
         if let Some(g) = g
             && !group[n + 1..].contains(&Some(g))
         {
-            out.extend(dirs[g].teardown.take());
+            out.extend(dirs[g].teardown.take().map(|p| Planned::Held(Box::new(p))));
         }
     }
     out
@@ -636,9 +659,15 @@ fn with_dir_specs(plans: Vec<Plan>, mut dirs: Vec<DirSpecs>) -> Vec<Plan> {
 
 fn validate(args: &ValidateArgs) -> u8 {
     let color = color_enabled(args.no_color);
-    match load(&args.select, &planrun_steps::registry(), color, true) {
+    match load(
+        &args.select,
+        &planrun_steps::registry(),
+        color,
+        true,
+        usize::MAX,
+    ) {
         Ok(loaded) => {
-            let plans = with_dir_specs(loaded.plans, loaded.dirs);
+            let plans = held(with_dir_specs(loaded.plans, loaded.dirs));
             let specs = plans.len();
             let steps: usize = plans.iter().map(|p| p.spec.steps.len()).sum();
             // the verdict is the command's output; diagnostics go to stderr
@@ -665,14 +694,14 @@ fn list(select: &SelectArgs, json: bool) -> u8 {
         &planrun_steps::registry(),
         color_enabled(false),
         false,
+        usize::MAX,
     ) {
-        Ok(l) => l,
+        Ok(l) => held(l.plans),
         Err(code) => return code,
     };
     let mut out = std::io::stdout().lock();
     if json {
         let items: Vec<_> = loaded
-            .plans
             .iter()
             .map(|p| {
                 serde_json::json!({
@@ -692,7 +721,7 @@ fn list(select: &SelectArgs, json: bool) -> u8 {
             serde_json::to_string_pretty(&items).unwrap_or_default()
         );
     } else {
-        let _ = out.write_all(table(&loaded.plans).as_bytes());
+        let _ = out.write_all(table(&loaded).as_bytes());
     }
     exit::PASSED
 }
@@ -731,17 +760,18 @@ fn graph(select: &SelectArgs, format: GraphFormat) -> u8 {
         &planrun_steps::registry(),
         color_enabled(false),
         false,
+        usize::MAX,
     ) {
-        Ok(l) => l,
+        Ok(l) => held(l.plans),
         Err(code) => return code,
     };
-    if loaded.plans.is_empty() {
+    if loaded.is_empty() {
         eprintln!("no spec matches the filters; nothing to draw");
         return exit::PASSED;
     }
     let out = match format {
-        GraphFormat::Mermaid => mermaid(&loaded.plans),
-        GraphFormat::Dot => dot(&loaded.plans),
+        GraphFormat::Mermaid => mermaid(&loaded),
+        GraphFormat::Dot => dot(&loaded),
     };
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     exit::PASSED
@@ -841,13 +871,25 @@ fn dot_quote(text: &str) -> String {
 async fn run(args: RunArgs) -> u8 {
     let color = color_enabled(args.no_color);
     let registry = planrun_steps::registry();
-    let mut loaded = match load(&args.select, &registry, color, !args.no_setup) {
+    // `--step` cuts plans down, so it holds them all
+    let keep = if args.steps.is_empty() {
+        HELD_STEPS
+    } else {
+        usize::MAX
+    };
+    let mut loaded = match load(&args.select, &registry, color, !args.no_setup, keep) {
         Ok(l) => l,
         Err(code) => return code,
     };
     if !args.steps.is_empty() {
-        match select_steps(&loaded.plans, &args.steps) {
-            Ok(plans) => loaded.plans = plans,
+        let plans = held(std::mem::take(&mut loaded.plans));
+        match select_steps(&plans, &args.steps) {
+            Ok(plans) => {
+                loaded.plans = plans
+                    .into_iter()
+                    .map(|p| Planned::Held(Box::new(p)))
+                    .collect();
+            }
             Err(message) => {
                 eprintln!("error: {message}");
                 return exit::INVALID;
@@ -859,7 +901,12 @@ async fn run(args: RunArgs) -> u8 {
         return exit::PASSED;
     }
     // after `--step`: a directory's setup and teardown run whole
-    let plans = with_dir_specs(std::mem::take(&mut loaded.plans), loaded.dirs);
+    let plans = RunSpecs {
+        specs: with_dir_specs(std::mem::take(&mut loaded.plans), loaded.dirs),
+        policy: loaded.policy,
+        overrides: loaded.overrides.clone(),
+        unavailable: loaded.unavailable,
+    };
     // a line redrawn in place shows what runs now, on a terminal only
     let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(
@@ -955,6 +1002,8 @@ async fn run(args: RunArgs) -> u8 {
     };
     let runner = Runner::new(registry, options);
     let summary = runner.run(&plans, &tx, &cancel).await;
+    // the reports are written from what they kept: the plans can go first
+    drop(plans);
     drop(tx);
     signals.abort();
     // every step's own cleanup has run: anything still registered was missed
@@ -1012,11 +1061,13 @@ async fn curl(args: CurlArgs) -> u8 {
         &planrun_steps::registry(),
         color_enabled(false),
         false,
+        usize::MAX,
     ) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let [plan] = loaded.plans.as_slice() else {
+    let plans = held(loaded.plans);
+    let [plan] = plans.as_slice() else {
         eprintln!("error: `planrun curl` takes one spec file");
         return exit::INVALID;
     };

@@ -5,6 +5,7 @@ mod cli;
 mod curl;
 mod discover;
 mod exit;
+mod planned;
 mod select;
 
 use std::io::Write as _;

@@ -11,6 +11,7 @@ mod attempt;
 mod cancel;
 mod evidence;
 mod setup;
+mod specs;
 #[cfg(test)]
 mod tests;
 mod vars;
@@ -28,6 +29,8 @@ use planrun_spec::source::SourceFile;
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use self::cancel::Cancel;
+use self::specs::Head;
+pub use self::specs::{Specs, Unplanned};
 use self::vars::resolve_vars;
 use self::walk::{SpecRun, State};
 use crate::events::{
@@ -174,31 +177,49 @@ impl Runner {
         }
     }
 
-    /// Runs every plan; events go to `events`. Returns the totals.
+    /// Runs every spec; events go to `events`. Returns the totals.
+    ///
+    /// Each spec is planned (or borrowed) once to announce it, and again
+    /// when it starts: between the two, only its announcement is held.
     pub async fn run(
         &self,
-        plans: &[Plan],
+        plans: &dyn Specs,
         events: &UnboundedSender<RunEvent>,
         cancel: &Cancel,
     ) -> RunSummary {
         let started = Instant::now();
+        let mut heads = Vec::with_capacity(plans.len());
+        let mut infos = Vec::with_capacity(plans.len());
+        for i in 0..plans.len() {
+            match plans.plan(i) {
+                Ok(plan) => {
+                    let mut info = Self::spec_info(i, &plan);
+                    self.hide_in_sources(&plan, &mut info);
+                    infos.push(info);
+                    heads.push(Head {
+                        dir: Arc::clone(&plan.dir),
+                        path: plan.spec.source.path.clone(),
+                    });
+                }
+                Err(unplanned) => {
+                    infos.push(unplanned_info(i, &unplanned));
+                    heads.push(Head {
+                        dir: Arc::default(),
+                        path: unplanned.source.path.clone(),
+                    });
+                }
+            }
+        }
         let _ = events.send(RunEvent::RunStarted {
-            specs: plans
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let mut info = Self::spec_info(i, p);
-                    self.hide_in_sources(p, &mut info);
-                    info
-                })
-                .collect(),
+            specs: infos.into(),
         });
         let jobs = self.options.jobs.max(1);
         // a directory's specs wait for its setup, and its teardown for them;
         // otherwise specs start in order as slots free up
-        let mut dirs = self::setup::Dirs::new(plans);
+        let mut dirs = self::setup::Dirs::new(&heads);
+        drop(heads);
         // a teardown's own stop signal: the run's may be set by then
-        let to_the_end: Vec<Cancel> = plans.iter().map(|_| Cancel::default()).collect();
+        let to_the_end: Vec<Cancel> = (0..plans.len()).map(|_| Cancel::default()).collect();
         let mut queued: Vec<usize> = (0..plans.len()).collect();
         // `buffer_unordered` by hand: through stream combinators the run's
         // future cannot be proved `Send`, so it could not be spawned
@@ -225,7 +246,7 @@ impl Runner {
                     }
                     self::setup::Start::Skip(reason) => {
                         queued.remove(k);
-                        let report = skipped(i, &plans[i], &reason, events);
+                        let report = skipped(i, plans, &reason, events);
                         dirs.finished(i, report.status);
                         count(&report);
                         // that may have let an earlier one through
@@ -235,7 +256,7 @@ impl Runner {
                     // given up on: a directory's teardown does not start either
                     _ if cancel.is_abandoned() => {
                         queued.remove(k);
-                        let report = skipped(i, &plans[i], "the run was stopped", events);
+                        let report = skipped(i, plans, "the run was stopped", events);
                         dirs.finished(i, report.status);
                         count(&report);
                         k = 0;
@@ -248,7 +269,7 @@ impl Runner {
                     break;
                 }
                 queued.remove(k);
-                running.push(self.run_spec(i, &plans[i], events, stop, cancel));
+                running.push(self.start_spec(i, plans, events, stop, cancel));
             }
             match running.next().await {
                 Some(report) => {
@@ -261,7 +282,7 @@ impl Runner {
                 // spec must not be lost if it were
                 None => {
                     let i = queued.remove(0);
-                    running.push(self.run_spec(i, &plans[i], events, cancel, cancel));
+                    running.push(self.start_spec(i, plans, events, cancel, cancel));
                 }
             }
         }
@@ -271,6 +292,36 @@ impl Runner {
             report: summary.clone(),
         });
         summary
+    }
+
+    /// Plans spec `index` again (or borrows its plan) and runs it.
+    async fn start_spec(
+        &self,
+        index: usize,
+        plans: &dyn Specs,
+        events: &UnboundedSender<RunEvent>,
+        cancel: &Cancel,
+        abandon: &Cancel,
+    ) -> SpecReport {
+        match plans.plan(index) {
+            Ok(plan) => self.run_spec(index, &plan, events, cancel, abandon).await,
+            Err(unplanned) => {
+                let _ = events.send(RunEvent::SpecStarted { spec: index });
+                let report = SpecReport {
+                    index,
+                    id: unplanned.id,
+                    status: SpecStatus::Failed,
+                    duration: Duration::ZERO,
+                    steps: Vec::new(),
+                    error: Some(unplanned.message),
+                };
+                let _ = events.send(RunEvent::SpecFinished {
+                    spec: index,
+                    report: report.clone(),
+                });
+                report
+            }
+        }
     }
 
     /// Runs one spec: `cancel` stops it (its teardown steps still run),
@@ -399,9 +450,57 @@ impl Runner {
     }
 }
 
-/// A spec not run because its directory's setup did not pass: each step
-/// skipped for `reason`, the spec cancelled.
+/// The announcement of a spec that no longer plans: no steps, its error
+/// given when it starts.
+fn unplanned_info(index: usize, unplanned: &Unplanned) -> SpecInfo {
+    SpecInfo {
+        index,
+        id: unplanned.id.clone(),
+        name: None,
+        objective: None,
+        path: unplanned.source.path.clone(),
+        source: Arc::clone(&unplanned.source),
+        priority: planrun_spec::model::Priority::default(),
+        tags: Vec::new(),
+        phase: None,
+        steps: Vec::new(),
+    }
+}
+
+/// A spec not run because its directory's setup did not pass (or the
+/// run was given up): each step skipped for `reason`, the spec
+/// cancelled.
 fn skipped(
+    index: usize,
+    plans: &dyn Specs,
+    reason: &str,
+    events: &UnboundedSender<RunEvent>,
+) -> SpecReport {
+    let plan = match plans.plan(index) {
+        Ok(plan) => plan,
+        Err(unplanned) => {
+            let _ = events.send(RunEvent::SpecStarted { spec: index });
+            let report = SpecReport {
+                index,
+                id: unplanned.id,
+                status: SpecStatus::Cancelled,
+                duration: Duration::ZERO,
+                steps: Vec::new(),
+                error: None,
+            };
+            let _ = events.send(RunEvent::SpecFinished {
+                spec: index,
+                report: report.clone(),
+            });
+            return report;
+        }
+    };
+    skipped_plan(index, &plan, reason, events)
+}
+
+/// Spec `index`, not run: each step skipped for `reason`, the spec
+/// cancelled.
+fn skipped_plan(
     index: usize,
     plan: &Plan,
     reason: &str,

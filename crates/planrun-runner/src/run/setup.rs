@@ -14,8 +14,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use planrun_spec::plan::Plan;
-
+use super::specs::Head;
 use crate::events::SpecStatus;
 
 /// What a plan is to its directory.
@@ -66,8 +65,9 @@ pub(super) struct Dirs {
 }
 
 impl Dirs {
-    /// Sorts `plans` into groups by the `planrun.toml` they were planned with.
-    pub(super) fn new(plans: &[Plan]) -> Self {
+    /// Sorts the specs into groups by the `planrun.toml` they were planned
+    /// with.
+    pub(super) fn new(plans: &[Head]) -> Self {
         let mut keys: HashMap<PathBuf, usize> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
         let roles: Vec<Role> = plans
@@ -93,7 +93,7 @@ impl Dirs {
                     });
                     groups.len() - 1
                 });
-                let file = &plan.spec.source.path;
+                let file = &plan.path;
                 if dir.setup.as_ref().is_some_and(|s| s.path == *file) {
                     groups[g].setups_left += 1;
                     groups[g].left += 1;
@@ -158,8 +158,7 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    use planrun_spec::model::{DirConfig, DirSpec, Overrides};
-    use planrun_spec::plan::{load_spec, plan};
+    use planrun_spec::model::{DirConfig, DirSpec};
     use planrun_spec::source::{Format, SourceFile};
     use planrun_spec::value::Key;
 
@@ -184,14 +183,11 @@ mod tests {
         })
     }
 
-    fn plan_in(path: &str, dir: &Arc<DirConfig>) -> Plan {
-        let source = Arc::new(SourceFile::new(
-            path,
-            "[[steps]]\nwait = \"1ms\"\n",
-            Format::Toml,
-        ));
-        let spec = load_spec(&source).expect("spec");
-        plan(spec, Arc::clone(dir), &Overrides::default(), &[]).expect("plan")
+    fn plan_in(path: &str, dir: &Arc<DirConfig>) -> Head {
+        Head {
+            dir: Arc::clone(dir),
+            path: path.into(),
+        }
     }
 
     #[test]

@@ -1068,3 +1068,75 @@ http = { get = "http://127.0.0.1:9/", basic_auth = { user = "qa", password = "{{
     // templates are no secrets
     assert!(text.contains(r#"password = "{{ token }}""#), "{text}");
 }
+
+/// Specs planned on demand: the second one plans to announce it, then no
+/// longer does when it starts.
+struct OnDemand {
+    texts: Vec<&'static str>,
+    calls: Mutex<Vec<usize>>,
+}
+
+impl super::Specs for OnDemand {
+    fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    fn plan(&self, index: usize) -> Result<std::borrow::Cow<'_, Plan>, super::Unplanned> {
+        let mut calls = self
+            .calls
+            .lock()
+            .expect("invariant: no test panics while holding it");
+        calls.push(index);
+        let asked = calls.iter().filter(|i| **i == index).count();
+        let plan = plans(&[self.texts[index]]).remove(0);
+        if index == 1 && asked > 1 {
+            return Err(super::Unplanned {
+                id: plan.spec.id.clone(),
+                source: Arc::clone(&plan.spec.source),
+                message: String::from("the spec no longer plans: an include is gone"),
+            });
+        }
+        Ok(std::borrow::Cow::Owned(plan))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn specs_are_planned_to_announce_them_and_again_when_they_start() {
+    let specs = OnDemand {
+        texts: vec![
+            "id = \"A\"\n[[steps]]\nid = \"a\"\nwait = \"1ms\"\n",
+            "id = \"B\"\n[[steps]]\nid = \"b\"\nwait = \"1ms\"\n",
+            "id = \"C\"\n[[steps]]\nid = \"c\"\nwait = \"1ms\"\n",
+        ],
+        calls: Mutex::new(Vec::new()),
+    };
+    let runner = Runner::new(registry(), options());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let summary = runner.run(&specs, &tx, &Cancel::default()).await;
+    drop(tx);
+    let mut events = Vec::new();
+    while let Some(event) = rx.recv().await {
+        events.push(event);
+    }
+    assert_eq!(
+        render(&events),
+        "run-started A B C\n\
+         spec-started A\n\
+         step-started a attempt 1\n\
+         step-finished a passed, 1 attempt\n\
+         spec-finished A passed\n\
+         spec-started B\n\
+         spec-finished B failed: the spec no longer plans: an include is gone\n\
+         spec-started C\n\
+         step-started c attempt 1\n\
+         step-finished c passed, 1 attempt\n\
+         spec-finished C passed\n\
+         run-finished passed 2 failed 1 cancelled 0 interrupted false\n"
+    );
+    assert_eq!(summary.failed, 1);
+    // announced in order, then each planned again as it starts
+    assert_eq!(
+        *specs.calls.lock().expect("not poisoned"),
+        [0, 1, 2, 0, 1, 2]
+    );
+}
