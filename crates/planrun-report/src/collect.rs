@@ -3,9 +3,17 @@
 //! interrupted before the spec finished.
 //!
 //! The collector only remembers events; it renders nothing, so JUnit, JSON
-//! and Markdown agree on what happened, interrupted or not.
+//! and Markdown agree on what happened, interrupted or not. What it holds
+//! does not grow with the run: a finished spec's report goes to a spill
+//! file (unnamed, gone with the process) and is read back, one spec at a
+//! time, when the reports are written. Only the steps of specs still
+//! running stay in memory. Should the spill file fail (no temporary
+//! directory, a full disk), reports are held in memory instead.
 
 use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,10 +21,10 @@ use chrono::{DateTime, Local};
 use planrun_runner::events::{
     RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepReport, StepStatus,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One failed attempt of a step that was then retried.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Retry {
     /// Index of the step.
     pub(crate) step: usize,
@@ -33,11 +41,35 @@ pub(crate) struct Retry {
 #[derive(Debug, Default)]
 struct SpecState {
     started_at: Option<DateTime<Local>>,
+    /// The steps finished so far, while the spec runs.
     steps: Vec<Arc<StepReport>>,
     /// Which step indexes `steps` holds.
     has_steps: Vec<bool>,
     retries: Vec<Retry>,
-    report: Option<SpecReport>,
+    /// Its report, once it finished.
+    finished: Option<Finished>,
+}
+
+/// A finished spec's report, and where it is.
+#[derive(Debug)]
+enum Finished {
+    /// In the spill file.
+    Spilled {
+        at: u64,
+        len: usize,
+        status: SpecStatus,
+        warnings: usize,
+        internal_errors: usize,
+    },
+    /// In memory (the spill file failed).
+    Held(SpecReport),
+}
+
+/// What the spill file holds of a spec.
+#[derive(Serialize, Deserialize)]
+struct Spilled<'a> {
+    report: Cow<'a, SpecReport>,
+    retries: Cow<'a, [Retry]>,
 }
 
 /// Remembers a run's events.
@@ -45,9 +77,13 @@ struct SpecState {
 pub(crate) struct RunCollector {
     started_at: Option<DateTime<Local>>,
     started: Option<Instant>,
-    specs: Vec<SpecInfo>,
+    specs: Arc<[SpecInfo]>,
     states: Vec<SpecState>,
     summary: Option<RunSummary>,
+    /// The spill file and its length; `None` until the first spec finishes,
+    /// and for good once it failed.
+    spill: Option<(File, u64)>,
+    spill_failed: bool,
 }
 
 /// A spec at the end of the run.
@@ -56,7 +92,7 @@ pub(crate) struct FinalSpec<'a> {
     pub(crate) info: &'a SpecInfo,
     /// The runner's report, or a cancelled stand-in.
     pub(crate) report: Cow<'a, SpecReport>,
-    pub(crate) retries: &'a [Retry],
+    pub(crate) retries: Cow<'a, [Retry]>,
     pub(crate) started_at: Option<DateTime<Local>>,
     /// Whether `SpecFinished` arrived.
     pub(crate) finished: bool,
@@ -75,7 +111,7 @@ impl RunCollector {
             RunEvent::RunStarted { specs } => {
                 self.started_at = Some(Local::now());
                 self.started = Some(Instant::now());
-                self.specs.clone_from(specs);
+                self.specs = Arc::clone(specs);
                 self.states = specs.iter().map(|_| SpecState::default()).collect();
             }
             RunEvent::SpecStarted { spec } => {
@@ -113,14 +149,55 @@ impl RunCollector {
                     state.steps.push(report.clone());
                 }
             }
-            RunEvent::SpecFinished { spec, report } => {
-                if let Some(state) = self.states.get_mut(*spec) {
-                    state.report = Some(report.clone());
+            RunEvent::SpecFinished { spec, report } if *spec < self.states.len() => {
+                let retries = std::mem::take(&mut self.states[*spec].retries);
+                let finished = self
+                    .spill(report, &retries)
+                    .unwrap_or_else(|| Finished::Held(report.clone()));
+                let state = &mut self.states[*spec];
+                if let Finished::Held(_) = finished {
+                    state.retries = retries;
                 }
+                state.steps = Vec::new();
+                state.has_steps = Vec::new();
+                state.finished = Some(finished);
             }
             RunEvent::RunFinished { report } => self.summary = Some(report.clone()),
             _ => {}
         }
+    }
+
+    /// Writes a finished spec to the spill file; `None` when that fails.
+    fn spill(&mut self, report: &SpecReport, retries: &[Retry]) -> Option<Finished> {
+        if self.spill_failed {
+            return None;
+        }
+        if self.spill.is_none() {
+            let Ok(file) = tempfile::tempfile() else {
+                self.spill_failed = true;
+                return None;
+            };
+            self.spill = Some((file, 0));
+        }
+        let (file, end) = self.spill.as_mut()?;
+        let bytes = serde_json::to_vec(&Spilled {
+            report: Cow::Borrowed(report),
+            retries: Cow::Borrowed(retries),
+        })
+        .ok()?;
+        if file.write_all(&bytes).is_err() {
+            self.spill_failed = true;
+            return None;
+        }
+        let at = *end;
+        *end += bytes.len() as u64;
+        Some(Finished::Spilled {
+            at,
+            len: bytes.len(),
+            status: report.status,
+            warnings: report.warnings(),
+            internal_errors: report.internal_errors(),
+        })
     }
 
     /// When `RunStarted` arrived.
@@ -128,22 +205,60 @@ impl RunCollector {
         self.started_at
     }
 
-    /// Every announced spec, in run order.
-    pub(crate) fn specs(&self) -> Vec<FinalSpec<'_>> {
-        self.specs
-            .iter()
-            .zip(&self.states)
-            .map(|(info, state)| FinalSpec {
-                info,
-                report: state.report.as_ref().map_or_else(
-                    || Cow::Owned(cancelled_report(info, &state.steps)),
-                    Cow::Borrowed,
-                ),
-                retries: &state.retries,
-                started_at: state.started_at,
-                finished: state.report.is_some(),
-            })
-            .collect()
+    /// How many specs were announced.
+    pub(crate) fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// Calls `each` with every announced spec, in run order, one at a time
+    /// (a spilled report is read back for the call only).
+    pub(crate) fn each_spec(
+        &self,
+        mut each: impl FnMut(&FinalSpec<'_>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        for (info, state) in self.specs.iter().zip(&self.states) {
+            let spec = match &state.finished {
+                None => FinalSpec {
+                    info,
+                    report: Cow::Owned(cancelled_report(info, &state.steps)),
+                    retries: Cow::Borrowed(&state.retries),
+                    started_at: state.started_at,
+                    finished: false,
+                },
+                Some(Finished::Held(report)) => FinalSpec {
+                    info,
+                    report: Cow::Borrowed(report),
+                    retries: Cow::Borrowed(&state.retries),
+                    started_at: state.started_at,
+                    finished: true,
+                },
+                Some(Finished::Spilled { at, len, .. }) => {
+                    let spilled = self.read_back(*at, *len)?;
+                    FinalSpec {
+                        info,
+                        report: spilled.report,
+                        retries: spilled.retries,
+                        started_at: state.started_at,
+                        finished: true,
+                    }
+                }
+            };
+            each(&spec)?;
+        }
+        Ok(())
+    }
+
+    fn read_back(&self, at: u64, len: usize) -> io::Result<Spilled<'static>> {
+        let Some((file, _)) = &self.spill else {
+            return Err(io::Error::other("the spill file of the reports is gone"));
+        };
+        let mut bytes = vec![0; len];
+        file.read_exact_at(&mut bytes, at)?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::other(format!(
+                "a spec report did not read back from the spill file: {e}"
+            ))
+        })
     }
 
     /// The runner's totals, or totals counted here when the run never
@@ -152,17 +267,36 @@ impl RunCollector {
         if let Some(summary) = &self.summary {
             return summary.clone();
         }
-        let specs = self.specs();
-        let with = |status| specs.iter().filter(|s| s.report.status == status).count();
-        RunSummary {
-            passed: with(SpecStatus::Passed),
-            failed: with(SpecStatus::Failed),
-            cancelled: with(SpecStatus::Cancelled),
-            warnings: specs.iter().map(FinalSpec::warnings).sum(),
-            internal_errors: specs.iter().map(|s| s.report.internal_errors()).sum(),
+        let mut summary = RunSummary {
             duration: self.started.map(|t| t.elapsed()).unwrap_or_default(),
             interrupted: true,
+            ..RunSummary::default()
+        };
+        for (info, state) in self.specs.iter().zip(&self.states) {
+            let (status, warnings, internal_errors) = match &state.finished {
+                Some(Finished::Spilled {
+                    status,
+                    warnings,
+                    internal_errors,
+                    ..
+                }) => (*status, *warnings, *internal_errors),
+                Some(Finished::Held(report)) => {
+                    (report.status, report.warnings(), report.internal_errors())
+                }
+                None => {
+                    let report = cancelled_report(info, &state.steps);
+                    (report.status, report.warnings(), report.internal_errors())
+                }
+            };
+            match status {
+                SpecStatus::Passed => summary.passed += 1,
+                SpecStatus::Failed => summary.failed += 1,
+                SpecStatus::Cancelled => summary.cancelled += 1,
+            }
+            summary.warnings += warnings;
+            summary.internal_errors += internal_errors;
         }
+        summary
     }
 }
 

@@ -56,7 +56,40 @@ struct Document<'a> {
     planrun: &'static str,
     started_at: Option<String>,
     summary: RunSummary,
-    specs: Vec<SpecEntry<'a>>,
+    specs: Specs<'a>,
+}
+
+/// Every spec of the run, each read back from the collector as it is
+/// written.
+struct Specs<'a>(&'a RunCollector);
+
+impl Serialize for Specs<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        // the serializer's own error, kept while `each_spec` sees an io::Error
+        let mut failed = None;
+        let read = self.0.each_spec(|spec| {
+            let entry = SpecEntry {
+                info: spec.info,
+                finished: spec.finished,
+                report: Located {
+                    report: &spec.report,
+                    info: spec.info,
+                },
+                retries: &spec.retries,
+            };
+            seq.serialize_element(&entry).map_err(|e| {
+                failed = Some(e);
+                io::Error::other("the JSON report could not be written")
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -208,7 +241,6 @@ impl JsonReporter {
 /// Writes the document for what has happened so far, pretty-printed, as it
 /// is rendered.
 fn write_document(collector: &RunCollector, out: &mut dyn Write) -> io::Result<()> {
-    let specs = collector.specs();
     let document = Document {
         version: JSON_FORMAT_VERSION,
         planrun: env!("CARGO_PKG_VERSION"),
@@ -216,18 +248,7 @@ fn write_document(collector: &RunCollector, out: &mut dyn Write) -> io::Result<(
             .started_at()
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)),
         summary: collector.summary(),
-        specs: specs
-            .iter()
-            .map(|spec| SpecEntry {
-                info: spec.info,
-                finished: spec.finished,
-                report: Located {
-                    report: &spec.report,
-                    info: spec.info,
-                },
-                retries: spec.retries,
-            })
-            .collect(),
+        specs: Specs(collector),
     };
     serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::other)?;
     out.write_all(b"\n")

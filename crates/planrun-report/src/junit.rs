@@ -1,8 +1,8 @@
 //! JUnit XML for CI test views (GitHub, GitLab, Jenkins): a testsuite per
 //! spec, a testcase per step.
 //!
-//! The document is built with quick-junit at `finish`, from what the events
-//! said; a spec the run never finished is written with its missing steps as
+//! The document is built with quick-junit at `finish`, one suite at a
+//! time, from what the events said; a spec the run never finished is written with its missing steps as
 //! cancelled, so an interrupted run still leaves a readable file. This module
 //! renders and writes; it never looks at a terminal.
 
@@ -63,23 +63,48 @@ impl JunitReporter {
 
     /// The XML document for what has happened so far.
     pub fn render(&self) -> io::Result<String> {
-        document(&self.collector)
-            .to_string()
-            .map_err(io::Error::other)
+        let mut out = Vec::new();
+        write_document(&self.collector, &mut out)?;
+        String::from_utf8(out).map_err(io::Error::other)
     }
 }
 
-/// The JUnit document of what the collector holds.
-fn document(collector: &RunCollector) -> Report {
-    let mut report = Report::new("planrun");
+/// Writes the JUnit document of what the collector holds, one test suite
+/// at a time: the totals of the `<testsuites>` element are counted in a
+/// first pass, then each suite is built, written and dropped, so the whole
+/// document is never held. The text is quick-junit's, suite by suite.
+fn write_document(collector: &RunCollector, out: &mut dyn Write) -> io::Result<()> {
+    let mut head = Report::new("planrun");
     if let Some(started_at) = collector.started_at() {
-        report.set_timestamp(started_at);
+        head.set_timestamp(started_at);
     }
-    report.set_time(collector.summary().duration);
-    for spec in collector.specs() {
-        report.add_test_suite(test_suite(&spec));
+    head.set_time(collector.summary().duration);
+    collector.each_spec(|spec| {
+        head.add_test_suite(test_suite(spec));
+        head.test_suites.clear();
+        Ok(())
+    })?;
+    let head = head.to_string().map_err(io::Error::other)?;
+    if collector.len() == 0 {
+        return out.write_all(head.as_bytes());
     }
-    report
+    const END: &str = "</testsuites>";
+    let open = head
+        .rfind(END)
+        .map_or(head.as_str(), |at| head[..at].trim_end());
+    out.write_all(open.as_bytes())?;
+    collector.each_spec(|spec| {
+        let mut one = Report::new("planrun");
+        one.add_test_suite(test_suite(spec));
+        let text = one.to_string().map_err(io::Error::other)?;
+        // the suite alone: from the line it starts on to the document's end tag
+        let start = text.find("\n    <testsuite").unwrap_or(0);
+        let end = text
+            .rfind(END)
+            .map_or(text.len(), |at| text[..at].trim_end().len());
+        out.write_all(&text.as_bytes()[start..end])
+    })?;
+    writeln!(out, "\n{END}")
 }
 
 impl Reporter for JunitReporter {
@@ -93,10 +118,8 @@ impl Reporter for JunitReporter {
             return Ok(());
         }
         self.written = true;
-        let report = document(&self.collector);
-        // written as it is serialized: the XML text is never held whole
-        self.sink
-            .write_with(|out| report.serialize(out).map_err(io::Error::other))
+        let collector = &self.collector;
+        self.sink.write_with(|out| write_document(collector, out))
     }
 }
 

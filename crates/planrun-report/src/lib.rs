@@ -15,7 +15,7 @@
 //!     TerminalOptions::default(),
 //! ))];
 //! for event in [
-//!     RunEvent::RunStarted { specs: vec![] },
+//!     RunEvent::RunStarted { specs: Vec::new().into() },
 //!     RunEvent::RunFinished { report: RunSummary::default() },
 //! ] {
 //!     reporters.on_event(&event)?;

@@ -66,11 +66,19 @@ impl MarkdownReporter {
 
     /// The Markdown for what has happened so far.
     pub fn render(&self) -> String {
-        let specs = self.collector.specs();
-        let summary = self.collector.summary();
         let mut out = String::new();
+        if let Err(e) = self.write(&mut out) {
+            let _ = writeln!(out, "\n(the rest of the report is missing: {e})");
+        }
+        out
+    }
 
-        let total = specs.len();
+    /// Writes the Markdown for what has happened so far: the summary table,
+    /// then a section per spec that failed or warned, each spec read back
+    /// from the collector once per part.
+    fn write(&self, out: &mut String) -> io::Result<()> {
+        let summary = self.collector.summary();
+        let total = self.collector.len();
         let title = if summary.interrupted {
             format!(
                 "⏹️ planrun: interrupted, {} of {total} finished",
@@ -88,10 +96,10 @@ impl MarkdownReporter {
         let _ = writeln!(out, "## {title}\n");
         let _ = writeln!(out, "{}\n", summary_line(&summary, Painter::new(false)));
 
-        if !specs.is_empty() {
+        if total > 0 {
             out.push_str("| | Spec | Name | Priority | Steps | Duration |\n");
             out.push_str("|:-:|---|---|---|--:|--:|\n");
-            for spec in &specs {
+            self.collector.each_spec(|spec| {
                 let (passed, steps) = steps_passed(&spec.report.steps);
                 let _ = writeln!(
                     out,
@@ -102,17 +110,17 @@ impl MarkdownReporter {
                     spec.info.priority.as_str(),
                     human(spec.report.duration),
                 );
-            }
+                Ok(())
+            })?;
         }
 
-        for spec in &specs {
-            let report = &spec.report;
-            if report.status == SpecStatus::Failed || spec.warnings() > 0 {
+        self.collector.each_spec(|spec| {
+            if spec.report.status == SpecStatus::Failed || spec.warnings() > 0 {
                 out.push('\n');
-                spec_section(&mut out, spec);
+                spec_section(out, spec);
             }
-        }
-        out
+            Ok(())
+        })
     }
 }
 
@@ -126,7 +134,8 @@ impl Reporter for MarkdownReporter {
         if self.written {
             return Ok(());
         }
-        let text = self.render();
+        let mut text = String::new();
+        self.write(&mut text)?;
         self.written = true;
         self.sink.write(text.as_bytes())
     }

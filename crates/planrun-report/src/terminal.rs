@@ -132,7 +132,7 @@ pub struct TerminalReporter {
     /// Show what `http`, `sse` and `ws` steps sent and received.
     exchanges: bool,
     paint: Painter,
-    specs: Vec<SpecInfo>,
+    specs: Arc<[SpecInfo]>,
     states: Vec<SpecState>,
     /// Spec indices in the order they started.
     start_order: Vec<usize>,
@@ -169,7 +169,7 @@ impl TerminalReporter {
             paint: Painter::new(opts.color),
             opts,
             exchanges: false,
-            specs: Vec::new(),
+            specs: Vec::new().into(),
             states: Vec::new(),
             start_order: Vec::new(),
             cursor: None,
@@ -803,7 +803,7 @@ impl Reporter for TerminalReporter {
     fn on_event(&mut self, event: &RunEvent) -> io::Result<()> {
         match event {
             RunEvent::RunStarted { specs } => {
-                self.specs.clone_from(specs);
+                self.specs = Arc::clone(specs);
                 self.states = specs.iter().map(|_| SpecState::default()).collect();
             }
             RunEvent::SpecStarted { spec } => self.spec_started(*spec)?,

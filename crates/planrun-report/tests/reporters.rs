@@ -292,7 +292,9 @@ fn health_steps() -> Vec<Arc<StepReport>> {
 fn run_events() -> Vec<RunEvent> {
     let login = login_steps();
     let health = health_steps();
-    let mut events = vec![RunEvent::RunStarted { specs: specs() }];
+    let mut events = vec![RunEvent::RunStarted {
+        specs: specs().into(),
+    }];
 
     events.push(RunEvent::SpecStarted { spec: 0 });
     for (i, report) in login.iter().enumerate() {
@@ -537,7 +539,9 @@ fn terminal_never_interleaves_concurrent_specs() {
     let login = login_steps();
     let health = health_steps();
     let events = vec![
-        RunEvent::RunStarted { specs: specs() },
+        RunEvent::RunStarted {
+            specs: specs().into(),
+        },
         RunEvent::SpecStarted { spec: 0 },
         RunEvent::SpecStarted { spec: 1 },
         RunEvent::StepFinished {
@@ -748,7 +752,9 @@ fn terminal_shows_warnings_and_quiets_specs_that_never_ran() {
     Arc::make_mut(&mut health[1]).status = StepStatus::Warned;
     Arc::make_mut(&mut health[1]).expectations.remove(0);
     let events = vec![
-        RunEvent::RunStarted { specs: specs() },
+        RunEvent::RunStarted {
+            specs: specs().into(),
+        },
         RunEvent::SpecStarted { spec: 1 },
         RunEvent::SpecFinished {
             spec: 1,
@@ -922,7 +928,9 @@ fn evidence_events() -> Vec<RunEvent> {
 
     let steps = vec![Arc::new(check), Arc::new(migrate), Arc::new(schema)];
     let mut events = vec![
-        RunEvent::RunStarted { specs: vec![info] },
+        RunEvent::RunStarted {
+            specs: vec![info].into(),
+        },
         RunEvent::SpecStarted { spec: 0 },
     ];
     events.extend(steps.iter().map(|report| RunEvent::StepFinished {
@@ -1108,7 +1116,9 @@ fn repeat_events() -> Vec<RunEvent> {
     });
     let steps = vec![Arc::new(stream), Arc::new(login)];
     let mut events = vec![
-        RunEvent::RunStarted { specs: vec![info] },
+        RunEvent::RunStarted {
+            specs: vec![info].into(),
+        },
         RunEvent::SpecStarted { spec: 0 },
     ];
     events.extend(steps.iter().map(|report| RunEvent::StepFinished {
@@ -1172,4 +1182,108 @@ fn a_repeated_step_is_reported_by_its_iterations() {
         login["failures"][0]["report"]["expectations"][0]["span"]["line"],
         14
     );
+}
+
+/// File reporters read finished specs back from a spill file: every field
+/// of a report, a repeated step's failed iterations and evidence included,
+/// comes back as it went.
+#[test]
+fn spec_reports_read_back_whole() {
+    use planrun_runner::events::{IterationFailure, IterationItem, Iterations};
+    let mut failed = step(0, "login", StepKind::Http, StepStatus::Failed, 3, 41);
+    failed.name = Some(String::from("Log in"));
+    failed.attempts = 3;
+    failed.expectations = vec![ExpectationOutcome {
+        target: String::from("status"),
+        span: 10..25,
+        blocking: true,
+        passed: false,
+        message: String::from("expected 200, got 500"),
+        expected: String::from("200"),
+        actual: Some(json!(500)),
+        diff: Some(String::from("-200\n+500")),
+    }];
+    failed.error = Some(StepFailure {
+        kind: StepErrorKind::Executor,
+        message: String::from("boom"),
+        span: Some(3..9),
+        help: Some(String::from("look")),
+    });
+    failed.evidence = vec![Evidence {
+        field: String::from("body"),
+        shown: Some(String::from("first 20 lines")),
+        text: String::from("<html>ü</html>"),
+    }];
+    failed.result = Some(json!({ "status": 500, "body": "x", "timings": { "total": 1.5 } }));
+    failed.captures = vec![(String::from("token"), json!("***"))];
+    let mut repeated = step(1, "each", StepKind::Exec, StepStatus::Failed, 50, 7);
+    repeated.iterations = Some(Iterations {
+        count: 4,
+        passed: 2,
+        failed: 1,
+        warned: 1,
+        failures: vec![IterationFailure {
+            index: 2,
+            item: Some(IterationItem {
+                name: String::from("user"),
+                value: json!({ "name": "bob" }),
+            }),
+            report: failed.clone(),
+        }],
+        first_warning: None,
+    });
+    repeated.always = true;
+    let report = SpecReport {
+        index: 0,
+        id: String::from("TC-001"),
+        status: SpecStatus::Failed,
+        duration: Duration::from_micros(123_456),
+        steps: vec![Arc::new(failed), Arc::new(repeated)],
+        error: Some(String::from(
+            "the spec did not finish within its time limit of 1s",
+        )),
+    };
+    let info = spec_info(
+        0,
+        "TC-001",
+        "Login works",
+        "login.toml",
+        LOGIN_TOML,
+        vec![
+            step_info("login", StepKind::Http),
+            step_info("each", StepKind::Exec),
+        ],
+    );
+    let events = vec![
+        RunEvent::RunStarted {
+            specs: vec![info].into(),
+        },
+        RunEvent::SpecStarted { spec: 0 },
+        RunEvent::SpecFinished {
+            spec: 0,
+            report: report.clone(),
+        },
+    ];
+    let mut json_reporter = JsonReporter::with_writer(Box::new(io::sink()));
+    feed(&mut json_reporter, &events);
+    let document: serde_json::Value =
+        serde_json::from_str(&json_reporter.render().expect("render")).expect("JSON");
+    let mut expected = serde_json::to_value(&report).expect("serialize");
+    let mut got = document["specs"][0]["report"].clone();
+    // the JSON report adds lines and columns to spans: compare offsets only
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for key in ["line", "column", "end_line", "end_column"] {
+                    map.remove(key);
+                }
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut got);
+    strip(&mut expected);
+    assert_eq!(got, expected);
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use planrun_spec::model::{Priority, StepKind};
 use planrun_spec::source::SourceFile;
 use planrun_spec::value::Span;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::executor::StepErrorKind;
 
@@ -27,8 +27,9 @@ use crate::executor::StepErrorKind;
 pub enum RunEvent {
     /// The run begins; lists every spec that will run.
     RunStarted {
-        /// The specs, indexed by position.
-        specs: Vec<SpecInfo>,
+        /// The specs, indexed by position; shared, so that every reporter
+        /// holds one copy.
+        specs: Arc<[SpecInfo]>,
     },
     /// A spec begins.
     SpecStarted {
@@ -152,7 +153,7 @@ pub struct StepInfo {
 }
 
 /// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     /// Every expectation held.
@@ -189,7 +190,7 @@ impl StepStatus {
 }
 
 /// The outcome of one expectation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExpectationOutcome {
     /// What was checked (`status`, `header content-type`, `json.$.checks`).
     pub target: String,
@@ -211,7 +212,7 @@ pub struct ExpectationOutcome {
 }
 
 /// Why a step could not be performed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepFailure {
     /// Whose failure it is: the step's, or planrun's own.
     pub kind: StepErrorKind,
@@ -240,7 +241,7 @@ impl StepFailure {
 }
 
 /// Everything about one finished step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepReport {
     /// Index in the spec.
     pub index: usize,
@@ -269,7 +270,7 @@ pub struct StepReport {
     /// output, the start of a response body, the last messages received (the
     /// fields its kind names, see `StepKind::evidence`). Empty for a step
     /// that passed, and for one that produced no result.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Evidence>,
     /// Why it was skipped.
     pub skip_reason: Option<String>,
@@ -358,7 +359,7 @@ impl StepReport {
 
 /// The iterations of a repeated step, kept small: counts, and the full
 /// report of only the first [`Iterations::KEPT`] that failed.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Iterations {
     /// Iterations that ran.
     pub count: usize,
@@ -385,7 +386,7 @@ impl Iterations {
 }
 
 /// The item of an iteration of `repeat = { over = … }`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IterationItem {
     /// The name templates read it under (`as`, default `item`).
     pub name: String,
@@ -394,7 +395,7 @@ pub struct IterationItem {
 }
 
 /// One failed (or warned) iteration of a repeated step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IterationFailure {
     /// The iteration's `repeat.index`, from 0.
     pub index: usize,
@@ -427,7 +428,7 @@ impl IterationFailure {
 
 /// A part of a failed step's result, shown beside its failure: bounded, and
 /// with secrets hidden.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
     /// The result field it comes from (`stderr`, `body`, `received`).
     pub field: String,
@@ -452,7 +453,7 @@ impl Evidence {
 }
 
 /// How a spec ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpecStatus {
     /// Every step passed (warnings allowed).
@@ -464,7 +465,7 @@ pub enum SpecStatus {
 }
 
 /// Everything about one finished spec.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpecReport {
     /// Index in the run.
     pub index: usize,
@@ -509,7 +510,7 @@ impl SpecReport {
 }
 
 /// Totals of a run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunSummary {
     /// Specs that passed.
     pub passed: usize,
@@ -536,5 +537,11 @@ pub mod millis {
     /// Milliseconds with three decimals.
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64((d.as_secs_f64() * 1_000_000.0).round() / 1000.0)
+    }
+
+    /// The duration serialized as milliseconds (to the microsecond).
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = <f64 as serde::Deserialize>::deserialize(d)?;
+        Duration::try_from_secs_f64(ms / 1000.0).map_err(serde::de::Error::custom)
     }
 }

@@ -41,7 +41,7 @@ pub struct StepError {
 
 /// Whose failure a [`StepError`] is; the CLI exits 3 rather than 1 when a
 /// step failed with [`StepErrorKind::Internal`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StepErrorKind {

@@ -266,6 +266,14 @@ impl serde::Serialize for StepKind {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for StepKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let key = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        StepKind::from_key(&key)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown step kind `{key}`")))
+    }
+}
+
 impl std::fmt::Display for StepKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.key())

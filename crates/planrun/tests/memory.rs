@@ -1,0 +1,118 @@
+//! What a long run holds: hundreds of specs, all three file reporters on,
+//! and a peak resident size that does not grow with the number of specs.
+//!
+//! The binary's peak is read from the kernel (the resource usage of a
+//! waited-for child), so the check is on memory really held, not on what
+//! was reserved. The steps
+//! are pauses of no length: what is measured is what planning and reporting
+//! keep per step, not what a protocol holds.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The most a long run may hold, whatever its length.
+const LIMIT_MIB: i64 = 64;
+
+/// Writes `specs` spec files of `steps` steps each under `dir`.
+fn write_specs(dir: &Path, specs: usize, steps: usize) {
+    let mut body = String::new();
+    for i in 0..steps {
+        let _ = write!(
+            body,
+            "[[steps]]\nid = \"pause-{i}\"\nwait = \"0s\"\nexpect.ready = true\nexpect.attempts = 0\n"
+        );
+    }
+    for k in 0..specs {
+        std::fs::write(
+            dir.join(format!("s{k:04}.toml")),
+            format!("id = \"LONG-{k}\"\nname = \"Spec {k}\"\n{body}"),
+        )
+        .expect("write a spec");
+    }
+}
+
+/// Runs planrun with `args`; returns its exit code and peak resident size
+/// in MiB, as the kernel counts it for a waited-for child (python3's
+/// `resource`, which the test command installs: the workspace has no
+/// unsafe code to call `wait4` with).
+fn peak_of(args: &[&str], cwd: &Path) -> (i32, i64) {
+    const MEASURE: &str = "import resource, subprocess, sys\n\
+        err = open('planrun.stderr', 'w')\n\
+        code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=err).returncode\n\
+        print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(MEASURE)
+        .arg(env!("CARGO_BIN_EXE_planrun"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("python3 runs planrun and reads its peak memory; is it installed?");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    let (Some(code), Some(kib)) = (words.next(), words.next()) else {
+        panic!("no measure: {text}");
+    };
+    (
+        code.parse().expect("an exit code"),
+        kib.parse::<i64>().expect("KiB") / 1024,
+    )
+}
+
+#[test]
+fn a_long_run_of_many_specs_stays_small() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let specs = dir.path().join("specs");
+    std::fs::create_dir(&specs).expect("mkdir");
+    // 15,000 steps: held whole, plans and reports took about 120 MiB
+    write_specs(&specs, 150, 100);
+    let (code, mib) = peak_of(
+        &[
+            "run",
+            "specs",
+            // eight specs at a time: a pause of no length still waits for
+            // the timer's next tick
+            "-j",
+            "8",
+            "--report",
+            "json=out/r.json",
+            "--report",
+            "junit=out/r.xml",
+            "--report",
+            "markdown=out/r.md",
+        ],
+        dir.path(),
+    );
+    let stderr = std::fs::read_to_string(dir.path().join("planrun.stderr")).unwrap_or_default();
+    assert_eq!(code, 0, "the run passes: {}", tail(&stderr));
+    eprintln!("peak: {mib} MiB");
+    // the reports are whole: every spec and every step is in each of them
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/r.json")).expect("the JSON report"),
+    )
+    .expect("JSON");
+    let reported = json["specs"].as_array().expect("specs");
+    assert_eq!(reported.len(), 150);
+    assert!(reported.iter().all(
+        |s| s["report"]["steps"].as_array().map(Vec::len) == Some(100)
+            && s["report"]["status"] == "passed"
+    ));
+    let junit = std::fs::read_to_string(dir.path().join("out/r.xml")).expect("the JUnit report");
+    assert_eq!(junit.matches("<testcase ").count(), 15_000);
+    assert!(junit.contains("tests=\"15000\""), "{junit:.300}");
+    let markdown = std::fs::read_to_string(dir.path().join("out/r.md")).expect("markdown");
+    assert!(markdown.contains("| 100/100 |"), "{markdown:.400}");
+    assert!(
+        mib < LIMIT_MIB,
+        "a run of 150 specs of 100 steps peaked at {mib} MiB (limit {LIMIT_MIB} MiB)"
+    );
+}
+
+/// The last lines of `text`.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
