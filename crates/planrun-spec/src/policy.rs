@@ -303,7 +303,7 @@ impl Policy {
         let base = spec.source.dir();
         for step in &spec.steps {
             let start = diags.len();
-            if let Some(privilege) = step.kind.privilege()
+            if let Some(privilege) = step.kind.privilege_of(&step.config)
                 && !self.kinds.contains(&step.kind)
             {
                 let key = step.kind.key();
@@ -471,7 +471,8 @@ impl Policy {
 }
 
 fn article(word: &str) -> &'static str {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+    // `sql` is read letter by letter: "an ess-queue-ell"
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) || word == "sql" {
         "an"
     } else {
         "a"
@@ -754,7 +755,7 @@ mod tests {
         assert_eq!(Allowance::parse("insecure"), Ok(Allowance::Insecure));
         assert_eq!(
             Allowance::parse("exce").expect_err("typo"),
-            "unknown allowance `exce` (allowed: `exec`, `insecure`); did you mean `exec`?"
+            "unknown allowance `exce` (allowed: `exec`, `sql`, `insecure`); did you mean `exec`?"
         );
         assert!(
             Allowance::parse("http")

@@ -19,7 +19,7 @@
 //! }
 //! ```
 
-#[cfg(any(feature = "sse", feature = "ws"))]
+#[cfg(any(feature = "sse", feature = "ws", feature = "sql"))]
 mod kept;
 #[cfg(any(feature = "sse", feature = "ws"))]
 mod pace;
@@ -60,6 +60,7 @@ executors! {
     "ws" => ws::WsExecutor,
     "exec" => exec::ExecExecutor,
     "wait" => wait::WaitExecutor,
+    "sql" => sql::SqlExecutor,
 }
 
 /// Installs rustls' `ring` crypto provider as the process default.

@@ -9,7 +9,8 @@
     feature = "sse",
     feature = "ws",
     feature = "exec",
-    feature = "wait"
+    feature = "wait",
+    feature = "sql"
 ))]
 
 mod common;
@@ -19,6 +20,7 @@ use planrun_runner::executor::StepExecutor;
 use planrun_spec::model::StepKind;
 use planrun_steps::exec::ExecExecutor;
 use planrun_steps::http::HttpExecutor;
+use planrun_steps::sql::SqlExecutor;
 use planrun_steps::sse::SseExecutor;
 use planrun_steps::wait::WaitExecutor;
 use planrun_steps::ws::WsExecutor;
@@ -100,6 +102,17 @@ async fn every_result_field_is_declared_by_its_kind() {
     .await;
     check(&WaitExecutor::new(), "duration = \"1ms\"").await;
     check(&WaitExecutor::new(), &format!("tcp = \"{}\"", server.addr)).await;
+    // one statement, and several (which adds `results`)
+    check(
+        &SqlExecutor::new(),
+        "url = \"sqlite::memory:\"\nquery = \"SELECT 1 AS one\"",
+    )
+    .await;
+    check(
+        &SqlExecutor::new(),
+        "url = \"sqlite::memory:\"\nscript = \"CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1); SELECT a FROM t\"",
+    )
+    .await;
 }
 
 #[test]

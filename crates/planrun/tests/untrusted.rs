@@ -290,7 +290,7 @@ fn a_policy_file_with_unknown_keys_is_refused() {
     let stderr = run.stderr();
     assert_says(
         &stderr,
-        "unknown allowance `exce` (allowed: `exec`, `insecure`); did you mean `exec`?",
+        "unknown allowance `exce` (allowed: `exec`, `sql`, `insecure`); did you mean `exec`?",
     );
     assert_says(
         &stderr,
@@ -319,7 +319,7 @@ fn allow_flags_need_untrusted_and_known_words() {
     .code(2);
     assert_eq!(
         run.stderr(),
-        "error: --allow: unknown allowance `exce` (allowed: `exec`, `insecure`); did you mean `exec`?\n"
+        "error: --allow: unknown allowance `exce` (allowed: `exec`, `sql`, `insecure`); did you mean `exec`?\n"
     );
 }
 
@@ -660,4 +660,39 @@ fn a_link_out_of_the_tree_is_not_read() {
         "`specs/b.toml` leads outside the spec tree, to `elsewhere.toml`",
     );
     planrun(dir, &["validate", "specs"], &[]).code(0);
+}
+
+/// An `sql` step that talks to a server written out is allowed; one that
+/// may open a file here (an `sqlite:` URL, or a URL a template makes,
+/// which could be one) needs `--allow sql`: SQLite creates files, and
+/// `ATTACH` in the SQL text can name any.
+#[test]
+fn sql_steps_that_may_open_local_files_need_an_allowance() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("db.toml");
+    write(
+        &spec,
+        "id = \"DB\"\nvars.db = \"sqlite::memory:\"\n\n\
+         [[steps]]\nid = \"server\"\nsql = { url = \"postgres://qa@127.0.0.1:1/app\", query = \"SELECT 1\" }\n\n\
+         [[steps]]\nid = \"file\"\nneeds = []\nsql = { url = \"sqlite:app.db?mode=rwc\", query = \"SELECT 1\" }\n\n\
+         [[steps]]\nid = \"template\"\nneeds = []\nsql = { url = \"{{ db }}\", query = \"SELECT 1 AS one\" }\nexpect.\"rows[0].one\" = 1\n",
+    );
+    let out = planrun(dir.path(), &["validate", "--untrusted", "db.toml"], &[]).code(2);
+    let stderr = out.stderr();
+    assert_eq!(
+        stderr.matches("planrun::not-allowed").count(),
+        2,
+        "the server's step is allowed, the other two are not:\n{stderr}"
+    );
+    assert_says(
+        &stderr,
+        "an `sql` step may open and create files on this machine (an `sqlite:` URL, or a URL from a template), which `--untrusted` does not allow",
+    );
+    assert_says(&stderr, "pass `--allow sql`");
+    planrun(
+        dir.path(),
+        &["validate", "--untrusted", "--allow", "sql", "db.toml"],
+        &[],
+    )
+    .code(0);
 }

@@ -45,6 +45,14 @@ pub trait Kind {
     /// with `--untrusted` may use it only when it is allowed by its key
     /// (`--allow exec`). `None` for a kind that only talks over the network.
     const PRIVILEGE: Option<&'static str> = None;
+
+    /// Whether a step with this configuration does what [`Kind::PRIVILEGE`]
+    /// says (an `sql` step does only with an `sqlite:` URL, or a URL from a
+    /// template); by default, every step of a privileged kind.
+    fn privileged(config: &Value) -> bool {
+        let _ = config;
+        Self::PRIVILEGE.is_some()
+    }
     /// The keys of the configuration whose value is a path on this machine
     /// that the step reads or works in (`ca_cert`, `multipart.*.file`: a
     /// `*` stands for every key of a table), relative to the spec file.
@@ -134,6 +142,17 @@ macro_rules! kinds {
                 match self { $(StepKind::$variant => <$module::$kind as Kind>::PRIVILEGE,)* }
             }
 
+            /// What makes a step with `config` privileged, when it is (see
+            /// [`Kind::privileged`]).
+            pub fn privilege_of(self, config: &Value) -> Option<&'static str> {
+                match self {
+                    $(StepKind::$variant => {
+                        <$module::$kind as Kind>::PRIVILEGE
+                            .filter(|_| <$module::$kind as Kind>::privileged(config))
+                    })*
+                }
+            }
+
             /// The keys of the configuration that hold a path (see [`Kind::PATHS`]).
             pub fn paths(self) -> &'static [&'static str] {
                 match self { $(StepKind::$variant => <$module::$kind as Kind>::PATHS,)* }
@@ -190,6 +209,8 @@ kinds! {
     Sse => sse::Sse,
     /// A WebSocket conversation.
     Ws => ws::Ws,
+    /// Statements against a database.
+    Sql => sql::Sql,
 }
 
 impl StepKind {
@@ -608,7 +629,7 @@ mod tests {
             .iter()
             .filter(|k| k.privilege().is_some())
             .collect();
-        assert_eq!(privileged, [&StepKind::Exec]);
+        assert_eq!(privileged, [&StepKind::Exec, &StepKind::Sql]);
     }
 
     #[test]
