@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use crate::chat::Rooms;
 use crate::error::ApiError;
 use crate::flavor::Flavor;
-use crate::messages::MessageStore;
+use crate::store::Store;
 use crate::{auth, chat, messages, static_files, stream};
 
 /// Handle to one server's state; cheap to clone into every handler.
@@ -28,7 +28,7 @@ pub(crate) struct AppState {
 
 struct Inner {
     flavor: Flavor,
-    messages: Mutex<MessageStore>,
+    store: Store,
     rooms: Mutex<Rooms>,
     shutdown: watch::Receiver<bool>,
     /// Cloned into every WebSocket task; `serve` waits until all clones are gone.
@@ -38,13 +38,14 @@ struct Inner {
 impl AppState {
     pub(crate) fn new(
         flavor: Flavor,
+        store: Store,
         shutdown: watch::Receiver<bool>,
         tasks: mpsc::Sender<()>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 flavor,
-                messages: Mutex::new(MessageStore::default()),
+                store,
                 rooms: Mutex::new(Rooms::default()),
                 shutdown,
                 tasks,
@@ -56,12 +57,8 @@ impl AppState {
         self.inner.flavor
     }
 
-    pub(crate) fn messages(&self) -> MutexGuard<'_, MessageStore> {
-        // A panic while holding the lock leaves plain data behind; keep serving.
-        self.inner
-            .messages
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
     }
 
     pub(crate) fn rooms(&self) -> MutexGuard<'_, Rooms> {
@@ -146,11 +143,13 @@ async fn index(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-/// TC-003 / TC-004: the health document of the flavor.
-async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// TC-003 / TC-004: the health document of the flavor; with a database
+/// that does not answer, 503 and `"unhealthy"`.
+async fn health(State(state): State<AppState>) -> Response {
     let flavor = state.flavor();
+    let database = state.store().check().await;
     let mut body = json!({
-        "status": "healthy",
+        "status": if database.is_ok() { "healthy" } else { "unhealthy" },
         "container_type": flavor.container_type(),
         "async_enabled": flavor.async_enabled(),
         "checks": {"database": "ok", "cache": "ok"},
@@ -158,7 +157,13 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     if flavor == Flavor::Asgi {
         body["checks"]["channels"] = json!("configured");
     }
-    Json(body)
+    match database {
+        Ok(()) => Json(body).into_response(),
+        Err(e) => {
+            body["checks"]["database"] = json!(e);
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
 }
 
 async fn not_found(uri: Uri) -> Response {

@@ -52,7 +52,9 @@ mod messages;
 mod payload;
 mod server;
 mod static_files;
+mod store;
 mod stream;
 
 pub use flavor::{Flavor, ParseFlavorError};
-pub use server::{DemoServer, serve};
+pub use server::{DemoServer, serve, serve_with};
+pub use store::Database;

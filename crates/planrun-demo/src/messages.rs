@@ -1,45 +1,21 @@
-//! `/api/messages/`: an in-memory message table with list, create, read, replace,
-//! update and delete.
+//! `/api/messages/`: list, create, read, replace, update and delete messages.
 //!
-//! Owns the table of one server (not shared between servers, so concurrent tests do
-//! not see each other's rows). Anyone may write; the author is recorded when the
-//! request carries a valid session.
-
-use std::collections::BTreeMap;
+//! Owns the endpoints' rules: what a request must carry, what each answers.
+//! Anyone may write; the author is recorded when the request carries a valid
+//! session. Where the rows live (one server's memory, or PostgreSQL) is
+//! `store.rs`'s.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
-use serde::Serialize;
 use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::session_user;
 use crate::error::{ApiError, FieldErrors};
 use crate::payload::{optional_text, query_pairs, read_object, required_text};
-
-/// One stored chat message, serialized as the API returns it.
-#[derive(Clone, Debug, Serialize)]
-pub(crate) struct Message {
-    id: u64,
-    session_id: String,
-    content: String,
-    author: Option<String>,
-    created_at: String,
-    updated_at: String,
-}
-
-/// The rows of one server, keyed by id (ids start at 1 and are never reused).
-#[derive(Debug, Default)]
-pub(crate) struct MessageStore {
-    rows: BTreeMap<u64, Message>,
-    last_id: u64,
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use crate::store::Message;
 
 fn parse_id(raw: &str) -> Result<u64, ApiError> {
     raw.parse::<u64>().map_err(|_| missing(raw))
@@ -57,13 +33,7 @@ pub(crate) async fn list(State(state): State<AppState>, uri: Uri) -> Result<Resp
         .rev()
         .find(|(key, _)| key == "session_id")
         .map(|(_, value)| value.as_str());
-    let results: Vec<Message> = state
-        .messages()
-        .rows
-        .values()
-        .filter(|message| filter.is_none_or(|session| message.session_id == session))
-        .cloned()
-        .collect();
+    let results = state.store().list(filter).await?;
     Ok(Json(json!({"count": results.len(), "results": results})).into_response())
 }
 
@@ -81,21 +51,7 @@ pub(crate) async fn create(
         return Err(ApiError::fields(errors));
     };
     let author = session_user(&headers);
-    let message = {
-        let mut store = state.messages();
-        store.last_id += 1;
-        let created_at = now();
-        let message = Message {
-            id: store.last_id,
-            session_id,
-            content,
-            author,
-            updated_at: created_at.clone(),
-            created_at,
-        };
-        store.rows.insert(message.id, message.clone());
-        message
-    };
+    let message = state.store().create(session_id, content, author).await?;
     let location = HeaderValue::from_str(&format!("/api/messages/{}/", message.id))
         .expect("invariant: a numeric path is a valid header value");
     Ok((
@@ -113,10 +69,9 @@ pub(crate) async fn retrieve(
 ) -> Result<Json<Message>, ApiError> {
     let id = parse_id(&raw)?;
     state
-        .messages()
-        .rows
-        .get(&id)
-        .cloned()
+        .store()
+        .get(id)
+        .await?
         .map(Json)
         .ok_or_else(|| missing(&raw))
 }
@@ -149,7 +104,7 @@ async fn change(
     replace: bool,
 ) -> Result<Json<Message>, ApiError> {
     let id = parse_id(&raw)?;
-    if !state.messages().rows.contains_key(&id) {
+    if state.store().get(id).await?.is_none() {
         return Err(missing(&raw));
     }
     let object = read_object(&headers, body).await?;
@@ -166,17 +121,13 @@ async fn change(
         )
     };
     errors.finish()?;
-    let mut store = state.messages();
-    // Deleted while the body was read.
-    let message = store.rows.get_mut(&id).ok_or_else(|| missing(&raw))?;
-    if let Some(session_id) = session_id {
-        message.session_id = session_id;
-    }
-    if let Some(content) = content {
-        message.content = content;
-    }
-    message.updated_at = now();
-    Ok(Json(message.clone()))
+    // `None`: deleted while the body was read
+    state
+        .store()
+        .change(id, session_id, content)
+        .await?
+        .map(Json)
+        .ok_or_else(|| missing(&raw))
 }
 
 /// `DELETE /api/messages/{id}/`: 204 with no body.
@@ -185,10 +136,9 @@ pub(crate) async fn destroy(
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&raw)?;
-    state
-        .messages()
-        .rows
-        .remove(&id)
-        .map(|_| StatusCode::NO_CONTENT)
-        .ok_or_else(|| missing(&raw))
+    if state.store().delete(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(missing(&raw))
+    }
 }

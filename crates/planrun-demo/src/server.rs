@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{AppState, router};
 use crate::flavor::Flavor;
+use crate::store::{Database, Store};
 
 /// How long [`serve`] waits for WebSocket tasks after the HTTP side stopped.
 const WEBSOCKET_DRAIN: Duration = Duration::from_secs(3);
@@ -90,15 +91,27 @@ impl DemoServer {
     }
 }
 
-/// Serve until the future `shutdown` resolves (used by `planrun demo`).
+/// Serve until the future `shutdown` resolves, messages kept in memory.
 pub async fn serve(
     listener: TcpListener,
     flavor: Flavor,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_with(listener, flavor, None, shutdown).await
+}
+
+/// Serve until the future `shutdown` resolves (used by `planrun demo`),
+/// messages kept in `database` when there is one, else in memory.
+pub async fn serve_with(
+    listener: TcpListener,
+    flavor: Flavor,
+    database: Option<Database>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let (signal, signal_rx) = watch::channel(false);
     let (tasks, mut tasks_done) = mpsc::channel::<()>(1);
-    let app = router(AppState::new(flavor, signal_rx, tasks));
+    let store = database.clone().map_or_else(Store::memory, Store::Postgres);
+    let app = router(AppState::new(flavor, store, signal_rx, tasks));
     // Small SSE events must leave at once, not wait for Nagle.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
@@ -111,5 +124,8 @@ pub async fn serve(
         .await?;
     // The router (and its token) is gone; WebSocket tasks hold the others.
     let _ = tokio::time::timeout(WEBSOCKET_DRAIN, tasks_done.recv()).await;
+    if let Some(database) = database {
+        database.close().await;
+    }
     Ok(())
 }

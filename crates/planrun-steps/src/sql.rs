@@ -532,10 +532,26 @@ async fn on(
     let of = statements.len();
     let mut outcome = Ok(());
     for (n, statement) in statements.iter().enumerate() {
+        let started = Instant::now();
         outcome = conn
             .statement(statement, &mut results)
             .await
             .map_err(|e| e.into_step(backend, n, of));
+        // MariaDB ends some statements stopped at `max_statement_time`
+        // (`BENCHMARK`, …) with a cut result and only a warning
+        if outcome.is_ok() && matches!(conn, Conn::My(..)) && started.elapsed() >= limit {
+            outcome = Err(StepError::new(format!(
+                "{} stopped {} at the step's time limit ({} for the database): its result may be cut short",
+                backend.name(),
+                if of > 1 {
+                    format!("statement {} of {of}", n + 1)
+                } else {
+                    String::from("the statement")
+                },
+                human(limit)
+            ))
+            .help("raise `timeout`, or make the statement faster"));
+        }
         if outcome.is_err() {
             break;
         }

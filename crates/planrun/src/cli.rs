@@ -78,6 +78,19 @@ enum Command {
         /// wsgi-only (streams buffered, WebSocket refused: a broken target).
         #[arg(long, default_value = "wsgi")]
         flavor: String,
+        /// Keep messages in this PostgreSQL database (a table
+        /// `planrun_demo_messages` is made if missing) instead of in memory.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "DEMO_DATABASE_URL",
+            hide_env_values = true
+        )]
+        database: Option<String>,
+        /// With `--database`: the connections the demo keeps open, as a
+        /// deployment with that many workers does.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        pool: u32,
     },
 }
 
@@ -317,7 +330,13 @@ pub(crate) fn main() -> u8 {
             exit::PASSED
         }
         Command::Graph { select, format } => graph(&select, format),
-        Command::Demo { port, host, flavor } => runtime.block_on(demo(&host, port, &flavor)),
+        Command::Demo {
+            port,
+            host,
+            flavor,
+            database,
+            pool,
+        } => runtime.block_on(demo(&host, port, &flavor, database.as_deref(), pool)),
     }
 }
 
@@ -1134,7 +1153,7 @@ async fn wait_for_interrupt() {
     }
 }
 
-async fn demo(host: &str, port: u16, flavor: &str) -> u8 {
+async fn demo(host: &str, port: u16, flavor: &str, database: Option<&str>, pool: u32) -> u8 {
     let flavor: planrun_demo::Flavor = match flavor.parse() {
         Ok(f) => f,
         Err(e) => {
@@ -1156,9 +1175,22 @@ async fn demo(host: &str, port: u16, flavor: &str) -> u8 {
             return exit::INTERNAL;
         }
     };
+    let database = match database {
+        Some(url) => match planrun_demo::Database::connect(url, pool).await {
+            Ok(db) => Some(db),
+            Err(e) => {
+                eprintln!("error: --database: {e}");
+                return exit::INVALID;
+            }
+        },
+        None => None,
+    };
     let local = listener.local_addr().map_or(addr, |a| a);
-    eprintln!("planrun demo ({flavor}) listening on http://{local} — Ctrl-C to stop");
-    match planrun_demo::serve(listener, flavor, wait_for_interrupt()).await {
+    let store = database.as_ref().map_or_else(String::new, |db| {
+        format!(", messages in PostgreSQL over {} connections", db.size())
+    });
+    eprintln!("planrun demo ({flavor}{store}) listening on http://{local} — Ctrl-C to stop");
+    match planrun_demo::serve_with(listener, flavor, database, wait_for_interrupt()).await {
         Ok(()) => exit::PASSED,
         Err(e) => {
             eprintln!("error: the demo server failed: {e}");

@@ -16,7 +16,8 @@ impl Kind for Sql {
     const SUMMARY: &'static str = "Statements against PostgreSQL, MySQL/MariaDB or SQLite, parameters bound: `sql = { url = \"{{ db }}\", query = \"SELECT count(*) AS n FROM users WHERE team = $1\", params = [\"qa\"] }`.";
     const RESULT_FIELDS: &'static [&'static str] =
         &["rows", "columns", "rows_affected", "results", "duration"];
-    const EVIDENCE: &'static [EvidenceField] = &[];
+    /// A failed step shows the first rows it read.
+    const EVIDENCE: &'static [EvidenceField] = &[EvidenceField::first("rows")];
     const PATHS: &'static [&'static str] = &["file"];
     const PRIVILEGE: Option<&'static str> =
         Some("may open and create files on this machine (an `sqlite:` URL, or a URL from a template)");
