@@ -302,7 +302,7 @@ async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
         }
         // a connection in a state not known is closed, not kept
         Err(e) => {
-            conn.close().await;
+            let _ = tokio::time::timeout(CLOSE_GRACE, conn.close()).await;
             Err(e)
         }
     }

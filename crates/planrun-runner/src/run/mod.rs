@@ -190,11 +190,14 @@ impl Runner {
         let started = Instant::now();
         let mut heads = Vec::with_capacity(plans.len());
         let mut infos = Vec::with_capacity(plans.len());
+        // what each spec was announced with: a spec planned again must match
+        let mut announced = Vec::with_capacity(plans.len());
         for i in 0..plans.len() {
             match plans.plan(i) {
                 Ok(plan) => {
                     let mut info = Self::spec_info(i, &plan);
                     self.hide_in_sources(&plan, &mut info);
+                    announced.push(info.steps.len());
                     infos.push(info);
                     heads.push(Head {
                         dir: Arc::clone(&plan.dir),
@@ -202,6 +205,7 @@ impl Runner {
                     });
                 }
                 Err(unplanned) => {
+                    announced.push(0);
                     infos.push(unplanned_info(i, &unplanned));
                     heads.push(Head {
                         dir: Arc::default(),
@@ -269,7 +273,7 @@ impl Runner {
                     break;
                 }
                 queued.remove(k);
-                running.push(self.start_spec(i, plans, events, stop, cancel));
+                running.push(self.start_spec(i, plans, announced[i], events, stop, cancel));
             }
             match running.next().await {
                 Some(report) => {
@@ -282,7 +286,7 @@ impl Runner {
                 // spec must not be lost if it were
                 None => {
                     let i = queued.remove(0);
-                    running.push(self.start_spec(i, plans, events, cancel, cancel));
+                    running.push(self.start_spec(i, plans, announced[i], events, cancel, cancel));
                 }
             }
         }
@@ -294,16 +298,32 @@ impl Runner {
         summary
     }
 
-    /// Plans spec `index` again (or borrows its plan) and runs it.
+    /// Plans spec `index` again (or borrows its plan) and runs it, when it
+    /// still has the `steps` it was announced with.
     async fn start_spec(
         &self,
         index: usize,
         plans: &dyn Specs,
+        steps: usize,
         events: &UnboundedSender<RunEvent>,
         cancel: &Cancel,
         abandon: &Cancel,
     ) -> SpecReport {
-        match plans.plan(index) {
+        let planned = plans.plan(index).and_then(|plan| {
+            if plan.spec.steps.len() == steps {
+                return Ok(plan);
+            }
+            let now = plan.spec.steps.len();
+            Err(Unplanned {
+                id: plan.spec.id.clone(),
+                source: Arc::clone(&plan.spec.source),
+                message: format!(
+                    "the spec changed during the run: it has {now} step{} now, {steps} when it was checked (a file it includes changed?)",
+                    if now == 1 { "" } else { "s" }
+                ),
+            })
+        });
+        match planned {
             Ok(plan) => self.run_spec(index, &plan, events, cancel, abandon).await,
             Err(unplanned) => {
                 let _ = events.send(RunEvent::SpecStarted { spec: index });

@@ -1140,3 +1140,53 @@ async fn specs_are_planned_to_announce_them_and_again_when_they_start() {
         [0, 1, 2, 0, 1, 2]
     );
 }
+
+/// A spec that plans again with other steps than it was announced with
+/// (an included file changed between the two) fails, saying so: its steps
+/// would not match what reporters were told.
+struct Changing {
+    calls: Mutex<usize>,
+}
+
+impl super::Specs for Changing {
+    fn len(&self) -> usize {
+        1
+    }
+
+    fn plan(&self, _: usize) -> Result<std::borrow::Cow<'_, Plan>, super::Unplanned> {
+        let mut calls = self
+            .calls
+            .lock()
+            .expect("invariant: no test panics while holding it");
+        *calls += 1;
+        let text = if *calls == 1 {
+            "id = \"D\"\n[[steps]]\nid = \"a\"\nwait = \"1ms\"\n[[steps]]\nid = \"b\"\nwait = \"1ms\"\n"
+        } else {
+            "id = \"D\"\n[[steps]]\nid = \"a\"\nwait = \"1ms\"\n"
+        };
+        Ok(std::borrow::Cow::Owned(plans(&[text]).remove(0)))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spec_with_other_steps_when_it_starts_fails_saying_so() {
+    let specs = Changing {
+        calls: Mutex::new(0),
+    };
+    let runner = Runner::new(registry(), options());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let summary = runner.run(&specs, &tx, &Cancel::default()).await;
+    drop(tx);
+    let mut events = Vec::new();
+    while let Some(event) = rx.recv().await {
+        events.push(event);
+    }
+    assert_eq!(summary.failed, 1);
+    assert_eq!(
+        render(&events),
+        "run-started D\n\
+         spec-started D\n\
+         spec-finished D failed: the spec changed during the run: it has 1 step now, 2 when it was checked (a file it includes changed?)\n\
+         run-finished passed 0 failed 1 cancelled 0 interrupted false\n"
+    );
+}
