@@ -199,3 +199,85 @@ expect.status = 204
     let out = run(&wsgi, &asgi, &[spec.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// The database's password, and a wrong one tried on purpose, appear in no
+/// output: not in the terminal (verbose), not in the JSON, JUnit or
+/// Markdown report, whether the step passes, fails its expectation, or
+/// cannot connect. The URL shows with `***` where the password was.
+#[test]
+fn database_passwords_are_hidden_in_every_output() {
+    let url = postgres();
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(user, _)| user.split_once(':'))
+        .map(|(_, p)| p.to_string())
+        .expect("a password in the URL");
+    let canary = "Wr0ng-canary-pass";
+    let wrong = url.replacen(&format!(":{password}@"), &format!(":{canary}@"), 1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("secret.toml");
+    std::fs::write(
+        &spec,
+        r#"id = "DB-SECRETS"
+defaults.needs = []
+vars.db = { env = "DATABASE_URL", secret = true }
+vars.wrong = { env = "WRONG_URL", secret = true }
+
+[[steps]]
+id = "passes"
+sql = { url = "{{ db }}", query = "SELECT current_user AS who, $1::text AS echoed", params = ["{{ db }}"] }
+expect."rows[0].who" = "planrun"
+
+[[steps]]
+id = "fails"
+sql = { url = "{{ db }}", query = "SELECT $1::text AS url", params = ["{{ db }}"] }
+expect."rows[0].url" = "something else"
+
+[[steps]]
+id = "refused"
+sql = { url = "{{ wrong }}", query = "SELECT 1" }
+"#,
+    )
+    .expect("write the spec");
+    let reports = [
+        ("json", dir.path().join("r.json")),
+        ("junit", dir.path().join("r.xml")),
+        ("markdown", dir.path().join("r.md")),
+    ];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_planrun"));
+    command
+        .args(["run", "-vv"])
+        .arg(&spec)
+        .env("DATABASE_URL", &url)
+        .env("WRONG_URL", &wrong)
+        .env("NO_COLOR", "1");
+    for (kind, path) in &reports {
+        command.args(["--report", &format!("{kind}={}", path.display())]);
+    }
+    let out = command.output().expect("planrun runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let mut outputs = vec![
+        ("stderr", stderr(&out)),
+        ("stdout", String::from_utf8_lossy(&out.stdout).into_owned()),
+    ];
+    for (kind, path) in &reports {
+        outputs.push((kind, std::fs::read_to_string(path).expect("a report")));
+    }
+    for (what, text) in &outputs {
+        assert!(
+            !text.contains(&password),
+            "the password is in {what}:\n{text}"
+        );
+        assert!(
+            !text.contains(canary),
+            "the wrong password is in {what}:\n{text}"
+        );
+    }
+    let terminal = &outputs[0].1;
+    assert!(
+        terminal.contains("password authentication failed"),
+        "{terminal}"
+    );
+    assert!(terminal.contains(":***@127.0.0.1:"), "{terminal}");
+}
