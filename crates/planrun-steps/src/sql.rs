@@ -714,6 +714,30 @@ macro_rules! read_statement {
                 }
             }
         }
+        drop(stream);
+        // a query that returned no row still says what its columns are
+        if statement.params.is_some() && returns_rows(&statement.sql) {
+            if let Some(set) = results.sets.last_mut()
+                && set.rows.is_empty()
+                && set.columns.is_empty()
+            {
+                // the statement was just prepared: sqlx has it in its cache
+                let prepared = sqlx::Executor::prepare(
+                    &mut *$conn,
+                    sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(statement.sql.clone())),
+                )
+                .await?;
+                set.columns = sqlx::Statement::columns(&prepared)
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.name().to_string(),
+                            sqlx::TypeInfo::name(c.type_info()).to_string(),
+                        )
+                    })
+                    .collect();
+            }
+        }
         Ok::<(), Stop>(())
     }};
 }
@@ -746,6 +770,16 @@ async fn my_statement(
         values::my_bind,
         values::my_value
     )
+}
+
+/// Whether a statement is one that returns rows (a query, or a change with
+/// `RETURNING`): only those are described when no row came back.
+fn returns_rows(sql: &str) -> bool {
+    let text = sql.trim_start().to_ascii_uppercase();
+    ["SELECT", "WITH", "VALUES", "TABLE", "SHOW", "PRAGMA"]
+        .iter()
+        .any(|word| text.starts_with(word))
+        || text.contains("RETURNING")
 }
 
 /// SQLite reports, for a statement that changes nothing, the count of the

@@ -496,3 +496,20 @@ async fn a_connection_is_kept_for_the_next_step_of_the_spec() {
     .expect("runs");
     assert_eq!(gone["rows"][0]["n"], json!(0));
 }
+
+#[tokio::test]
+async fn a_query_with_no_rows_still_names_its_columns() {
+    for url in [postgres(), mariadb(), String::from("sqlite::memory:")] {
+        let result = sql(&url, "query = \"SELECT 1 AS one, 'x' AS two WHERE 1 = 0\"")
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e:?}"));
+        assert_eq!(result["rows"], json!([]), "{url}");
+        let names: Vec<&str> = result["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(names, ["one", "two"], "{url}: {result}");
+    }
+}
