@@ -382,7 +382,11 @@ async fn connect(
     let connecting = async {
         match backend {
             SqlBackend::Postgres => {
-                let options = PgConnectOptions::from_str(url).map_err(invalid)?;
+                let mut options = PgConnectOptions::from_str(url).map_err(invalid)?;
+                // a certificate file is the spec's neighbour, as every path is
+                if let Some(ca) = relative_param(url, "sslrootcert") {
+                    options = options.ssl_root_cert(base.join(ca));
+                }
                 Ok(Conn::Pg(options.connect().await.map_err(|e| {
                     connect_error(backend, &shown, &e)
                 })?))
@@ -395,7 +399,10 @@ async fn connect(
                     }
                     _ => url.to_string(),
                 };
-                let options = MySqlConnectOptions::from_str(&url).map_err(invalid)?;
+                let mut options = MySqlConnectOptions::from_str(&url).map_err(invalid)?;
+                if let Some(ca) = relative_param(&url, "ssl-ca") {
+                    options = options.ssl_ca(base.join(ca));
+                }
                 let mut conn = options
                     .connect()
                     .await
@@ -433,6 +440,18 @@ async fn connect(
         })
 }
 
+/// The value of the URL's query parameter `name` when it is a relative
+/// path.
+fn relative_param<'u>(url: &'u str, name: &str) -> Option<&'u str> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty() && Path::new(value).is_relative())
+}
+
 fn url_help(backend: SqlBackend) -> &'static str {
     match backend {
         SqlBackend::Postgres => "write it as `postgres://user:password@host:5432/database`",
@@ -446,13 +465,23 @@ fn url_help(backend: SqlBackend) -> &'static str {
 /// The message of a failed connection.
 fn connect_error(backend: SqlBackend, shown: &str, e: &sqlx::Error) -> StepError {
     let name = backend.name();
+    let tls_help = match backend {
+        SqlBackend::Postgres => {
+            "trust the server's certificate authority with `sslrootcert=ca.pem` in the URL (relative to the spec), or lower `sslmode`"
+        }
+        _ => {
+            "trust the server's certificate authority with `ssl-ca=ca.pem` in the URL (relative to the spec), or lower `ssl-mode`"
+        }
+    };
     match e {
+        // rustls' refusals come back as I/O errors
+        sqlx::Error::Io(io) if is_tls(&io.to_string()) => {
+            StepError::new(format!("TLS with {name} at `{shown}` failed: {io}")).help(tls_help)
+        }
         sqlx::Error::Io(io) => StepError::new(format!("cannot reach {name} at `{shown}`: {io}"))
             .help("is the server up, and is the address right?"),
         sqlx::Error::Tls(tls) => {
-            StepError::new(format!("TLS with {name} at `{shown}` failed: {tls}")).help(
-                "check the URL's TLS options (`sslmode`, `sslrootcert` / `ssl-mode`, `ssl-ca`)",
-            )
+            StepError::new(format!("TLS with {name} at `{shown}` failed: {tls}")).help(tls_help)
         }
         sqlx::Error::Database(db) => StepError::new(format!(
             "{name} at `{shown}` refused the connection: {}",
@@ -460,6 +489,15 @@ fn connect_error(backend: SqlBackend, shown: &str, e: &sqlx::Error) -> StepError
         )),
         other => StepError::new(format!("cannot connect to {name} at `{shown}`: {other}")),
     }
+}
+
+/// Whether an error's text is a TLS refusal (a certificate not trusted, a
+/// failed handshake).
+fn is_tls(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    ["certificate", "handshake", "tls", "ssl"]
+        .iter()
+        .any(|word| text.contains(word))
 }
 
 /// The database's own message, with its code and, from PostgreSQL, its

@@ -513,3 +513,65 @@ async fn a_query_with_no_rows_still_names_its_columns() {
         assert_eq!(names, ["one", "two"], "{url}: {result}");
     }
 }
+
+fn ca() -> String {
+    server("PLANRUN_TEST_DB_CA")
+}
+
+/// `url` with `params` added to its query.
+fn with(url: &str, params: &str) -> String {
+    let join = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{join}{params}")
+}
+
+/// TLS by the URL's options: verified against the authority that signed
+/// the test servers' certificates (a path relative to the spec is its
+/// neighbour), and refused, saying why, against the system's authorities.
+#[tokio::test]
+async fn tls_is_verified_by_the_url_options() {
+    let (ctx, dir) = context();
+    let executor = SqlExecutor::new();
+    std::fs::copy(ca(), dir.path().join("ca.crt")).expect("copy the CA");
+    let pg = with(&postgres(), "sslmode=verify-full&sslrootcert=ca.crt");
+    let result = run(
+        &executor,
+        &ctx,
+        &step(
+            &pg,
+            "query = \"SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()\"",
+        ),
+    )
+    .await
+    .expect("a verified TLS connection");
+    assert_eq!(result["rows"][0]["ssl"], json!(true));
+    let e = sql_err(
+        &with(&postgres(), "sslmode=verify-full"),
+        "query = \"SELECT 1\"",
+    )
+    .await;
+    assert!(
+        e.contains("TLS with PostgreSQL at `postgres://planrun:***@"),
+        "{e}"
+    );
+    assert!(e.contains("sslrootcert"), "the help names the option: {e}");
+
+    let my = with(
+        &mariadb(),
+        &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={}", ca()),
+    );
+    let result = run(
+        &executor,
+        &ctx,
+        &step(&my, "query = \"SHOW SESSION STATUS LIKE 'Ssl_cipher'\""),
+    )
+    .await
+    .expect("a verified TLS connection");
+    let cipher = result["rows"][0]["Value"].as_str().unwrap_or_default();
+    assert!(!cipher.is_empty(), "{result}");
+    let e = sql_err(
+        &with(&mariadb(), "ssl-mode=VERIFY_IDENTITY"),
+        "query = \"SELECT 1\"",
+    )
+    .await;
+    assert!(e.contains("TLS with MySQL/MariaDB"), "{e}");
+}
