@@ -206,14 +206,15 @@ pub struct Step {
     pub expect: Vec<Expectation>,
     /// Values kept for later steps (`{{ step_id.name }}`).
     pub captures: Vec<Capture>,
-    /// Run again until the expectations pass.
-    pub retry: Option<Retry>,
+    /// Run again until the expectations pass (boxed, as the other parts
+    /// most steps lack: a plan holds every step).
+    pub retry: Option<Box<Retry>>,
     /// Run once per item of a count or of a list, each iteration checked.
-    pub repeat: Option<Repeat>,
+    pub repeat: Option<Box<Repeat>>,
     /// Time limit of one attempt.
     pub timeout: Option<Duration>,
     /// Run only when this renders true.
-    pub when: Option<Template>,
+    pub when: Option<Box<Template>>,
     /// Teardown: runs even after failures and on Ctrl-C.
     pub always: bool,
     /// Whether lowering found no problem in the step. A step with a problem

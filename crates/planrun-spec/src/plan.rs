@@ -214,7 +214,7 @@ pub fn plan(
 
     // the item of a repeated step has a name of its own
     for step in &spec.steps {
-        let Some(name) = step.repeat.as_ref().and_then(Repeat::item_name) else {
+        let Some(name) = step.repeat.as_deref().and_then(Repeat::item_name) else {
             continue;
         };
         let taken = if var_names.contains(&name.name) {
@@ -423,7 +423,7 @@ pub fn plan(
                 }
             }
             let scope = Scope {
-                repeat: step.repeat.as_ref(),
+                repeat: step.repeat.as_deref(),
                 ..scope
             };
             let templates = step_templates(step);

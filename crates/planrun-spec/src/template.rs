@@ -58,8 +58,9 @@ pub struct Template {
     /// The inner expression, when the whole text is one `{{ … }}` or a bare
     /// expression: it then evaluates to a typed value, not a string.
     pub expr: Option<String>,
-    /// Dotted names it reads (`login.token`, `base_url`).
-    pub refs: BTreeSet<String>,
+    /// Dotted names it reads (`login.token`, `base_url`), sorted, each once
+    /// (a slice: a plan holds one per template of every step).
+    pub refs: Box<[String]>,
 }
 
 impl Template {
@@ -76,7 +77,7 @@ impl Template {
             source: source.to_string(),
             span,
             expr: None,
-            refs: tmpl.undeclared_variables(true).into_iter().collect(),
+            refs: sorted(tmpl.undeclared_variables(true)),
         })
     }
 
@@ -98,7 +99,7 @@ impl Template {
             source: source.to_string(),
             span,
             expr: Some(inner.trim().to_string()),
-            refs: expr.undeclared_variables(true).into_iter().collect(),
+            refs: sorted(expr.undeclared_variables(true)),
         })
     }
 
@@ -109,6 +110,15 @@ impl Template {
             None => (r.as_str(), None),
         })
     }
+}
+
+/// Names, sorted and each once.
+fn sorted(names: impl IntoIterator<Item = String>) -> Box<[String]> {
+    names
+        .into_iter()
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .collect()
 }
 
 /// The inner text when `source` is exactly one `{{ … }}`.

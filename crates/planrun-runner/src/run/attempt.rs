@@ -213,7 +213,7 @@ impl Env<'_> {
     ) -> Attempted {
         let step = run.step;
         let started = Instant::now();
-        let mut backoff = Backoff::new(step.retry.as_ref(), started);
+        let mut backoff = Backoff::new(step.retry.as_deref(), started);
         let mut attempt = 0u32;
         loop {
             attempt += 1;

@@ -214,10 +214,10 @@ fn lower_step(
         needs,
         expect,
         captures,
-        retry,
-        repeat,
+        retry: retry.map(Box::new),
+        repeat: repeat.map(Box::new),
         timeout,
-        when,
+        when: when.map(Box::new),
         always,
         sound: diags.len() == before,
         captures_known,
@@ -518,7 +518,7 @@ mod tests {
         let root = crate::parse::parse_source(&source).expect("parses");
         let spec = crate::lower::lower_spec(&source, &root).expect("a table");
         if spec.problems.is_empty() {
-            Ok(spec.steps[0].retry.clone().expect("a retry"))
+            Ok(*spec.steps[0].retry.clone().expect("a retry"))
         } else {
             Err(spec.problems.iter().map(|d| d.message.clone()).collect())
         }
@@ -571,7 +571,7 @@ mod tests {
         let root = crate::parse::parse_source(&source).expect("parses");
         let spec = crate::lower::lower_spec(&source, &root).expect("a table");
         if spec.problems.is_empty() {
-            Ok(spec.steps[0].repeat.clone().expect("a repeat"))
+            Ok(*spec.steps[0].repeat.clone().expect("a repeat"))
         } else {
             Err(spec.problems.iter().map(|d| d.message.clone()).collect())
         }
