@@ -476,6 +476,8 @@ fn load(
         .collect();
     let mut plans = Vec::new();
     let mut held_steps = 0;
+    // one spec is planned for its run anyway: held, it is planned once
+    let held = if files.len() <= 1 { usize::MAX } else { held };
     let mut all = Diagnostics::default();
     // `None`: the directory's `planrun.toml` has problems, reported once
     let mut dir_configs: BTreeMap<PathBuf, Option<Arc<DirConfig>>> = BTreeMap::new();
