@@ -39,7 +39,7 @@ use serde_json::{Map, Value as Json, json};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{AssertSqlSafe, Column as _, ConnectOptions as _, Connection as _, Either, Row as _};
+use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Either, Row as _};
 
 use crate::util::{count, human_size, millis, span_of};
 
@@ -733,16 +733,8 @@ macro_rules! read_statement {
             match item {
                 Either::Left(done) => results.done(done.rows_affected()),
                 Either::Right(row) => {
-                    let columns: Vec<(String, String)> = row
-                        .columns()
-                        .iter()
-                        .map(|c| {
-                            (
-                                c.name().to_string(),
-                                sqlx::TypeInfo::name(c.type_info()).to_string(),
-                            )
-                        })
-                        .collect();
+                    let columns: Vec<(String, String)> =
+                        row.columns().iter().map(column).collect();
                     let mut object = Map::with_capacity(columns.len());
                     for (i, (name, ty)) in columns.iter().enumerate() {
                         let raw = row.try_get_raw(i)?;
@@ -767,12 +759,7 @@ macro_rules! read_statement {
                 .await?;
                 set.columns = sqlx::Statement::columns(&prepared)
                     .iter()
-                    .map(|c| {
-                        (
-                            c.name().to_string(),
-                            sqlx::TypeInfo::name(c.type_info()).to_string(),
-                        )
-                    })
+                    .map(column)
                     .collect();
             }
         }
@@ -807,6 +794,14 @@ async fn my_statement(
         sqlx::MySql,
         values::my_bind,
         values::my_value
+    )
+}
+
+/// A column's name and its database's name for its type.
+fn column(c: &impl sqlx::Column) -> (String, String) {
+    (
+        c.name().to_string(),
+        sqlx::TypeInfo::name(c.type_info()).to_string(),
     )
 }
 

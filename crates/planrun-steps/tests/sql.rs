@@ -280,12 +280,9 @@ async fn sqlite_values_read_by_their_storage_class() {
 #[tokio::test]
 async fn connection_failures_say_what_happened_and_hide_the_password() {
     let pg = postgres();
-    let password = pg
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('@'))
-        .and_then(|(user, _)| user.split_once(':'))
-        .map(|(_, p)| p.to_string())
-        .expect("a password in the URL");
+    let password = planrun_spec::kinds::password_of(&pg)
+        .expect("a password in the URL")
+        .to_string();
     // a port nothing listens on
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -25,6 +25,13 @@ fn postgres() -> String {
     })
 }
 
+/// The password of `scheme://user:password@host…`.
+fn password_of(url: &str) -> String {
+    planrun_spec::kinds::password_of(url)
+        .expect("a password in the URL")
+        .to_string()
+}
+
 /// A `planrun demo` process, stopped when dropped.
 struct Demo {
     child: Child,
@@ -102,12 +109,7 @@ fn stderr(out: &Output) -> String {
 /// fails, the expectation underlined in the spec and the share it saw.
 #[test]
 fn tc_008_passes_with_small_pools_and_fails_located_with_large_ones() {
-    let password = postgres()
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('@'))
-        .and_then(|(user, _)| user.split_once(':'))
-        .map(|(_, p)| p.to_string())
-        .expect("a password in the URL");
+    let password = password_of(&postgres());
     {
         let (wsgi, asgi) = (Demo::start("wsgi", 10), Demo::start("asgi", 10));
         let out = run(&wsgi, &asgi, &["-v", "specs/postgres/tc-008.toml"]);
@@ -207,12 +209,7 @@ expect.status = 204
 #[test]
 fn database_passwords_are_hidden_in_every_output() {
     let url = postgres();
-    let password = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('@'))
-        .and_then(|(user, _)| user.split_once(':'))
-        .map(|(_, p)| p.to_string())
-        .expect("a password in the URL");
+    let password = password_of(&url);
     let canary = "Wr0ng-canary-pass";
     let wrong = url.replacen(&format!(":{password}@"), &format!(":{canary}@"), 1);
     let dir = tempfile::tempdir().expect("tmp");

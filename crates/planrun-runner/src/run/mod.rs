@@ -326,20 +326,8 @@ impl Runner {
         match planned {
             Ok(plan) => self.run_spec(index, &plan, events, cancel, abandon).await,
             Err(unplanned) => {
-                let _ = events.send(RunEvent::SpecStarted { spec: index });
-                let report = SpecReport {
-                    index,
-                    id: unplanned.id,
-                    status: SpecStatus::Failed,
-                    duration: Duration::ZERO,
-                    steps: Vec::new(),
-                    error: Some(unplanned.message),
-                };
-                let _ = events.send(RunEvent::SpecFinished {
-                    spec: index,
-                    report: report.clone(),
-                });
-                report
+                let message = unplanned.message.clone();
+                no_plan(index, unplanned, SpecStatus::Failed, Some(message), events)
             }
         }
     }
@@ -470,6 +458,31 @@ impl Runner {
     }
 }
 
+/// Spec `index`, which no longer plans, started and ended at once with
+/// `status` and `error`: it has no steps to run or skip.
+fn no_plan(
+    index: usize,
+    unplanned: Unplanned,
+    status: SpecStatus,
+    error: Option<String>,
+    events: &UnboundedSender<RunEvent>,
+) -> SpecReport {
+    let _ = events.send(RunEvent::SpecStarted { spec: index });
+    let report = SpecReport {
+        index,
+        id: unplanned.id,
+        status,
+        duration: Duration::ZERO,
+        steps: Vec::new(),
+        error,
+    };
+    let _ = events.send(RunEvent::SpecFinished {
+        spec: index,
+        report: report.clone(),
+    });
+    report
+}
+
 /// The announcement of a spec that no longer plans: no steps, its error
 /// given when it starts.
 fn unplanned_info(index: usize, unplanned: &Unplanned) -> SpecInfo {
@@ -499,20 +512,7 @@ fn skipped(
     let plan = match plans.plan(index) {
         Ok(plan) => plan,
         Err(unplanned) => {
-            let _ = events.send(RunEvent::SpecStarted { spec: index });
-            let report = SpecReport {
-                index,
-                id: unplanned.id,
-                status: SpecStatus::Cancelled,
-                duration: Duration::ZERO,
-                steps: Vec::new(),
-                error: None,
-            };
-            let _ = events.send(RunEvent::SpecFinished {
-                spec: index,
-                report: report.clone(),
-            });
-            return report;
+            return no_plan(index, unplanned, SpecStatus::Cancelled, None, events);
         }
     };
     skipped_plan(index, &plan, reason, events)
