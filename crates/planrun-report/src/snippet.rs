@@ -6,13 +6,11 @@
 //! in Markdown, and the same as a plan-time diagnostic. This module only
 //! formats; it never decides what failed.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
-use std::sync::Arc;
 
-use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity,
-};
-use planrun_spec::source::SourceFile;
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, Severity};
+use planrun_spec::source::{SourceFile, printable};
 use planrun_spec::value::Span;
 
 /// The width used by [`render_failure`].
@@ -91,19 +89,22 @@ impl Snippet<'_> {
             start..span.end.clamp(start, len)
         });
         let diagnostic = SnippetDiagnostic {
-            message: self.message,
+            message: printable(self.message),
             severity: self.severity,
-            source: source.named(),
-            label: span.map(|span| LabeledSpan::new_with_span(self.label.map(str::to_owned), span)),
-            help: self.help,
+            // read a few lines around the span, not the whole file
+            source,
+            label: span.map(|span| {
+                LabeledSpan::new_with_span(self.label.map(|l| printable(l).into_owned()), span)
+            }),
+            help: self.help.map(printable),
         };
         let mut out = String::new();
         if handler.render_report(&mut out, &diagnostic).is_err() {
             // miette only fails on a source it cannot read; the message alone
             // still says what happened.
-            out = format!("  × {}\n", self.message);
+            out = format!("  × {}\n", printable(self.message));
             if let Some(help) = self.help {
-                let _ = writeln!(out, "  help: {help}");
+                let _ = writeln!(out, "  help: {}", printable(help));
             }
         }
         // miette pads empty source lines; trailing blanks only get in the
@@ -119,11 +120,11 @@ impl Snippet<'_> {
 
 /// The `Diagnostic` miette draws.
 struct SnippetDiagnostic<'a> {
-    message: &'a str,
+    message: Cow<'a, str>,
     severity: Severity,
-    source: NamedSource<Arc<str>>,
+    source: &'a SourceFile,
     label: Option<LabeledSpan>,
-    help: Option<&'a str>,
+    help: Option<Cow<'a, str>>,
 }
 
 impl fmt::Debug for SnippetDiagnostic<'_> {
@@ -136,7 +137,7 @@ impl fmt::Debug for SnippetDiagnostic<'_> {
 
 impl fmt::Display for SnippetDiagnostic<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message)
+        f.write_str(&self.message)
     }
 }
 
@@ -149,13 +150,14 @@ impl Diagnostic for SnippetDiagnostic<'_> {
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
         self.help
+            .as_ref()
             .map(|help| Box::new(help) as Box<dyn fmt::Display + 'b>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.label
             .as_ref()
-            .map(|_| &self.source as &dyn miette::SourceCode)
+            .map(|_| self.source as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use miette::{LabeledSpan, SourceSpan};
 
-use crate::source::SourceFile;
+use crate::source::{SourceFile, printable};
 use crate::value::Span;
 
 /// What went wrong, as a stable code (shown as `planrun::<code>`).
@@ -153,7 +153,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&printable(&self.message))
     }
 }
 
@@ -171,7 +171,7 @@ impl miette::Diagnostic for Diagnostic {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help
             .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+            .map(|h| Box::new(printable(h)) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -180,10 +180,12 @@ impl miette::Diagnostic for Diagnostic {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         self.source.as_ref()?;
-        let primary =
-            LabeledSpan::new_primary_with_span(Some(self.label.clone()), source_span(&self.span));
+        let primary = LabeledSpan::new_primary_with_span(
+            Some(printable(&self.label).into_owned()),
+            source_span(&self.span),
+        );
         let rest = self.related.iter().map(|(span, label)| {
-            LabeledSpan::new_with_span(Some(label.clone()), source_span(span))
+            LabeledSpan::new_with_span(Some(printable(label).into_owned()), source_span(span))
         });
         Some(Box::new(std::iter::once(primary).chain(rest)))
     }

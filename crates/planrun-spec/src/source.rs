@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use miette::{MietteError, MietteSpanContents, NamedSource, SourceCode, SourceSpan, SpanContents};
+use miette::{MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 
 /// The two spec formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -45,6 +45,8 @@ pub struct SourceFile {
     pub format: Format,
     /// Where each line starts, found once when a snippet is first shown.
     lines: OnceLock<Vec<usize>>,
+    /// The text as snippets show it (see [`SourceFile::shown`]).
+    shown: OnceLock<Arc<str>>,
 }
 
 impl SourceFile {
@@ -55,7 +57,30 @@ impl SourceFile {
             text: text.into(),
             format,
             lines: OnceLock::new(),
+            shown: OnceLock::new(),
         }
+    }
+
+    /// The text as snippets show it: every control character but line
+    /// breaks and tabs stands as a character of the same length (`?` for
+    /// one byte, `¿` for two), so that a spec never moves a terminal's
+    /// cursor or colours it, and every span still fits.
+    pub fn shown(&self) -> &Arc<str> {
+        self.shown.get_or_init(|| {
+            let hidden = |c: char| c.is_control() && !matches!(c, '\n' | '\r' | '\t');
+            if !self.text.chars().any(hidden) {
+                return Arc::clone(&self.text);
+            }
+            self.text
+                .chars()
+                .map(|c| match c {
+                    c if hidden(c) && c.len_utf8() == 1 => '?',
+                    c if hidden(c) => '¿',
+                    c => c,
+                })
+                .collect::<String>()
+                .into()
+        })
     }
 
     /// The name shown in messages.
@@ -70,11 +95,6 @@ impl SourceFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         }
-    }
-
-    /// The source in the form miette renders.
-    pub fn named(&self) -> NamedSource<Arc<str>> {
-        NamedSource::new(self.name(), Arc::clone(&self.text)).with_language(self.format.language())
     }
 
     /// 1-based line and column of a byte offset.
@@ -181,7 +201,7 @@ impl SourceCode for SourceFile {
         let first = line_of(span.offset()).saturating_sub(context_lines_before + 1);
         let last = line_of((span.offset() + span.len()).min(len)) + context_lines_after + 2;
         let (from, to) = (starts[first], starts.get(last).copied().unwrap_or(len));
-        let window = &self.text.as_bytes()[from..to];
+        let window = &self.shown().as_bytes()[from..to];
         let local = SourceSpan::new((span.offset() - from).into(), span.len());
         let contents = window.read_span(&local, context_lines_before, context_lines_after)?;
         Ok(Box::new(
@@ -199,6 +219,25 @@ impl SourceCode for SourceFile {
             .with_language(self.format.language()),
         ))
     }
+}
+
+/// Text for a terminal: control characters but line breaks and tabs
+/// written as escapes (`\u{1b}`), so that a value from a spec or a server
+/// never moves the cursor or colours the text it is quoted in.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| c.is_control() && !matches!(c, '\n' | '\t');
+    if !text.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {

@@ -491,3 +491,40 @@ fn include_chains_and_cycles() {
     std::fs::write(dir.path().join("wide.toml"), spec).expect("write");
     valid(&dir.path().join("wide.toml"), "1 spec valid (501 steps)");
 }
+
+/// A spec's terminal control sequences never reach the terminal: in the
+/// snippet, a control character stands as `?` or `¿` (spans still fit); in the
+/// message, as an escape. A spec from someone else cannot move the cursor,
+/// colour the screen or retitle the window of whoever validates it.
+#[test]
+fn control_sequences_in_a_spec_are_shown_not_obeyed() {
+    // raw control characters in the text: the snippet shows them as `?`
+    let (_dir, path) = write(
+        "raw.toml",
+        "id = \"ESC\"\n[[steps]]\nwait = \"1ms\"\n\"\u{1b}[31mred\u{7}\u{9b}2J\" = 1\n",
+    );
+    let stderr = invalid(&path, "invalid TOML");
+    assert!(
+        !stderr.contains(['\u{1b}', '\u{7}', '\u{9b}']),
+        "a control character reached the terminal:\n{stderr:?}"
+    );
+    assert!(
+        stderr.contains("\"?[31mred?¿2J\""),
+        "the snippet shows them as `?` and `¿`:\n{stderr}"
+    );
+    // written as escapes, they are in the key's name: the message quotes
+    // it escaped
+    let (_dir, path) = write(
+        "escaped.toml",
+        "id = \"ESC\"\n[[steps]]\nwait = \"1ms\"\n\"\\u001b]0;pwned\\u0007\" = 1\n",
+    );
+    let stderr = invalid(&path, "pwned");
+    assert!(
+        !stderr.contains(['\u{1b}', '\u{7}']),
+        "a control character reached the terminal:\n{stderr:?}"
+    );
+    assert!(
+        stderr.contains("\\u{1b}]0;pwned\\u{7}"),
+        "the message shows it escaped:\n{stderr}"
+    );
+}
