@@ -103,27 +103,29 @@ impl Conn {
 /// spec ends.
 #[derive(Default)]
 struct Idle {
-    conns: tokio::sync::Mutex<Vec<(String, Conn)>>,
+    /// Each with its URL and the time limit last set on its server.
+    conns: tokio::sync::Mutex<Vec<(String, Conn, Duration)>>,
     cleanup_registered: AtomicBool,
 }
 
 impl Idle {
-    async fn take(&self, url: &str) -> Option<Conn> {
+    async fn take(&self, url: &str) -> Option<(Conn, Duration)> {
         let mut conns = self.conns.lock().await;
-        let at = conns.iter().position(|(u, _)| u == url)?;
-        Some(conns.swap_remove(at).1)
+        let at = conns.iter().position(|(u, _, _)| u == url)?;
+        let (_, conn, limit) = conns.swap_remove(at);
+        Some((conn, limit))
     }
 
-    async fn put(&self, url: &str, conn: Conn) {
+    async fn put(&self, url: &str, conn: Conn, limit: Duration) {
         let mut conns = self.conns.lock().await;
-        if conns.iter().filter(|(u, _)| u == url).count() < IDLE_PER_URL {
-            conns.push((url.to_string(), conn));
+        if conns.iter().filter(|(u, _, _)| u == url).count() < IDLE_PER_URL {
+            conns.push((url.to_string(), conn, limit));
         }
     }
 
     async fn close_all(&self) {
         let conns = std::mem::take(&mut *self.conns.lock().await);
-        let closing = futures_util::future::join_all(conns.into_iter().map(|(_, c)| c.close()));
+        let closing = futures_util::future::join_all(conns.into_iter().map(|(_, c, _)| c.close()));
         let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
     }
 }
@@ -290,14 +292,18 @@ async fn run(input: StepInput<'_>) -> Result<Json, StepError> {
     // dropped, so that its own message says why
     let limit = server_limit(input.timeout);
     let idle = idle(input.ctx)?;
-    let mut conn = match idle.take(&config.url).await {
-        Some(conn) => conn,
-        None => connect(backend, &config.url, input.ctx.base_dir(), input.timeout).await?,
+    let (mut conn, set) = match idle.take(&config.url).await {
+        Some((conn, set)) => (conn, Some(set)),
+        None => (
+            connect(backend, &config.url, input.ctx.base_dir(), input.timeout).await?,
+            None,
+        ),
     };
-    let outcome = on(&mut conn, backend, &statements, config.transaction, caps, limit).await;
+    let limits = Limits { set, wanted: limit };
+    let outcome = on(&mut conn, backend, &statements, config.transaction, caps, limits).await;
     match outcome {
         Ok(results) => {
-            idle.put(&config.url, conn).await;
+            idle.put(&config.url, conn, limit).await;
             Ok(results.into_json(started.elapsed()))
         }
         // a connection in a state not known is closed, not kept
@@ -558,9 +564,15 @@ async fn on(
     statements: &[Statement],
     transaction: Option<SqlTransaction>,
     caps: Caps,
-    limit: Duration,
+    limits: Limits,
 ) -> Result<Results, StepError> {
-    conn.limit(limit).await.map_err(|e| refused(backend, "its time limit", &e))?;
+    let limit = limits.wanted;
+    // a server keeps a session's setting: set it again only when it changes
+    if limits.set != Some(limit) || matches!(conn, Conn::Lite(_)) {
+        conn.limit(limit)
+            .await
+            .map_err(|e| refused(backend, "its time limit", &e))?;
+    }
     if transaction.is_some() {
         conn.raw("BEGIN")
             .await
@@ -609,6 +621,14 @@ async fn on(
     }
     conn.unlimit().await;
     outcome.map(|()| results)
+}
+
+/// The server's time limit of a step, and the one its connection's session
+/// already has (none for a new connection).
+#[derive(Clone, Copy)]
+struct Limits {
+    set: Option<Duration>,
+    wanted: Duration,
 }
 
 /// The error of a statement the step runs for itself.

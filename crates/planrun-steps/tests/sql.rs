@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{config, context, run, run_spec, run_step, write};
 use planrun_runner::events::{RunEvent, StepStatus};
-use planrun_runner::executor::StepError;
+use planrun_runner::executor::{SpecContext, StepError};
 use planrun_steps::sql::SqlExecutor;
 use serde_json::{Value, json};
 
@@ -383,24 +383,31 @@ async fn a_result_past_the_caps_fails_naming_them() {
     );
 }
 
+/// The error of a step on `url` with `rest` run under a 1 s limit.
+async fn past_limit(executor: &SqlExecutor, ctx: &SpecContext, url: &str, rest: &str) -> StepError {
+    run_step(
+        executor,
+        ctx,
+        &config(&step(url, rest)),
+        Duration::from_secs(1),
+        1 << 24,
+    )
+    .await
+    .expect_err("it runs past its limit")
+}
+
 #[tokio::test]
 async fn a_statement_past_the_time_limit_is_stopped_on_the_server() {
     let (ctx, _dir) = context();
     let executor = SqlExecutor::new();
     let pg = postgres();
-    let slow = step(
-        &pg,
-        "query = \"SELECT pg_sleep(30), 'planrun-slow-marker'\"",
-    );
-    let e = run_step(
+    let e = past_limit(
         &executor,
         &ctx,
-        &config(&slow),
-        Duration::from_secs(1),
-        1 << 24,
+        &pg,
+        "query = \"SELECT pg_sleep(30), 'planrun-slow-marker'\"",
     )
-    .await
-    .expect_err("it runs past its limit");
+    .await;
     assert!(
         e.message
             .contains("canceling statement due to statement timeout"),
@@ -423,34 +430,30 @@ async fn a_statement_past_the_time_limit_is_stopped_on_the_server() {
     .expect("the check runs");
     assert_eq!(left["rows"][0]["n"], json!(0));
 
-    let slow = step(&mariadb(), "query = \"SELECT SLEEP(30) AS s\"");
-    let outcome = run_step(
+    let my = mariadb();
+    let e = past_limit(&executor, &ctx, &my, "query = \"SELECT SLEEP(30) AS s\"").await;
+    assert!(e.message.contains("max_statement_time exceeded"), "{e:?}");
+    // a statement MariaDB cuts short with a warning only is an error too
+    let e = past_limit(
         &executor,
         &ctx,
-        &config(&slow),
-        Duration::from_secs(1),
-        1 << 24,
+        &my,
+        "query = \"SELECT BENCHMARK(100000000000, SHA2('x', 256)) AS b\"",
     )
     .await;
-    match outcome {
-        Err(e) => assert!(e.message.contains("max_statement_time"), "{e:?}"),
-        // MariaDB's SLEEP returns 1 when it is interrupted
-        Ok(result) => assert_eq!(result["rows"][0]["s"], json!(1), "{result}"),
-    }
-
-    let slow = step(
-        "sqlite::memory:",
-        "query = \"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT count(*) FROM c\"",
+    assert!(
+        e.message
+            .contains("stopped the statement at the step's time limit"),
+        "{e:?}"
     );
-    let e = run_step(
+
+    let e = past_limit(
         &executor,
         &ctx,
-        &config(&slow),
-        Duration::from_secs(1),
-        1 << 24,
+        "sqlite::memory:",
+        "query = \"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT count(*) FROM c\"",
     )
-    .await
-    .expect_err("it runs past its limit");
+    .await;
     assert!(e.message.contains("interrupted"), "{e:?}");
 }
 
@@ -475,6 +478,27 @@ async fn a_connection_is_kept_for_the_next_step_of_the_spec() {
     .await
     .expect("runs");
     assert_eq!(pid(first.clone()), pid(second), "the same session");
+    // the session keeps the server's time limit; a step with another limit
+    // sets its own
+    let show = |result: Value| result["rows"][0]["statement_timeout"].clone();
+    let same = run(
+        &executor,
+        &ctx,
+        &step(&pg, "query = \"SHOW statement_timeout\""),
+    )
+    .await
+    .expect("runs");
+    assert_eq!(show(same), json!("9s"));
+    let other = run_step(
+        &executor,
+        &ctx,
+        &config(&step(&pg, "query = \"SHOW statement_timeout\"")),
+        Duration::from_secs(2),
+        1 << 24,
+    )
+    .await
+    .expect("runs");
+    assert_eq!(show(other), json!("1800ms"));
     // the spec's end closes it
     ctx.cleanup().await;
     let (other, _dir2) = context();

@@ -5,56 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use planrun_testkit::{DemoServer, Flavor};
+mod support;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
+use planrun_testkit::{DemoServer, Flavor};
+use support::{Targets, demo_specs, root};
 
 fn plans() -> PathBuf {
     root().join("crates/planrun/tests/plans")
-}
-
-/// Demo targets (wsgi and asgi flavors) on free ports, for one test; they
-/// serve as long as the runtime lives.
-struct Targets {
-    runtime: tokio::runtime::Runtime,
-    wsgi: DemoServer,
-    asgi: DemoServer,
-}
-
-impl Targets {
-    fn start() -> Targets {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let any = "127.0.0.1:0".parse().expect("addr");
-        let wsgi = runtime
-            .block_on(DemoServer::start(any, Flavor::Wsgi))
-            .expect("wsgi demo");
-        let asgi = runtime
-            .block_on(DemoServer::start(any, Flavor::Asgi))
-            .expect("asgi demo");
-        Targets {
-            runtime,
-            wsgi,
-            asgi,
-        }
-    }
-
-    fn vars(&self) -> Vec<String> {
-        vec![
-            String::from("--var"),
-            format!("base_url={}", self.wsgi.base_url()),
-            String::from("--var"),
-            format!("asgi_url={}", self.asgi.base_url()),
-        ]
-    }
 }
 
 /// A run of the binary, with a builder for arguments.
@@ -291,32 +248,16 @@ fn failed_plans_fail_with_clear_messages() {
     assert!(xml.contains("stderr:\n  boom\n"), "{xml}");
 }
 
-/// The seed specs that need only the demo target: those at the top of
-/// `specs/` (its subdirectories need more: `specs/postgres/` a database,
-/// run by tests/postgres.rs).
-fn demo_specs() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("specs"))
-        .expect("specs/ reads")
-        .map(|e| e.expect("an entry").path())
-        .filter(|p| {
-            p.is_file()
-                && matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("toml" | "yaml")
-                )
-        })
-        .filter(|p| p.file_name().is_some_and(|n| n != "planrun.toml"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn seed_specs_pass_against_the_demo_target() {
     let targets = Targets::start();
     let run = Test::new()
         .args(["run"])
-        .args(demo_specs().iter().map(|p| p.display().to_string()))
+        .args(
+            demo_specs()
+                .iter()
+                .map(|p| root().join(p).display().to_string()),
+        )
         .args(targets.vars())
         .run()
         .expect_code(0);

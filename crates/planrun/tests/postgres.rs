@@ -6,15 +6,11 @@
 //! start it.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
+mod support;
+
+use support::root;
 
 fn postgres() -> String {
     std::env::var("PLANRUN_TEST_POSTGRES").unwrap_or_else(|_| {

@@ -7,14 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use planrun_testkit::{DemoServer, FixtureServer, Flavor};
+mod support;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
+use planrun_testkit::FixtureServer;
+use support::{Targets, demo_specs, root};
 
 /// The fixture tree: `specs/` (the spec tree), `outside/` beside it and a
 /// policy file.
@@ -368,46 +364,11 @@ fn a_refused_spec_runs_nothing() {
 /// The seed specs only talk over the network: under `--untrusted` they run
 /// against the demo target and pass, once their `planrun.toml`'s
 /// environment reads are allowed or its variables given.
-/// The seed specs that need only the demo target, relative to the
-/// workspace: those at the top of `specs/` (`specs/postgres/` needs a
-/// database too).
-fn demo_specs() -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(root().join("specs"))
-        .expect("specs/ reads")
-        .map(|e| {
-            e.expect("an entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .filter(|n| {
-            matches!(
-                Path::new(n).extension().and_then(|e| e.to_str()),
-                Some("toml" | "yaml")
-            ) && n != "planrun.toml"
-        })
-        .map(|n| format!("specs/{n}"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn the_seed_specs_pass_under_untrusted() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let any = "127.0.0.1:0".parse().expect("addr");
-    let wsgi = runtime
-        .block_on(DemoServer::start(any, Flavor::Wsgi))
-        .expect("wsgi demo");
-    let asgi = runtime
-        .block_on(DemoServer::start(any, Flavor::Asgi))
-        .expect("asgi demo");
-    let base_url = format!("base_url={}", wsgi.base_url());
-    let asgi_url = format!("asgi_url={}", asgi.base_url());
+    let targets = Targets::start();
+    let base_url = format!("base_url={}", targets.wsgi.base_url());
+    let asgi_url = format!("asgi_url={}", targets.asgi.base_url());
     let specs = demo_specs();
     let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
     let run = planrun(
