@@ -34,6 +34,13 @@ impl DeError {
         self
     }
 
+    /// The key found missing, when that is the error.
+    pub fn missing_key(&self) -> Option<&str> {
+        self.message
+            .strip_prefix("missing key `")
+            .and_then(|rest| rest.strip_suffix('`'))
+    }
+
     /// Turns the error into a diagnostic, defaulting to `fallback` for the span.
     pub fn into_diagnostic(self, fallback: &Span) -> Diagnostic {
         let kind = if self.unknown_key {

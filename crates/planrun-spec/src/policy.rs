@@ -470,7 +470,7 @@ impl Policy {
     }
 }
 
-fn article(word: &str) -> &'static str {
+pub(crate) fn article(word: &str) -> &'static str {
     // `sql` is read letter by letter: "an ess-queue-ell"
     if word.starts_with(['a', 'e', 'i', 'o', 'u']) || word == "sql" {
         "an"

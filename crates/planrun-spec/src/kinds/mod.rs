@@ -368,18 +368,7 @@ fn lower<K: Kind>(raw: &Value, diags: &mut Diagnostics) -> StepConfig {
     let before = diags.len();
     let value = K::expand(raw, diags).unwrap_or_else(|| raw.clone());
     if diags.len() == before {
-        match from_value_lenient::<K::Config>(&value) {
-            Ok(config) => {
-                // a template read where a number goes stands in as a default
-                // value: a rule about that key waits for the rendered value
-                if let Err(problem) = K::check(&config)
-                    && !problem.about_a_template(&value)
-                {
-                    diags.push(problem.diagnostic(&value));
-                }
-            }
-            Err(e) => diags.push(e.into_diagnostic(&value.span)),
-        }
+        read_all::<K>(&value, diags);
     }
     let mut matchers = Vec::new();
     K::matchers(&value, &mut matchers, diags);
@@ -399,6 +388,88 @@ fn lower<K: Kind>(raw: &Value, diags: &mut Diagnostics) -> StepConfig {
         templates,
         matchers,
     }
+}
+
+/// The most problems one configuration reports.
+const MAX_CONFIG_PROBLEMS: usize = 32;
+
+/// Reads a configuration into the kind's typed form and checks the kind's
+/// rules, reporting every problem at once: a key that does not read (an
+/// unknown key, a wrong type) is reported, left out, and the rest read
+/// again. With a key left out, a rule about the whole configuration, or a
+/// key found missing that was left out, says nothing more: it would be
+/// about the key already reported.
+fn read_all<K: Kind>(value: &Value, diags: &mut Diagnostics) {
+    let mut reading = std::borrow::Cow::Borrowed(value);
+    let mut left_out: Vec<String> = Vec::new();
+    for _ in 0..MAX_CONFIG_PROBLEMS {
+        match from_value_lenient::<K::Config>(&reading) {
+            Ok(config) => {
+                // a template read where a number goes stands in as a default
+                // value: a rule about that key waits for the rendered value
+                if let Err(problem) = K::check(&config)
+                    && !problem.about_a_template(value)
+                    && (left_out.is_empty() || !problem.is_whole())
+                {
+                    diags.push(problem.diagnostic(value));
+                }
+                return;
+            }
+            Err(e) => {
+                if e.missing_key()
+                    .is_some_and(|key| left_out.iter().any(|k| k == key))
+                {
+                    return;
+                }
+                let next = e.span.as_ref().and_then(|at| without(&reading, at));
+                diags.push(e.into_diagnostic(&value.span));
+                let Some((key, next)) = next else {
+                    return;
+                };
+                left_out.push(key);
+                reading = std::borrow::Cow::Owned(next);
+            }
+        }
+    }
+}
+
+/// `value` without the innermost entry of a mapping whose key or value
+/// holds `at`, and that entry's key; `None` when no entry does.
+fn without(value: &Value, at: &Span) -> Option<(String, Value)> {
+    let holds = |span: &Span| span.start <= at.start && at.end <= span.end;
+    let ValueKind::Map(entries) = &value.kind else {
+        if let ValueKind::Seq(items) = &value.kind {
+            for (i, item) in items.iter().enumerate() {
+                if let Some((key, inner)) = without(item, at) {
+                    let mut items = items.clone();
+                    items[i] = inner;
+                    return Some((key, Value::new(ValueKind::Seq(items), value.span.clone())));
+                }
+            }
+        }
+        return None;
+    };
+    for (i, (key, inner)) in entries.iter().enumerate() {
+        if holds(&inner.span)
+            && let Some((name, smaller)) = without(inner, at)
+        {
+            let mut entries = entries.clone();
+            entries[i].1 = smaller;
+            return Some((
+                name,
+                Value::new(ValueKind::Map(entries), value.span.clone()),
+            ));
+        }
+        if holds(&key.span) || holds(&inner.span) {
+            let mut entries = entries.clone();
+            entries.remove(i);
+            return Some((
+                key.name.clone(),
+                Value::new(ValueKind::Map(entries), value.span.clone()),
+            ));
+        }
+    }
+    None
 }
 
 /// Reads a rendered configuration (templates already replaced by values)
@@ -507,6 +578,11 @@ impl ConfigProblem {
 
     /// Whether the problem is about a key whose value is a template, which
     /// planning cannot judge: the executor checks the rendered value.
+    /// Whether the problem is about the whole configuration, not one key.
+    fn is_whole(&self) -> bool {
+        matches!(self.at, ConfigPlace::Whole)
+    }
+
     fn about_a_template(&self, config: &Value) -> bool {
         match self.at {
             ConfigPlace::Key(key) => config
@@ -580,6 +656,45 @@ fn method_and_url<'a>(
 
 #[cfg(test)]
 mod tests {
+
+    /// Every problem of a configuration at once: an unknown key and a
+    /// wrong type are each reported, and the kind's rules are checked on
+    /// the keys that read; a rule about the whole configuration or a
+    /// required key left out says nothing more.
+    #[test]
+    fn every_problem_of_a_configuration_shows_at_once() {
+        let text =
+            "sql = { url = \"redis://h\", query = \"SELECT 1\", max_rows = \"ten\", param = [1] }";
+        let doc = crate::parse::parse_toml(text).expect("toml");
+        let mut diags = Diagnostics::default();
+        StepKind::Sql.lower_config(doc.get("sql").expect("sql"), &mut diags);
+        let said: Vec<(&str, &str)> = diags
+            .iter()
+            .map(|d| (d.message.as_str(), &text[d.span.clone()]))
+            .collect();
+        assert_eq!(said.len(), 3, "{said:#?}");
+        assert!(
+            said[0].0.contains("found the string `ten`") && said[0].1 == "\"ten\"",
+            "{said:?}"
+        );
+        assert!(
+            said[1].0.contains("unknown key `param`") && said[1].1 == "param",
+            "{said:?}"
+        );
+        assert!(
+            said[2].0.contains("is not a database URL") && said[2].1 == "\"redis://h\"",
+            "{said:?}"
+        );
+
+        // a required key of the wrong type is not also said to be missing
+        let text = "sql = { url = [1], query = { a = 1 } }";
+        let doc = crate::parse::parse_toml(text).expect("toml");
+        let mut diags = Diagnostics::default();
+        StepKind::Sql.lower_config(doc.get("sql").expect("sql"), &mut diags);
+        let said: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(said.len(), 2, "{said:#?}");
+        assert!(said.iter().all(|m| m.starts_with("expected")), "{said:?}");
+    }
     use super::*;
 
     #[test]

@@ -237,7 +237,11 @@ pub(super) fn lower_expectations(
                             Diagnostic::new(
                                 DiagnosticKind::UnknownKey,
                                 key.span.clone(),
-                                format!("a `{}` step's result has no `{root}`", kind.key()),
+                                format!(
+                                    "{} `{}` step's result has no `{root}`",
+                                    crate::policy::article(kind.key()),
+                                    kind.key()
+                                ),
                             )
                             .label("not in the result")
                             .help(
