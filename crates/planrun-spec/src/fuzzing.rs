@@ -39,6 +39,9 @@ pub fn spec(data: &[u8], format: Format) {
         format,
     ));
 
+    if format == Format::Toml {
+        crate::parse::check_read_in_steps(&text);
+    }
     let dir = if format == Format::Toml {
         let config = Arc::new(SourceFile::new(
             Path::new(NOWHERE).join("planrun.toml"),

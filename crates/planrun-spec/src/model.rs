@@ -167,6 +167,19 @@ impl Spec {
             .map_or(&self.source, |i| &i.source)
     }
 
+    /// Step `index` whole. A spec read a step at a time keeps of each of
+    /// its own steps only what orders and names it ([`Step::chunk`]); its
+    /// configuration and expectations are read again from the file's text
+    /// here, each time, and dropped after use. `Err` holds the
+    /// problems of reading it again, which a planned spec never has.
+    pub fn step(&self, index: usize) -> Result<std::borrow::Cow<'_, Step>, Diagnostics> {
+        let head = &self.steps[index];
+        if head.chunk.is_none() {
+            return Ok(std::borrow::Cow::Borrowed(head));
+        }
+        crate::lower::reread_step(self.step_source(index), head).map(std::borrow::Cow::Owned)
+    }
+
     /// The file variable `index` of [`Spec::vars`] was written in.
     pub fn var_source(&self, index: usize) -> &Arc<SourceFile> {
         self.includes
@@ -226,6 +239,20 @@ pub struct Step {
     pub captures_known: bool,
     /// The whole step.
     pub span: Span,
+    /// Where the step stands in its file when the spec was read a step at
+    /// a time: then `config`, `config_templates`, `config_matchers` and
+    /// `expect` are empty here, and [`Spec::step`] reads them again.
+    pub chunk: Option<StepChunk>,
+}
+
+/// Where a step read a step at a time stands in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepChunk {
+    /// The bytes of its `[[steps]]` table.
+    pub span: Range<u32>,
+    /// Its place among the file's `[[steps]]` tables (an unnamed step is
+    /// named after it).
+    pub position: u32,
 }
 
 /// Retrying or polling a step until its expectations pass.

@@ -5,6 +5,8 @@
 //! this module is format-blind.
 
 use std::borrow::Cow;
+#[cfg(test)]
+use std::path::Path;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::de::{DeTable, DeValue};
@@ -23,13 +25,20 @@ pub fn parse_source(source: &SourceFile) -> Result<Value, Diagnostic> {
 
 /// Parses TOML text.
 pub fn parse_toml(text: &str) -> Result<Value, Diagnostic> {
+    parse_toml_at(text, &Pieces::at(0))
+}
+
+/// Parses TOML text made of pieces of a file: every span is moved to where
+/// its piece stands in the file.
+fn parse_toml_at(text: &str, at: &Pieces) -> Result<Value, Diagnostic> {
     match DeTable::parse(text) {
         Ok(table) => {
-            let span = table.span();
-            Ok(Value::new(toml_table(table.into_inner()), span))
+            let span = at.span(table.span());
+            Ok(Value::new(toml_table(table.into_inner(), at), span))
         }
         Err(err) => {
-            let span = err.span().unwrap_or(0..0);
+            let err_span = err.span().map(|s| at.span(s));
+            let span = err_span.unwrap_or_else(|| at.span(0..0));
             let message = err.message().trim().to_string();
             Err(Diagnostic::new(
                 DiagnosticKind::Syntax,
@@ -48,23 +57,47 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or(s).to_string()
 }
 
-fn toml_table(table: DeTable<'_>) -> ValueKind {
+/// Where the pieces of a text read on its own stand in their file: each
+/// piece's start in the text and in the file, in order.
+struct Pieces(Vec<(usize, usize)>);
+
+impl Pieces {
+    /// One piece that stands at byte `at` of its file.
+    fn at(at: usize) -> Self {
+        Self(vec![(0, at)])
+    }
+
+    fn offset(&self, at: usize) -> usize {
+        let i = self
+            .0
+            .partition_point(|&(start, _)| start <= at)
+            .saturating_sub(1);
+        let (start, file) = self.0.get(i).copied().unwrap_or_default();
+        file + (at - start.min(at))
+    }
+
+    fn span(&self, span: Span) -> Span {
+        self.offset(span.start)..self.offset(span.end).max(self.offset(span.start))
+    }
+}
+
+fn toml_table(table: DeTable<'_>, at: &Pieces) -> ValueKind {
     ValueKind::Map(
         table
             .into_iter()
             .map(|(k, v)| {
                 let key = Key {
-                    span: k.span(),
+                    span: at.span(k.span()),
                     name: k.into_inner().into_owned(),
                 };
-                let span = v.span();
-                (key, Value::new(toml_value(v.into_inner()), span))
+                let span = at.span(v.span());
+                (key, Value::new(toml_value(v.into_inner(), at), span))
             })
             .collect(),
     )
 }
 
-fn toml_value(value: DeValue<'_>) -> ValueKind {
+fn toml_value(value: DeValue<'_>, at: &Pieces) -> ValueKind {
     match value {
         DeValue::String(s) => ValueKind::Str(s.into_owned()),
         DeValue::Integer(i) => {
@@ -90,13 +123,153 @@ fn toml_value(value: DeValue<'_>) -> ValueKind {
             items
                 .into_iter()
                 .map(|v| {
-                    let span = v.span();
-                    Value::new(toml_value(v.into_inner()), span)
+                    let span = at.span(v.span());
+                    Value::new(toml_value(v.into_inner(), at), span)
                 })
                 .collect(),
         ),
-        DeValue::Table(t) => toml_table(t),
+        DeValue::Table(t) => toml_table(t, at),
     }
+}
+
+/// A TOML spec read a step at a time: the file's other keys as one tree,
+/// and where each `[[steps]]` table stands (its header, its keys and the
+/// `[steps.…]` tables under it). Each step is parsed when it is lowered,
+/// and again when it runs, so a spec of many steps never holds the trees
+/// of them all.
+pub(crate) struct TomlSteps {
+    /// The file without its steps (their bytes blanked, so spans hold).
+    pub(crate) rest: Value,
+    /// Each step's bytes, in file order.
+    pub(crate) steps: Vec<Span>,
+}
+
+/// Reads a TOML spec a step at a time when it has at least `min_steps`
+/// `[[steps]]` tables and is valid TOML read so: the same tree as a whole
+/// read, without holding it. `None` when the spec must be read whole: a
+/// short spec, steps written another way (`steps = [ … ]`), or any syntax
+/// problem (the whole read reports it, located as usual).
+pub(crate) fn toml_steps(text: &str, min_steps: usize) -> Option<TomlSteps> {
+    let steps = step_tables(text)?;
+    if steps.len() < min_steps {
+        return None;
+    }
+    // the rest: the text between the steps, each piece starting a line
+    let mut rest = String::new();
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for span in steps
+        .iter()
+        .chain(std::iter::once(&(text.len()..text.len())))
+    {
+        if span.start > from {
+            pieces.push((rest.len(), from));
+            rest.push_str(text.get(from..span.start)?);
+        }
+        from = span.end;
+    }
+    let rest = parse_toml_at(&rest, &Pieces(pieces)).ok()?;
+    // `steps` also written among the other keys: the whole read says how
+    if rest.get("steps").is_some() {
+        return None;
+    }
+    // every step must read on its own, or the whole file is read
+    for span in &steps {
+        toml_step(text, span).ok()?;
+    }
+    Some(TomlSteps { rest, steps })
+}
+
+/// The step whose `[[steps]]` table stands at `span` of `text`.
+pub(crate) fn toml_step(text: &str, span: &Span) -> Result<Value, Diagnostic> {
+    let table = parse_toml_at(
+        text.get(span.clone()).unwrap_or_default(),
+        &Pieces::at(span.start),
+    )?;
+    let mut steps = match table.kind {
+        ValueKind::Map(entries) => entries.into_iter().find(|(k, _)| k.name == "steps"),
+        _ => None,
+    };
+    match steps.as_mut().map(|(_, v)| &mut v.kind) {
+        Some(ValueKind::Seq(items)) if items.len() == 1 => Ok(items.remove(0)),
+        _ => Err(Diagnostic::new(
+            DiagnosticKind::Syntax,
+            span.clone(),
+            "this step no longer reads as one `[[steps]]` table",
+        )),
+    }
+}
+
+/// Where each `[[steps]]` table of a TOML text stands, found by its table
+/// headers; `None` when a header under `steps` is not one of a step's.
+fn step_tables(text: &str) -> Option<Vec<Span>> {
+    use toml_parser::lexer::TokenKind as T;
+    let mut tokens = toml_parser::Source::new(text).lex().peekable();
+    let mut steps: Vec<Span> = Vec::new();
+    // the step whose table is open: later `[steps.…]` headers belong to it
+    let mut open: Option<usize> = None;
+    let mut depth = 0usize;
+    let mut line_start = true;
+    while let Some(token) = tokens.next() {
+        match token.kind() {
+            T::Whitespace | T::Comment => {}
+            T::Newline => line_start |= depth == 0,
+            T::LeftSquareBracket if depth == 0 && line_start => {
+                let start = token.span().start();
+                let array = tokens
+                    .next_if(|t| t.kind() == T::LeftSquareBracket)
+                    .is_some();
+                let mut path: Vec<&str> = Vec::new();
+                loop {
+                    let t = tokens.next()?;
+                    let raw = &text[t.span().start()..t.span().end()];
+                    match t.kind() {
+                        T::Whitespace | T::Dot => {}
+                        T::Atom => path.push(raw),
+                        T::LiteralString => path.push(raw.get(1..raw.len() - 1)?),
+                        T::BasicString if !raw.contains('\\') => {
+                            path.push(raw.get(1..raw.len() - 1)?);
+                        }
+                        T::RightSquareBracket => break,
+                        _ => return None,
+                    }
+                }
+                if array {
+                    tokens.next_if(|t| t.kind() == T::RightSquareBracket)?;
+                }
+                line_start = false;
+                let under_steps = path.first() == Some(&"steps");
+                if let Some(k) = open.take() {
+                    steps[k].end = start;
+                    if under_steps && path.len() > 1 {
+                        open = Some(k);
+                    }
+                }
+                if under_steps && open.is_none() {
+                    // a new step, or a header under `steps` that is no step's
+                    if !(array && path.len() == 1) {
+                        return None;
+                    }
+                    open = Some(steps.len());
+                    steps.push(start..text.len());
+                }
+            }
+            T::LeftSquareBracket | T::LeftCurlyBracket => {
+                depth += 1;
+                line_start = false;
+            }
+            T::RightSquareBracket | T::RightCurlyBracket => {
+                depth = depth.saturating_sub(1);
+                line_start = false;
+            }
+            T::Eof => break,
+            _ => line_start = false,
+        }
+    }
+    if let Some(k) = open {
+        steps[k].end = text.len();
+    }
+    Some(steps)
 }
 
 /// Parses YAML text (the first document).
@@ -344,9 +517,161 @@ impl<'de> Visitor<'de> for YamlVisitor {
     }
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+/// The tree a step-at-a-time read gives, put together: the rest with
+/// `steps` placed where the whole read has it.
+pub(crate) fn streamed_whole(text: &str) -> Option<(Value, Value)> {
+    let streamed = toml_steps(text, 0)?;
+    let whole = parse_toml(text).expect("a file that reads in steps reads whole");
+    let steps: Vec<Value> = streamed
+        .steps
+        .iter()
+        .map(|span| toml_step(text, span).expect("each step reads"))
+        .collect();
+    let mut entries = streamed.rest.as_map().expect("a table").to_vec();
+    if let Some(ValueKind::Map(whole_entries)) = Some(&whole.kind)
+        && let Some(at) = whole_entries.iter().position(|(k, _)| k.name == "steps")
+    {
+        let (key, value) = &whole_entries[at];
+        entries.insert(
+            at.min(entries.len()),
+            (
+                key.clone(),
+                Value::new(ValueKind::Seq(steps), value.span.clone()),
+            ),
+        );
+    }
+    Some((
+        Value::new(ValueKind::Map(entries), whole.span.clone()),
+        whole,
+    ))
+}
+
+/// A TOML text read a step at a time gives the tree of a whole read.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn check_read_in_steps(text: &str) {
+    if let Some((parts, whole)) = streamed_whole(text) {
+        // by their debug form: NaN is not equal to itself
+        assert_eq!(format!("{parts:?}"), format!("{whole:?}"), "read in steps");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_toml_spec_read_a_step_at_a_time_is_the_tree_of_a_whole_read() {
+        // every TOML file of the repository that reads in steps: the same
+        // keys, values and spans as a whole read
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        let mut dirs = vec![
+            root.join("specs"),
+            root.join("examples"),
+            root.join("crates"),
+        ];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("readable").flatten() {
+                let path = entry.path();
+                if path.is_dir() && !path.ends_with("target") {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "toml")
+                    && path.file_name().is_some_and(|n| n != "Cargo.toml")
+                {
+                    files.push(path);
+                }
+            }
+        }
+        let mut streamed = 0;
+        for path in &files {
+            let Ok(text) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            if let Some((parts, whole)) = streamed_whole(&text) {
+                // by their debug form: NaN is not equal to itself
+                assert_eq!(
+                    format!("{parts:?}"),
+                    format!("{whole:?}"),
+                    "{}",
+                    path.display()
+                );
+                streamed += 1;
+            }
+        }
+        assert!(
+            streamed >= 20,
+            "only {streamed} of {} files read in steps",
+            files.len()
+        );
+    }
+
+    #[test]
+    fn step_tables_are_found_by_their_headers_only() {
+        let text = concat!(
+            "id = \"x\" # [[steps]] in a comment\n",
+            "note = \"\"\"\n[[steps]]\nin a string\n\"\"\"\n",
+            "list = [\n  [1, 2],\n]\n",
+            "[[steps]]\n",
+            "id = \"a\"\n",
+            "http = { get = \"/a\" }\n",
+            "[steps.expect]\n",
+            "status = 200\n",
+            "[[steps.capture]]\n",
+            "[vars]\n",
+            "x = 1\n",
+            "[[ 'steps' ]]\n",
+            "wait = \"1s\"\n",
+            "[defaults]\n",
+            "timeout = \"5s\"\n",
+        );
+        let streamed = toml_steps(text, 0).expect("reads in steps");
+        let shown: Vec<&str> = streamed.steps.iter().map(|s| &text[s.clone()]).collect();
+        assert_eq!(
+            shown,
+            [
+                "[[steps]]\nid = \"a\"\nhttp = { get = \"/a\" }\n[steps.expect]\nstatus = 200\n[[steps.capture]]\n",
+                "[[ 'steps' ]]\nwait = \"1s\"\n",
+            ]
+        );
+        let (parts, whole) = streamed_whole(text).expect("reads in steps");
+        assert_eq!(parts, whole);
+        let rest = &streamed.rest;
+        assert_eq!(
+            at(text, rest.get("vars").and_then(|v| v.get("x")).expect("x")),
+            "1"
+        );
+        assert_eq!(
+            at(
+                text,
+                rest.get("defaults")
+                    .and_then(|v| v.get("timeout"))
+                    .expect("timeout")
+            ),
+            "\"5s\""
+        );
+    }
+
+    #[test]
+    fn a_spec_that_cannot_be_read_a_step_at_a_time_is_read_whole() {
+        for text in [
+            // steps written as an array
+            "steps = [{ wait = \"1s\" }]\n",
+            // a table under `steps` before any step
+            "[steps.x]\na = 1\n[[steps]]\nwait = \"1s\"\n",
+            // `steps` both ways
+            "steps = []\n[[steps]]\nwait = \"1s\"\n",
+            // a syntax problem, in a step and outside
+            "[[steps]]\nwait = \n",
+            "id = [\n[[steps]]\nwait = \"1s\"\n",
+            // a duplicate key inside one step
+            "[[steps]]\nwait = \"1s\"\nwait = \"2s\"\n",
+        ] {
+            assert!(toml_steps(text, 0).is_none(), "{text}");
+        }
+        // too few steps to be worth it
+        assert!(toml_steps("[[steps]]\nwait = \"1s\"\n", 2).is_none());
+    }
 
     fn at<'a>(text: &'a str, v: &Value) -> &'a str {
         &text[v.span.clone()]

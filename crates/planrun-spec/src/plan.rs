@@ -51,6 +51,11 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
     Ok(Arc::new(SourceFile::new(path, text, format)))
 }
 
+/// A TOML spec of at least this many `[[steps]]` tables is read a step at a
+/// time ([`Spec::step`]): its memory then grows by a few hundred bytes per
+/// step, not by the trees of them all.
+pub const STREAMED_STEPS: usize = 1000;
+
 /// Parses and lowers one spec file. A file that parses gives a spec even
 /// when lowering found problems: they are in [`Spec::problems`], and
 /// [`plan`] reports them together with those of the graph and the
@@ -69,8 +74,16 @@ pub fn load_spec(source: &Arc<SourceFile>) -> Result<Spec, Diagnostics> {
 /// the policy does not allow ([`Policy::check_spec`]) joins
 /// [`Spec::problems`].
 pub fn load_spec_under(source: &Arc<SourceFile>, policy: &Policy) -> Result<Spec, Diagnostics> {
-    let value = parse_source(source).map_err(|d| Diagnostics(vec![d.with_source(source)]))?;
-    let (mut spec, includes) = lower_spec_includes(source, &value)?;
+    let streamed = match source.format {
+        Format::Toml => crate::parse::toml_steps(&source.text, STREAMED_STEPS),
+        Format::Yaml => None,
+    };
+    let (mut spec, includes) = if let Some(toml) = streamed {
+        lower_spec_includes(source, &toml.rest, Some(&toml.steps))?
+    } else {
+        let value = parse_source(source).map_err(|d| Diagnostics(vec![d.with_source(source)]))?;
+        lower_spec_includes(source, &value, None)?
+    };
     crate::include::resolve(&mut spec, &includes, policy);
     let refused = policy.check_spec(&spec);
     spec.problems.extend(refused);
@@ -399,7 +412,15 @@ pub fn plan(
                 }
             }
         }
-        for step in &spec.steps {
+        for index in 0..spec.steps.len() {
+            // a step read a step at a time is read again, one at a time
+            let step = match spec.step(index) {
+                Ok(step) => step,
+                Err(problems) => {
+                    diags.extend(problems);
+                    continue;
+                }
+            };
             let scope = Scope {
                 var_names: &var_names,
                 ids: &ids,
@@ -426,7 +447,7 @@ pub fn plan(
                 repeat: step.repeat.as_deref(),
                 ..scope
             };
-            let templates = step_templates(step);
+            let templates = step_templates(&step);
             let start = diags.len();
             for (t, has_result) in &templates {
                 scope.check(t, *has_result, &mut diags);
@@ -817,6 +838,102 @@ mod tests {
             &Overrides::default(),
             &[],
         )
+    }
+
+    /// A spec of `n` steps of every shape, `[[steps]]` tables all.
+    #[allow(clippy::format_push_string)]
+    fn many_steps(n: usize, extra: &str) -> String {
+        let mut text = String::from("id = \"MANY\"\nvars.base = \"http://127.0.0.1:1\"\n");
+        text.push_str(extra);
+        for i in 0..n {
+            match i % 5 {
+                0 => text.push_str(&format!(
+                    "[[steps]]\nid = \"s{i}\"\nhttp = {{ get = \"{{{{ base }}}}/{i}\" }}\nexpect.status = 200\n[steps.capture]\nn = \"json.$.n\"\n"
+                )),
+                1 => text.push_str(&format!(
+                    "[[steps]]\nid = \"s{i}\"\nname = \"reads a capture\"\n[steps.http]\npost = \"{{{{ base }}}}/x\"\njson = {{ n = \"{{{{ s{}.n }}}}\" }}\n[steps.expect]\nstatus = {{ in = [200, 201] }}\n\"json.$.ok\" = true\n",
+                    i - 1
+                )),
+                2 => text.push_str(&format!(
+                    "# a comment between steps\n[[steps]]\nid = \"s{i}\"\nneeds = [\"s{}\"]\nif = \"{{{{ s{}.n > 1 }}}}\"\nsse = {{ get = \"{{{{ base }}}}/e\", until = {{ data = {{ contains = \"done\" }} }} }}\n",
+                    i - 2,
+                    i - 2
+                )),
+                3 => text.push_str(&format!(
+                    "[[steps]]\nid = \"s{i}\"\nwait = \"1ms\"\nrepeat = 2\nretry = {{ attempts = 2, interval = \"1ms\" }}\n"
+                )),
+                _ => text.push_str("[[steps]]\nexec = { cmd = [\"true\"] }\nalways = true\n"),
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn a_spec_read_a_step_at_a_time_plans_as_one_read_whole() {
+        let n = STREAMED_STEPS + 5;
+        let text = many_steps(n, "");
+        let source = Arc::new(SourceFile::new("many.toml", text.as_str(), Format::Toml));
+        let streamed = load_spec(&source).expect("loads");
+        assert!(
+            streamed.steps.iter().all(|s| s.chunk.is_some()),
+            "read a step at a time"
+        );
+        let root = parse_source(&source).expect("parses");
+        let whole = crate::lower::lower_spec(&source, &root).expect("lowers");
+        assert!(whole.steps.iter().all(|s| s.chunk.is_none()));
+        assert_eq!(streamed.steps.len(), whole.steps.len());
+        for (i, one) in whole.steps.iter().enumerate() {
+            let mut again = streamed.step(i).expect("reads again").into_owned();
+            again.chunk = None;
+            assert_eq!(format!("{again:?}"), format!("{one:?}"), "step {i}");
+        }
+        let planned = |spec| {
+            plan(
+                spec,
+                Arc::new(DirConfig::default()),
+                &Overrides::default(),
+                &[],
+            )
+            .map_err(|d: Diagnostics| d.0.iter().map(|d| d.message.clone()).collect::<Vec<_>>())
+        };
+        let streamed = planned(streamed).expect("plans");
+        let whole = planned(whole).expect("plans");
+        assert_eq!(streamed.deps, whole.deps);
+        assert_eq!(streamed.order, whole.order);
+    }
+
+    #[test]
+    fn a_spec_read_a_step_at_a_time_has_the_problems_of_one_read_whole() {
+        // problems in the steps' configurations, expectations and references,
+        // and outside them
+        let mut text = many_steps(STREAMED_STEPS + 5, "defaults.timeout = 5\n");
+        text.push_str("[[steps]]\nid = \"late\"\nhttp = { get = \"{{ nobody.n }}\", methd = \"GET\" }\nexpect.status = \"{{ s3.n }}\"\nexpect.sttus = 200\n");
+        text.push_str("[[steps]]\nid = \"s7\"\nneeds = [\"nobody\"]\nwait = \"soon\"\n");
+        let source = Arc::new(SourceFile::new("many.toml", text.as_str(), Format::Toml));
+        let shown = |diags: Diagnostics| -> Vec<String> {
+            diags
+                .0
+                .iter()
+                .map(|d| format!("{:?} {} {:?}", d.span, d.message, d.help))
+                .collect()
+        };
+        let streamed = load_spec(&source).expect("loads");
+        assert!(streamed.steps[0].chunk.is_some(), "read a step at a time");
+        let planned = |spec| match plan(
+            spec,
+            Arc::new(DirConfig::default()),
+            &Overrides::default(),
+            &[],
+        ) {
+            Ok(_) => panic!("the spec has problems"),
+            Err(diags) => diags,
+        };
+        let streamed = planned(streamed);
+        let root = parse_source(&source).expect("parses");
+        let whole = planned(crate::lower::lower_spec(&source, &root).expect("lowers"));
+        let streamed = shown(streamed);
+        assert!(streamed.len() >= 6, "{streamed:#?}");
+        assert_eq!(streamed, shown(whole));
     }
 
     #[test]

@@ -301,8 +301,17 @@ impl Policy {
             return diags;
         }
         let base = spec.source.dir();
-        for step in &spec.steps {
+        for index in 0..spec.steps.len() {
             let start = diags.len();
+            // a step read a step at a time is read again, one at a time
+            let step = match spec.step(index) {
+                Ok(step) => step,
+                Err(problems) => {
+                    diags.extend(problems);
+                    diags.attach_since(start, spec.step_source(index));
+                    continue;
+                }
+            };
             if let Some(privilege) = step.kind.privilege_of(&step.config)
                 && !self.kinds.contains(&step.kind)
             {
@@ -379,7 +388,7 @@ impl Policy {
                     self.check_template(t, &mut diags);
                 }
             }
-            for (t, _) in step_templates(step) {
+            for (t, _) in step_templates(&step) {
                 self.check_template(&t, &mut diags);
             }
             diags.attach_since(start, spec.step_source(step.index));

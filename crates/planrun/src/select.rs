@@ -115,6 +115,12 @@ pub(crate) fn sub_plan(plan: &Plan, keep: &[bool]) -> Plan {
         .map(|(_, deps)| deps.iter().filter_map(|&d| new_index[d]).collect())
         .collect();
     out.order = plan.order.iter().filter_map(|&i| new_index[i]).collect();
+    // each included file's steps are renumbered with the rest: they stay
+    // together, in order
+    let kept_before = |i: usize| keep.iter().take(i).filter(|k| **k).count();
+    for included in &mut out.spec.includes {
+        included.steps = kept_before(included.steps.start)..kept_before(included.steps.end);
+    }
     out
 }
 

@@ -1,5 +1,6 @@
 //! What a long run holds: hundreds of specs, all three file reporters on,
-//! and a peak resident size that does not grow with the number of specs.
+//! and a peak resident size that does not grow with the number of specs;
+//! and what planning one spec of many steps holds, read a step at a time.
 //!
 //! The binary's peak is read from the kernel (the resource usage of a
 //! waited-for child), so the check is on memory really held, not on what
@@ -115,4 +116,68 @@ fn a_long_run_of_many_specs_stays_small() {
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[test]
+fn one_spec_of_many_steps_is_read_a_step_at_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 20,000 steps in one file: read whole, planning it took about 270 MiB
+    write_specs(dir.path(), 1, 20_000);
+    let (code, mib) = peak_of(&["validate", "s0000.toml"], dir.path());
+    let stderr = std::fs::read_to_string(dir.path().join("planrun.stderr")).unwrap_or_default();
+    assert_eq!(code, 0, "the spec is valid: {}", tail(&stderr));
+    eprintln!("validate peak: {mib} MiB");
+    assert!(
+        mib < LIMIT_MIB,
+        "planning one spec of 20,000 steps peaked at {mib} MiB (limit {LIMIT_MIB} MiB)"
+    );
+
+    // a shorter one runs: each step is read again from the file as it
+    // starts, and a failure still points at its line
+    let mut text =
+        String::from("id = \"MANY\"\nvars.token = { value = \"s3cr3t-t0ken\", secret = true }\n");
+    for i in 0..1_200 {
+        let _ = write!(
+            text,
+            "[[steps]]\nid = \"pause-{i}\"\nwait = \"0s\"\n[steps.expect]\nready = true\n"
+        );
+    }
+    text.push_str("[[steps]]\nid = \"last\"\nexec = { cmd = [\"echo\", \"{{ token }}\"] }\nexpect.stdout = { contains = \"no such thing\" }\n");
+    std::fs::write(dir.path().join("many.toml"), &text).expect("write");
+    let last_line = text.lines().count();
+    let out = Command::new(env!("CARGO_BIN_EXE_planrun"))
+        .args(["run", "many.toml", "--report", "json=r.json"])
+        .current_dir(dir.path())
+        .output()
+        .expect("planrun runs");
+    let shown = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the last step fails: {}",
+        tail(&shown)
+    );
+    assert!(
+        shown.contains(&format!("many.toml:{last_line}:")),
+        "{}",
+        tail(&shown)
+    );
+    assert!(
+        !shown.contains("s3cr3t-t0ken"),
+        "the secret is hidden: {}",
+        tail(&shown)
+    );
+    let json = std::fs::read_to_string(dir.path().join("r.json")).expect("the JSON report");
+    assert!(
+        !json.contains("s3cr3t-t0ken"),
+        "the secret is hidden in the JSON report"
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let steps = json["specs"][0]["report"]["steps"]
+        .as_array()
+        .expect("steps");
+    assert_eq!(steps.len(), 1_201);
+    assert!(steps[..1_200].iter().all(|s| s["status"] == "passed"));
+    assert_eq!(steps[1_200]["status"], "failed");
+    assert_eq!(steps[1_200]["expectations"][0]["span"]["line"], last_line);
 }

@@ -161,6 +161,19 @@ impl Env<'_> {
         let started = Instant::now();
         let mut report = not_run(step, StepStatus::Passed, "");
         report.started = started.duration_since(self.started);
+        // a step of a spec read a step at a time is read whole only now
+        let whole = match self.plan.spec.step(step.index) {
+            Ok(whole) => whole,
+            Err(problems) => {
+                let e = StepError::new(format!(
+                    "the step could not be read again from its file: {}",
+                    problems.0.first().map_or("", |d| d.message.as_str())
+                ))
+                .at(step.span.clone());
+                return errored(report, &e, started, &scope, &redactor);
+            }
+        };
+        let step: &Step = &whole;
         // what this step renders from secrets is noted from here on
         let mut scope = scope;
         scope.note_secrets();

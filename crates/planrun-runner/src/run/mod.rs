@@ -107,7 +107,7 @@ impl Runner {
                     name: s.name.clone(),
                     kind: s.kind,
                     always: s.always,
-                    insecure: s.kind.insecure(&s.config),
+                    insecure: spec.step(s.index).is_ok_and(|s| s.kind.insecure(&s.config)),
                     source: Some(spec.step_source(s.index))
                         .filter(|f| !Arc::ptr_eq(f, &spec.source))
                         .cloned(),
@@ -146,7 +146,7 @@ impl Runner {
                 });
             }
         }
-        for step in &plan.spec.steps {
+        for step in (0..plan.spec.steps.len()).filter_map(|i| plan.spec.step(i).ok()) {
             for (secret, _) in step.kind.secrets(&step.config) {
                 if !planrun_spec::is_template(&secret) {
                     redactor.add(&secret);

@@ -25,7 +25,8 @@ pub use matcher::lower_matcher;
 pub(crate) use matcher::{Doc, lower_matcher_of};
 pub use target::{JsonPathError, MAX_PATH_NESTING, parse_json_path, parse_target};
 
-use step::{Steps, lower_steps};
+pub(crate) use step::reread_step;
+use step::{Steps, lower_step_chunks, lower_steps};
 use vars::lower_vars;
 
 const SPEC_KEYS: &[&str] = &[
@@ -217,7 +218,7 @@ fn check_name(key: &Key, what: &str, diags: &mut Diagnostics) {
 /// `include` is read but not followed: see [`lower_spec_includes`].
 #[cfg(test)]
 pub(crate) fn lower_spec(source: &Arc<SourceFile>, root: &Value) -> Result<Spec, Diagnostics> {
-    lower_spec_includes(source, root).map(|(spec, _)| spec)
+    lower_spec_includes(source, root, None).map(|(spec, _)| spec)
 }
 
 /// What an included file holds, lowered; its problems carry its source.
@@ -270,10 +271,13 @@ pub(crate) fn lower_fragment(source: &Arc<SourceFile>, root: &Value) -> Fragment
 }
 
 /// Lowers a spec file's value tree, and hands back the paths its `include`
-/// names (with their spans) for the caller to follow.
+/// names (with their spans) for the caller to follow. With `steps`, the
+/// file is read a step at a time: `root` holds the other keys, and each
+/// step is read from the file's text at its span.
 pub(crate) fn lower_spec_includes(
     source: &Arc<SourceFile>,
     root: &Value,
+    steps: Option<&[Span]>,
 ) -> Result<(Spec, Vec<Key>), Diagnostics> {
     let mut diags = Diagnostics::default();
     let Some(mut table) = Table::new(root, "a spec", &mut diags) else {
@@ -329,7 +333,9 @@ pub(crate) fn lower_spec_includes(
     let defaults = table
         .get("defaults")
         .map_or_else(Defaults::default, |v| lower_defaults(v, &mut diags));
-    let steps = if let Some((_, v)) = table.take("steps") {
+    let steps = if let Some(chunks) = steps {
+        lower_step_chunks(&source.text, chunks, &mut diags)
+    } else if let Some((_, v)) = table.take("steps") {
         lower_steps(v, &mut diags)
     } else if !includes.is_empty() {
         // every step may come from the included files

@@ -13,9 +13,11 @@ use super::{
     Table, boolean, check_name, duration, invalid, string, string_list, unknown_key, wrong_type,
 };
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics, code_list, did_you_mean};
-use crate::model::{Repeat, RepeatOver, Retry, Step, StepKind};
+use crate::model::{Repeat, RepeatOver, Retry, Step, StepChunk, StepKind};
+use crate::parse::toml_step;
+use crate::source::SourceFile;
 use crate::template::Template;
-use crate::value::{Key, Value, ValueKind};
+use crate::value::{Key, Span, Value, ValueKind};
 
 const STEP_KEYS: &[&str] = &[
     "id",
@@ -222,7 +224,77 @@ fn lower_step(
         sound: diags.len() == before,
         captures_known,
         span: value.span.clone(),
+        chunk: None,
     })
+}
+
+/// Lowers the steps of a spec read a step at a time: each
+/// is parsed, lowered, checked and stripped to what orders and names it
+/// ([`Step::chunk`]) before the next is read.
+pub(super) fn lower_step_chunks(text: &str, chunks: &[Span], diags: &mut Diagnostics) -> Steps {
+    let mut out = Steps {
+        steps: Vec::with_capacity(chunks.len()),
+        dropped: Vec::new(),
+    };
+    for (position, span) in chunks.iter().enumerate() {
+        let value = match toml_step(text, span) {
+            Ok(value) => value,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        if let Some(mut step) = lower_step(position, &value, diags, &mut out.dropped) {
+            step.index = out.steps.len();
+            strip(&mut step, span, position);
+            out.steps.push(step);
+        }
+    }
+    out
+}
+
+/// Keeps of a step what orders and names it; [`reread_step`] gives the
+/// rest back.
+fn strip(step: &mut Step, span: &Span, position: usize) {
+    let (Ok(start), Ok(end), Ok(position)) = (
+        u32::try_from(span.start),
+        u32::try_from(span.end),
+        u32::try_from(position),
+    ) else {
+        // a spec file is far smaller than 4 GiB: kept whole otherwise
+        return;
+    };
+    step.config = Value::new(ValueKind::Null, step.config.span.clone());
+    step.config_templates = Vec::new();
+    step.config_matchers = Vec::new();
+    step.expect = Vec::new();
+    step.chunk = Some(StepChunk {
+        span: start..end,
+        position,
+    });
+}
+
+/// Step `head`, read a step at a time, read again whole from `source`.
+pub(crate) fn reread_step(source: &SourceFile, head: &Step) -> Result<Step, Diagnostics> {
+    let Some(chunk) = &head.chunk else {
+        return Ok(head.clone());
+    };
+    let span = chunk.span.start as usize..chunk.span.end as usize;
+    let value = toml_step(&source.text, &span).map_err(|d| Diagnostics(vec![d]))?;
+    let mut diags = Diagnostics::default();
+    let mut dropped = Vec::new();
+    match lower_step(chunk.position as usize, &value, &mut diags, &mut dropped) {
+        Some(mut step) if step.id == head.id => {
+            step.index = head.index;
+            Ok(step)
+        }
+        _ if !diags.is_empty() => Err(diags),
+        _ => Err(Diagnostics(vec![Diagnostic::new(
+            DiagnosticKind::Syntax,
+            span,
+            "this step no longer reads as it did",
+        )])),
+    }
 }
 
 const RETRY_KEYS: &[&str] = &["attempts", "interval", "backoff", "max_interval", "timeout"];
