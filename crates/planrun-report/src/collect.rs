@@ -50,13 +50,58 @@ struct SpecState {
     finished: Option<Finished>,
 }
 
+/// A writer that counts the bytes it passed on.
+struct Counted<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: io::Write> io::Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The bytes `at..end` of a file, read by position (the file's own cursor
+/// belongs to the writes).
+struct Region<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl io::Read for Region<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.end - self.at).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.at)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the spill file of the reports ended early",
+            ));
+        }
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
 /// A finished spec's report, and where it is.
 #[derive(Debug)]
 enum Finished {
     /// In the spill file.
     Spilled {
         at: u64,
-        len: usize,
+        len: u64,
         status: SpecStatus,
         warnings: usize,
         internal_errors: usize,
@@ -180,20 +225,25 @@ impl RunCollector {
             self.spill = Some((file, 0));
         }
         let (file, end) = self.spill.as_mut()?;
-        let bytes = serde_json::to_vec(&Spilled {
+        // written as it is serialized: a spec of many steps is never one
+        // buffer of JSON
+        let mut out = Counted {
+            inner: io::BufWriter::new(&*file),
+            written: 0,
+        };
+        let spilled = Spilled {
             report: Cow::Borrowed(report),
             retries: Cow::Borrowed(retries),
-        })
-        .ok()?;
-        if file.write_all(&bytes).is_err() {
+        };
+        if serde_json::to_writer(&mut out, &spilled).is_err() || out.flush().is_err() {
             self.spill_failed = true;
             return None;
         }
         let at = *end;
-        *end += bytes.len() as u64;
+        *end += out.written;
         Some(Finished::Spilled {
             at,
-            len: bytes.len(),
+            len: out.written,
             status: report.status,
             warnings: report.warnings(),
             internal_errors: report.internal_errors(),
@@ -248,13 +298,17 @@ impl RunCollector {
         Ok(())
     }
 
-    fn read_back(&self, at: u64, len: usize) -> io::Result<Spilled<'static>> {
+    fn read_back(&self, at: u64, len: u64) -> io::Result<Spilled<'static>> {
         let Some((file, _)) = &self.spill else {
             return Err(io::Error::other("the spill file of the reports is gone"));
         };
-        let mut bytes = vec![0; len];
-        file.read_exact_at(&mut bytes, at)?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        // read as it is parsed, not into one buffer first
+        let region = Region {
+            file,
+            at,
+            end: at + len,
+        };
+        serde_json::from_reader(io::BufReader::new(region)).map_err(|e| {
             io::Error::other(format!(
                 "a spec report did not read back from the spill file: {e}"
             ))
