@@ -174,10 +174,11 @@ impl Spec {
     /// problems of reading it again, which a planned spec never has.
     pub fn step(&self, index: usize) -> Result<std::borrow::Cow<'_, Step>, Diagnostics> {
         let head = &self.steps[index];
-        if head.chunk.is_none() {
-            return Ok(std::borrow::Cow::Borrowed(head));
+        match &head.chunk {
+            None => Ok(std::borrow::Cow::Borrowed(head)),
+            Some(chunk) => crate::lower::reread_step(self.step_source(index), head, chunk)
+                .map(std::borrow::Cow::Owned),
         }
-        crate::lower::reread_step(self.step_source(index), head).map(std::borrow::Cow::Owned)
     }
 
     /// The file variable `index` of [`Spec::vars`] was written in.

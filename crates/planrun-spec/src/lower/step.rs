@@ -274,11 +274,13 @@ fn strip(step: &mut Step, span: &Span, position: usize) {
     });
 }
 
-/// Step `head`, read a step at a time, read again whole from `source`.
-pub(crate) fn reread_step(source: &SourceFile, head: &Step) -> Result<Step, Diagnostics> {
-    let Some(chunk) = &head.chunk else {
-        return Ok(head.clone());
-    };
+/// Step `head`, read a step at a time from `chunk`, read again whole from
+/// `source`.
+pub(crate) fn reread_step(
+    source: &SourceFile,
+    head: &Step,
+    chunk: &StepChunk,
+) -> Result<Step, Diagnostics> {
     let span = chunk.span.start as usize..chunk.span.end as usize;
     let value = toml_step(&source.text, &span).map_err(|d| Diagnostics(vec![d]))?;
     let mut diags = Diagnostics::default();
