@@ -4,11 +4,11 @@
 //!
 //! The collector only remembers events; it renders nothing, so JUnit, JSON
 //! and Markdown agree on what happened, interrupted or not. What it holds
-//! does not grow with the run: a finished spec's report goes to a spill
-//! file (unnamed, gone with the process) and is read back, one spec at a
-//! time, when the reports are written. Only the steps of specs still
-//! running stay in memory. Should the spill file fail (no temporary
-//! directory, a full disk), reports are held in memory instead.
+//! does not grow with the reports: each step's report goes to a spill file
+//! (unnamed, gone with the process) as it arrives, the collector keeping
+//! where it is, and is read back one step at a time when the reports are
+//! written. Should the spill file fail (no temporary directory, a full
+//! disk), step reports are held in memory instead.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
 use planrun_runner::events::{
-    RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepReport, StepStatus,
+    RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepReport, StepStatus, StepTally,
 };
 use serde::{Deserialize, Serialize};
 
@@ -37,17 +37,29 @@ pub(crate) struct Retry {
     pub(crate) delay: Duration,
 }
 
+/// Where one step's report is.
+#[derive(Debug, Default)]
+enum Slot {
+    /// Not reported.
+    #[default]
+    Missing,
+    /// In the spill file.
+    Spilled { at: u64, len: u64 },
+    /// In memory (the spill file failed).
+    Held(Arc<StepReport>),
+}
+
 /// What the collector knows about one spec.
 #[derive(Debug, Default)]
 struct SpecState {
     started_at: Option<DateTime<Local>>,
-    /// The steps finished so far, while the spec runs.
-    steps: Vec<Arc<StepReport>>,
-    /// Which step indexes `steps` holds.
-    has_steps: Vec<bool>,
+    /// Where each step's report is, by step index.
+    steps: Vec<Slot>,
+    /// How the reported steps ended.
+    tally: StepTally,
     retries: Vec<Retry>,
     /// Its report, once it finished.
-    finished: Option<Finished>,
+    finished: Option<SpecReport>,
 }
 
 /// A writer that counts the bytes it passed on.
@@ -95,28 +107,6 @@ impl io::Read for Region<'_> {
     }
 }
 
-/// A finished spec's report, and where it is.
-#[derive(Debug)]
-enum Finished {
-    /// In the spill file.
-    Spilled {
-        at: u64,
-        len: u64,
-        status: SpecStatus,
-        warnings: usize,
-        internal_errors: usize,
-    },
-    /// In memory (the spill file failed).
-    Held(SpecReport),
-}
-
-/// What the spill file holds of a spec.
-#[derive(Serialize, Deserialize)]
-struct Spilled<'a> {
-    report: Cow<'a, SpecReport>,
-    retries: Cow<'a, [Retry]>,
-}
-
 /// Remembers a run's events.
 #[derive(Debug, Default)]
 pub(crate) struct RunCollector {
@@ -125,7 +115,7 @@ pub(crate) struct RunCollector {
     specs: Arc<[SpecInfo]>,
     states: Vec<SpecState>,
     summary: Option<RunSummary>,
-    /// The spill file and its length; `None` until the first spec finishes,
+    /// The spill file and its length; `None` until the first step finishes,
     /// and for good once it failed.
     spill: Option<(File, u64)>,
     spill_failed: bool,
@@ -137,16 +127,50 @@ pub(crate) struct FinalSpec<'a> {
     pub(crate) info: &'a SpecInfo,
     /// The runner's report, or a cancelled stand-in.
     pub(crate) report: Cow<'a, SpecReport>,
-    pub(crate) retries: Cow<'a, [Retry]>,
+    pub(crate) retries: &'a [Retry],
     pub(crate) started_at: Option<DateTime<Local>>,
     /// Whether `SpecFinished` arrived.
     pub(crate) finished: bool,
+    collector: &'a RunCollector,
+    state: &'a SpecState,
 }
 
 impl FinalSpec<'_> {
     /// Whether the spec has non-blocking failures.
     pub(crate) fn warnings(&self) -> usize {
         self.report.warnings()
+    }
+
+    /// How many steps [`Self::each_step`] gives.
+    pub(crate) fn steps(&self) -> usize {
+        self.info.steps.len()
+    }
+
+    /// Calls `each` with every step's report in spec order, one at a time
+    /// (each read back from the spill file for the call only); a step the
+    /// run never reported is a cancelled stand-in.
+    pub(crate) fn each_step(
+        &self,
+        mut each: impl FnMut(&StepReport) -> io::Result<()>,
+    ) -> io::Result<()> {
+        for index in 0..self.steps() {
+            match self.state.steps.get(index) {
+                Some(Slot::Held(report)) => each(report)?,
+                Some(Slot::Spilled { at, len }) => each(&self.collector.read_back(*at, *len)?)?,
+                Some(Slot::Missing) | None => {
+                    let step = &self.info.steps[index];
+                    each(&StepReport::not_run(
+                        index,
+                        (step.id.clone(), step.name.clone()),
+                        step.kind,
+                        step.always,
+                        StepStatus::Cancelled,
+                        "the run was interrupted",
+                    ))?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -157,7 +181,17 @@ impl RunCollector {
                 self.started_at = Some(Local::now());
                 self.started = Some(Instant::now());
                 self.specs = Arc::clone(specs);
-                self.states = specs.iter().map(|_| SpecState::default()).collect();
+                // room for every step at once: no doubling past what is needed
+                self.states = specs
+                    .iter()
+                    .map(|info| SpecState {
+                        steps: std::iter::repeat_with(Slot::default)
+                            .take(info.steps.len())
+                            .collect(),
+                        tally: StepTally::for_steps(info.steps.len()),
+                        ..SpecState::default()
+                    })
+                    .collect();
             }
             RunEvent::SpecStarted { spec } => {
                 if let Some(state) = self.states.get_mut(*spec) {
@@ -180,40 +214,30 @@ impl RunCollector {
                     });
                 }
             }
-            RunEvent::StepFinished { spec, report, .. } => {
-                if let Some(state) = self.states.get_mut(*spec) {
-                    // a step reported again replaces its earlier report (rare: look only then)
-                    if state.has_steps.get(report.index).copied().unwrap_or(false) {
-                        state.steps.retain(|s| s.index != report.index);
-                    } else {
-                        if state.has_steps.len() <= report.index {
-                            state.has_steps.resize(report.index + 1, false);
-                        }
-                        state.has_steps[report.index] = true;
-                    }
-                    state.steps.push(report.clone());
-                }
-            }
-            RunEvent::SpecFinished { spec, report } if *spec < self.states.len() => {
-                let retries = std::mem::take(&mut self.states[*spec].retries);
-                let finished = self
-                    .spill(report, &retries)
-                    .unwrap_or_else(|| Finished::Held(report.clone()));
+            RunEvent::StepFinished { spec, report, .. } if *spec < self.states.len() => {
+                // a step reported again replaces its earlier report
+                let slot = self
+                    .spill(report)
+                    .unwrap_or_else(|| Slot::Held(Arc::clone(report)));
                 let state = &mut self.states[*spec];
-                if let Finished::Held(_) = finished {
-                    state.retries = retries;
+                state.tally.record(report);
+                if state.steps.len() <= report.index {
+                    state.steps.resize_with(report.index + 1, Slot::default);
                 }
-                state.steps = Vec::new();
-                state.has_steps = Vec::new();
-                state.finished = Some(finished);
+                state.steps[report.index] = slot;
+            }
+            RunEvent::SpecFinished { spec, report } => {
+                if let Some(state) = self.states.get_mut(*spec) {
+                    state.finished = Some(report.clone());
+                }
             }
             RunEvent::RunFinished { report } => self.summary = Some(report.clone()),
             _ => {}
         }
     }
 
-    /// Writes a finished spec to the spill file; `None` when that fails.
-    fn spill(&mut self, report: &SpecReport, retries: &[Retry]) -> Option<Finished> {
+    /// Writes a step's report to the spill file; `None` when that fails.
+    fn spill(&mut self, report: &StepReport) -> Option<Slot> {
         if self.spill_failed {
             return None;
         }
@@ -225,28 +249,20 @@ impl RunCollector {
             self.spill = Some((file, 0));
         }
         let (file, end) = self.spill.as_mut()?;
-        // written as it is serialized: a spec of many steps is never one
-        // buffer of JSON
+        // written as it is serialized: a report is never one buffer of JSON
         let mut out = Counted {
             inner: io::BufWriter::new(&*file),
             written: 0,
         };
-        let spilled = Spilled {
-            report: Cow::Borrowed(report),
-            retries: Cow::Borrowed(retries),
-        };
-        if serde_json::to_writer(&mut out, &spilled).is_err() || out.flush().is_err() {
+        if serde_json::to_writer(&mut out, report).is_err() || out.flush().is_err() {
             self.spill_failed = true;
             return None;
         }
         let at = *end;
         *end += out.written;
-        Some(Finished::Spilled {
+        Some(Slot::Spilled {
             at,
             len: out.written,
-            status: report.status,
-            warnings: report.warnings(),
-            internal_errors: report.internal_errors(),
         })
     }
 
@@ -260,45 +276,30 @@ impl RunCollector {
         self.specs.len()
     }
 
-    /// Calls `each` with every announced spec, in run order, one at a time
-    /// (a spilled report is read back for the call only).
+    /// Calls `each` with every announced spec, in run order.
     pub(crate) fn each_spec(
         &self,
         mut each: impl FnMut(&FinalSpec<'_>) -> io::Result<()>,
     ) -> io::Result<()> {
         for (info, state) in self.specs.iter().zip(&self.states) {
-            let spec = match &state.finished {
-                None => FinalSpec {
-                    info,
-                    report: Cow::Owned(cancelled_report(info, &state.steps)),
-                    retries: Cow::Borrowed(&state.retries),
-                    started_at: state.started_at,
-                    finished: false,
-                },
-                Some(Finished::Held(report)) => FinalSpec {
-                    info,
-                    report: Cow::Borrowed(report),
-                    retries: Cow::Borrowed(&state.retries),
-                    started_at: state.started_at,
-                    finished: true,
-                },
-                Some(Finished::Spilled { at, len, .. }) => {
-                    let spilled = self.read_back(*at, *len)?;
-                    FinalSpec {
-                        info,
-                        report: spilled.report,
-                        retries: spilled.retries,
-                        started_at: state.started_at,
-                        finished: true,
-                    }
-                }
+            let report = match &state.finished {
+                Some(report) => Cow::Borrowed(report),
+                None => Cow::Owned(cancelled_report(info, &state.tally)),
             };
-            each(&spec)?;
+            each(&FinalSpec {
+                info,
+                report,
+                retries: &state.retries,
+                started_at: state.started_at,
+                finished: state.finished.is_some(),
+                collector: self,
+                state,
+            })?;
         }
         Ok(())
     }
 
-    fn read_back(&self, at: u64, len: u64) -> io::Result<Spilled<'static>> {
+    fn read_back(&self, at: u64, len: u64) -> io::Result<StepReport> {
         let Some((file, _)) = &self.spill else {
             return Err(io::Error::other("the spill file of the reports is gone"));
         };
@@ -310,7 +311,7 @@ impl RunCollector {
         };
         serde_json::from_reader(io::BufReader::new(region)).map_err(|e| {
             io::Error::other(format!(
-                "a spec report did not read back from the spill file: {e}"
+                "a step report did not read back from the spill file: {e}"
             ))
         })
     }
@@ -327,70 +328,31 @@ impl RunCollector {
             ..RunSummary::default()
         };
         for (info, state) in self.specs.iter().zip(&self.states) {
-            let (status, warnings, internal_errors) = match &state.finished {
-                Some(Finished::Spilled {
-                    status,
-                    warnings,
-                    internal_errors,
-                    ..
-                }) => (*status, *warnings, *internal_errors),
-                Some(Finished::Held(report)) => {
-                    (report.status, report.warnings(), report.internal_errors())
-                }
-                None => {
-                    let report = cancelled_report(info, &state.steps);
-                    (report.status, report.warnings(), report.internal_errors())
-                }
+            let report = match &state.finished {
+                Some(report) => Cow::Borrowed(report),
+                None => Cow::Owned(cancelled_report(info, &state.tally)),
             };
-            match status {
+            match report.status {
                 SpecStatus::Passed => summary.passed += 1,
                 SpecStatus::Failed => summary.failed += 1,
                 SpecStatus::Cancelled => summary.cancelled += 1,
             }
-            summary.warnings += warnings;
-            summary.internal_errors += internal_errors;
+            summary.warnings += report.warnings();
+            summary.internal_errors += report.internal_errors();
         }
         summary
     }
 }
 
-/// A report for a spec that did not finish: the steps that did, and the
-/// others as cancelled.
-pub(crate) fn cancelled_report(info: &SpecInfo, finished: &[Arc<StepReport>]) -> SpecReport {
-    let mut by_index: Vec<Option<&Arc<StepReport>>> = vec![None; info.steps.len()];
-    for step in finished {
-        if let Some(slot) = by_index.get_mut(step.index) {
-            *slot = Some(step);
-        }
-    }
-    let steps: Vec<Arc<StepReport>> = info
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(index, step)| {
-            by_index[index].cloned().unwrap_or_else(|| {
-                Arc::new(StepReport::not_run(
-                    index,
-                    (step.id.clone(), step.name.clone()),
-                    step.kind,
-                    step.always,
-                    StepStatus::Cancelled,
-                    "the run was interrupted",
-                ))
-            })
-        })
-        .collect();
-    let duration = steps
-        .iter()
-        .map(|s| s.started + s.duration)
-        .max()
-        .unwrap_or_default();
+/// A report for a spec that did not finish: the steps that did, counted,
+/// and the others as cancelled.
+pub(crate) fn cancelled_report(info: &SpecInfo, tally: &StepTally) -> SpecReport {
     SpecReport {
         index: info.index,
         id: info.id.clone(),
         status: SpecStatus::Cancelled,
-        duration,
-        steps,
+        duration: tally.ended(),
+        counts: tally.cut_short(info.steps.len()),
         error: None,
     }
 }

@@ -12,13 +12,13 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use planrun_runner::events::{RunEvent, RunSummary, SpecInfo, SpecReport};
+use planrun_runner::events::{RunEvent, RunSummary, SpecInfo, StepReport};
 use planrun_spec::source::SourceFile;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::Reporter;
-use crate::collect::{Retry, RunCollector};
+use crate::collect::{FinalSpec, Retry, RunCollector};
 use crate::sink::Sink;
 
 /// The version of the JSON report's shape.
@@ -32,7 +32,7 @@ pub const JSON_FORMAT_VERSION: u32 = 1;
 ///   "planrun": "0.1.0",
 ///   "started_at": "2025-01-01T10:00:00.000+01:00",
 ///   "summary": { "passed": 1, "failed": 1, "cancelled": 0, "warnings": 1, "internal_errors": 0, "duration": 1234.5, "interrupted": false },
-///   "specs": [ { "info": { "id": "TC-003", … }, "finished": true, "report": { "status": "failed", "steps": […] }, "retries": [] } ]
+///   "specs": [ { "info": { "id": "TC-003", … }, "finished": true, "report": { "status": "failed", "counts": { "passed": 1, "failed": 1, … }, "steps": […] }, "retries": [] } ]
 /// }
 /// ```
 ///
@@ -73,11 +73,8 @@ impl Serialize for Specs<'_> {
             let entry = SpecEntry {
                 info: spec.info,
                 finished: spec.finished,
-                report: Located {
-                    report: &spec.report,
-                    info: spec.info,
-                },
-                retries: &spec.retries,
+                report: Located(spec),
+                retries: spec.retries,
             };
             seq.serialize_element(&entry).map_err(|e| {
                 failed = Some(e);
@@ -93,77 +90,84 @@ impl Serialize for Specs<'_> {
 }
 
 #[derive(Serialize)]
-struct SpecEntry<'a> {
+struct SpecEntry<'a, 'b> {
     info: &'a SpecInfo,
     finished: bool,
-    report: Located<'a>,
+    report: Located<'a, 'b>,
     retries: &'a [Retry],
 }
 
-/// A spec's report as the runner serializes it, with line and column added
-/// to its spans.
-struct Located<'a> {
-    report: &'a SpecReport,
-    info: &'a SpecInfo,
-}
+/// A spec's report as the runner serializes it, with its steps' reports
+/// (read back one at a time as they are written), their spans given line
+/// and column.
+struct Located<'a, 'b>(&'b FinalSpec<'a>);
 
-impl Serialize for Located<'_> {
+impl Serialize for Located<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        // the spec's own fields as the runner serializes them; its steps are
-        // copied one at a time, each only while it is written
-        let head = SpecReport {
-            steps: Vec::new(),
-            id: self.report.id.clone(),
-            error: self.report.error.clone(),
-            ..*self.report
-        };
-        let Value::Object(head) = serde_json::to_value(&head).map_err(serde::ser::Error::custom)?
+        let Value::Object(head) =
+            serde_json::to_value(&*self.0.report).map_err(serde::ser::Error::custom)?
         else {
             return Err(serde::ser::Error::custom("a spec report is a JSON object"));
         };
-        let mut map = serializer.serialize_map(Some(head.len()))?;
+        let mut map = serializer.serialize_map(Some(head.len() + 1))?;
         for (key, value) in &head {
-            if key == "steps" {
-                map.serialize_entry(key, &LocatedSteps(self))?;
-            } else {
-                map.serialize_entry(key, value)?;
-            }
+            map.serialize_entry(key, value)?;
         }
+        map.serialize_entry("steps", &LocatedSteps(self.0))?;
         map.end()
     }
 }
 
 /// The steps of a spec's report, located one by one as they are written.
-struct LocatedSteps<'a, 'b>(&'b Located<'a>);
+struct LocatedSteps<'a, 'b>(&'b FinalSpec<'a>);
 
 impl Serialize for LocatedSteps<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let Located { report, info } = self.0;
-        let mut seq = serializer.serialize_seq(Some(report.steps.len()))?;
-        for step in &report.steps {
-            let mut value = serde_json::to_value(step).map_err(serde::ser::Error::custom)?;
-            // a step of an included file: its spans point into that file
-            let source = info.source_of(step.index);
-            let file = (!Arc::ptr_eq(source, &info.source)).then(|| source.name());
-            locate_step(&mut value, source, file.as_deref());
-            // a repeated step's failed iterations carry reports of their own
-            let failures = value
-                .get_mut("iterations")
-                .and_then(|i| i.get_mut("failures"))
-                .and_then(Value::as_array_mut)
-                .map(Vec::as_mut_slice)
-                .unwrap_or_default();
-            for failure in failures {
-                if let Some(report) = failure.get_mut("report") {
-                    locate_step(report, source, file.as_deref());
-                }
-            }
-            seq.serialize_element(&value)?;
+        use serde::ser::{Error as _, SerializeSeq};
+        let spec = self.0;
+        let info = spec.info;
+        let mut seq = serializer.serialize_seq(Some(spec.steps()))?;
+        // the serializer's own error, kept while `each_step` sees an io::Error
+        let mut failed = None;
+        let read = spec.each_step(|step| {
+            let written = match located_step(step, info) {
+                Ok(value) => seq.serialize_element(&value),
+                Err(e) => Err(S::Error::custom(e)),
+            };
+            written.map_err(|e| {
+                failed = Some(e);
+                io::Error::other("the JSON report could not be written")
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
+        read.map_err(S::Error::custom)?;
         seq.end()
     }
+}
+
+/// A step's report as a document whose spans say line and column.
+fn located_step(step: &StepReport, info: &SpecInfo) -> serde_json::Result<Value> {
+    let mut value = serde_json::to_value(step)?;
+    // a step of an included file: its spans point into that file
+    let source = info.source_of(step.index);
+    let file = (!Arc::ptr_eq(source, &info.source)).then(|| source.name());
+    locate_step(&mut value, source, file.as_deref());
+    // a repeated step's failed iterations carry reports of their own
+    let failures = value
+        .get_mut("iterations")
+        .and_then(|i| i.get_mut("failures"))
+        .and_then(Value::as_array_mut)
+        .map(Vec::as_mut_slice)
+        .unwrap_or_default();
+    for failure in failures {
+        if let Some(report) = failure.get_mut("report") {
+            locate_step(report, source, file.as_deref());
+        }
+    }
+    Ok(value)
 }
 
 /// Locates the spans of a serialized step report: its expectations' and
@@ -240,7 +244,7 @@ impl JsonReporter {
 
 /// Writes the document for what has happened so far, pretty-printed, as it
 /// is rendered.
-fn write_document(collector: &RunCollector, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_document(collector: &RunCollector, out: &mut dyn Write) -> io::Result<()> {
     let document = Document {
         version: JSON_FORMAT_VERSION,
         planrun: env!("CARGO_PKG_VERSION"),

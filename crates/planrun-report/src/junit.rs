@@ -1,8 +1,8 @@
 //! JUnit XML for CI test views (GitHub, GitLab, Jenkins): a testsuite per
 //! spec, a testcase per step.
 //!
-//! The document is built with quick-junit at `finish`, one suite at a
-//! time, from what the events said; a spec the run never finished is written with its missing steps as
+//! The document is written with quick-junit at `finish`, one test case at
+//! a time, from what the events said; a spec the run never finished is written with its missing steps as
 //! cancelled, so an interrupted run still leaves a readable file. This module
 //! renders and writes; it never looks at a terminal.
 
@@ -69,18 +69,19 @@ impl JunitReporter {
     }
 }
 
-/// Writes the JUnit document of what the collector holds, one test suite
-/// at a time: the totals of the `<testsuites>` element are counted in a
-/// first pass, then each suite is built, written and dropped, so the whole
-/// document is never held. The text is quick-junit's, suite by suite.
-fn write_document(collector: &RunCollector, out: &mut dyn Write) -> io::Result<()> {
+/// Writes the JUnit document of what the collector holds, one test case
+/// at a time: the totals of the `<testsuites>` element and of each
+/// `<testsuite>` come from the specs' step counts, and each case is built,
+/// written and dropped, so neither the document nor a suite is ever held.
+/// The text is quick-junit's, element by element.
+pub(crate) fn write_document(collector: &RunCollector, out: &mut dyn Write) -> io::Result<()> {
     let mut head = Report::new("planrun");
     if let Some(started_at) = collector.started_at() {
         head.set_timestamp(started_at);
     }
     head.set_time(collector.summary().duration);
     collector.each_spec(|spec| {
-        head.add_test_suite(test_suite(spec));
+        head.add_test_suite(suite_head(spec));
         head.test_suites.clear();
         Ok(())
     })?;
@@ -88,23 +89,47 @@ fn write_document(collector: &RunCollector, out: &mut dyn Write) -> io::Result<(
     if collector.len() == 0 {
         return out.write_all(head.as_bytes());
     }
-    const END: &str = "</testsuites>";
-    let open = head
-        .rfind(END)
-        .map_or(head.as_str(), |at| head[..at].trim_end());
-    out.write_all(open.as_bytes())?;
+    out.write_all(open_part(&head, "</testsuites>").as_bytes())?;
     collector.each_spec(|spec| {
         let mut one = Report::new("planrun");
-        one.add_test_suite(test_suite(spec));
+        one.add_test_suite(suite_head(spec));
         let text = one.to_string().map_err(io::Error::other)?;
-        // the suite alone: from the line it starts on to the document's end tag
+        // the suite's start tag and properties, without its end
         let start = text.find("\n    <testsuite").unwrap_or(0);
-        let end = text
-            .rfind(END)
-            .map_or(text.len(), |at| text[..at].trim_end().len());
-        out.write_all(&text.as_bytes()[start..end])
+        out.write_all(open_part(&text[start..], "</testsuite>").as_bytes())?;
+        let mut case = |case: TestCase| {
+            let mut one = Report::new("planrun");
+            let mut suite = TestSuite::new("");
+            suite.add_test_case(case);
+            one.add_test_suite(suite);
+            let text = one.to_string().map_err(io::Error::other)?;
+            let start = text.find("\n        <testcase").unwrap_or(0);
+            let end = text
+                .rfind("</testsuite>")
+                .map_or(text.len(), |at| text[..at].trim_end().len());
+            out.write_all(&text.as_bytes()[start..end.max(start)])
+        };
+        spec.each_step(|step| case(test_case(spec, step)))?;
+        if let Some(case_of_spec) = spec_error_case(spec) {
+            case(case_of_spec)?;
+        }
+        out.write_all(b"\n    </testsuite>")
     })?;
-    writeln!(out, "\n{END}")
+    writeln!(out, "\n</testsuites>")
+}
+
+/// An element's text up to its end tag `end`, with what follows its last
+/// child, for children written after it; a self-closing element is
+/// opened.
+fn open_part<'a>(text: &'a str, end: &str) -> Cow<'a, str> {
+    if let Some(at) = text.rfind(end) {
+        return Cow::Borrowed(text[..at].trim_end());
+    }
+    let text = text.trim_end();
+    match text.strip_suffix("/>") {
+        Some(open) => Cow::Owned(format!("{}>", open.trim_end())),
+        None => Cow::Borrowed(text),
+    }
 }
 
 impl Reporter for JunitReporter {
@@ -123,7 +148,9 @@ impl Reporter for JunitReporter {
     }
 }
 
-fn test_suite(spec: &FinalSpec<'_>) -> TestSuite {
+/// A spec's `<testsuite>` without its cases: its properties, and totals
+/// from its step counts.
+fn suite_head(spec: &FinalSpec<'_>) -> TestSuite {
     let info = spec.info;
     let report: &SpecReport = &spec.report;
     let name = match &info.name {
@@ -158,20 +185,27 @@ fn test_suite(spec: &FinalSpec<'_>) -> TestSuite {
     if warnings > 0 {
         suite.add_property(("warnings", warnings.to_string().as_str()));
     }
-    for step in &report.steps {
-        suite.add_test_case(test_case(spec, step));
-    }
-    if let Some(error) = &report.error {
-        // A failure of the spec as a whole (its time limit…) belongs to no
-        // step; a testcase of its own makes CI views show it.
-        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-        status.set_message(error.as_str()).set_type("spec error");
-        let mut case = TestCase::new("(spec)", status);
-        case.set_classname(info.id.as_str())
-            .set_time(report.duration);
-        suite.add_test_case(case);
-    }
+    // the cases each_step gives: the steps reported, the others cancelled
+    let counts = report.counts;
+    let unreported = spec.steps().saturating_sub(counts.total());
+    let spec_error = usize::from(report.error.is_some());
+    suite.tests = spec.steps() + spec_error;
+    suite.failures = counts.failed;
+    suite.errors = counts.errored + spec_error;
+    suite.skipped = counts.skipped + counts.cancelled + unreported;
     suite
+}
+
+/// A failure of the spec as a whole (its time limit…) belongs to no step;
+/// a testcase of its own makes CI views show it.
+fn spec_error_case(spec: &FinalSpec<'_>) -> Option<TestCase> {
+    let error = spec.report.error.as_ref()?;
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+    status.set_message(error.as_str()).set_type("spec error");
+    let mut case = TestCase::new("(spec)", status);
+    case.set_classname(spec.info.id.as_str())
+        .set_time(spec.report.duration);
+    Some(case)
 }
 
 fn test_case(spec: &FinalSpec<'_>, step: &StepReport) -> TestCase {

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod collect;
+mod files;
 mod json;
 mod junit;
 mod markdown;
@@ -43,6 +44,7 @@ use std::io;
 
 use planrun_runner::events::RunEvent;
 
+pub use files::{FileFormat, FileReports};
 pub use json::{JSON_FORMAT_VERSION, JsonReporter};
 pub use junit::JunitReporter;
 pub use markdown::MarkdownReporter;

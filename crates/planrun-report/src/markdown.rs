@@ -6,7 +6,6 @@
 //! Written at `finish` from what the events said; like the other file
 //! reporters it survives an interrupted run. It renders and writes only.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -22,7 +21,7 @@ use crate::sink::Sink;
 use crate::style::Painter;
 use crate::text::{
     actual_text, count, diff_replaces_values, failed_expectations, failure_views, iterations_line,
-    omitted_failures, step_counts, steps_passed, summary_line, truncate_lines,
+    omitted_failures, step_counts, summary_line, truncate_lines,
 };
 
 /// Lines of an actual value or a diff kept in the summary.
@@ -67,61 +66,62 @@ impl MarkdownReporter {
     /// The Markdown for what has happened so far.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if let Err(e) = self.write(&mut out) {
+        if let Err(e) = write_document(&self.collector, &mut out) {
             let _ = writeln!(out, "\n(the rest of the report is missing: {e})");
         }
         out
     }
+}
 
-    /// Writes the Markdown for what has happened so far: the summary table,
-    /// then a section per spec that failed or warned, each spec read back
-    /// from the collector once per part.
-    fn write(&self, out: &mut String) -> io::Result<()> {
-        let summary = self.collector.summary();
-        let total = self.collector.len();
-        let title = if summary.interrupted {
-            format!(
-                "⏹️ planrun: interrupted, {} of {total} finished",
-                total - summary.cancelled
-            )
-        } else if summary.failed > 0 {
-            format!(
-                "❌ planrun: {} of {} failed",
-                summary.failed,
-                count(total, "spec", "specs")
-            )
-        } else {
-            format!("✅ planrun: {} passed", count(total, "spec", "specs"))
-        };
-        let _ = writeln!(out, "## {title}\n");
-        let _ = writeln!(out, "{}\n", summary_line(&summary, Painter::new(false)));
+/// Writes the Markdown for what has happened so far: the summary table,
+/// then a section per spec that failed or warned, each spec's steps read
+/// back from the collector once per part.
+pub(crate) fn write_document(collector: &RunCollector, out: &mut String) -> io::Result<()> {
+    let summary = collector.summary();
+    let total = collector.len();
+    let title = if summary.interrupted {
+        format!(
+            "⏹️ planrun: interrupted, {} of {total} finished",
+            total - summary.cancelled
+        )
+    } else if summary.failed > 0 {
+        format!(
+            "❌ planrun: {} of {} failed",
+            summary.failed,
+            count(total, "spec", "specs")
+        )
+    } else {
+        format!("✅ planrun: {} passed", count(total, "spec", "specs"))
+    };
+    let _ = writeln!(out, "## {title}\n");
+    let _ = writeln!(out, "{}\n", summary_line(&summary, Painter::new(false)));
 
-        if total > 0 {
-            out.push_str("| | Spec | Name | Priority | Steps | Duration |\n");
-            out.push_str("|:-:|---|---|---|--:|--:|\n");
-            self.collector.each_spec(|spec| {
-                let (passed, steps) = steps_passed(&spec.report.steps);
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {passed}/{steps} | {} |",
-                    spec_emoji(spec),
-                    cell(&spec.info.id),
-                    cell(spec.info.name.as_deref().unwrap_or("")),
-                    spec.info.priority.as_str(),
-                    human(spec.report.duration),
-                );
-                Ok(())
-            })?;
-        }
-
-        self.collector.each_spec(|spec| {
-            if spec.report.status == SpecStatus::Failed || spec.warnings() > 0 {
-                out.push('\n');
-                spec_section(out, spec);
-            }
+    if total > 0 {
+        out.push_str("| | Spec | Name | Priority | Steps | Duration |\n");
+        out.push_str("|:-:|---|---|---|--:|--:|\n");
+        collector.each_spec(|spec| {
+            let counts = &spec.report.counts;
+            let (passed, steps) = (counts.passed + counts.warned, spec.steps());
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {passed}/{steps} | {} |",
+                spec_emoji(spec),
+                cell(&spec.info.id),
+                cell(spec.info.name.as_deref().unwrap_or("")),
+                spec.info.priority.as_str(),
+                human(spec.report.duration),
+            );
             Ok(())
-        })
+        })?;
     }
+
+    collector.each_spec(|spec| {
+        if spec.report.status == SpecStatus::Failed || spec.warnings() > 0 {
+            out.push('\n');
+            spec_section(out, spec)?;
+        }
+        Ok(())
+    })
 }
 
 impl Reporter for MarkdownReporter {
@@ -135,7 +135,7 @@ impl Reporter for MarkdownReporter {
             return Ok(());
         }
         let mut text = String::new();
-        self.write(&mut text)?;
+        write_document(&self.collector, &mut text)?;
         self.written = true;
         self.sink.write(text.as_bytes())
     }
@@ -150,7 +150,9 @@ fn spec_emoji(spec: &FinalSpec<'_>) -> &'static str {
     }
 }
 
-fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
+/// A spec's section: its failed and errored steps, those not run, and its
+/// warnings, each part from its steps' reports read back one at a time.
+fn spec_section(out: &mut String, spec: &FinalSpec<'_>) -> io::Result<()> {
     let info = spec.info;
     let report = &spec.report;
     let mut title = format!("{} {}", spec_emoji(spec), info.id);
@@ -162,13 +164,13 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
         out,
         "{} · {}\n",
         code(&info.path.display().to_string()),
-        step_counts(&report.steps)
+        step_counts(&report.counts)
     );
     if let Some(error) = &report.error {
         let _ = writeln!(out, "**Spec error:** {error}\n");
     }
 
-    for step in &report.steps {
+    spec.each_step(|step| {
         match step.status {
             StepStatus::Failed => {
                 let failed = iterations_line(step).unwrap_or_else(|| "failed".to_owned());
@@ -226,49 +228,44 @@ fn spec_section(out: &mut String, spec: &FinalSpec<'_>) {
             }
             _ => {}
         }
-    }
+        Ok(())
+    })?;
 
-    let skipped: Vec<&StepReport> = report
-        .steps
-        .iter()
-        .map(AsRef::as_ref)
-        .filter(|s| matches!(s.status, StepStatus::Skipped | StepStatus::Cancelled))
-        .collect();
-    if !skipped.is_empty() {
-        let items: Vec<String> = skipped
-            .iter()
-            .map(|s| match &s.skip_reason {
+    let mut skipped = Vec::new();
+    spec.each_step(|s| {
+        if matches!(s.status, StepStatus::Skipped | StepStatus::Cancelled) {
+            skipped.push(match &s.skip_reason {
                 Some(reason) => format!("{} ({reason})", code(&s.id)),
                 None => format!("{} ({})", code(&s.id), s.status.as_str()),
-            })
-            .collect();
-        let _ = writeln!(out, "**Not run:** {}\n", items.join(", "));
+            });
+        }
+        Ok(())
+    })?;
+    if !skipped.is_empty() {
+        let _ = writeln!(out, "**Not run:** {}\n", skipped.join(", "));
     }
 
     // a repeated step's warnings are those of its first iteration that warned
-    let views: Vec<(&StepReport, Vec<Cow<'_, StepReport>>)> = report
-        .steps
-        .iter()
-        .map(|step| (step.as_ref(), failure_views(step)))
-        .collect();
-    let warnings: Vec<(&StepReport, &ExpectationOutcome)> = views
-        .iter()
-        .flat_map(|(step, views)| {
-            views.iter().flat_map(move |view| {
-                failed_expectations(view)
-                    .into_iter()
-                    .filter(|e| !e.blocking)
-                    .map(move |e| (*step, e))
-            })
-        })
-        .collect();
-    if !warnings.is_empty() {
-        let _ = writeln!(out, "#### ! Warnings\n");
-        for (step, outcome) in warnings {
-            expectation_item(out, info.source_of(step.index), Some(&step.id), outcome);
+    let mut warned = false;
+    spec.each_step(|step| {
+        for view in failure_views(step) {
+            for outcome in failed_expectations(&view)
+                .into_iter()
+                .filter(|e| !e.blocking)
+            {
+                if !warned {
+                    let _ = writeln!(out, "#### ! Warnings\n");
+                    warned = true;
+                }
+                expectation_item(out, info.source_of(step.index), Some(&step.id), outcome);
+            }
         }
+        Ok(())
+    })?;
+    if warned {
         out.push('\n');
     }
+    Ok(())
 }
 
 /// One failed expectation as a list item with nested expected/actual.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use miette::Severity;
 use planrun_runner::events::{
-    RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepReport, StepStatus,
+    RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepReport, StepStatus, StepTally,
 };
 
 use planrun_spec::duration::human;
@@ -40,6 +40,11 @@ const EXCHANGE_BODY_LINES: usize = 20;
 const EXCHANGE_BODY_BYTES: usize = 2048;
 /// Step ids longer than this are not used to align the columns.
 const MAX_ID_COLUMN: usize = 24;
+
+/// The most lines of passed steps a failed spec lists when not verbose;
+/// the others are counted in one line (`-v` lists every step as it
+/// finishes). What the terminal holds for a spec does not grow with it.
+const PASSED_LINES: usize = 200;
 
 /// How the terminal view looks.
 #[derive(Debug, Clone)]
@@ -84,10 +89,19 @@ struct SpecState {
     status: Option<SpecStatus>,
     /// Verbose mode: rendered output not written yet.
     chunks: Vec<Chunk>,
-    /// Steps finished so far (for a spec the run leaves unfinished).
-    steps: Vec<Arc<StepReport>>,
-    /// Which step indices `steps` holds.
-    has_steps: Vec<bool>,
+    /// Otherwise: the lines of each step finished so far, by step index,
+    /// held until the spec ends (shown when it did not pass quietly): every
+    /// step that did not pass, and the first [`PASSED_LINES`] that did.
+    held: Vec<(usize, Chunk)>,
+    /// Steps that passed past the first [`PASSED_LINES`]: counted, not
+    /// held, with the first of their indexes.
+    passed_held: usize,
+    passed_unlisted: usize,
+    first_unlisted: usize,
+    /// How the steps finished so far ended (never their reports).
+    tally: StepTally,
+    /// Whether every step finished so far was skipped for one reason.
+    skip_reason: SkipReason,
     retries: Vec<Retry>,
     /// The step running now and its attempt, for the live line.
     current: Option<(usize, u32)>,
@@ -100,16 +114,33 @@ impl SpecState {
         self.finished && self.chunks.is_empty()
     }
 
-    fn has_step(&self, index: usize) -> bool {
-        self.has_steps.get(index).copied().unwrap_or(false)
+    /// Counts a finished step; `true` when it replaced an earlier report
+    /// of the same step.
+    fn record(&mut self, step: &StepReport) -> bool {
+        let reason = step
+            .skip_reason
+            .as_ref()
+            .filter(|_| step.status == StepStatus::Skipped);
+        self.skip_reason = match (std::mem::take(&mut self.skip_reason), reason) {
+            (SkipReason::NoStep, Some(reason)) => SkipReason::One(reason.clone()),
+            (SkipReason::One(seen), Some(reason)) if seen == *reason => SkipReason::One(seen),
+            _ => SkipReason::Not,
+        };
+        self.tally.record(step)
     }
+}
 
-    fn mark_step(&mut self, index: usize) {
-        if self.has_steps.len() <= index {
-            self.has_steps.resize(index + 1, false);
-        }
-        self.has_steps[index] = true;
-    }
+/// Whether the steps of a spec finished so far were all skipped for one
+/// reason (a spec none of whose steps ran says why).
+#[derive(Debug, Default)]
+enum SkipReason {
+    /// No step finished yet.
+    #[default]
+    NoStep,
+    /// Every one was skipped for this.
+    One(String),
+    /// Not every one was skipped, or not for one reason.
+    Not,
 }
 
 /// The human view of a run, for a terminal or a CI log.
@@ -133,6 +164,8 @@ pub struct TerminalReporter {
     exchanges: bool,
     paint: Painter,
     specs: Arc<[SpecInfo]>,
+    /// The widths of each spec's id and kind columns.
+    columns: Vec<(usize, usize)>,
     states: Vec<SpecState>,
     /// Spec indices in the order they started.
     start_order: Vec<usize>,
@@ -170,6 +203,7 @@ impl TerminalReporter {
             opts,
             exchanges: false,
             specs: Vec::new().into(),
+            columns: Vec::new(),
             states: Vec::new(),
             start_order: Vec::new(),
             cursor: None,
@@ -355,8 +389,8 @@ impl TerminalReporter {
             text,
             "{marker} {} {word}  {}: {}  {}",
             self.paint.bold(&info.id),
-            count(report.steps.len(), "step", "steps"),
-            step_counts(&report.steps),
+            count(report.counts.total(), "step", "steps"),
+            step_counts(&report.counts),
             human(report.duration),
         );
         Chunk {
@@ -366,8 +400,9 @@ impl TerminalReporter {
         }
     }
 
-    /// One line: a spec that passed quietly, or one that never ran.
-    fn compact(&self, info: &SpecInfo, report: &SpecReport) -> Chunk {
+    /// One line: a spec that passed quietly, or one that never ran (with
+    /// the reason all its steps were skipped for, if they were for one).
+    fn compact(&self, info: &SpecInfo, report: &SpecReport, reason: Option<&str>) -> Chunk {
         let passed = report.status == SpecStatus::Passed;
         let marker = if passed {
             self.paint.green("✓")
@@ -381,22 +416,15 @@ impl TerminalReporter {
         let tail = if passed {
             format!(
                 "{}  {}",
-                count(report.steps.len(), "step", "steps"),
+                count(report.counts.total(), "step", "steps"),
                 human(report.duration)
             )
         } else {
             // a spec none of whose steps ran for one reason (its directory's
             // setup failed) says why
-            let mut reasons = report.steps.iter().map(|s| {
-                s.skip_reason
-                    .as_deref()
-                    .filter(|_| s.status == StepStatus::Skipped)
-            });
-            match reasons.next().flatten() {
-                Some(reason) if reasons.all(|r| r == Some(reason)) => {
-                    self.paint.dim(&format!("cancelled ({reason})"))
-                }
-                _ => self.paint.dim("cancelled"),
+            match reason {
+                Some(reason) => self.paint.dim(&format!("cancelled ({reason})")),
+                None => self.paint.dim("cancelled"),
             }
         };
         let _ = writeln!(
@@ -421,13 +449,11 @@ impl TerminalReporter {
         retries: &[Retry],
     ) -> Chunk {
         let paint = self.paint;
-        let id_width = info
-            .steps
-            .iter()
-            .map(|s| s.id.chars().count())
-            .filter(|&n| n <= MAX_ID_COLUMN)
-            .max()
-            .unwrap_or(0);
+        let (id_width, kind_width) = self
+            .columns
+            .get(info.index)
+            .copied()
+            .unwrap_or_else(|| columns(info));
         let marker = match step.status {
             StepStatus::Passed => paint.green("✓"),
             StepStatus::Warned => paint.yellow("!"),
@@ -441,12 +467,6 @@ impl TerminalReporter {
             StepStatus::Skipped | StepStatus::Cancelled => paint.dim(&id),
             _ => id,
         };
-        let kind_width = info
-            .steps
-            .iter()
-            .map(|s| s.kind.key().len())
-            .max()
-            .unwrap_or(0);
         let kind = paint.dim(&format!("{:<kind_width$}", step.kind.key()));
         let mut tail = match step.status {
             StepStatus::Skipped => {
@@ -566,26 +586,48 @@ impl TerminalReporter {
     }
 
     /// A whole spec at once (quiet mode, or a spec the run left unfinished).
-    fn spec_block(&self, info: &SpecInfo, report: &SpecReport, retries: &[Retry]) -> Vec<Chunk> {
+    /// A finished spec when not verbose: one line when it passed quietly
+    /// or never ran, else its header, the lines of its steps (`held`, in
+    /// step order) and its footer.
+    fn spec_block(
+        &self,
+        info: &SpecInfo,
+        report: &SpecReport,
+        mut held: Vec<(usize, Chunk)>,
+        (unlisted, first_unlisted): (usize, usize),
+        skip_reason: Option<&str>,
+    ) -> Vec<Chunk> {
         let quiet = report.status == SpecStatus::Passed && report.warnings() == 0;
-        if quiet && !self.opts.verbose {
-            return vec![self.compact(info, report)];
+        if quiet {
+            return vec![self.compact(info, report, None)];
         }
-        let never_ran = report.status == SpecStatus::Cancelled
-            && report
-                .steps
-                .iter()
-                .all(|s| matches!(s.status, StepStatus::Cancelled | StepStatus::Skipped));
+        let never_ran = report.status == SpecStatus::Cancelled && report.counts.ran() == 0;
         if never_ran {
-            return vec![self.compact(info, report)];
+            return vec![self.compact(info, report, skip_reason)];
         }
-        let mut chunks = vec![self.header(info)];
-        chunks.extend(
-            report
-                .steps
-                .iter()
-                .map(|step| self.step_block(info, step, None, retries)),
-        );
+        held.sort_by_key(|(index, _)| *index);
+        let mut chunks = Vec::with_capacity(held.len() + 2);
+        chunks.push(self.header(info));
+        // the count of passed steps not listed stands where the first of them would
+        let at = held.partition_point(|(index, _)| *index < first_unlisted);
+        let after = held.split_off(at);
+        chunks.extend(held.into_iter().map(|(_, chunk)| chunk));
+        if unlisted > 0 {
+            let text = format!(
+                "  {} {}\n",
+                self.paint.green("✓"),
+                self.paint.dim(&format!(
+                    "and {} (`-v` lists every step)",
+                    count(unlisted, "more step that passed", "more steps that passed")
+                ))
+            );
+            chunks.push(Chunk {
+                text,
+                gap_before: false,
+                gap_after: false,
+            });
+        }
+        chunks.extend(after.into_iter().map(|(_, chunk)| chunk));
         chunks.push(self.footer(info, report));
         chunks
     }
@@ -693,34 +735,63 @@ impl TerminalReporter {
         let Some(info) = self.specs.get(spec) else {
             return Ok(());
         };
-        let chunk = match self.states.get(spec) {
-            Some(state) if self.opts.verbose => {
-                Some(self.step_block(info, report, result, &state.retries))
-            }
-            _ => None,
-        };
+        let verbose = self.opts.verbose;
         let Some(state) = self.states.get_mut(spec) else {
             return Ok(());
         };
-        // a step reported again replaces its earlier report (rare: look only then)
-        if state.has_step(report.index) {
-            state.steps.retain(|s| s.index != report.index);
-        }
-        state.mark_step(report.index);
-        state.steps.push(Arc::clone(report));
+        let replaced = state.record(report);
         if state.current.is_some_and(|(step, _)| step == report.index) {
             state.current = None;
         }
-        if let Some(chunk) = chunk {
-            state.chunks.push(chunk);
-            if self.cursor == Some(spec) {
-                self.flush_cursor()?;
+        if !verbose {
+            // a step reported again replaces its earlier lines (rare: look only then)
+            if replaced {
+                let before = state.held.len();
+                state.held.retain(|(index, _)| *index != report.index);
+                if before == state.held.len() {
+                    state.passed_unlisted = state.passed_unlisted.saturating_sub(1);
+                }
             }
+            if report.status == StepStatus::Passed {
+                if state.passed_held >= PASSED_LINES {
+                    if state.passed_unlisted == 0 || report.index < state.first_unlisted {
+                        state.first_unlisted = report.index;
+                    }
+                    state.passed_unlisted += 1;
+                    return Ok(());
+                }
+                state.passed_held += 1;
+            }
+        }
+        let Some(state) = self.states.get(spec) else {
+            return Ok(());
+        };
+        // verbose mode shows the whole result of a step as it finishes;
+        // a failed spec's steps, shown at its end, show what reports keep
+        let result = if verbose { result } else { None };
+        let chunk = self.step_block(info, report, result, &state.retries);
+        let Some(state) = self.states.get_mut(spec) else {
+            return Ok(());
+        };
+        if !verbose {
+            state.held.push((report.index, chunk));
+            return Ok(());
+        }
+        state.chunks.push(chunk);
+        if self.cursor == Some(spec) {
+            self.flush_cursor()?;
         }
         Ok(())
     }
 
-    fn spec_finished(&mut self, spec: usize, report: &SpecReport) -> io::Result<()> {
+    /// A spec is over: `stand_ins` when the run left it unfinished, its
+    /// steps never reported then getting a cancelled line each.
+    fn spec_finished(
+        &mut self,
+        spec: usize,
+        report: &SpecReport,
+        stand_ins: bool,
+    ) -> io::Result<()> {
         let Some(info) = self.specs.get(spec) else {
             return Ok(());
         };
@@ -730,22 +801,47 @@ impl TerminalReporter {
         if state.finished {
             return Ok(());
         }
-        let chunks = if self.opts.verbose {
-            // Steps the runner reported only in the spec report (never
-            // started, so no `StepFinished`) still get their line.
-            let mut chunks: Vec<Chunk> = report
-                .steps
+        let missing: Vec<(usize, Chunk)> = if stand_ins {
+            info.steps
                 .iter()
-                .filter(|step| !state.has_step(step.index))
-                .map(|step| self.step_block(info, step, None, &state.retries))
-                .collect();
-            if !state.started {
-                chunks.insert(0, self.header(info));
-            }
-            chunks.push(self.footer(info, report));
+                .enumerate()
+                .filter(|(index, _)| !state.tally.has(*index))
+                .map(|(index, step)| {
+                    let report = StepReport::not_run(
+                        index,
+                        (step.id.clone(), step.name.clone()),
+                        step.kind,
+                        step.always,
+                        StepStatus::Cancelled,
+                        "the run was interrupted",
+                    );
+                    (index, self.step_block(info, &report, None, &state.retries))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let header = (!state.started).then(|| self.header(info));
+        let footer = self.footer(info, report);
+        let verbose = self.opts.verbose;
+        let Some(state) = self.states.get_mut(spec) else {
+            return Ok(());
+        };
+        let chunks = if verbose {
+            let mut chunks: Vec<Chunk> = header.into_iter().collect();
+            chunks.extend(missing.into_iter().map(|(_, chunk)| chunk));
+            chunks.push(footer);
             chunks
         } else {
-            self.spec_block(info, report, &state.retries)
+            // steps that never ran were not all skipped for one reason
+            let reason = match &state.skip_reason {
+                SkipReason::One(reason) if missing.is_empty() => Some(reason.clone()),
+                _ => None,
+            };
+            let mut held = std::mem::take(&mut state.held);
+            held.extend(missing);
+            let unlisted = (state.passed_unlisted, state.first_unlisted);
+            self.spec_block(info, report, held, unlisted, reason.as_deref())
         };
         let Some(state) = self.states.get_mut(spec) else {
             return Ok(());
@@ -753,10 +849,12 @@ impl TerminalReporter {
         state.finished = true;
         state.status = Some(report.status);
         state.current = None;
-        // kept only to report a spec the run never finished
-        state.steps = Vec::new();
-        state.has_steps = Vec::new();
-        if self.opts.verbose {
+        state.held = Vec::new();
+        state.passed_held = 0;
+        state.passed_unlisted = 0;
+        state.first_unlisted = 0;
+        state.tally = StepTally::default();
+        if verbose {
             state.chunks.extend(chunks);
             if !state.started {
                 state.started = true;
@@ -786,8 +884,8 @@ impl TerminalReporter {
             let (Some(info), Some(state)) = (self.specs.get(index), self.states.get(index)) else {
                 continue;
             };
-            let report = cancelled_report(info, &state.steps);
-            self.spec_finished(index, &report)?;
+            let report = cancelled_report(info, &state.tally);
+            self.spec_finished(index, &report, true)?;
         }
         // Whatever verbose mode still holds back.
         let pending: Vec<usize> = self.start_order.clone();
@@ -804,7 +902,15 @@ impl Reporter for TerminalReporter {
         match event {
             RunEvent::RunStarted { specs } => {
                 self.specs = Arc::clone(specs);
-                self.states = specs.iter().map(|_| SpecState::default()).collect();
+                // measured once: a step's lines are rendered as it finishes
+                self.columns = specs.iter().map(columns).collect();
+                self.states = specs
+                    .iter()
+                    .map(|info| SpecState {
+                        tally: StepTally::for_steps(info.steps.len()),
+                        ..SpecState::default()
+                    })
+                    .collect();
             }
             RunEvent::SpecStarted { spec } => self.spec_started(*spec)?,
             RunEvent::StepStarted {
@@ -872,7 +978,7 @@ impl Reporter for TerminalReporter {
                 report,
                 result,
             } => self.step_finished(*spec, report, result.as_deref())?,
-            RunEvent::SpecFinished { spec, report } => self.spec_finished(*spec, report)?,
+            RunEvent::SpecFinished { spec, report } => self.spec_finished(*spec, report, false)?,
             RunEvent::RunFinished { report } => {
                 self.flush_unfinished()?;
                 let chunk = self.summary(report);
@@ -889,6 +995,25 @@ impl Reporter for TerminalReporter {
         self.clear_live()?;
         self.out.flush()
     }
+}
+
+/// The widths of a spec's step id column (ids longer than
+/// [`MAX_ID_COLUMN`] overflow it) and kind column.
+fn columns(info: &SpecInfo) -> (usize, usize) {
+    let id = info
+        .steps
+        .iter()
+        .map(|s| s.id.chars().count())
+        .filter(|&n| n <= MAX_ID_COLUMN)
+        .max()
+        .unwrap_or(0);
+    let kind = info
+        .steps
+        .iter()
+        .map(|s| s.kind.key().len())
+        .max()
+        .unwrap_or(0);
+    (id, kind)
 }
 
 /// What an `http`, `sse` or `ws` step sent and received, as its result

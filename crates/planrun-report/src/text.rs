@@ -5,10 +5,11 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use miette::Severity;
-use planrun_runner::events::{ExpectationOutcome, RunSummary, SpecInfo, StepReport, StepStatus};
+use planrun_runner::events::{
+    ExpectationOutcome, RunSummary, SpecInfo, StepCounts, StepReport, StepStatus,
+};
 use planrun_spec::duration::human;
 use planrun_spec::source::SourceFile;
 use serde_json::Value;
@@ -432,17 +433,8 @@ fn summarize_field(value: &Value) -> String {
     }
 }
 
-/// Steps that passed (warnings included) and the number of steps.
-pub(crate) fn steps_passed(steps: &[Arc<StepReport>]) -> (usize, usize) {
-    let passed = steps
-        .iter()
-        .filter(|s| matches!(s.status, StepStatus::Passed | StepStatus::Warned))
-        .count();
-    (passed, steps.len())
-}
-
 /// `1 passed, 1 failed, 1 skipped`: the non-zero step counts in a fixed order.
-pub(crate) fn step_counts(steps: &[Arc<StepReport>]) -> String {
+pub(crate) fn step_counts(counts: &StepCounts) -> String {
     const ORDER: [StepStatus; 6] = [
         StepStatus::Passed,
         StepStatus::Warned,
@@ -454,7 +446,7 @@ pub(crate) fn step_counts(steps: &[Arc<StepReport>]) -> String {
     let parts: Vec<String> = ORDER
         .iter()
         .filter_map(|status| {
-            let n = steps.iter().filter(|s| s.status == *status).count();
+            let n = counts.of(*status);
             // the other words are participles: `2 failed`, but `2 errors`
             (n > 0).then(|| match status {
                 StepStatus::Errored => count(n, "error", "errors"),

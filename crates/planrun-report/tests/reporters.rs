@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use planrun_report::{
-    JsonReporter, JunitReporter, MarkdownReporter, Reporter, TerminalOptions, TerminalReporter,
-    redact_for_snapshot, render_failure,
+    FileFormat, FileReports, JsonReporter, JunitReporter, MarkdownReporter, Reporter,
+    TerminalOptions, TerminalReporter, redact_for_snapshot, render_failure,
 };
 use planrun_runner::events::{
     Evidence, ExpectationOutcome, RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus,
-    StepFailure, StepInfo, StepReport, StepStatus,
+    StepCounts, StepFailure, StepInfo, StepReport, StepStatus, StepTally,
 };
 use planrun_runner::executor::StepErrorKind;
 use planrun_spec::model::{Priority, StepKind};
@@ -287,6 +287,15 @@ fn health_steps() -> Vec<Arc<StepReport>> {
     ]
 }
 
+/// How `steps` ended, counted as the runner does.
+fn counts(steps: &[Arc<StepReport>]) -> StepCounts {
+    let mut tally = StepTally::default();
+    for step in steps {
+        tally.record(step);
+    }
+    tally.counts()
+}
+
 /// A whole run: TC-001 passes, TC-003 fails (a failed expectation after a
 /// retry, a warning, an errored step, a skipped step).
 fn run_events() -> Vec<RunEvent> {
@@ -316,7 +325,7 @@ fn run_events() -> Vec<RunEvent> {
             id: "TC-001".to_owned(),
             status: SpecStatus::Passed,
             duration: Duration::from_millis(57),
-            steps: login,
+            counts: counts(&login),
             error: None,
         },
     });
@@ -363,7 +372,7 @@ fn run_events() -> Vec<RunEvent> {
             id: "TC-003".to_owned(),
             status: SpecStatus::Failed,
             duration: Duration::from_millis(1268),
-            steps: health,
+            counts: counts(&health),
             error: None,
         },
     });
@@ -571,7 +580,7 @@ fn terminal_never_interleaves_concurrent_specs() {
                 id: "TC-001".to_owned(),
                 status: SpecStatus::Passed,
                 duration: Duration::from_millis(57),
-                steps: login,
+                counts: counts(&login),
                 error: None,
             },
         },
@@ -751,22 +760,42 @@ fn terminal_shows_warnings_and_quiets_specs_that_never_ran() {
     health.truncate(2);
     Arc::make_mut(&mut health[1]).status = StepStatus::Warned;
     Arc::make_mut(&mut health[1]).expectations.remove(0);
-    let events = vec![
+    let mut events = vec![
         RunEvent::RunStarted {
             specs: specs().into(),
         },
         RunEvent::SpecStarted { spec: 1 },
-        RunEvent::SpecFinished {
-            spec: 1,
-            report: SpecReport {
-                index: 1,
-                id: "TC-003".to_owned(),
-                status: SpecStatus::Passed,
-                duration: Duration::from_millis(40),
-                steps: health,
-                error: None,
-            },
+    ];
+    events.extend(health.iter().map(|report| RunEvent::StepFinished {
+        spec: 1,
+        report: report.clone(),
+        result: None,
+    }));
+    events.push(RunEvent::SpecFinished {
+        spec: 1,
+        report: SpecReport {
+            index: 1,
+            id: "TC-003".to_owned(),
+            status: SpecStatus::Passed,
+            duration: Duration::from_millis(40),
+            counts: counts(&health),
+            error: None,
         },
+    });
+    let cancelled: Vec<Arc<StepReport>> = login_steps()
+        .into_iter()
+        .map(|s| {
+            let mut s = StepReport::clone(&s);
+            s.status = StepStatus::Cancelled;
+            Arc::new(s)
+        })
+        .collect();
+    events.extend(cancelled.iter().map(|report| RunEvent::StepFinished {
+        spec: 0,
+        report: report.clone(),
+        result: None,
+    }));
+    events.extend([
         RunEvent::SpecFinished {
             spec: 0,
             report: SpecReport {
@@ -774,14 +803,7 @@ fn terminal_shows_warnings_and_quiets_specs_that_never_ran() {
                 id: "TC-001".to_owned(),
                 status: SpecStatus::Cancelled,
                 duration: Duration::ZERO,
-                steps: login_steps()
-                    .into_iter()
-                    .map(|s| {
-                        let mut s = StepReport::clone(&s);
-                        s.status = StepStatus::Cancelled;
-                        Arc::new(s)
-                    })
-                    .collect(),
+                counts: counts(&cancelled),
                 error: None,
             },
         },
@@ -795,7 +817,7 @@ fn terminal_shows_warnings_and_quiets_specs_that_never_ran() {
                 ..RunSummary::default()
             },
         },
-    ];
+    ]);
     let out = redact_for_snapshot(&terminal(&events, plain(false)));
     assert!(out.contains("  ! health   http  [duration]"), "{out}");
     assert!(
@@ -822,7 +844,6 @@ fn reporters_say_when_planrun_itself_failed() {
         .map(|mut event| {
             let reports: Vec<&mut Arc<StepReport>> = match &mut event {
                 RunEvent::StepFinished { report, .. } => vec![report],
-                RunEvent::SpecFinished { report, .. } => report.steps.iter_mut().collect(),
                 _ => Vec::new(),
             };
             for report in reports {
@@ -945,7 +966,7 @@ fn evidence_events() -> Vec<RunEvent> {
             id: "TC-007".to_owned(),
             status: SpecStatus::Failed,
             duration: Duration::from_millis(1130),
-            steps,
+            counts: counts(&steps),
             error: None,
         },
     });
@@ -1009,7 +1030,11 @@ fn counts_agree_with_their_nouns() {
         .map(|mut event| {
             match &mut event {
                 RunEvent::StepFinished { report, .. } => errored(report),
-                RunEvent::SpecFinished { report, .. } => report.steps.iter_mut().for_each(errored),
+                // cleanup: skipped before, an error now
+                RunEvent::SpecFinished { report, .. } if report.id == "TC-003" => {
+                    report.counts.skipped -= 1;
+                    report.counts.errored += 1;
+                }
                 _ => {}
             }
             event
@@ -1133,7 +1158,7 @@ fn repeat_events() -> Vec<RunEvent> {
             id: "TC-REP".to_owned(),
             status: SpecStatus::Failed,
             duration: Duration::from_millis(1240),
-            steps,
+            counts: counts(&steps),
             error: None,
         },
     });
@@ -1233,12 +1258,13 @@ fn spec_reports_read_back_whole() {
         first_warning: None,
     });
     repeated.always = true;
+    let steps = vec![Arc::new(failed), Arc::new(repeated)];
     let report = SpecReport {
         index: 0,
         id: String::from("TC-001"),
         status: SpecStatus::Failed,
         duration: Duration::from_micros(123_456),
-        steps: vec![Arc::new(failed), Arc::new(repeated)],
+        counts: counts(&steps),
         error: Some(String::from(
             "the spec did not finish within its time limit of 1s",
         )),
@@ -1254,21 +1280,28 @@ fn spec_reports_read_back_whole() {
             step_info("each", StepKind::Exec),
         ],
     );
-    let events = vec![
+    let mut events = vec![
         RunEvent::RunStarted {
             specs: vec![info].into(),
         },
         RunEvent::SpecStarted { spec: 0 },
-        RunEvent::SpecFinished {
-            spec: 0,
-            report: report.clone(),
-        },
     ];
+    events.extend(steps.iter().map(|step| RunEvent::StepFinished {
+        spec: 0,
+        report: Arc::clone(step),
+        result: None,
+    }));
+    events.push(RunEvent::SpecFinished {
+        spec: 0,
+        report: report.clone(),
+    });
     let mut json_reporter = JsonReporter::with_writer(Box::new(io::sink()));
     feed(&mut json_reporter, &events);
     let document: serde_json::Value =
         serde_json::from_str(&json_reporter.render().expect("render")).expect("JSON");
+    // the runner's report, with its steps' reports as they came
     let mut expected = serde_json::to_value(&report).expect("serialize");
+    expected["steps"] = serde_json::to_value(&steps).expect("serialize");
     let mut got = document["specs"][0]["report"].clone();
     // the JSON report adds lines and columns to spans: compare offsets only
     fn strip(v: &mut serde_json::Value) {
@@ -1286,4 +1319,110 @@ fn spec_reports_read_back_whole() {
     strip(&mut got);
     strip(&mut expected);
     assert_eq!(got, expected);
+}
+
+#[test]
+fn a_failed_spec_of_many_steps_lists_its_first_passed_steps_and_counts_the_rest() {
+    // 206 steps: the 101st fails; 200 of the others are listed, five counted
+    let ids: Vec<String> = (0..206).map(|i| format!("s{i}")).collect();
+    let info = spec_info(
+        0,
+        "TC-MANY",
+        "Many steps",
+        "many.toml",
+        "id = \"TC-MANY\"\n",
+        ids.iter().map(|id| step_info(id, StepKind::Wait)).collect(),
+    );
+    let steps: Vec<Arc<StepReport>> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let status = if i == 100 {
+                StepStatus::Failed
+            } else {
+                StepStatus::Passed
+            };
+            Arc::new(step(i, id, StepKind::Wait, status, 0, 1))
+        })
+        .collect();
+    let mut events = vec![
+        RunEvent::RunStarted {
+            specs: vec![info].into(),
+        },
+        RunEvent::SpecStarted { spec: 0 },
+    ];
+    events.extend(steps.iter().map(|report| RunEvent::StepFinished {
+        spec: 0,
+        report: Arc::clone(report),
+        result: None,
+    }));
+    events.push(RunEvent::SpecFinished {
+        spec: 0,
+        report: SpecReport {
+            index: 0,
+            id: "TC-MANY".to_owned(),
+            status: SpecStatus::Failed,
+            duration: Duration::from_millis(206),
+            counts: counts(&steps),
+            error: None,
+        },
+    });
+    let out = terminal(&events, plain(false));
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("`{needle}` is shown:\n{out}"))
+    };
+    assert!(at("  ✓ s99 ") < at("  ✗ s100 "), "{out}");
+    assert!(at("  ✗ s100 ") < at("  ✓ s200 "), "{out}");
+    assert!(
+        at("  ✓ s200 ") < at("  ✓ and 5 more steps that passed (`-v` lists every step)"),
+        "{out}"
+    );
+    assert!(!out.contains("s201"), "{out}");
+    assert!(
+        out.contains("✗ TC-MANY failed  206 steps: 205 passed, 1 failed"),
+        "{out}"
+    );
+    // verbose mode lists every step as it finishes
+    let out = terminal(&events, plain(true));
+    assert!(out.contains("  ✓ s205 "), "{out}");
+    assert!(!out.contains("more steps that passed"), "{out}");
+}
+
+#[test]
+fn file_reports_write_what_each_reporter_writes_from_one_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files = FileReports::new();
+    files.add(FileFormat::Junit, dir.path().join("out/r.xml"));
+    files.add(FileFormat::Json, dir.path().join("out/r.json"));
+    files.add(FileFormat::Markdown, dir.path().join("out/r.md"));
+    feed(&mut files, &run_events());
+    let read = |name: &str| {
+        redact_for_snapshot(
+            &std::fs::read_to_string(dir.path().join("out").join(name)).expect("a report"),
+        )
+    };
+    assert_eq!(read("r.xml"), redact_for_snapshot(&junit(&run_events())));
+    let mut json = JsonReporter::with_writer(Box::new(io::sink()));
+    feed(&mut json, &run_events());
+    assert_eq!(
+        read("r.json"),
+        redact_for_snapshot(&json.render().expect("render"))
+    );
+    let mut markdown = MarkdownReporter::with_writer(Box::new(io::sink()));
+    feed(&mut markdown, &run_events());
+    assert_eq!(read("r.md"), redact_for_snapshot(&markdown.render()));
+
+    // a file that cannot be written does not cost the others, and is named
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, "a file, not a directory").expect("write");
+    let mut files = FileReports::new();
+    files.add(FileFormat::Json, blocked.join("r.json"));
+    files.add(FileFormat::Junit, dir.path().join("again/r.xml"));
+    for event in &run_events() {
+        files.on_event(event).expect("collecting succeeds");
+    }
+    let error = files.finish().expect_err("the JSON file cannot be written");
+    assert!(error.to_string().contains("blocked/r.json"), "{error}");
+    assert!(dir.path().join("again/r.xml").exists());
 }

@@ -323,6 +323,23 @@ impl StepReport {
         }
     }
 
+    /// Non-blocking expectations that did not hold (a repeated step counts
+    /// its iterations that warned).
+    pub fn warnings(&self) -> usize {
+        if let Some(iterations) = &self.iterations {
+            return iterations.warned;
+        }
+        self.expectations
+            .iter()
+            .filter(|e| !e.blocking && !e.passed)
+            .count()
+    }
+
+    /// Whether the step failed because planrun itself did.
+    pub fn is_internal_error(&self) -> bool {
+        self.error.as_ref().is_some_and(StepFailure::is_internal)
+    }
+
     /// The longest string a brief result keeps.
     pub const BRIEF_STRING: usize = 256;
 
@@ -476,8 +493,10 @@ pub struct SpecReport {
     /// Wall time.
     #[serde(with = "millis")]
     pub duration: Duration,
-    /// Steps in spec order.
-    pub steps: Vec<Arc<StepReport>>,
+    /// How its steps ended, counted. The steps' own reports came with
+    /// `StepFinished`, one at a time: a spec report never holds them, so
+    /// what it weighs does not grow with the spec.
+    pub counts: StepCounts,
     /// A failure of the spec as a whole (its time limit, a variable that did not render).
     pub error: Option<String>,
 }
@@ -485,27 +504,161 @@ pub struct SpecReport {
 impl SpecReport {
     /// Steps that failed because planrun itself did.
     pub fn internal_errors(&self) -> usize {
-        self.steps
-            .iter()
-            .filter(|s| s.error.as_ref().is_some_and(StepFailure::is_internal))
-            .count()
+        self.counts.internal_errors
     }
 
     /// Non-blocking expectations that did not hold (a repeated step counts
     /// its iterations that warned).
     pub fn warnings(&self) -> usize {
-        self.steps
-            .iter()
-            .map(|s| {
-                if let Some(iterations) = &s.iterations {
-                    return iterations.warned;
-                }
-                s.expectations
-                    .iter()
-                    .filter(|e| !e.blocking && !e.passed)
-                    .count()
-            })
-            .sum()
+        self.counts.warnings
+    }
+}
+
+/// How the steps of a spec ended, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepCounts {
+    /// Steps that passed.
+    pub passed: usize,
+    /// Steps that warned.
+    pub warned: usize,
+    /// Steps that failed.
+    pub failed: usize,
+    /// Steps that could not be performed.
+    pub errored: usize,
+    /// Steps skipped.
+    pub skipped: usize,
+    /// Steps cancelled.
+    pub cancelled: usize,
+    /// Non-blocking expectations that did not hold.
+    pub warnings: usize,
+    /// Steps that failed because planrun itself did.
+    pub internal_errors: usize,
+}
+
+impl StepCounts {
+    /// Every step counted.
+    pub fn total(&self) -> usize {
+        self.passed + self.warned + self.failed + self.errored + self.skipped + self.cancelled
+    }
+
+    /// The steps that ended with `status`.
+    pub fn of(&self, status: StepStatus) -> usize {
+        match status {
+            StepStatus::Passed => self.passed,
+            StepStatus::Warned => self.warned,
+            StepStatus::Failed => self.failed,
+            StepStatus::Errored => self.errored,
+            StepStatus::Skipped => self.skipped,
+            StepStatus::Cancelled => self.cancelled,
+        }
+    }
+
+    /// The steps that count against the spec.
+    pub fn failures(&self) -> usize {
+        self.failed + self.errored
+    }
+
+    /// The steps that ran (not skipped, not cancelled).
+    pub fn ran(&self) -> usize {
+        self.passed + self.warned + self.failed + self.errored
+    }
+
+    fn slot(&mut self, status: StepStatus) -> &mut usize {
+        match status {
+            StepStatus::Passed => &mut self.passed,
+            StepStatus::Warned => &mut self.warned,
+            StepStatus::Failed => &mut self.failed,
+            StepStatus::Errored => &mut self.errored,
+            StepStatus::Skipped => &mut self.skipped,
+            StepStatus::Cancelled => &mut self.cancelled,
+        }
+    }
+
+    fn add(&mut self, mark: Mark) {
+        *self.slot(mark.status) += 1;
+        self.warnings += mark.warnings as usize;
+        self.internal_errors += usize::from(mark.internal);
+    }
+
+    fn remove(&mut self, mark: Mark) {
+        let slot = self.slot(mark.status);
+        *slot = slot.saturating_sub(1);
+        self.warnings = self.warnings.saturating_sub(mark.warnings as usize);
+        self.internal_errors = self
+            .internal_errors
+            .saturating_sub(usize::from(mark.internal));
+    }
+}
+
+/// What a tally keeps of one step: a few bytes, whatever its report.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    status: StepStatus,
+    warnings: u32,
+    internal: bool,
+}
+
+/// The counts of a spec's steps as their reports arrive, a step reported
+/// again replacing what it counted before; it keeps a few bytes a step,
+/// never the reports.
+#[derive(Debug, Clone, Default)]
+pub struct StepTally {
+    counts: StepCounts,
+    marks: Vec<Option<Mark>>,
+    /// The latest end of a step, from the spec's start.
+    ended: Duration,
+}
+
+impl StepTally {
+    /// A tally for a spec of `steps` steps, its room taken at once.
+    pub fn for_steps(steps: usize) -> Self {
+        Self {
+            marks: vec![None; steps],
+            ..Self::default()
+        }
+    }
+
+    /// Counts `step`; `true` when it replaced an earlier report of it.
+    pub fn record(&mut self, step: &StepReport) -> bool {
+        let mark = Mark {
+            status: step.status,
+            warnings: u32::try_from(step.warnings()).unwrap_or(u32::MAX),
+            internal: step.is_internal_error(),
+        };
+        if self.marks.len() <= step.index {
+            self.marks.resize(step.index + 1, None);
+        }
+        let replaced = self.marks[step.index].replace(mark);
+        if let Some(old) = replaced {
+            self.counts.remove(old);
+        }
+        self.counts.add(mark);
+        self.ended = self.ended.max(step.started + step.duration);
+        replaced.is_some()
+    }
+
+    /// Whether step `index` was counted.
+    pub fn has(&self, index: usize) -> bool {
+        self.marks.get(index).is_some_and(Option::is_some)
+    }
+
+    /// How the steps counted ended.
+    pub fn counts(&self) -> StepCounts {
+        self.counts
+    }
+
+    /// The counts of a spec of `steps` steps cut short: the steps not
+    /// counted as cancelled.
+    pub fn cut_short(&self, steps: usize) -> StepCounts {
+        let mut counts = self.counts;
+        let seen = self.marks.iter().take(steps).flatten().count();
+        counts.cancelled += steps.saturating_sub(seen);
+        counts
+    }
+
+    /// The latest end of a step counted, from the spec's start.
+    pub fn ended(&self) -> Duration {
+        self.ended
     }
 }
 

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use miette::{GraphicalReportHandler, GraphicalTheme};
-use planrun_report::{
-    JsonReporter, JunitReporter, MarkdownReporter, Reporter, TerminalOptions, TerminalReporter,
-};
+use planrun_report::{FileFormat, FileReports, Reporter, TerminalOptions, TerminalReporter};
 use planrun_runner::events::RunEvent;
 use planrun_runner::executor::Registry;
 use planrun_runner::leftovers;
@@ -942,28 +940,32 @@ async fn run(args: RunArgs) -> u8 {
         )
         .show_exchanges(args.verbose > 1),
     )];
+    // the files share one record of the run: each step's report is kept once
+    let mut files = FileReports::new();
     for spec in &args.reports {
         let Some((kind, path)) = spec.split_once('=') else {
             eprintln!("error: `--report {spec}` is not KIND=PATH (kinds: junit, json, markdown)");
             return exit::INVALID;
         };
         let path = PathBuf::from(path);
-        let reporter: Box<dyn Reporter> = match kind {
-            "junit" => Box::new(JunitReporter::new(path)),
-            "json" => Box::new(JsonReporter::new(path)),
+        match kind {
+            "junit" => files.add(FileFormat::Junit, path),
+            "json" => files.add(FileFormat::Json, path),
             // the CI job summary file is appended to, as GitHub expects
             "markdown" | "md"
                 if std::env::var_os("GITHUB_STEP_SUMMARY").is_some_and(|p| path == p) =>
             {
-                Box::new(MarkdownReporter::appending(path))
+                files.add_appending_markdown(path);
             }
-            "markdown" | "md" => Box::new(MarkdownReporter::new(path)),
+            "markdown" | "md" => files.add(FileFormat::Markdown, path),
             other => {
                 eprintln!("error: unknown report kind `{other}` (kinds: junit, json, markdown)");
                 return exit::INVALID;
             }
-        };
-        reporters.push(reporter);
+        }
+    }
+    if !files.is_empty() {
+        reporters.push(Box::new(files));
     }
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
@@ -971,14 +973,21 @@ async fn run(args: RunArgs) -> u8 {
     // woken once per event, which costs more than the writes themselves
     let reporting = tokio::spawn(async move {
         let mut failed = false;
-        while let Some(event) = rx.recv().await {
-            for r in &mut reporters {
-                if let Err(e) = r.on_event(&event)
-                    && e.kind() != std::io::ErrorKind::BrokenPipe
-                {
-                    eprintln!("error: a reporter failed: {e}");
-                    failed = true;
+        while let Some(first) = rx.recv().await {
+            // a turn of this task takes every event queued, not a share of
+            // them: the runner's turns send several per step, and what is
+            // queued must not grow with the run
+            let mut next = Some(first);
+            while let Some(event) = next {
+                for r in &mut reporters {
+                    if let Err(e) = r.on_event(&event)
+                        && e.kind() != std::io::ErrorKind::BrokenPipe
+                    {
+                        eprintln!("error: a reporter failed: {e}");
+                        failed = true;
+                    }
                 }
+                next = rx.try_recv().ok();
             }
         }
         for r in &mut reporters {

@@ -34,8 +34,8 @@ pub use self::specs::{Specs, Unplanned};
 use self::vars::resolve_vars;
 use self::walk::{SpecRun, State};
 use crate::events::{
-    RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepFailure, StepInfo, StepReport,
-    StepStatus,
+    RunEvent, RunSummary, SpecInfo, SpecReport, SpecStatus, StepCounts, StepFailure, StepInfo,
+    StepReport, StepStatus, StepTally,
 };
 use crate::executor::{Registry, SpecContext, StepError};
 use crate::redact::Redactor;
@@ -363,7 +363,7 @@ impl Runner {
                 redactor: Redactor::default(),
                 statuses: vec![None; spec.steps.len()],
                 blocked: vec![false; spec.steps.len()],
-                reports: Vec::new(),
+                tally: StepTally::for_steps(spec.steps.len()),
             },
             stop: cancel.clone(),
         };
@@ -432,9 +432,8 @@ impl Runner {
             }
         }
         ctx.cleanup().await;
-        let mut steps = std::mem::take(&mut run.state.reports);
-        steps.sort_by_key(|s| s.index);
-        let failed = steps.iter().any(|s| s.status.is_failure()) || error.is_some();
+        let counts = run.state.tally.counts();
+        let failed = counts.failures() > 0 || error.is_some();
         let status = if cancel.is_cancelled() && !failed {
             SpecStatus::Cancelled
         } else if failed || run.stop.is_cancelled() {
@@ -447,7 +446,7 @@ impl Runner {
             id: spec.id.clone(),
             status,
             duration: started.elapsed(),
-            steps,
+            counts,
             error: error.map(|e| run.state.redactor.text(&e)),
         };
         let _ = events.send(RunEvent::SpecFinished {
@@ -473,7 +472,7 @@ fn no_plan(
         id: unplanned.id,
         status,
         duration: Duration::ZERO,
-        steps: Vec::new(),
+        counts: StepCounts::default(),
         error,
     };
     let _ = events.send(RunEvent::SpecFinished {
@@ -527,16 +526,13 @@ fn skipped_plan(
     events: &UnboundedSender<RunEvent>,
 ) -> SpecReport {
     let _ = events.send(RunEvent::SpecStarted { spec: index });
-    let steps: Vec<Arc<StepReport>> = plan
-        .spec
-        .steps
-        .iter()
-        .map(|step| Arc::new(not_run(step, StepStatus::Skipped, reason)))
-        .collect();
-    for report in &steps {
+    let mut tally = StepTally::default();
+    for step in &plan.spec.steps {
+        let report = not_run(step, StepStatus::Skipped, reason);
+        tally.record(&report);
         let _ = events.send(RunEvent::StepFinished {
             spec: index,
-            report: Arc::clone(report),
+            report: Arc::new(report),
             result: None,
         });
     }
@@ -545,7 +541,7 @@ fn skipped_plan(
         id: plan.spec.id.clone(),
         status: SpecStatus::Cancelled,
         duration: Duration::ZERO,
-        steps,
+        counts: tally.counts(),
         error: None,
     };
     let _ = events.send(RunEvent::SpecFinished {

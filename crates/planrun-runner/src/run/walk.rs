@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 
 use super::attempt::{Attempted, Found};
 use super::{Cancel, Env, not_run};
-use crate::events::{RunEvent, StepReport, StepStatus};
+use crate::events::{RunEvent, StepReport, StepStatus, StepTally};
 use crate::redact::Redactor;
 use crate::render::Scope;
 
@@ -33,7 +33,8 @@ pub(super) struct State {
     pub(super) statuses: Vec<Option<StepStatus>>,
     /// Steps not run because a need failed (their dependents are not run either).
     pub(super) blocked: Vec<bool>,
-    pub(super) reports: Vec<Arc<StepReport>>,
+    /// How the finished steps ended (their reports went out as events).
+    pub(super) tally: StepTally,
 }
 
 impl SpecRun<'_> {
@@ -76,6 +77,7 @@ impl SpecRun<'_> {
                         &Found::default(),
                     );
                     release(i, &mut waiting, &mut ready);
+                    let_reporters_in().await;
                     continue;
                 }
                 in_flight.insert(i);
@@ -97,6 +99,7 @@ impl SpecRun<'_> {
                     in_flight.remove(&i);
                     self.state.finish(env, done.report, done.captures, &done.found);
                     release(i, &mut waiting, &mut ready);
+                    let_reporters_in().await;
                 }
                 () = stop.cancelled(), if !stopped => {
                     // running steps are dropped (their futures cancelled)
@@ -111,6 +114,15 @@ impl SpecRun<'_> {
             }
         }
     }
+}
+
+/// Gives way now and then, so that steps that finish at once (a pause of
+/// no length, a skipped step) cannot keep the reporters from the events
+/// they send: the events of a step finished wait for them, not those of a
+/// whole spec. It yields once the task's share of the scheduler's time is
+/// used up, not every time.
+async fn let_reporters_in() {
+    tokio::task::coop::consume_budget().await;
 }
 
 impl State {
@@ -185,12 +197,11 @@ impl State {
             }
             _ => None,
         };
-        let report = Arc::new(report);
+        self.tally.record(&report);
         let _ = env.events.send(RunEvent::StepFinished {
             spec: env.index,
-            report: Arc::clone(&report),
+            report: Arc::new(report),
             result,
         });
-        self.reports.push(report);
     }
 }
