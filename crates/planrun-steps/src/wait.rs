@@ -54,7 +54,11 @@ async fn run(input: StepInput<'_>) -> Result<serde_json::Value, StepError> {
     let config = crate::util::config::<Wait>(input.config)?;
     let started = Instant::now();
     let attempts = if let Some(Dur(pause)) = config.duration {
-        tokio::time::sleep(pause).await;
+        // a pause of no length is none: the timer would still wait for its
+        // next tick (a millisecond)
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
         0
     } else {
         let target = match (config.tcp, config.http) {

@@ -1,6 +1,7 @@
 //! What a long run holds: hundreds of specs, all three file reporters on,
 //! and a peak resident size that does not grow with the number of specs;
-//! and what planning one spec of many steps holds, read a step at a time.
+//! what planning one spec of many steps holds, read a step at a time; and
+//! what running it holds, its steps' reports passed on as they finish.
 //!
 //! The binary's peak is read from the kernel (the resource usage of a
 //! waited-for child), so the check is on memory really held, not on what
@@ -74,8 +75,7 @@ fn a_long_run_of_many_specs_stays_small() {
         &[
             "run",
             "specs",
-            // eight specs at a time: a pause of no length still waits for
-            // the timer's next tick
+            // eight specs at a time
             "-j",
             "8",
             "--report",
@@ -180,4 +180,85 @@ fn one_spec_of_many_steps_is_read_a_step_at_a_time() {
     assert!(steps[..1_200].iter().all(|s| s["status"] == "passed"));
     assert_eq!(steps[1_200]["status"], "failed");
     assert_eq!(steps[1_200]["expectations"][0]["span"]["line"], last_line);
+}
+
+#[test]
+fn one_spec_of_many_steps_runs_without_keeping_its_steps_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 20,000 steps that pass at once, then one that fails: the runner, the
+    // terminal and the file reports each kept every step's report, and the
+    // events of steps that finish at once piled up waiting for the reporters
+    let mut text = String::from("id = \"LONG\"\n");
+    for i in 0..20_000 {
+        let _ = write!(
+            text,
+            "[[steps]]\nid = \"pause-{i}\"\nwait = \"0s\"\nexpect.ready = true\nexpect.attempts = 0\n"
+        );
+    }
+    text.push_str("[[steps]]\nid = \"last\"\nexec = { cmd = [\"echo\", \"hello\"] }\nexpect.stdout = { contains = \"no such thing\" }\n");
+    std::fs::write(dir.path().join("long.toml"), &text).expect("write");
+    let (code, mib) = peak_of(
+        &[
+            "run",
+            "long.toml",
+            "--report",
+            "json=out/r.json",
+            "--report",
+            "junit=out/r.xml",
+            "--report",
+            "markdown=out/r.md",
+        ],
+        dir.path(),
+    );
+    let stderr = std::fs::read_to_string(dir.path().join("planrun.stderr")).unwrap_or_default();
+    assert_eq!(code, 1, "the last step fails: {}", tail(&stderr));
+    eprintln!("run peak: {mib} MiB");
+
+    // the terminal lists the first passed steps, counts the others where
+    // they stand, and shows the failure with its evidence
+    assert!(stderr.contains("  ✓ pause-199 "), "{}", tail(&stderr));
+    assert!(!stderr.contains("pause-200 "), "{}", tail(&stderr));
+    let unlisted = stderr
+        .find("  ✓ and 19800 more steps that passed (`-v` lists every step)\n")
+        .expect("the passed steps not listed are counted");
+    let failed = stderr.find("  ✗ last").expect("the failed step is shown");
+    assert!(unlisted < failed, "{}", tail(&stderr));
+    assert!(stderr.contains("hello"), "{}", tail(&stderr));
+    assert!(
+        stderr.contains("✗ LONG failed  20001 steps: 20000 passed, 1 failed"),
+        "{}",
+        tail(&stderr)
+    );
+
+    // every file report has every step
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/r.json")).expect("the JSON report"),
+    )
+    .expect("JSON");
+    let report = &json["specs"][0]["report"];
+    let steps = report["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 20_001);
+    assert!(steps[..20_000].iter().all(|s| s["status"] == "passed"));
+    assert_eq!(steps[20_000]["status"], "failed");
+    assert_eq!(report["counts"]["passed"], 20_000);
+    assert_eq!(report["counts"]["failed"], 1);
+    let junit = std::fs::read_to_string(dir.path().join("out/r.xml")).expect("the JUnit report");
+    assert_eq!(junit.matches("<testcase ").count(), 20_001);
+    assert!(
+        junit.contains(
+            "<testsuite name=\"LONG\" tests=\"20001\" skipped=\"0\" errors=\"0\" failures=\"1\""
+        ),
+        "{junit:.400}"
+    );
+    let markdown = std::fs::read_to_string(dir.path().join("out/r.md")).expect("markdown");
+    assert!(markdown.contains("| 20000/20001 |"), "{markdown:.400}");
+    assert!(
+        markdown.contains("#### ✗ `last` (exec) failed"),
+        "{markdown:.800}"
+    );
+
+    assert!(
+        mib < LIMIT_MIB,
+        "a run of one spec of 20,001 steps peaked at {mib} MiB (limit {LIMIT_MIB} MiB)"
+    );
 }
