@@ -133,6 +133,15 @@ pub trait StepExecutor: Send + Sync + 'static {
         &'a self,
         input: StepInput<'a>,
     ) -> BoxFuture<'a, Result<serde_json::Value, StepError>>;
+
+    /// Lets go of what the kind keeps for the whole run (the containers a
+    /// `docker` step started, which later specs may use), once every spec
+    /// and directory teardown has ended; the default does nothing. An
+    /// interrupted run that is given up relies on
+    /// [`crate::leftovers`] instead.
+    fn end_of_run(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// What an executor gets for one attempt.
@@ -307,6 +316,11 @@ impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Every executor registered.
+    pub fn executors(&self) -> impl Iterator<Item = &Arc<dyn StepExecutor>> {
+        self.executors.values()
     }
 
     /// Adds an executor (replacing one of the same kind).

@@ -764,7 +764,7 @@ mod tests {
         assert_eq!(Allowance::parse("insecure"), Ok(Allowance::Insecure));
         assert_eq!(
             Allowance::parse("exce").expect_err("typo"),
-            "unknown allowance `exce` (allowed: `exec`, `sql`, `insecure`); did you mean `exec`?"
+            "unknown allowance `exce` (allowed: `exec`, `sql`, `docker`, `insecure`); did you mean `exec`?"
         );
         assert!(
             Allowance::parse("http")

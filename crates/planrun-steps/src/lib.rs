@@ -61,6 +61,7 @@ executors! {
     "exec" => exec::ExecExecutor,
     "wait" => wait::WaitExecutor,
     "sql" => sql::SqlExecutor,
+    "docker" => docker::DockerExecutor,
 }
 
 /// Installs rustls' `ring` crypto provider as the process default.

@@ -10,7 +10,8 @@
     feature = "ws",
     feature = "exec",
     feature = "wait",
-    feature = "sql"
+    feature = "sql",
+    feature = "docker"
 ))]
 
 mod common;
@@ -18,6 +19,7 @@ mod common;
 use common::{context, run};
 use planrun_runner::executor::StepExecutor;
 use planrun_spec::model::StepKind;
+use planrun_steps::docker::DockerExecutor;
 use planrun_steps::exec::ExecExecutor;
 use planrun_steps::http::HttpExecutor;
 use planrun_steps::sql::SqlExecutor;
@@ -113,6 +115,51 @@ async fn every_result_field_is_declared_by_its_kind() {
         "url = \"sqlite::memory:\"\nscript = \"CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1); SELECT a FROM t\"",
     )
     .await;
+}
+
+/// Every action of a docker step, against the real engine, on an image
+/// built from Debian's busybox-static.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_docker_result_field_is_declared() {
+    let docker = DockerExecutor::new();
+    let (ctx, dir) = context();
+    let image = dir.path().join("image");
+    std::fs::create_dir(&image).unwrap();
+    std::fs::copy("/bin/busybox", image.join("busybox"))
+        .expect("Debian's busybox-static is installed (the test command installs it)");
+    std::fs::write(
+        image.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .unwrap();
+    let tag = format!("planrun-test/fields:{}", docker.run_id());
+    let name = format!("planrun-test-fields-{}", docker.run_id());
+    let actions = [
+        format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
+        format!("image = \"{tag}\""),
+        String::from("image = \"planrun-test/absent:1\""),
+        format!(
+            "run = {{ image = \"{tag}\", name = \"{name}\", cmd = [\"sleep\", \"600\"], ports = {{ \"8080\" = \"127.0.0.1:0\" }} }}"
+        ),
+        format!("exec = {{ container = \"{name}\", cmd = [\"echo\", \"{{}}\"] }}"),
+        format!("inspect = \"{name}\""),
+        String::from("inspect = \"planrun-test-absent\""),
+        format!("logs = {{ container = \"{name}\", tail = 5 }}"),
+        format!("stop = {{ container = \"{name}\", timeout = \"1s\" }}"),
+        format!("remove = \"{name}\""),
+    ];
+    for toml in &actions {
+        let doc = match run(&docker, &ctx, toml).await {
+            Ok(doc) => doc,
+            Err(err) => panic!("`{toml}` failed: {err}"),
+        };
+        assert_eq!(
+            undeclared(StepKind::Docker, &doc),
+            Vec::<String>::new(),
+            "`docker` returns fields its kind does not declare: {doc}"
+        );
+    }
+    docker.end_of_run().await;
 }
 
 #[test]

@@ -251,6 +251,11 @@ struct RunArgs {
     /// Stop at the first failing spec (teardown steps still run).
     #[arg(long)]
     fail_fast: bool,
+    /// Leave the images, containers, networks and volumes that `docker`
+    /// steps created in place when the run ends (they carry the label
+    /// `planrun.run`).
+    #[arg(long)]
+    keep: bool,
     /// Do not run the `setup` and `teardown` specs that directories' `planrun.toml` name.
     #[arg(long)]
     no_setup: bool,
@@ -889,7 +894,10 @@ fn dot_quote(text: &str) -> String {
 
 async fn run(args: RunArgs) -> u8 {
     let color = color_enabled(args.no_color);
-    let registry = planrun_steps::registry();
+    let mut registry = planrun_steps::registry();
+    if args.keep {
+        registry.register(planrun_steps::docker::DockerExecutor::keeping());
+    }
     // `--step` cuts plans down, so it holds them all
     let keep = if args.steps.is_empty() {
         HELD_STEPS

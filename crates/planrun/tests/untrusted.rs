@@ -286,7 +286,7 @@ fn a_policy_file_with_unknown_keys_is_refused() {
     let stderr = run.stderr();
     assert_says(
         &stderr,
-        "unknown allowance `exce` (allowed: `exec`, `sql`, `insecure`); did you mean `exec`?",
+        "unknown allowance `exce` (allowed: `exec`, `sql`, `docker`, `insecure`); did you mean `exec`?",
     );
     assert_says(
         &stderr,
@@ -315,7 +315,7 @@ fn allow_flags_need_untrusted_and_known_words() {
     .code(2);
     assert_eq!(
         run.stderr(),
-        "error: --allow: unknown allowance `exce` (allowed: `exec`, `sql`, `insecure`); did you mean `exec`?\n"
+        "error: --allow: unknown allowance `exce` (allowed: `exec`, `sql`, `docker`, `insecure`); did you mean `exec`?\n"
     );
 }
 
@@ -678,6 +678,61 @@ fn sql_steps_that_may_open_local_files_need_an_allowance() {
     planrun(
         dir.path(),
         &["validate", "--untrusted", "--allow", "sql", "db.toml"],
+        &[],
+    )
+    .code(0);
+}
+
+/// A `docker` step is refused unless allowed, and its build context and
+/// mounts must lie in the spec tree even then.
+#[test]
+fn docker_steps_are_refused_unless_allowed_and_read_only_the_spec_tree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("image")).expect("mkdir");
+    write(
+        &dir.path().join("docker.toml"),
+        "[[steps]]\ndocker = { build = { context = \"image\", tag = \"x:1\" } }\n\n[[steps]]\ndocker = { run = { image = \"x:1\", mounts = { \"/data\" = \"./image:ro\", \"/host\" = \"/etc\" } } }\n",
+    );
+    let run = planrun(dir.path(), &["validate", "--untrusted", "docker.toml"], &[]).code(2);
+    let stderr = run.stderr();
+    assert_says(
+        &stderr,
+        "a `docker` step talks to the Docker engine, which starts containers and reads files on this machine, which `--untrusted` does not allow",
+    );
+    assert_says(&stderr, "pass `--allow docker`");
+    assert_says(
+        &stderr,
+        "`run.mounts./host` names `/etc`, which is outside the spec tree",
+    );
+    assert_eq!(
+        stderr.matches("planrun::not-allowed").count(),
+        3,
+        "{stderr}"
+    );
+    let run = planrun(
+        dir.path(),
+        &[
+            "validate",
+            "--untrusted",
+            "--allow",
+            "docker",
+            "docker.toml",
+        ],
+        &[],
+    )
+    .code(2);
+    assert_eq!(run.stderr().matches("planrun::not-allowed").count(), 1);
+    planrun(
+        dir.path(),
+        &[
+            "validate",
+            "--untrusted",
+            "--allow",
+            "docker",
+            "--allow-read",
+            "/etc",
+            "docker.toml",
+        ],
         &[],
     )
     .code(0);

@@ -290,6 +290,10 @@ impl Runner {
                 }
             }
         }
+        // what kinds keep for the whole run (containers) goes now
+        for executor in self.registry.executors() {
+            executor.end_of_run().await;
+        }
         summary.duration = started.elapsed();
         summary.interrupted = cancel.is_cancelled();
         let _ = events.send(RunEvent::RunFinished {

@@ -211,6 +211,8 @@ kinds! {
     Ws => ws::Ws,
     /// Statements against a database.
     Sql => sql::Sql,
+    /// Images, containers and commands in them, through the Docker engine.
+    Docker => docker::Docker,
 }
 
 impl StepKind {
@@ -252,6 +254,12 @@ impl StepKind {
             _ => None,
         }
     }
+}
+
+/// The value at a key path (`build.tag`: the `tag` of the `build` table).
+fn at_key<'v>(config: &'v Value, key: &str) -> Option<&'v Value> {
+    key.split('.')
+        .try_fold(config, |value, part| value.get(part))
 }
 
 /// The values under `parts` (keys, `*` for every key) in `value`.
@@ -531,7 +539,8 @@ impl ConfigProblem {
         }
     }
 
-    /// A problem of one key's value.
+    /// A problem of one key's value; a dotted path names a key of a table
+    /// (`build.tag`).
     pub fn key(key: &'static str, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -554,7 +563,7 @@ impl ConfigProblem {
     pub fn locate(&self, config: &Value) -> (Span, &'static str) {
         match self.at {
             ConfigPlace::Key(key) => {
-                if let Some(value) = config.get(key) {
+                if let Some(value) = at_key(config, key) {
                     return (value.span.clone(), "this value");
                 }
             }
@@ -585,8 +594,7 @@ impl ConfigProblem {
 
     fn about_a_template(&self, config: &Value) -> bool {
         match self.at {
-            ConfigPlace::Key(key) => config
-                .get(key)
+            ConfigPlace::Key(key) => at_key(config, key)
                 .and_then(Value::as_str)
                 .is_some_and(is_template),
             ConfigPlace::Whole | ConfigPlace::Item(_) => false,
@@ -744,7 +752,10 @@ mod tests {
             .iter()
             .filter(|k| k.privilege().is_some())
             .collect();
-        assert_eq!(privileged, [&StepKind::Exec, &StepKind::Sql]);
+        assert_eq!(
+            privileged,
+            [&StepKind::Exec, &StepKind::Sql, &StepKind::Docker]
+        );
     }
 
     #[test]

@@ -1,0 +1,300 @@
+//! `docker`: images, containers and what runs in them, through the Docker
+//! Engine API. A step does one thing, named by its one action key: `build`,
+//! `image`, `run`, `exec`, `inspect`, `logs`, `stop` or `remove`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{ConfigProblem, EvidenceField, Kind};
+use crate::duration::Dur;
+
+/// The `docker` kind.
+pub struct Docker;
+
+/// Every action key, in documentation order.
+pub const DOCKER_ACTIONS: &[&str] = &[
+    "build", "image", "run", "exec", "inspect", "logs", "stop", "remove",
+];
+
+impl Kind for Docker {
+    const KEY: &'static str = "docker";
+    const SUMMARY: &'static str = "Build an image, run a container, exec in it, read its state or logs, through the Docker engine: `docker = { exec = { container = \"asgi\", cmd = [\"wget\", \"-qO-\", \"http://localhost:8000/health/\"] } }`.";
+    const RESULT_FIELDS: &'static [&'static str] = &[
+        "action",
+        "id",
+        "name",
+        "image",
+        "tags",
+        "size",
+        "labels",
+        "exists",
+        "status",
+        "running",
+        "health",
+        "exit_code",
+        "oom_killed",
+        "restart_count",
+        "ports",
+        "stdout",
+        "stderr",
+        "json",
+        "log",
+        "logs",
+        "lines",
+        "removed",
+        "ready_after",
+        "duration",
+    ];
+    const EVIDENCE: &'static [EvidenceField] = &[
+        EvidenceField::last("log"),
+        EvidenceField::last("logs"),
+        EvidenceField::last("stderr"),
+        EvidenceField::last("stdout"),
+    ];
+    const PRIVILEGE: Option<&'static str> =
+        Some("talks to the Docker engine, which starts containers and reads files on this machine");
+    const PATHS: &'static [&'static str] = &["build.context", "run.mounts.*"];
+    type Config = DockerConfig;
+
+    fn check(config: &DockerConfig) -> Result<(), ConfigProblem> {
+        let set: Vec<&str> = [
+            config.build.is_some(),
+            config.image.is_some(),
+            config.run.is_some(),
+            config.exec.is_some(),
+            config.inspect.is_some(),
+            config.logs.is_some(),
+            config.stop.is_some(),
+            config.remove.is_some(),
+        ]
+        .into_iter()
+        .zip(DOCKER_ACTIONS)
+        .filter_map(|(set, key)| set.then_some(*key))
+        .collect();
+        match set.as_slice() {
+            [] => {
+                return Err(ConfigProblem::whole(format!(
+                    "a docker step needs one action: {}",
+                    list(DOCKER_ACTIONS)
+                )));
+            }
+            [_] => {}
+            [first, rest @ ..] => {
+                return Err(ConfigProblem::key(
+                    rest[0],
+                    format!(
+                        "a docker step does one thing: `{first}` and `{}` are both set",
+                        rest[0]
+                    ),
+                ));
+            }
+        }
+        if let Some(build) = &config.build
+            && build.tag.trim().is_empty()
+        {
+            return Err(ConfigProblem::key("build.tag", "`tag` is empty"));
+        }
+        if let Some(run) = &config.run {
+            if run.cmd.as_ref().is_some_and(Vec::is_empty) {
+                return Err(ConfigProblem::key("run.cmd", "`cmd` is empty"));
+            }
+            if let Some(health) = &run.healthcheck
+                && health.cmd.is_empty()
+            {
+                return Err(ConfigProblem::key(
+                    "run.healthcheck.cmd",
+                    "`cmd` is empty",
+                ));
+            }
+        }
+        if let Some(exec) = &config.exec
+            && exec.cmd.is_empty()
+        {
+            return Err(ConfigProblem::key("exec.cmd", "`cmd` is empty"));
+        }
+        Ok(())
+    }
+}
+
+fn list(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The configuration of a `docker` step: exactly one action.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["build"]}, {"required": ["image"]}, {"required": ["run"]},
+    {"required": ["exec"]}, {"required": ["inspect"]}, {"required": ["logs"]},
+    {"required": ["stop"]}, {"required": ["remove"]}
+]))]
+pub struct DockerConfig {
+    /// Build an image from a directory (removed at the end of the run).
+    pub build: Option<DockerBuild>,
+    /// Look an image up by reference: `exists`, `id`, `tags`, `size`, `labels`.
+    #[schemars(extend("examples" = ["planrun-demo:latest"]))]
+    pub image: Option<String>,
+    /// Create and start a container (removed at the end of the run).
+    pub run: Option<DockerRun>,
+    /// Run a command in a running container.
+    pub exec: Option<DockerExec>,
+    /// A container's state, by name or id: `exists`, `status`, `running`,
+    /// `health`, `exit_code`, `oom_killed`, `restart_count`, `ports`.
+    #[schemars(extend("examples" = ["asgi"]))]
+    pub inspect: Option<String>,
+    /// A container's output.
+    pub logs: Option<DockerLogs>,
+    /// Stop a container (SIGTERM, then SIGKILL after `timeout`).
+    pub stop: Option<DockerStop>,
+    /// Remove a container, stopping it first.
+    #[schemars(extend("examples" = ["asgi"]))]
+    pub remove: Option<String>,
+}
+
+/// `build`: an image from a directory.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerBuild {
+    /// The build context: a directory, relative to the spec file. Its
+    /// `.dockerignore` is honoured.
+    #[schemars(extend("examples" = ["docker/app"]))]
+    pub context: String,
+    /// The Dockerfile, relative to the context (default `Dockerfile`).
+    pub dockerfile: Option<String>,
+    /// The image's name and tag.
+    #[schemars(extend("examples" = ["planrun-demo:test"]))]
+    pub tag: String,
+    /// Build arguments (`ARG`).
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+    /// The stage to build, in a multi-stage Dockerfile.
+    pub target: Option<String>,
+    /// Labels for the image.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `run`: a container, created and started.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerRun {
+    /// The image.
+    pub image: String,
+    /// The container's name (other steps use it; it must be free).
+    pub name: Option<String>,
+    /// The command, instead of the image's.
+    pub cmd: Option<Vec<String>>,
+    /// The entrypoint, instead of the image's.
+    pub entrypoint: Option<Vec<String>>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Ports to publish: container port (`8000`, `8000/tcp`, `53/udp`) to a
+    /// host address (`127.0.0.1:8080`; port `0` or none picks a free one).
+    /// The result's `ports` says where each was published.
+    #[serde(default)]
+    #[schemars(extend("examples" = [{"8000/tcp": "127.0.0.1:0"}]))]
+    pub ports: BTreeMap<String, String>,
+    /// Host directories or files to mount: the path in the container to the
+    /// path on this machine (relative to the spec file); `:ro` after the
+    /// host path mounts it read-only.
+    #[serde(default)]
+    #[schemars(extend("examples" = [{"/data": "./fixtures:ro"}]))]
+    pub mounts: BTreeMap<String, String>,
+    /// Named volumes to mount: the path in the container to the volume's
+    /// name (created if missing, removed at the end of the run if it was).
+    #[serde(default)]
+    pub volumes: BTreeMap<String, String>,
+    /// A network to join (created if missing, removed at the end of the run
+    /// if it was), where other containers reach this one by its name.
+    pub network: Option<String>,
+    /// Labels for the container.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The user to run as.
+    pub user: Option<String>,
+    /// The working directory in the container.
+    pub workdir: Option<String>,
+    /// A health check, instead of the image's.
+    pub healthcheck: Option<DockerHealthcheck>,
+    /// What to wait for before the step ends: `running` (default), `healthy`
+    /// (the engine's health check passes; the image's, or `healthcheck`),
+    /// `exited` (the container ends; `exit_code` says how), or `none`.
+    pub wait: Option<DockerWait>,
+}
+
+/// What a `run` step waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DockerWait {
+    /// The container is running.
+    Running,
+    /// Its health check passes.
+    Healthy,
+    /// It has exited.
+    Exited,
+    /// Nothing: the step ends once it is started.
+    None,
+}
+
+/// A container's health check.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerHealthcheck {
+    /// The command, run in the container; exit code 0 is healthy.
+    #[schemars(extend("examples" = [["wget", "-qO-", "http://127.0.0.1:8000/health/"]]))]
+    pub cmd: Vec<String>,
+    /// Pause between checks (default 1s).
+    pub interval: Option<Dur>,
+    /// Time limit of one check (default 5s).
+    pub timeout: Option<Dur>,
+    /// Failed checks in a row that make the container unhealthy (default 3).
+    pub retries: Option<u32>,
+    /// Time after start during which failed checks do not count (default 0s).
+    pub start_period: Option<Dur>,
+}
+
+/// `exec`: a command in a running container.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerExec {
+    /// The container, by name or id.
+    pub container: String,
+    /// The program and its arguments.
+    #[schemars(length(min = 1))]
+    pub cmd: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The user to run as.
+    pub user: Option<String>,
+    /// The working directory.
+    pub workdir: Option<String>,
+}
+
+/// `logs`: what a container wrote.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerLogs {
+    /// The container, by name or id.
+    pub container: String,
+    /// Only the last lines (default: all, up to the step's `max_body`).
+    pub tail: Option<u64>,
+    /// Only what was written in this last stretch of time (`30s`).
+    pub since: Option<Dur>,
+}
+
+/// `stop`: a container stopped.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerStop {
+    /// The container, by name or id.
+    pub container: String,
+    /// Grace period between SIGTERM and SIGKILL (default 10s).
+    pub timeout: Option<Dur>,
+}

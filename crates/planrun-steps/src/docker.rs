@@ -1,0 +1,1122 @@
+//! `docker`: images, containers and commands in them, through the Docker
+//! Engine API (bollard, the version negotiated with the engine; the local
+//! socket, or `DOCKER_HOST`).
+//!
+//! This module owns talking to the engine and the result documents, and
+//! what a run creates there: every image built, container, network and
+//! volume created carries the run's label (`planrun.run=<id>`), and all of
+//! them are removed when the run ends ([`DockerExecutor`]'s `end_of_run`),
+//! after failures and interrupts too (the same sweep is registered with
+//! `planrun_runner::leftovers`), unless the run keeps them (`--keep`).
+//! What the engine says went wrong (a build error, a port in use, an image
+//! that is not here) is a step error quoting it; what the step observed (an
+//! exit code, a health status) is data for expectations. It must never
+//! pull an image, leave what it created behind, or wait past the step's
+//! time limit.
+
+mod context;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::errors::Error as EngineError;
+use bollard::exec::StartExecResults;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ExecConfig,
+    HealthConfig, HealthStatusEnum, HostConfig, NetworkCreateRequest, PortBinding, PortMap,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    BuildImageOptions, CreateContainerOptions, ListContainersOptions, ListImagesOptions,
+    ListNetworksOptions, ListVolumesOptions, LogsOptions, RemoveContainerOptions,
+    RemoveImageOptions, RemoveVolumeOptions, StopContainerOptions,
+};
+use futures_util::StreamExt as _;
+use planrun_runner::executor::{BoxFuture, StepError, StepExecutor, StepInput};
+use planrun_runner::leftovers::{self, Leftover};
+use planrun_spec::kinds::{Docker as DockerKind, DockerConfig, DockerWait};
+use planrun_spec::model::StepKind;
+use serde_json::{Value as Json, json};
+use tokio::sync::OnceCell;
+
+use crate::util::millis;
+
+/// The label every object a run creates carries, its value the run's id.
+pub const RUN_LABEL: &str = "planrun.run";
+
+/// The most of a build's log a result keeps (its end).
+const BUILD_LOG: usize = 64 * 1024;
+
+/// Lines of a container's log quoted when it fails to start.
+const LAST_LINES: usize = 20;
+
+/// Pause between looks at a container that is starting.
+const POLL: Duration = Duration::from_millis(100);
+
+/// How long a container must have been running for `wait = "running"`: a
+/// container that exits at once is caught, not reported running.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// What one run has to do with the engine: its id, the connection, and the
+/// sweep registered for an interrupt.
+struct RunScope {
+    id: String,
+    keep: bool,
+    engine: OnceCell<Docker>,
+    sweep: Mutex<Option<Leftover>>,
+}
+
+/// Runs `docker` steps.
+///
+/// Result documents, by action (`action` names it):
+/// - `build`: `{"action": "build", "id": "sha256:…", "image": "name:tag",
+///   "tags": […], "size": bytes, "log": "the build's output", "duration": ms}`;
+/// - `image`: `{"exists": true, "id", "tags", "size", "labels"}` (`exists`
+///   false and the rest `null` when the engine has no such image);
+/// - `run`: `{"id", "name", "image", "status", "running", "health",
+///   "exit_code", "ports": {"8000/tcp": "127.0.0.1:49153"}, "ready_after": ms,
+///   "duration": ms}`;
+/// - `exec`: `{"exit_code", "stdout", "stderr", "json", "duration"}`;
+/// - `inspect`: `{"exists", "id", "name", "image", "status", "running",
+///   "health", "exit_code", "oom_killed", "restart_count", "ports", "labels"}`;
+/// - `logs`: `{"logs": "stdout and stderr as written", "stdout", "stderr",
+///   "lines"}`;
+/// - `stop`: `{"id", "name", "status", "exit_code"}`;
+/// - `remove`: `{"name", "removed"}` (`false` when there was no such
+///   container).
+pub struct DockerExecutor {
+    run: Arc<RunScope>,
+}
+
+impl Default for DockerExecutor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DockerExecutor {
+    /// An executor that removes what the run created when it ends.
+    pub fn new() -> Self {
+        Self::with_keep(false)
+    }
+
+    /// An executor that leaves what the run created in place (`--keep`).
+    pub fn keeping() -> Self {
+        Self::with_keep(true)
+    }
+
+    fn with_keep(keep: bool) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        Self {
+            run: Arc::new(RunScope {
+                id: format!("{}-{}-{nanos:08x}", chrono_like_now(), std::process::id()),
+                keep,
+                engine: OnceCell::new(),
+                sweep: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The id this run's objects are labelled with.
+    pub fn run_id(&self) -> &str {
+        &self.run.id
+    }
+}
+
+/// Seconds since the epoch, for run ids that sort by time.
+fn chrono_like_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl StepExecutor for DockerExecutor {
+    fn kind(&self) -> StepKind {
+        StepKind::Docker
+    }
+
+    fn execute<'a>(
+        &'a self,
+        input: StepInput<'a>,
+    ) -> BoxFuture<'a, Result<serde_json::Value, StepError>> {
+        Box::pin(async move {
+            let limit = input.timeout;
+            match tokio::time::timeout(limit, run(&self.run, &input)).await {
+                Ok(result) => result,
+                Err(_) => Err(StepError::new(format!(
+                    "the Docker engine did not finish within the step's time limit ({})",
+                    planrun_spec::duration::human(limit)
+                ))),
+            }
+        })
+    }
+
+    fn end_of_run(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let registered = self
+                .run
+                .sweep
+                .lock()
+                .ok()
+                .and_then(|mut sweep| sweep.take());
+            let Some(registered) = registered else {
+                return;
+            };
+            if let Some(docker) = self.run.engine.get() {
+                sweep(docker, &self.run.id).await;
+            }
+            // removed the ordinary way: nothing left for an interrupt
+            drop(registered);
+        })
+    }
+}
+
+/// The engine, connected and its API version negotiated on first use; the
+/// run's sweep registered then.
+async fn engine(scope: &RunScope) -> Result<&Docker, StepError> {
+    scope
+        .engine
+        .get_or_try_init(|| async {
+            let host = std::env::var("DOCKER_HOST")
+                .unwrap_or_else(|_| String::from("unix:///var/run/docker.sock"));
+            let unreachable = |e: EngineError| {
+                StepError::new(format!("cannot reach the Docker engine at `{host}`: {e}")).help(
+                    "is the Docker daemon running, and may this user use it? `DOCKER_HOST` names another engine",
+                )
+            };
+            let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+            let docker = docker.negotiate_version().await.map_err(unreachable)?;
+            if !scope.keep {
+                let id = scope.id.clone();
+                let leftover = leftovers::register(
+                    format!("the Docker objects of run {id}"),
+                    move || sweep_blocking(&id),
+                );
+                if let Ok(mut sweep) = scope.sweep.lock() {
+                    *sweep = Some(leftover);
+                }
+            }
+            Ok(docker)
+        })
+        .await
+}
+
+/// Removes every object labelled with run `id`: containers (with their
+/// anonymous volumes), then networks, volumes and images.
+async fn sweep(docker: &Docker, id: &str) {
+    let filters = || {
+        Some(HashMap::from([(
+            String::from("label"),
+            vec![format!("{RUN_LABEL}={id}")],
+        )]))
+    };
+    if let Ok(containers) = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: filters(),
+            ..Default::default()
+        }))
+        .await
+    {
+        for container in containers {
+            if let Some(cid) = container.id {
+                let _ = docker
+                    .remove_container(
+                        &cid,
+                        Some(RemoveContainerOptions {
+                            force: true,
+                            v: true,
+                            ..Default::default()
+                        }),
+                    )
+                    .await;
+            }
+        }
+    }
+    if let Ok(networks) = docker
+        .list_networks(Some(ListNetworksOptions { filters: filters() }))
+        .await
+    {
+        for network in networks {
+            if let Some(nid) = network.id {
+                let _ = docker.remove_network(&nid).await;
+            }
+        }
+    }
+    if let Ok(volumes) = docker
+        .list_volumes(Some(ListVolumesOptions { filters: filters() }))
+        .await
+    {
+        for volume in volumes.volumes.unwrap_or_default() {
+            let _ = docker
+                .remove_volume(&volume.name, Some(RemoveVolumeOptions { force: true }))
+                .await;
+        }
+    }
+    if let Ok(images) = docker
+        .list_images(Some(ListImagesOptions {
+            filters: filters(),
+            ..Default::default()
+        }))
+        .await
+    {
+        for image in images {
+            let _ = docker
+                .remove_image(
+                    &image.id,
+                    Some(RemoveImageOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                    None,
+                )
+                .await;
+        }
+    }
+}
+
+/// Removes every image, container, network and volume labelled with run
+/// `id`, from any thread, without the run's runtime: an interrupt's last
+/// resort, and what removes a crashed run's leftovers.
+pub fn sweep_blocking(id: &str) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    runtime.block_on(async {
+        let Ok(docker) = Docker::connect_with_defaults() else {
+            return;
+        };
+        let Ok(docker) = docker.negotiate_version().await else {
+            return;
+        };
+        sweep(&docker, id).await;
+    });
+}
+
+async fn run(scope: &RunScope, input: &StepInput<'_>) -> Result<Json, StepError> {
+    let config: DockerConfig = crate::util::config::<DockerKind>(input.config)?;
+    let started = Instant::now();
+    let docker = engine(scope).await?;
+    let mut doc = if let Some(build) = &config.build {
+        build_image(docker, scope, build, input).await?
+    } else if let Some(reference) = &config.image {
+        inspect_image(docker, reference).await?
+    } else if let Some(run) = &config.run {
+        run_container(docker, scope, run, input, started).await?
+    } else if let Some(exec) = &config.exec {
+        exec_in(docker, exec, input.max_body).await?
+    } else if let Some(name) = &config.inspect {
+        inspect_container(docker, name).await?
+    } else if let Some(logs) = &config.logs {
+        container_logs(docker, logs, input.max_body).await?
+    } else if let Some(stop) = &config.stop {
+        stop_container(docker, stop).await?
+    } else if let Some(name) = &config.remove {
+        remove_container(docker, name).await?
+    } else {
+        return Err(StepError::internal(
+            "a docker step passed plan-time checks without an action",
+        ));
+    };
+    if let Json::Object(map) = &mut doc {
+        map.insert(String::from("duration"), json!(millis(started.elapsed())));
+    }
+    Ok(doc)
+}
+
+/// Whether the engine said there is no such thing.
+fn not_found(e: &EngineError) -> bool {
+    matches!(
+        e,
+        EngineError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// The engine's own message, without bollard's wrapping.
+fn engine_message(e: &EngineError) -> String {
+    match e {
+        EngineError::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The labels of an object this run creates: the user's and the run's.
+fn labels(scope: &RunScope, own: &BTreeMap<String, String>) -> HashMap<String, String> {
+    let mut labels: HashMap<String, String> = own.clone().into_iter().collect();
+    labels.insert(RUN_LABEL.to_string(), scope.id.clone());
+    labels
+}
+
+async fn build_image(
+    docker: &Docker,
+    scope: &RunScope,
+    build: &planrun_spec::kinds::DockerBuild,
+    input: &StepInput<'_>,
+) -> Result<Json, StepError> {
+    let dir = input.ctx.base_dir().join(&build.context);
+    if !dir.is_dir() {
+        return Err(StepError::new(format!(
+            "the build context `{}` is not a directory",
+            dir.display()
+        )));
+    }
+    let dockerfile = build.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into());
+    if !dir.join(&dockerfile).is_file() {
+        return Err(StepError::new(format!(
+            "there is no `{dockerfile}` in the build context `{}`",
+            dir.display()
+        )));
+    }
+    let packed = {
+        let dir = dir.clone();
+        let dockerfile = dockerfile.clone();
+        tokio::task::spawn_blocking(move || context::pack(&dir, &dockerfile))
+            .await
+            .map_err(|e| StepError::internal(format!("packing the build context failed: {e}")))?
+            .map_err(StepError::new)?
+    };
+    let options = BuildImageOptions {
+        dockerfile: dockerfile.clone(),
+        t: Some(build.tag.clone()),
+        buildargs: (!build.args.is_empty())
+            .then(|| build.args.clone().into_iter().collect::<HashMap<_, _>>()),
+        target: build.target.clone().unwrap_or_default(),
+        labels: Some(labels(scope, &build.labels)),
+        rm: true,
+        forcerm: true,
+        ..Default::default()
+    };
+    let mut log = Tail::new(BUILD_LOG);
+    let mut built_id = None;
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(packed.into())));
+    while let Some(item) = stream.next().await {
+        let info = match item {
+            Ok(info) => info,
+            Err(e) => {
+                return Err(build_failed(&build.tag, &engine_message(&e), &log));
+            }
+        };
+        if let Some(text) = &info.stream {
+            log.push(text);
+        }
+        if let Some(detail) = &info.error_detail {
+            let message = detail.message.clone().unwrap_or_default();
+            return Err(build_failed(&build.tag, &message, &log));
+        }
+        if let Some(aux) = &info.aux
+            && let Some(id) = &aux.id
+        {
+            built_id = Some(id.clone());
+        }
+    }
+    let image = docker
+        .inspect_image(&build.tag)
+        .await
+        .map_err(|e| build_failed(&build.tag, &engine_message(&e), &log))?;
+    Ok(json!({
+        "action": "build",
+        "id": image.id.or(built_id),
+        "image": build.tag,
+        "tags": image.repo_tags.unwrap_or_default(),
+        "size": image.size,
+        "log": log.text(),
+    }))
+}
+
+fn build_failed(tag: &str, message: &str, log: &Tail) -> StepError {
+    let mut text = format!("the build of `{tag}` failed: {}", message.trim());
+    let last = log.last_lines(LAST_LINES);
+    if !last.is_empty() {
+        let _ = write!(text, "\n  the build's last lines:\n{}", indent(&last));
+    }
+    StepError::new(text)
+}
+
+async fn inspect_image(docker: &Docker, reference: &str) -> Result<Json, StepError> {
+    match docker.inspect_image(reference).await {
+        Ok(image) => Ok(json!({
+            "action": "image",
+            "exists": true,
+            "id": image.id,
+            "tags": image.repo_tags.unwrap_or_default(),
+            "size": image.size,
+            "labels": image.config.and_then(|c| c.labels).unwrap_or_default(),
+        })),
+        Err(e) if not_found(&e) => Ok(json!({
+            "action": "image",
+            "exists": false,
+            "id": null,
+            "tags": [],
+            "size": null,
+            "labels": {},
+        })),
+        Err(e) => Err(StepError::new(format!(
+            "cannot look up the image `{reference}`: {}",
+            engine_message(&e)
+        ))),
+    }
+}
+
+/// A port as the engine names it: `8000` is `8000/tcp`.
+fn port_key(port: &str) -> String {
+    if port.contains('/') {
+        port.to_string()
+    } else {
+        format!("{port}/tcp")
+    }
+}
+
+/// A host address to publish on: `127.0.0.1:8080`, `127.0.0.1` or `:0`.
+fn binding(address: &str) -> PortBinding {
+    let (ip, port) = match address.rsplit_once(':') {
+        Some((ip, port)) => (ip, port),
+        None if address.contains('.') => (address, ""),
+        None => ("", address),
+    };
+    PortBinding {
+        host_ip: (!ip.is_empty()).then(|| ip.to_string()),
+        host_port: (!port.is_empty() && port != "0").then(|| port.to_string()),
+    }
+}
+
+async fn run_container(
+    docker: &Docker,
+    scope: &RunScope,
+    run: &planrun_spec::kinds::DockerRun,
+    input: &StepInput<'_>,
+    started: Instant,
+) -> Result<Json, StepError> {
+    if let Some(network) = &run.network {
+        ensure_network(docker, scope, network).await?;
+    }
+    for volume in run.volumes.values() {
+        ensure_volume(docker, scope, volume).await?;
+    }
+    let mut binds: Vec<String> = Vec::new();
+    for (target, source) in &run.mounts {
+        let (source, mode) = match source.rsplit_once(':') {
+            Some((path, mode @ ("ro" | "rw"))) => (path, Some(mode)),
+            _ => (source.as_str(), None),
+        };
+        let path = absolute(input.ctx.base_dir(), source);
+        if !path.exists() {
+            return Err(StepError::new(format!(
+                "the mount `{target}` names `{}`, which does not exist",
+                path.display()
+            )));
+        }
+        let mut bind = format!("{}:{target}", path.display());
+        if let Some(mode) = mode {
+            let _ = write!(bind, ":{mode}");
+        }
+        binds.push(bind);
+    }
+    for (target, volume) in &run.volumes {
+        binds.push(format!("{volume}:{target}"));
+    }
+    let mut port_bindings: PortMap = HashMap::new();
+    for (port, address) in &run.ports {
+        port_bindings.insert(port_key(port), Some(vec![binding(address)]));
+    }
+    let healthcheck = run.healthcheck.as_ref().map(|h| HealthConfig {
+        test: Some(
+            std::iter::once(String::from("CMD"))
+                .chain(h.cmd.iter().cloned())
+                .collect(),
+        ),
+        interval: Some(nanos(h.interval.map_or(Duration::from_secs(1), |d| d.0))),
+        timeout: Some(nanos(h.timeout.map_or(Duration::from_secs(5), |d| d.0))),
+        retries: Some(i64::from(h.retries.unwrap_or(3))),
+        start_period: h.start_period.map(|d| nanos(d.0)),
+        start_interval: None,
+    });
+    let body = ContainerCreateBody {
+        image: Some(run.image.clone()),
+        cmd: run.cmd.clone(),
+        entrypoint: run.entrypoint.clone(),
+        env: Some(run.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        labels: Some(labels(scope, &run.labels)),
+        exposed_ports: Some(port_bindings.keys().cloned().collect()),
+        user: run.user.clone(),
+        working_dir: run.workdir.clone(),
+        healthcheck,
+        host_config: Some(HostConfig {
+            port_bindings: Some(port_bindings),
+            binds: Some(binds),
+            network_mode: run.network.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: run.name.clone(),
+                ..Default::default()
+            }),
+            body,
+        )
+        .await
+        .map_err(|e| {
+            if not_found(&e) {
+                StepError::new(format!(
+                    "the image `{}` is not here: {}",
+                    run.image,
+                    engine_message(&e)
+                ))
+                .help("planrun never pulls: build it first (`docker = { build = … }`) or load it")
+            } else {
+                StepError::new(format!(
+                    "cannot create a container of `{}`: {}",
+                    run.image,
+                    engine_message(&e)
+                ))
+            }
+        })?;
+    let id = created.id;
+    if let Err(e) = docker.start_container(&id, None).await {
+        return Err(StepError::new(format!(
+            "the container of `{}` did not start: {}",
+            run.image,
+            engine_message(&e)
+        )));
+    }
+    let wait = run.wait.unwrap_or(DockerWait::Running);
+    let state = wait_for(docker, &id, wait, input.timeout, started).await?;
+    let mut doc = container_doc(&state);
+    if let Json::Object(map) = &mut doc {
+        map.insert("action".into(), json!("run"));
+        map.insert("ready_after".into(), json!(millis(started.elapsed())));
+        map.remove("exists");
+        map.remove("labels");
+        map.remove("oom_killed");
+        map.remove("restart_count");
+    }
+    Ok(doc)
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn absolute(base: &Path, path: &str) -> std::path::PathBuf {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+async fn ensure_network(docker: &Docker, scope: &RunScope, name: &str) -> Result<(), StepError> {
+    match docker.inspect_network(name, None).await {
+        Ok(_) => Ok(()),
+        Err(e) if not_found(&e) => docker
+            .create_network(NetworkCreateRequest {
+                name: name.to_string(),
+                labels: Some(labels(scope, &BTreeMap::new())),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                StepError::new(format!(
+                    "cannot create the network `{name}`: {}",
+                    engine_message(&e)
+                ))
+            }),
+        Err(e) => Err(StepError::new(format!(
+            "cannot look up the network `{name}`: {}",
+            engine_message(&e)
+        ))),
+    }
+}
+
+async fn ensure_volume(docker: &Docker, scope: &RunScope, name: &str) -> Result<(), StepError> {
+    match docker.inspect_volume(name).await {
+        Ok(_) => Ok(()),
+        Err(e) if not_found(&e) => docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(name.to_string()),
+                labels: Some(labels(scope, &BTreeMap::new())),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                StepError::new(format!(
+                    "cannot create the volume `{name}`: {}",
+                    engine_message(&e)
+                ))
+            }),
+        Err(e) => Err(StepError::new(format!(
+            "cannot look up the volume `{name}`: {}",
+            engine_message(&e)
+        ))),
+    }
+}
+
+/// Looks at container `id` until it is what `wait` asks for; a container
+/// that ends (or turns unhealthy) first is an error quoting its last log
+/// lines, as is the time limit passing.
+async fn wait_for(
+    docker: &Docker,
+    id: &str,
+    wait: DockerWait,
+    limit: Duration,
+    started: Instant,
+) -> Result<ContainerInspectResponse, StepError> {
+    let mut running_since: Option<Instant> = None;
+    loop {
+        let state = docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| StepError::new(format!("cannot look at the container: {}", engine_message(&e))))?;
+        let status = state.state.as_ref().and_then(|s| s.status);
+        let running = state.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        let health = state
+            .state
+            .as_ref()
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.status);
+        let exited = matches!(
+            status,
+            Some(ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD)
+        );
+        let name = display_name(&state);
+        match wait {
+            DockerWait::None => return Ok(state),
+            DockerWait::Exited if exited => return Ok(state),
+            DockerWait::Running if running => {
+                let since = *running_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= SETTLE {
+                    return Ok(state);
+                }
+            }
+            DockerWait::Healthy => match health {
+                Some(HealthStatusEnum::HEALTHY) => return Ok(state),
+                Some(HealthStatusEnum::UNHEALTHY) => {
+                    let probe = last_probe(&state);
+                    return Err(with_logs(
+                        docker,
+                        id,
+                        format!("the container `{name}` turned unhealthy{probe}"),
+                    )
+                    .await);
+                }
+                None | Some(HealthStatusEnum::NONE | HealthStatusEnum::EMPTY) if running => {
+                    return Err(StepError::new(format!(
+                        "the container `{name}` has no health check to wait for"
+                    ))
+                    .help("give the step a `healthcheck`, or wait for `running`"));
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        if exited && wait != DockerWait::Exited {
+            let code = state.state.as_ref().and_then(|s| s.exit_code).unwrap_or(-1);
+            return Err(with_logs(
+                docker,
+                id,
+                format!("the container `{name}` exited with code {code} before it was {}", wait_word(wait)),
+            )
+            .await);
+        }
+        if started.elapsed() + POLL >= limit {
+            let probe = last_probe(&state);
+            return Err(with_logs(
+                docker,
+                id,
+                format!(
+                    "the container `{name}` was not {} within the step's time limit ({}){probe}",
+                    wait_word(wait),
+                    planrun_spec::duration::human(limit)
+                ),
+            )
+            .await);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn wait_word(wait: DockerWait) -> &'static str {
+    match wait {
+        DockerWait::Running => "running",
+        DockerWait::Healthy => "healthy",
+        DockerWait::Exited => "exited",
+        DockerWait::None => "started",
+    }
+}
+
+/// `: the last check said "…"` from a container's health log, or nothing.
+fn last_probe(state: &ContainerInspectResponse) -> String {
+    state
+        .state
+        .as_ref()
+        .and_then(|s| s.health.as_ref())
+        .and_then(|h| h.log.as_ref())
+        .and_then(|log| log.last())
+        .map(|probe| {
+            format!(
+                "; its last health check exited with {}: {}",
+                probe.exit_code.unwrap_or(-1),
+                probe.output.as_deref().unwrap_or("").trim()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// An error whose message ends with the container's last log lines.
+async fn with_logs(docker: &Docker, id: &str, message: String) -> StepError {
+    let (text, _, _) = read_logs(docker, id, Some(LAST_LINES as u64), None, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    if text.trim().is_empty() {
+        return StepError::new(format!("{message} (it wrote no output)"));
+    }
+    StepError::new(format!(
+        "{message}\n  its last lines:\n{}",
+        indent(text.trim_end())
+    ))
+}
+
+fn display_name(state: &ContainerInspectResponse) -> String {
+    state
+        .name
+        .as_deref()
+        .map(|n| n.trim_start_matches('/').to_string())
+        .or_else(|| state.id.as_deref().map(|id| id.chars().take(12).collect()))
+        .unwrap_or_default()
+}
+
+/// The fields a container's state gives every action.
+fn container_doc(state: &ContainerInspectResponse) -> Json {
+    let s = state.state.as_ref();
+    let ports: BTreeMap<String, Json> = state
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.ports.as_ref())
+        .map(|ports| {
+            ports
+                .iter()
+                .map(|(port, bindings)| {
+                    let first = bindings.as_ref().and_then(|b| b.first()).map(|b| {
+                        let ip = b.host_ip.as_deref().unwrap_or("0.0.0.0");
+                        let ip = if ip.is_empty() { "0.0.0.0" } else { ip };
+                        format!("{ip}:{}", b.host_port.as_deref().unwrap_or(""))
+                    });
+                    (port.clone(), json!(first))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "exists": true,
+        "id": state.id,
+        "name": display_name(state),
+        "image": state.config.as_ref().and_then(|c| c.image.clone()),
+        "status": s.and_then(|s| s.status).map(|s| s.to_string()),
+        "running": s.and_then(|s| s.running).unwrap_or(false),
+        "health": s.and_then(|s| s.health.as_ref()).and_then(|h| h.status).map(|h| h.to_string()),
+        "exit_code": s.and_then(|s| s.exit_code),
+        "oom_killed": s.and_then(|s| s.oom_killed).unwrap_or(false),
+        "restart_count": state.restart_count.unwrap_or(0),
+        "ports": ports,
+        "labels": state.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default(),
+    })
+}
+
+async fn inspect_container(docker: &Docker, name: &str) -> Result<Json, StepError> {
+    match docker.inspect_container(name, None).await {
+        Ok(state) => {
+            let mut doc = container_doc(&state);
+            doc["action"] = json!("inspect");
+            Ok(doc)
+        }
+        Err(e) if not_found(&e) => Ok(json!({
+            "action": "inspect",
+            "exists": false,
+            "id": null,
+            "name": name,
+            "image": null,
+            "status": null,
+            "running": false,
+            "health": null,
+            "exit_code": null,
+            "oom_killed": false,
+            "restart_count": 0,
+            "ports": {},
+            "labels": {},
+        })),
+        Err(e) => Err(StepError::new(format!(
+            "cannot look at the container `{name}`: {}",
+            engine_message(&e)
+        ))),
+    }
+}
+
+fn no_such_container(name: &str, e: &EngineError) -> StepError {
+    if not_found(e) {
+        StepError::new(format!("there is no container `{name}`"))
+    } else {
+        StepError::new(format!("the container `{name}`: {}", engine_message(e)))
+    }
+}
+
+async fn exec_in(
+    docker: &Docker,
+    exec: &planrun_spec::kinds::DockerExec,
+    max_body: u64,
+) -> Result<Json, StepError> {
+    let name = &exec.container;
+    let created = docker
+        .create_exec(
+            name,
+            ExecConfig {
+                cmd: Some(exec.cmd.clone()),
+                env: (!exec.env.is_empty())
+                    .then(|| exec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                user: exec.user.clone(),
+                working_dir: exec.workdir.clone(),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| no_such_container(name, &e))?;
+    let mut stdout: Vec<u8> = Vec::new();
+    let mut stderr: Vec<u8> = Vec::new();
+    let mut total: u64 = 0;
+    match docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| no_such_container(name, &e))?
+    {
+        StartExecResults::Attached { mut output, .. } => {
+            while let Some(chunk) = output.next().await {
+                let chunk = chunk.map_err(|e| {
+                    StepError::new(format!(
+                        "the command in `{name}` could not be read: {}",
+                        engine_message(&e)
+                    ))
+                })?;
+                let (into, bytes) = match chunk {
+                    bollard::container::LogOutput::StdErr { message } => (&mut stderr, message),
+                    bollard::container::LogOutput::StdOut { message }
+                    | bollard::container::LogOutput::Console { message } => (&mut stdout, message),
+                    bollard::container::LogOutput::StdIn { .. } => continue,
+                };
+                total += bytes.len() as u64;
+                if total > max_body {
+                    return Err(StepError::new(format!(
+                        "the command in `{name}` wrote more than the step's `max_body` ({max_body} bytes)"
+                    )));
+                }
+                into.extend_from_slice(&bytes);
+            }
+        }
+        StartExecResults::Detached => {}
+    }
+    let inspected = docker.inspect_exec(&created.id).await.map_err(|e| {
+        StepError::new(format!(
+            "cannot read how the command in `{name}` ended: {}",
+            engine_message(&e)
+        ))
+    })?;
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    let parsed = serde_json::from_str::<Json>(stdout.trim()).ok();
+    Ok(json!({
+        "action": "exec",
+        "exit_code": inspected.exit_code,
+        "stdout": stdout,
+        "stderr": String::from_utf8_lossy(&stderr),
+        "json": parsed,
+    }))
+}
+
+/// A container's output, as written (both streams), and each stream: at
+/// most `limit` bytes, or an error.
+async fn read_logs(
+    docker: &Docker,
+    name: &str,
+    tail: Option<u64>,
+    since: Option<Duration>,
+    limit: u64,
+) -> Result<(String, String, String), StepError> {
+    let since = since.map_or(0, |d| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i32::try_from(now.saturating_sub(d).as_secs()).unwrap_or(0)
+    });
+    let mut stream = docker.logs(
+        name,
+        Some(LogsOptions {
+            stdout: true,
+            stderr: true,
+            since,
+            tail: tail.map_or_else(|| String::from("all"), |n| n.to_string()),
+            ..Default::default()
+        }),
+    );
+    let (mut all, mut out, mut err) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| no_such_container(name, &e))?;
+        let (into, bytes) = match chunk {
+            bollard::container::LogOutput::StdErr { message } => (&mut err, message),
+            bollard::container::LogOutput::StdOut { message }
+            | bollard::container::LogOutput::Console { message } => (&mut out, message),
+            bollard::container::LogOutput::StdIn { .. } => continue,
+        };
+        if (all.len() + bytes.len()) as u64 > limit {
+            return Err(StepError::new(format!(
+                "the logs of `{name}` pass the step's `max_body` ({limit} bytes)"
+            ))
+            .help("read fewer with `tail` or `since`"));
+        }
+        all.extend_from_slice(&bytes);
+        into.extend_from_slice(&bytes);
+    }
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    Ok((text(all), text(out), text(err)))
+}
+
+async fn container_logs(
+    docker: &Docker,
+    logs: &planrun_spec::kinds::DockerLogs,
+    max_body: u64,
+) -> Result<Json, StepError> {
+    let (all, out, err) = read_logs(
+        docker,
+        &logs.container,
+        logs.tail,
+        logs.since.map(|d| d.0),
+        max_body,
+    )
+    .await?;
+    Ok(json!({
+        "action": "logs",
+        "lines": all.lines().count(),
+        "logs": all,
+        "stdout": out,
+        "stderr": err,
+    }))
+}
+
+async fn stop_container(
+    docker: &Docker,
+    stop: &planrun_spec::kinds::DockerStop,
+) -> Result<Json, StepError> {
+    let name = &stop.container;
+    let grace = stop.timeout.map_or(10, |d| i32::try_from(d.0.as_secs()).unwrap_or(i32::MAX));
+    docker
+        .stop_container(
+            name,
+            Some(StopContainerOptions {
+                t: Some(grace),
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(|e| no_such_container(name, &e))?;
+    let state = docker
+        .inspect_container(name, None)
+        .await
+        .map_err(|e| no_such_container(name, &e))?;
+    let doc = container_doc(&state);
+    Ok(json!({
+        "action": "stop",
+        "id": doc["id"],
+        "name": doc["name"],
+        "status": doc["status"],
+        "exit_code": doc["exit_code"],
+    }))
+}
+
+async fn remove_container(docker: &Docker, name: &str) -> Result<Json, StepError> {
+    match docker
+        .remove_container(
+            name,
+            Some(RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            }),
+        )
+        .await
+    {
+        Ok(()) => Ok(json!({"action": "remove", "name": name, "removed": true})),
+        Err(e) if not_found(&e) => Ok(json!({"action": "remove", "name": name, "removed": false})),
+        Err(e) => Err(StepError::new(format!(
+            "cannot remove the container `{name}`: {}",
+            engine_message(&e)
+        ))),
+    }
+}
+
+/// The end of a text stream, at most a set number of bytes.
+struct Tail {
+    text: String,
+    max: usize,
+    cut: bool,
+}
+
+impl Tail {
+    fn new(max: usize) -> Self {
+        Self {
+            text: String::new(),
+            max,
+            cut: false,
+        }
+    }
+
+    fn push(&mut self, more: &str) {
+        self.text.push_str(more);
+        if self.text.len() > self.max * 2 {
+            let mut from = self.text.len() - self.max;
+            while !self.text.is_char_boundary(from) {
+                from += 1;
+            }
+            self.text.drain(..from);
+            self.cut = true;
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut from = self.text.len().saturating_sub(self.max);
+        while !self.text.is_char_boundary(from) {
+            from += 1;
+        }
+        if self.cut || from > 0 {
+            format!("… (the start was cut)\n{}", &self.text[from..])
+        } else {
+            self.text.clone()
+        }
+    }
+
+    fn last_lines(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

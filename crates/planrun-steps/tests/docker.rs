@@ -1,0 +1,387 @@
+//! The `docker` executor against the real engine: an image built from
+//! Debian's busybox-static, a container started and found healthy, a
+//! command run in it, its logs, state, stop and removal; the failures a
+//! user meets (a build error, an image that is not here, a container that
+//! exits at once, a health check that never passes); and nothing labelled
+//! with the run left behind once it ends.
+//!
+//! The engine must be reachable (the test command checks it) and
+//! `/bin/busybox` must be Debian's static build (busybox-static).
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read as _, Write as _};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::{ListContainersOptions, ListImagesOptions};
+use common::{MAX_BODY, config, context, run, run_step, write};
+use planrun_runner::executor::StepExecutor as _;
+use planrun_steps::docker::{DockerExecutor, RUN_LABEL};
+
+/// A build context holding busybox and a Dockerfile installing it, its
+/// first layer the test's own (`unique`): tests running at once share no
+/// layer that one's removal could take from under the other's build.
+fn busybox_context(dir: &std::path::Path, unique: &str) {
+    let image = dir.join("image");
+    std::fs::create_dir_all(&image).expect("mkdir");
+    write(&image, "unique", unique);
+    std::fs::copy("/bin/busybox", image.join("busybox"))
+        .expect("Debian's busybox-static is installed (the test command installs it)");
+    write(
+        &image,
+        "Dockerfile",
+        "FROM scratch\nCOPY unique /unique\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nLABEL planrun.test=busybox\n",
+    );
+    write(&image, ".dockerignore", "*.log\n");
+    write(&image, "noise.log", "left out of the context\n");
+}
+
+/// Whatever a test that fails half-way created is removed when it unwinds
+/// (its run's sweep, as an interrupted planrun does).
+struct SweepOnPanic(String);
+
+impl Drop for SweepOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            planrun_steps::docker::sweep_blocking(&self.0);
+        }
+    }
+}
+
+async fn engine() -> Docker {
+    Docker::connect_with_defaults()
+        .expect("the Docker engine is configured")
+        .negotiate_version()
+        .await
+        .expect("the Docker engine is reachable (the test command checks it)")
+}
+
+/// The objects labelled with run `id` still in the engine.
+async fn labelled(docker: &Docker, id: &str) -> (usize, usize) {
+    let filters = Some(HashMap::from([(
+        String::from("label"),
+        vec![format!("{RUN_LABEL}={id}")],
+    )]));
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: filters.clone(),
+            ..Default::default()
+        }))
+        .await
+        .expect("list containers");
+    let images = docker
+        .list_images(Some(ListImagesOptions {
+            filters,
+            ..Default::default()
+        }))
+        .await
+        .expect("list images");
+    (containers.len(), images.len())
+}
+
+/// GET `path` from `address` (`127.0.0.1:port`), the body.
+fn http_get(address: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(address).expect("the published port answers");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").expect("write");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_is_built_started_checked_and_removed_with_its_run() {
+    let docker = engine().await;
+    let executor = DockerExecutor::new();
+    let run_id = executor.run_id().to_string();
+    let _sweep = SweepOnPanic(run_id.clone());
+    let tag = format!("planrun-test/busybox:{run_id}");
+    let name = format!("planrun-test-web-{run_id}");
+    let (ctx, dir) = context();
+    busybox_context(dir.path(), &run_id);
+
+    // build
+    let doc = run(
+        &executor,
+        &ctx,
+        &format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the build passes: {}", e.message));
+    assert_eq!(doc["action"], "build");
+    assert!(doc["id"].as_str().unwrap().starts_with("sha256:"), "{doc}");
+    assert!(
+        doc["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&tag.clone().into())
+    );
+    assert!(doc["log"].as_str().unwrap().contains("Step 1/"), "{doc}");
+    assert!(!doc["log"].as_str().unwrap().contains("noise.log"), "{doc}");
+    assert!(doc["size"].as_i64().unwrap() > 1_000_000, "{doc}");
+
+    // the image, and one that is not here
+    let doc = run(&executor, &ctx, &format!("image = \"{tag}\""))
+        .await
+        .unwrap();
+    assert_eq!(doc["exists"], true);
+    assert_eq!(doc["labels"]["planrun.test"], "busybox");
+    assert_eq!(doc["labels"][RUN_LABEL], run_id.as_str());
+    let doc = run(&executor, &ctx, "image = \"planrun-test/nothing:here\"")
+        .await
+        .unwrap();
+    assert_eq!(doc["exists"], false);
+
+    // a web server, healthy, on a published port
+    let doc = run_step(
+        &executor,
+        &ctx,
+        &config(&format!(
+            r#"run = {{ image = "{tag}", name = "{name}", cmd = ["sh", "-c", "mkdir -p /www && echo ok > /www/health && echo started && exec httpd -f -v -p 8080 -h /www"], ports = {{ "8080" = "127.0.0.1:0" }}, env = {{ GREETING = "hello" }}, healthcheck = {{ cmd = ["wget", "-q", "-O-", "http://127.0.0.1:8080/health"], interval = "200ms" }}, wait = "healthy" }}"#
+        )),
+        Duration::from_secs(30),
+        MAX_BODY,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the container becomes healthy: {}", e.message));
+    assert_eq!(doc["health"], "healthy", "{doc}");
+    assert_eq!(doc["running"], true);
+    assert_eq!(doc["name"], name.as_str());
+    let address = doc["ports"]["8080/tcp"].as_str().expect("a published port");
+    assert!(address.starts_with("127.0.0.1:"), "{doc}");
+    assert!(http_get(address, "/health").ends_with("ok\n"));
+
+    // a command in it: exit code, both streams, JSON on stdout, env
+    let doc = run(
+        &executor,
+        &ctx,
+        &format!(
+            r#"exec = {{ container = "{name}", cmd = ["sh", "-c", "echo \"{{\\\"greeting\\\": \\\"$GREETING $WHO\\\"}}\"; echo oops >&2; exit 3"], env = {{ WHO = "you" }} }}"#
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["exit_code"], 3, "{doc}");
+    assert_eq!(doc["json"]["greeting"], "hello you", "{doc}");
+    assert_eq!(doc["stderr"], "oops\n");
+
+    // its logs and state
+    let doc = run(
+        &executor,
+        &ctx,
+        &format!("logs = {{ container = \"{name}\" }}"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        doc["stdout"].as_str().unwrap().starts_with("started\n"),
+        "{doc}"
+    );
+    assert!(doc["lines"].as_u64().unwrap() >= 1);
+    let doc = run(&executor, &ctx, &format!("inspect = \"{name}\""))
+        .await
+        .unwrap();
+    assert_eq!(doc["exists"], true);
+    assert_eq!(doc["status"], "running");
+    assert_eq!(doc["restart_count"], 0);
+    assert_eq!(doc["oom_killed"], false);
+    assert_eq!(doc["labels"][RUN_LABEL], run_id.as_str());
+
+    // stopped, then removed (once)
+    let doc = run(
+        &executor,
+        &ctx,
+        &format!("stop = {{ container = \"{name}\", timeout = \"1s\" }}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["status"], "exited", "{doc}");
+    let doc = run(&executor, &ctx, &format!("remove = \"{name}\""))
+        .await
+        .unwrap();
+    assert_eq!(doc["removed"], true);
+    let doc = run(&executor, &ctx, &format!("remove = \"{name}\""))
+        .await
+        .unwrap();
+    assert_eq!(doc["removed"], false);
+    let doc = run(&executor, &ctx, &format!("inspect = \"{name}\""))
+        .await
+        .unwrap();
+    assert_eq!(doc["exists"], false);
+
+    // a container left running goes with the run, and so does the image
+    run(
+        &executor,
+        &ctx,
+        &format!(r#"run = {{ image = "{tag}", cmd = ["sleep", "600"] }}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(labelled(&docker, &run_id).await, (1, 1));
+    executor.end_of_run().await;
+    assert_eq!(labelled(&docker, &run_id).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_goes_wrong_is_said_with_the_engine_s_words_and_the_container_s_last_lines() {
+    let docker = engine().await;
+    let executor = DockerExecutor::new();
+    let run_id = executor.run_id().to_string();
+    let _sweep = SweepOnPanic(run_id.clone());
+    let tag = format!("planrun-test/busybox-fail:{run_id}");
+    let (ctx, dir) = context();
+    busybox_context(dir.path(), &run_id);
+
+    // a build that fails quotes the failing instruction's output
+    std::fs::create_dir_all(dir.path().join("broken")).unwrap();
+    std::fs::copy("/bin/busybox", dir.path().join("broken/busybox")).unwrap();
+    write(
+        &dir.path().join("broken"),
+        "Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo about to fail; exit 9\"]\n",
+    );
+    let e = run(
+        &executor,
+        &ctx,
+        "build = { context = \"broken\", tag = \"planrun-test/broken:x\" }",
+    )
+    .await
+    .expect_err("the build fails");
+    assert!(
+        e.message
+            .contains("the build of `planrun-test/broken:x` failed"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains("returned a non-zero code: 9"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("about to fail"), "{}", e.message);
+    // a context that is not there
+    let e = run(
+        &executor,
+        &ctx,
+        "build = { context = \"nowhere\", tag = \"x:y\" }",
+    )
+    .await
+    .expect_err("no context");
+    assert!(e.message.contains("is not a directory"), "{}", e.message);
+
+    run(
+        &executor,
+        &ctx,
+        &format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the build passes: {}", e.message));
+
+    // an image that is not here is never pulled
+    let e = run(
+        &executor,
+        &ctx,
+        "run = { image = \"planrun-test/absent:1\" }",
+    )
+    .await
+    .expect_err("no such image");
+    assert!(
+        e.message
+            .contains("the image `planrun-test/absent:1` is not here"),
+        "{}",
+        e.message
+    );
+    assert!(e.help.as_deref().unwrap_or("").contains("never pulls"));
+
+    // a container that exits at once
+    let e = run(
+        &executor,
+        &ctx,
+        &format!(
+            r#"run = {{ image = "{tag}", cmd = ["sh", "-c", "echo cannot open config; exit 7"] }}"#
+        ),
+    )
+    .await
+    .expect_err("it exits");
+    assert!(
+        e.message
+            .contains("exited with code 7 before it was running"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("cannot open config"), "{}", e.message);
+
+    // a health check that never passes
+    let e = run_step(
+        &executor,
+        &ctx,
+        &config(&format!(
+            r#"run = {{ image = "{tag}", cmd = ["sh", "-c", "echo waiting; exec sleep 600"], healthcheck = {{ cmd = ["sh", "-c", "echo not yet; exit 1"], interval = "100ms", retries = 2 }}, wait = "healthy" }}"#
+        )),
+        Duration::from_secs(30),
+        MAX_BODY,
+    )
+    .await
+    .expect_err("never healthy");
+    assert!(e.message.contains("turned unhealthy"), "{}", e.message);
+    assert!(e.message.contains("not yet"), "{}", e.message);
+    assert!(e.message.contains("waiting"), "{}", e.message);
+
+    // a step's time limit binds while it waits
+    let e = run_step(
+        &executor,
+        &ctx,
+        &config(&format!(
+            r#"run = {{ image = "{tag}", cmd = ["sleep", "600"], healthcheck = {{ cmd = ["false"], interval = "10s" }}, wait = "healthy" }}"#
+        )),
+        Duration::from_secs(2),
+        MAX_BODY,
+    )
+    .await
+    .expect_err("the time limit passes");
+    assert!(e.message.contains("time limit"), "{}", e.message);
+
+    // a command in a container that is not there
+    let e = run(
+        &executor,
+        &ctx,
+        "exec = { container = \"planrun-test-nobody\", cmd = [\"true\"] }",
+    )
+    .await
+    .expect_err("no such container");
+    assert!(
+        e.message
+            .contains("there is no container `planrun-test-nobody`"),
+        "{}",
+        e.message
+    );
+
+    executor.end_of_run().await;
+    assert_eq!(labelled(&docker, &run_id).await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_step_does_one_thing() {
+    let (ctx, _dir) = context();
+    let e = run(
+        &DockerExecutor::new(),
+        &ctx,
+        "inspect = \"a\"\nremove = \"a\"",
+    )
+    .await
+    .expect_err("two actions");
+    assert!(
+        e.message.contains("a docker step does one thing"),
+        "{}",
+        e.message
+    );
+    let e = run(&DockerExecutor::new(), &ctx, "")
+        .await
+        .expect_err("none");
+    assert!(e.message.contains("needs one action"), "{}", e.message);
+}
