@@ -214,14 +214,47 @@ async fn a_container_is_built_started_checked_and_removed_with_its_run() {
         .unwrap();
     assert_eq!(doc["exists"], false);
 
-    // a container left running goes with the run, and so does the image
-    run(
+    // a container left running goes with the run, and so does the image;
+    // it burns a CPU, as the stats say (computed as `docker stats` does)
+    let busy = run(
         &executor,
         &ctx,
-        &format!(r#"run = {{ image = "{tag}", cmd = ["sleep", "600"] }}"#),
+        &format!(r#"run = {{ image = "{tag}", cmd = ["sh", "-c", "while :; do :; done"] }}"#),
     )
     .await
     .unwrap();
+    let doc = run_step(
+        &executor,
+        &ctx,
+        &config(&format!(
+            "stats = {{ container = \"{}\", duration = \"2s\" }}",
+            busy["id"].as_str().unwrap()
+        )),
+        Duration::from_secs(20),
+        MAX_BODY,
+    )
+    .await
+    .unwrap();
+    assert!(doc["samples"].as_u64().unwrap() >= 2, "{doc}");
+    // a busy loop is a whole CPU: 100 %, less what a loaded machine takes
+    assert!(doc["cpu_max"].as_f64().unwrap() > 30.0, "{doc}");
+    assert!(doc["cpu_mean"].as_f64().unwrap() <= doc["cpu_max"].as_f64().unwrap());
+    assert!(doc["memory_usage"].as_u64().unwrap() > 0, "{doc}");
+    assert!(doc["memory_limit"].as_u64().unwrap() > doc["memory_usage"].as_u64().unwrap());
+    assert!(doc["pids"].as_u64().unwrap() >= 1, "{doc}");
+    // one sample without a duration
+    let doc = run(
+        &executor,
+        &ctx,
+        &format!(
+            "stats = {{ container = \"{}\" }}",
+            busy["id"].as_str().unwrap()
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["samples"], 1, "{doc}");
+    assert!(doc["cpu_percent"].as_f64().is_some(), "{doc}");
     assert_eq!(labelled(&docker, &run_id).await, (1, 1));
     executor.end_of_run().await;
     assert_eq!(labelled(&docker, &run_id).await, (0, 0));

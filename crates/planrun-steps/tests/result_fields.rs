@@ -145,6 +145,7 @@ async fn every_docker_result_field_is_declared() {
         format!("inspect = \"{name}\""),
         String::from("inspect = \"planrun-test-absent\""),
         format!("logs = {{ container = \"{name}\", tail = 5 }}"),
+        format!("stats = {{ container = \"{name}\" }}"),
         format!("stop = {{ container = \"{name}\", timeout = \"1s\" }}"),
         format!("remove = \"{name}\""),
     ];

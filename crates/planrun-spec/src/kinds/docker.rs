@@ -15,7 +15,7 @@ pub struct Docker;
 
 /// Every action key, in documentation order.
 pub const DOCKER_ACTIONS: &[&str] = &[
-    "build", "image", "run", "exec", "inspect", "logs", "stop", "remove",
+    "build", "image", "run", "exec", "inspect", "logs", "stats", "stop", "remove",
 ];
 
 impl Kind for Docker {
@@ -45,6 +45,19 @@ impl Kind for Docker {
         "lines",
         "removed",
         "ready_after",
+        "samples",
+        "cpu_percent",
+        "cpu_max",
+        "cpu_mean",
+        "memory_usage",
+        "memory_max",
+        "memory_limit",
+        "memory_percent",
+        "net_rx_bytes",
+        "net_tx_bytes",
+        "block_read_bytes",
+        "block_write_bytes",
+        "pids",
         "duration",
     ];
     const EVIDENCE: &'static [EvidenceField] = &[
@@ -66,6 +79,7 @@ impl Kind for Docker {
             config.exec.is_some(),
             config.inspect.is_some(),
             config.logs.is_some(),
+            config.stats.is_some(),
             config.stop.is_some(),
             config.remove.is_some(),
         ]
@@ -131,7 +145,7 @@ fn list(keys: &[&str]) -> String {
 #[schemars(extend("oneOf" = [
     {"required": ["build"]}, {"required": ["image"]}, {"required": ["run"]},
     {"required": ["exec"]}, {"required": ["inspect"]}, {"required": ["logs"]},
-    {"required": ["stop"]}, {"required": ["remove"]}
+    {"required": ["stats"]}, {"required": ["stop"]}, {"required": ["remove"]}
 ]))]
 pub struct DockerConfig {
     /// Build an image from a directory (removed at the end of the run).
@@ -149,6 +163,9 @@ pub struct DockerConfig {
     pub inspect: Option<String>,
     /// A container's output.
     pub logs: Option<DockerLogs>,
+    /// A container's CPU, memory, network and disk use: one sample, or a
+    /// series over `duration` with its maximum and mean.
+    pub stats: Option<DockerStats>,
     /// Stop a container (SIGTERM, then SIGKILL after `timeout`).
     pub stop: Option<DockerStop>,
     /// Remove a container, stopping it first.
@@ -287,6 +304,17 @@ pub struct DockerLogs {
     pub tail: Option<u64>,
     /// Only what was written in this last stretch of time (`30s`).
     pub since: Option<Dur>,
+}
+
+/// `stats`: what a container uses.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerStats {
+    /// The container, by name or id.
+    pub container: String,
+    /// Sample for this long (the engine gives a sample a second); without
+    /// it, one sample. The step's `timeout` must be longer.
+    pub duration: Option<Dur>,
 }
 
 /// `stop`: a container stopped.
