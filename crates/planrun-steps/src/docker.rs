@@ -14,6 +14,7 @@
 //! pull an image, leave what it created behind, or wait past the step's
 //! time limit.
 
+mod compose;
 mod context;
 
 use std::collections::{BTreeMap, HashMap};
@@ -68,6 +69,8 @@ struct RunScope {
     keep: bool,
     engine: OnceCell<Docker>,
     sweep: Mutex<Option<Leftover>>,
+    /// The Compose projects brought up, taken down when the run ends.
+    projects: Mutex<Vec<compose::Project>>,
 }
 
 /// Runs `docker` steps.
@@ -119,6 +122,7 @@ impl DockerExecutor {
                 keep,
                 engine: OnceCell::new(),
                 sweep: Mutex::new(None),
+                projects: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -159,6 +163,15 @@ impl StepExecutor for DockerExecutor {
 
     fn end_of_run(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            let projects = self
+                .run
+                .projects
+                .lock()
+                .map(|mut p| std::mem::take(&mut *p))
+                .unwrap_or_default();
+            for project in projects.into_iter().rev() {
+                project.down().await;
+            }
             let registered = self
                 .run
                 .sweep
@@ -324,6 +337,8 @@ async fn run(scope: &RunScope, input: &StepInput<'_>) -> Result<Json, StepError>
         stop_container(docker, stop).await?
     } else if let Some(name) = &config.remove {
         remove_container(docker, name).await?
+    } else if let Some(spec) = &config.compose {
+        compose::step(docker, scope, spec, input, started).await?
     } else {
         return Err(StepError::internal(
             "a docker step passed plan-time checks without an action",

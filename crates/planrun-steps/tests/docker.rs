@@ -418,3 +418,143 @@ async fn a_step_does_one_thing() {
         .expect_err("none");
     assert!(e.message.contains("needs one action"), "{}", e.message);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compose_project_comes_up_healthy_and_goes_with_the_run() {
+    let docker = engine().await;
+    let executor = DockerExecutor::new();
+    let run_id = executor.run_id().to_string();
+    let _sweep = SweepOnPanic(run_id.clone());
+    let tag = format!("planrun-test/busybox-compose:{run_id}");
+    let project = format!("planruntest{}", run_id.replace('-', ""));
+    let (ctx, dir) = context();
+    busybox_context(dir.path(), &run_id);
+    write(
+        dir.path(),
+        "stack.yml",
+        r#"version: "2.4"
+services:
+  web:
+    image: ${IMAGE}
+    command: ["sh", "-c", "mkdir -p /www && echo ok > /www/health && echo serving && exec httpd -f -p 8080 -h /www"]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8080/health"]
+      interval: 1s
+      retries: 30
+  worker:
+    image: ${IMAGE}
+    command: ["sh", "-c", "echo working > /data/state && exec sleep 600"]
+    volumes: ["data:/data"]
+volumes:
+  data: {}
+"#,
+    );
+    run(
+        &executor,
+        &ctx,
+        &format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the build passes: {}", e.message));
+
+    let doc = run_step(
+        &executor,
+        &ctx,
+        &config(&format!(
+            "compose = {{ file = \"stack.yml\", project = \"{project}\", command = \"up\", wait = \"healthy\", env = {{ IMAGE = \"{tag}\" }} }}"
+        )),
+        Duration::from_mins(1),
+        MAX_BODY,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the project comes up: {}", e.message));
+    assert_eq!(doc["containers"], 2, "{doc}");
+    assert_eq!(doc["up"], 2, "{doc}");
+    assert_eq!(doc["services"]["web"]["health"], "healthy", "{doc}");
+    assert_eq!(doc["services"]["worker"]["state"], "running", "{doc}");
+    assert_eq!(doc["services"]["worker"]["restart_count"], 0, "{doc}");
+
+    // the same, read from the engine alone
+    let doc = run(
+        &executor,
+        &ctx,
+        &format!("compose = {{ project = \"{project}\" }}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["up"], 2, "{doc}");
+    assert!(doc["log"].is_null());
+
+    // gone with the run: containers, network and volume
+    executor.end_of_run().await;
+    let doc = run(
+        &executor,
+        &ctx,
+        &format!("compose = {{ project = \"{project}\" }}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["containers"], 0, "{doc}");
+    let volumes = std::process::Command::new("docker")
+        .args([
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name={project}_data"),
+        ])
+        .output()
+        .expect("docker volume ls");
+    assert!(String::from_utf8_lossy(&volumes.stdout).trim().is_empty());
+    assert_eq!(labelled(&docker, &run_id).await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_compose_service_that_exits_is_a_failure_quoting_it() {
+    let executor = DockerExecutor::new();
+    let run_id = executor.run_id().to_string();
+    let _sweep = SweepOnPanic(run_id.clone());
+    let project = format!("planruntestexit{}", run_id.replace('-', ""));
+    let (ctx, dir) = context();
+    busybox_context(dir.path(), &run_id);
+    let tag = format!("planrun-test/busybox-compose-exit:{run_id}");
+    write(
+        dir.path(),
+        "stack.yml",
+        "version: \"2.4\"\nservices:\n  broken:\n    image: ${IMAGE}\n    command: [\"sh\", \"-c\", \"echo missing setting DATABASE_URL; exit 4\"]\n",
+    );
+    run(
+        &executor,
+        &ctx,
+        &format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the build passes: {}", e.message));
+    let e = run_step(
+        &executor,
+        &ctx,
+        &config(&format!(
+            "compose = {{ file = \"stack.yml\", project = \"{project}\", command = \"up\", env = {{ IMAGE = \"{tag}\" }} }}"
+        )),
+        Duration::from_mins(1),
+        MAX_BODY,
+    )
+    .await
+    .expect_err("the service exits");
+    assert!(e.message.contains("the service `broken`"), "{}", e.message);
+    assert!(e.message.contains("exited with code 4"), "{}", e.message);
+    assert!(
+        e.message.contains("missing setting DATABASE_URL"),
+        "{}",
+        e.message
+    );
+    let e = run(
+        &executor,
+        &ctx,
+        "compose = { file = \"none.yml\", project = \"x\", command = \"up\" }",
+    )
+    .await
+    .expect_err("no file");
+    assert!(e.message.contains("does not exist"), "{}", e.message);
+    executor.end_of_run().await;
+}

@@ -15,7 +15,7 @@ pub struct Docker;
 
 /// Every action key, in documentation order.
 pub const DOCKER_ACTIONS: &[&str] = &[
-    "build", "image", "run", "exec", "inspect", "logs", "stats", "stop", "remove",
+    "build", "image", "run", "exec", "inspect", "logs", "stats", "stop", "remove", "compose",
 ];
 
 impl Kind for Docker {
@@ -58,6 +58,10 @@ impl Kind for Docker {
         "block_read_bytes",
         "block_write_bytes",
         "pids",
+        "project",
+        "services",
+        "containers",
+        "up",
         "duration",
     ];
     const EVIDENCE: &'static [EvidenceField] = &[
@@ -68,7 +72,7 @@ impl Kind for Docker {
     ];
     const PRIVILEGE: Option<&'static str> =
         Some("talks to the Docker engine, which starts containers and reads files on this machine");
-    const PATHS: &'static [&'static str] = &["build.context", "run.mounts.*"];
+    const PATHS: &'static [&'static str] = &["build.context", "run.mounts.*", "compose.file"];
     type Config = DockerConfig;
 
     fn check(config: &DockerConfig) -> Result<(), ConfigProblem> {
@@ -82,6 +86,7 @@ impl Kind for Docker {
             config.stats.is_some(),
             config.stop.is_some(),
             config.remove.is_some(),
+            config.compose.is_some(),
         ]
         .into_iter()
         .zip(DOCKER_ACTIONS)
@@ -123,6 +128,18 @@ impl Kind for Docker {
                 ));
             }
         }
+        if let Some(compose) = &config.compose {
+            let command = compose.command.unwrap_or(ComposeCommand::Status);
+            if compose.file.is_none() && command != ComposeCommand::Status {
+                return Err(ConfigProblem::key(
+                    "compose",
+                    "`up` and `down` need the Compose `file`",
+                ));
+            }
+            if compose.project.trim().is_empty() {
+                return Err(ConfigProblem::key("compose.project", "`project` is empty"));
+            }
+        }
         if let Some(exec) = &config.exec
             && exec.cmd.is_empty()
         {
@@ -145,7 +162,8 @@ fn list(keys: &[&str]) -> String {
 #[schemars(extend("oneOf" = [
     {"required": ["build"]}, {"required": ["image"]}, {"required": ["run"]},
     {"required": ["exec"]}, {"required": ["inspect"]}, {"required": ["logs"]},
-    {"required": ["stats"]}, {"required": ["stop"]}, {"required": ["remove"]}
+    {"required": ["stats"]}, {"required": ["stop"]}, {"required": ["remove"]},
+    {"required": ["compose"]}
 ]))]
 pub struct DockerConfig {
     /// Build an image from a directory (removed at the end of the run).
@@ -171,6 +189,53 @@ pub struct DockerConfig {
     /// Remove a container, stopping it first.
     #[schemars(extend("examples" = ["asgi"]))]
     pub remove: Option<String>,
+    /// A Compose project: bring it up, take it down, or read its services'
+    /// state.
+    pub compose: Option<DockerCompose>,
+}
+
+/// `compose`: a Compose project, through the `docker compose` or
+/// `docker-compose` command for `up` and `down`, and the engine for the
+/// rest.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerCompose {
+    /// The Compose file, relative to the spec file (`up` and `down` need
+    /// it).
+    #[schemars(extend("examples" = ["stack/docker-compose.yml"]))]
+    pub file: Option<String>,
+    /// The project's name: its containers carry it (the label
+    /// `com.docker.compose.project`).
+    pub project: String,
+    /// `up` (start it detached, then wait), `down` (stop it and remove its
+    /// containers, networks and volumes) or `status` (default: each
+    /// service's state, read from the engine).
+    pub command: Option<ComposeCommand>,
+    /// With `up`: what to wait for, `running` (default: every container
+    /// running) or `healthy` (and every one with a health check healthy),
+    /// or `none`.
+    pub wait: Option<DockerWait>,
+    /// With `up`: only these services (default: all).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// With `up`: build the images the file builds first (`--build`).
+    #[serde(default)]
+    pub build: bool,
+    /// Variables for the Compose file's `${NAME}`s.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// What a `compose` step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ComposeCommand {
+    /// `up -d`, then wait.
+    Up,
+    /// `down -v`.
+    Down,
+    /// The services' state.
+    Status,
 }
 
 /// `build`: an image from a directory.
