@@ -3,11 +3,15 @@
 //! `--keep` leaves it in place. Each run builds an image from Debian's
 //! busybox-static, starts a container on a network of its own with a
 //! volume, and execs in it, all named uniquely; the engine is asked by
-//! those names afterwards (the docker CLI).
+//! those names afterwards (the docker CLI). And the seed plan's Docker
+//! cases (specs/docker/) pass against the demo target's image, built from
+//! the binary under test (scripts/docker-stack).
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
 
 /// Names unique to one test.
 struct Names {
@@ -226,4 +230,50 @@ fn keep_leaves_what_the_run_created() {
     names.remove();
     assert_eq!(left.len(), 4, "{left:?}\n{stderr}");
     assert_eq!(names.left(), Vec::<String>::new());
+}
+
+#[test]
+fn the_seed_plan_s_docker_cases_pass_against_the_demo_target_s_image() {
+    let root = support::root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let context = dir.path().join("stack");
+    let built = Command::new(root.join("scripts/docker-stack"))
+        .arg(env!("CARGO_BIN_EXE_planrun"))
+        .arg(&context)
+        .output()
+        .expect("scripts/docker-stack runs");
+    assert!(
+        built.status.success(),
+        "the stack image builds: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let image = String::from_utf8_lossy(&built.stdout).trim().to_string();
+    assert!(image.starts_with("planrun-demo:"), "{image}");
+    let junit = dir.path().join("junit.xml");
+    let out = Command::new(env!("CARGO_BIN_EXE_planrun"))
+        .args(["run", "specs/docker/", "--no-color", "--var"])
+        .arg(format!("image={image}"))
+        .arg("--var")
+        .arg(format!("context={}", context.display()))
+        .arg("--report")
+        .arg(format!("junit={}", junit.display()))
+        .current_dir(&root)
+        .output()
+        .expect("planrun runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let junit = std::fs::read_to_string(&junit).expect("the JUnit report");
+    for case in ["TC-001 Docker build", "TC-004 ASGI health check"] {
+        assert!(
+            junit.contains(&format!(
+                "<testsuite name=\"{case}\" tests=\"2\" skipped=\"0\" errors=\"0\" failures=\"0\""
+            )),
+            "{case}: {junit}"
+        );
+    }
+    // the image TC-001 built went with the run; the stack's is kept
+    let left = docker(&["images", "-q", "arena-backend:planrun-tc-001"]);
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
+    let kept = docker(&["images", "-q", &image]);
+    assert!(!String::from_utf8_lossy(&kept.stdout).trim().is_empty());
 }
