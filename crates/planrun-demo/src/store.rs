@@ -68,14 +68,19 @@ impl Database {
             .connect_with(options)
             .await
             .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+        // two servers starting at once (WSGI and ASGI) would race on
+        // `IF NOT EXISTS` and one would fail: they take turns
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "CREATE TABLE IF NOT EXISTS {TABLE} (
+            "BEGIN;
+             SELECT pg_advisory_xact_lock(hashtext('{TABLE}'));
+             CREATE TABLE IF NOT EXISTS {TABLE} (
                id BIGSERIAL PRIMARY KEY,
                session_id TEXT NOT NULL,
                content TEXT NOT NULL,
                author TEXT,
                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-               updated_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+               updated_at TIMESTAMPTZ NOT NULL DEFAULT now());
+             COMMIT;"
         )))
         .execute(&pool)
         .await

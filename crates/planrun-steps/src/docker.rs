@@ -528,12 +528,13 @@ async fn run_container(
             _ => (source.as_str(), None),
         };
         let path = absolute(input.ctx.base_dir(), source);
-        if !path.exists() {
+        // the engine takes only absolute paths as host paths
+        let Ok(path) = path.canonicalize() else {
             return Err(StepError::new(format!(
                 "the mount `{target}` names `{}`, which does not exist",
                 path.display()
             )));
-        }
+        };
         let mut bind = format!("{}:{target}", path.display());
         if let Some(mode) = mode {
             let _ = write!(bind, ":{mode}");
@@ -1240,7 +1241,20 @@ impl Tail {
     }
 
     fn push(&mut self, more: &str) {
-        self.text.push_str(more);
+        // the engine colours a failing command's output: keep the text
+        let mut rest = more;
+        while let Some(at) = rest.find('\u{1b}') {
+            self.text.push_str(&rest[..at]);
+            let tail = &rest[at..];
+            // `ESC [ … m` and the like: up to the first letter after `[`
+            let end = tail
+                .char_indices()
+                .skip(2)
+                .find(|(_, c)| c.is_ascii_alphabetic())
+                .map_or(tail.len(), |(i, c)| i + c.len_utf8());
+            rest = &tail[end..];
+        }
+        self.text.push_str(rest);
         if self.text.len() > self.max * 2 {
             let mut from = self.text.len() - self.max;
             while !self.text.is_char_boundary(from) {

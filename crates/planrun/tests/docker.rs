@@ -233,7 +233,7 @@ fn keep_leaves_what_the_run_created() {
 }
 
 #[test]
-fn the_seed_plan_s_docker_cases_pass_against_the_demo_target_s_image() {
+fn the_seed_plan_s_docker_cases_pass_against_the_stack_built_here() {
     let root = support::root();
     let dir = tempfile::tempdir().expect("tempdir");
     let context = dir.path().join("stack");
@@ -244,36 +244,67 @@ fn the_seed_plan_s_docker_cases_pass_against_the_demo_target_s_image() {
         .expect("scripts/docker-stack runs");
     assert!(
         built.status.success(),
-        "the stack image builds: {}",
+        "the stack's images build: {}",
         String::from_utf8_lossy(&built.stderr)
     );
-    let image = String::from_utf8_lossy(&built.stdout).trim().to_string();
-    assert!(image.starts_with("planrun-demo:"), "{image}");
+    // `demo=planrun-demo:…` and so on, as STACK_DEMO=…
+    let images: Vec<(String, String)> = String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, tag)| (format!("STACK_{}", name.to_uppercase()), tag.to_string()))
+        .collect();
+    assert_eq!(images.len(), 4, "{images:?}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
     let junit = dir.path().join("junit.xml");
     let out = Command::new(env!("CARGO_BIN_EXE_planrun"))
-        .args(["run", "specs/docker/", "--no-color", "--var"])
-        .arg(format!("image={image}"))
-        .arg("--var")
-        .arg(format!("context={}", context.display()))
-        .arg("--report")
+        .args(["run", "specs/docker/", "--no-color", "--report"])
         .arg(format!("junit={}", junit.display()))
+        .envs(images.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("STACK_CONTEXT", context.join("demo"))
+        .env("STACK_HTTP_PORT", port.to_string())
         .current_dir(&root)
         .output()
         .expect("planrun runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let junit = std::fs::read_to_string(&junit).expect("the JUnit report");
-    for case in ["TC-001 Docker build", "TC-004 ASGI health check"] {
+    for case in [
+        "TC-001 Docker build",
+        "TC-002 Container startup",
+        "TC-004 ASGI health check",
+        "P1-HEALTH Health checks pass",
+        "P1-NETWORK Network connectivity",
+        "P1-VOLUMES Volume mounts work",
+    ] {
+        let suite = format!("<testsuite name=\"{case}\"");
+        let at = junit
+            .find(&suite)
+            .unwrap_or_else(|| panic!("{case}: {junit}"));
+        let head = &junit[at..at + junit[at..].find('>').expect("a tag")];
         assert!(
-            junit.contains(&format!(
-                "<testsuite name=\"{case}\" tests=\"2\" skipped=\"0\" errors=\"0\" failures=\"0\""
-            )),
-            "{case}: {junit}"
+            head.contains("errors=\"0\" failures=\"0\""),
+            "{case}: {head}"
         );
     }
-    // the image TC-001 built went with the run; the stack's is kept
+    // the stack is down, TC-001's image went with the run, and the
+    // stack's images are kept
+    let left = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        "label=com.docker.compose.project=chat-hybrid",
+    ]);
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
     let left = docker(&["images", "-q", "arena-backend:planrun-tc-001"]);
     assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
-    let kept = docker(&["images", "-q", &image]);
-    assert!(!String::from_utf8_lossy(&kept.stdout).trim().is_empty());
+    for (_, image) in &images {
+        let kept = docker(&["images", "-q", image]);
+        assert!(
+            !String::from_utf8_lossy(&kept.stdout).trim().is_empty(),
+            "{image}"
+        );
+    }
 }

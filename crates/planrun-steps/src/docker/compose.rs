@@ -171,6 +171,8 @@ pub(super) async fn step(
             file.display()
         )));
     }
+    // the command runs in the file's directory: the path must not be relative
+    let file = file.map(|f| f.canonicalize().unwrap_or(f));
     let project = spec.project.as_str();
     let mut output = None;
     match spec.command.unwrap_or(ComposeCommand::Status) {
@@ -258,6 +260,8 @@ struct Service {
     restarts: i64,
     state: Option<String>,
     health: Option<String>,
+    /// Its containers' names (Compose v1 and v2 name them differently).
+    names: Vec<String>,
 }
 
 impl Service {
@@ -269,6 +273,7 @@ impl Service {
             "health": self.health,
             "restart_count": self.restarts,
             "exit_code": self.exited.first().map(|(_, code)| code),
+            "names": self.names,
         })
     }
 }
@@ -302,6 +307,9 @@ async fn services(docker: &Docker, project: &str) -> Result<BTreeMap<String, Ser
         let s = state.state.as_ref();
         let service = services.entry(service_name).or_default();
         service.containers += 1;
+        service
+            .names
+            .push(super::display_name(&state));
         let running = s.and_then(|s| s.running).unwrap_or(false);
         if running {
             service.running += 1;

@@ -131,6 +131,8 @@ pub(super) fn pack(dir: &Path, dockerfile: &str) -> Result<Vec<u8>, String> {
     };
     let mut files = Vec::new();
     walk(dir, dir, &ignore, dockerfile, &mut files)?;
+    // directories are entries too: an empty one (`/tmp`) must exist in
+    // the image
     files.sort();
     let mut total: u64 = 0;
     let mut archive = tar::Builder::new(Vec::new());
@@ -144,9 +146,12 @@ pub(super) fn pack(dir: &Path, dockerfile: &str) -> Result<Vec<u8>, String> {
                 MAX_CONTEXT >> 20
             ));
         }
-        archive
-            .append_path_with_name(&path, &name)
-            .map_err(|e| format!("cannot pack `{}`: {e}", path.display()))?;
+        let packed = if path.is_dir() && !path.is_symlink() {
+            archive.append_dir(&name, &path)
+        } else {
+            archive.append_path_with_name(&path, &name)
+        };
+        packed.map_err(|e| format!("cannot pack `{}`: {e}", path.display()))?;
     }
     archive
         .into_inner()
@@ -175,8 +180,12 @@ fn walk(
             .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         let always = name == dockerfile || name == ".dockerignore";
         if kind.is_dir() {
-            if ignore.ignores(&name) && !ignore.may_keep_under(&name) {
+            let ignored = ignore.ignores(&name);
+            if ignored && !ignore.may_keep_under(&name) {
                 continue;
+            }
+            if !ignored {
+                out.push((path.clone(), name));
             }
             walk(root, &path, ignore, dockerfile, out)?;
         } else if always || !ignore.ignores(&name) {
@@ -217,6 +226,7 @@ mod tests {
         std::fs::write(dir.path().join("debug.log"), "x").unwrap();
         std::fs::create_dir(dir.path().join("cache")).unwrap();
         std::fs::write(dir.path().join("cache/big"), "x").unwrap();
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
         let packed = pack(dir.path(), "Dockerfile").unwrap();
         let mut archive = tar::Archive::new(packed.as_slice());
         let mut names: Vec<String> = archive
@@ -225,6 +235,6 @@ mod tests {
             .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, [".dockerignore", "Dockerfile", "app.bin"]);
+        assert_eq!(names, [".dockerignore", "Dockerfile", "app.bin", "empty"]);
     }
 }
