@@ -773,10 +773,12 @@ mod tests {
             let path = entry.expect("directory entry").path();
             if path.is_dir() {
                 spec_files(&path, out);
-            } else if path.file_name().is_some_and(|n| n != "planrun.toml")
-                && path
-                    .extension()
-                    .is_some_and(|e| e == "toml" || e == "yaml" || e == "yml")
+            } else if path.file_name().is_some_and(|n| {
+                // directory settings, and a stack's Compose file, are no specs
+                n != "planrun.toml" && !n.to_string_lossy().starts_with("docker-compose")
+            }) && path
+                .extension()
+                .is_some_and(|e| e == "toml" || e == "yaml" || e == "yml")
             {
                 out.push(path);
             }
