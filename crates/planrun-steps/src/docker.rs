@@ -113,12 +113,18 @@ impl DockerExecutor {
     }
 
     fn with_keep(keep: bool) -> Self {
-        let nanos = std::time::SystemTime::now()
+        // seconds since the epoch first, so that ids sort by time
+        let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+            .unwrap_or_default();
         Self {
             run: Arc::new(RunScope {
-                id: format!("{}-{}-{nanos:08x}", chrono_like_now(), std::process::id()),
+                id: format!(
+                    "{}-{}-{:08x}",
+                    now.as_secs(),
+                    std::process::id(),
+                    now.subsec_nanos()
+                ),
                 keep,
                 engine: OnceCell::new(),
                 sweep: Mutex::new(None),
@@ -131,13 +137,6 @@ impl DockerExecutor {
     pub fn run_id(&self) -> &str {
         &self.run.id
     }
-}
-
-/// Seconds since the epoch, for run ids that sort by time.
-fn chrono_like_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl StepExecutor for DockerExecutor {
