@@ -314,7 +314,20 @@ pub fn sweep_blocking(id: &str) {
     });
 }
 
+/// Runs the step's action; an error not placed yet points at the action
+/// (`run = { … }`), where the spec says what went wrong.
 async fn run(scope: &RunScope, input: &StepInput<'_>) -> Result<Json, StepError> {
+    let action = planrun_spec::kinds::DOCKER_ACTIONS
+        .iter()
+        .find_map(|key| input.config.get(key))
+        .map(|value| value.span.clone());
+    act(scope, input).await.map_err(|e| match (&e.span, action) {
+        (None, Some(span)) => e.at(span),
+        _ => e,
+    })
+}
+
+async fn act(scope: &RunScope, input: &StepInput<'_>) -> Result<Json, StepError> {
     let config: DockerConfig = crate::util::config::<DockerKind>(input.config)?;
     let started = Instant::now();
     let docker = engine(scope).await?;
@@ -334,6 +347,8 @@ async fn run(scope: &RunScope, input: &StepInput<'_>) -> Result<Json, StepError>
         container_stats(docker, stats).await?
     } else if let Some(stop) = &config.stop {
         stop_container(docker, stop).await?
+    } else if let Some(kill) = &config.kill {
+        kill_container(docker, kill).await?
     } else if let Some(name) = &config.remove {
         remove_container(docker, name).await?
     } else if let Some(spec) = &config.compose {
@@ -798,7 +813,7 @@ fn last_probe(state: &ContainerInspectResponse) -> String {
 
 /// An error whose message ends with the container's last log lines.
 async fn with_logs(docker: &Docker, id: &str, message: String) -> StepError {
-    let (text, _, _) = read_logs(docker, id, Some(LAST_LINES as u64), None, 64 * 1024)
+    let (text, _, _) = read_logs(docker, id, Some(LAST_LINES as u64), (None, None), 64 * 1024)
         .await
         .unwrap_or_default();
     if text.trim().is_empty() {
@@ -971,21 +986,26 @@ async fn read_logs(
     docker: &Docker,
     name: &str,
     tail: Option<u64>,
-    since: Option<Duration>,
+    (since, until): (Option<Duration>, Option<Duration>),
     limit: u64,
 ) -> Result<(String, String, String), StepError> {
-    let since = since.map_or(0, |d| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i32::try_from(now.saturating_sub(d).as_secs()).unwrap_or(0)
-    });
+    // seconds since the epoch of a moment `ago` before now; 0 for none
+    let before_now = |ago: Option<Duration>| {
+        ago.map_or(0, |d| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            i32::try_from(now.saturating_sub(d).as_secs()).unwrap_or(0)
+        })
+    };
+    let (since, until) = (before_now(since), before_now(until));
     let mut stream = docker.logs(
         name,
         Some(LogsOptions {
             stdout: true,
             stderr: true,
             since,
+            until,
             tail: tail.map_or_else(|| String::from("all"), |n| n.to_string()),
             ..Default::default()
         }),
@@ -1021,7 +1041,7 @@ async fn container_logs(
         docker,
         &logs.container,
         logs.tail,
-        logs.since.map(|d| d.0),
+        (logs.since.map(|d| d.0), logs.until.map(|d| d.0)),
         max_body,
     )
     .await?;
@@ -1195,6 +1215,44 @@ async fn stop_container(
     let doc = container_doc(&state);
     Ok(json!({
         "action": "stop",
+        "id": doc["id"],
+        "name": doc["name"],
+        "status": doc["status"],
+        "exit_code": doc["exit_code"],
+    }))
+}
+
+async fn kill_container(
+    docker: &Docker,
+    kill: &planrun_spec::kinds::DockerKill,
+) -> Result<Json, StepError> {
+    let name = &kill.container;
+    let signal = kill.signal.clone().unwrap_or_else(|| String::from("SIGKILL"));
+    docker
+        .kill_container(
+            name,
+            Some(bollard::query_parameters::KillContainerOptions {
+                signal: signal.clone(),
+            }),
+        )
+        .await
+        .map_err(|e| {
+            if not_found(&e) {
+                StepError::new(format!("there is no container `{name}`"))
+            } else {
+                StepError::new(format!(
+                    "cannot send {signal} to `{name}`: {}",
+                    engine_message(&e)
+                ))
+            }
+        })?;
+    let state = docker
+        .inspect_container(name, None)
+        .await
+        .map_err(|e| no_such_container(name, &e))?;
+    let doc = container_doc(&state);
+    Ok(json!({
+        "action": "kill",
         "id": doc["id"],
         "name": doc["name"],
         "status": doc["status"],

@@ -379,6 +379,43 @@ async fn what_goes_wrong_is_said_with_the_engine_s_words_and_the_container_s_las
     .expect_err("the time limit passes");
     assert!(e.message.contains("time limit"), "{}", e.message);
 
+    // a port another holds: the engine's words
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = held.local_addr().expect("addr").port();
+    let e = run(
+        &executor,
+        &ctx,
+        &format!(r#"run = {{ image = "{tag}", cmd = ["sleep", "600"], ports = {{ "8080" = "127.0.0.1:{port}" }} }}"#),
+    )
+    .await
+    .expect_err("the port is taken");
+    assert!(e.message.contains("did not start"), "{}", e.message);
+    assert!(
+        e.message.contains("address already in use") || e.message.contains("already allocated"),
+        "{}",
+        e.message
+    );
+    drop(held);
+
+    // a container killed: its exit code says by which signal
+    let doc = run(
+        &executor,
+        &ctx,
+        &format!(r#"run = {{ image = "{tag}", cmd = ["sleep", "600"] }}"#),
+    )
+    .await
+    .unwrap();
+    let id = doc["id"].as_str().unwrap().to_string();
+    let doc = run(
+        &executor,
+        &ctx,
+        &format!("kill = {{ container = \"{id}\" }}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(doc["exit_code"], 137, "{doc}");
+    assert_eq!(doc["status"], "exited", "{doc}");
+
     // a command in a container that is not there
     let e = run(
         &executor,

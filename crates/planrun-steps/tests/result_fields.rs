@@ -121,7 +121,17 @@ async fn every_result_field_is_declared_by_its_kind() {
 /// built from Debian's busybox-static.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_docker_result_field_is_declared() {
+    /// What a failing check created goes when it unwinds.
+    struct SweepOnPanic(String);
+    impl Drop for SweepOnPanic {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                planrun_steps::docker::sweep_blocking(&self.0);
+            }
+        }
+    }
     let docker = DockerExecutor::new();
+    let _sweep = SweepOnPanic(docker.run_id().to_string());
     let (ctx, dir) = context();
     let image = dir.path().join("image");
     std::fs::create_dir(&image).unwrap();
@@ -146,7 +156,10 @@ async fn every_docker_result_field_is_declared() {
         String::from("inspect = \"planrun-test-absent\""),
         format!("logs = {{ container = \"{name}\", tail = 5 }}"),
         format!("stats = {{ container = \"{name}\" }}"),
+        format!("logs = {{ container = \"{name}\", since = \"1h\", until = \"0s\" }}"),
         format!("stop = {{ container = \"{name}\", timeout = \"1s\" }}"),
+        format!("run = {{ image = \"{tag}\", name = \"{name}-2\", cmd = [\"sleep\", \"600\"] }}"),
+        format!("kill = {{ container = \"{name}-2\", signal = \"SIGKILL\" }}"),
         format!("remove = \"{name}\""),
     ];
     for toml in &actions {

@@ -308,3 +308,27 @@ fn the_seed_plan_s_docker_cases_pass_against_the_stack_built_here() {
         );
     }
 }
+
+#[test]
+fn an_engine_that_does_not_answer_is_said_so_located_and_nothing_hangs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("spec.toml"),
+        "[[steps]]\nid = \"look\"\ndocker = { inspect = \"anything\" }\n",
+    )
+    .expect("spec");
+    let out = Command::new(env!("CARGO_BIN_EXE_planrun"))
+        .args(["run", "spec.toml", "--no-color"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .current_dir(dir.path())
+        .output()
+        .expect("planrun runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the Docker engine at `unix:///nonexistent/docker.sock`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("spec.toml:3:"), "located: {stderr}");
+    assert!(stderr.contains("DOCKER_HOST"), "{stderr}");
+}

@@ -15,7 +15,8 @@ pub struct Docker;
 
 /// Every action key, in documentation order.
 pub const DOCKER_ACTIONS: &[&str] = &[
-    "build", "image", "run", "exec", "inspect", "logs", "stats", "stop", "remove", "compose",
+    "build", "image", "run", "exec", "inspect", "logs", "stats", "stop", "kill", "remove",
+    "compose",
 ];
 
 impl Kind for Docker {
@@ -85,6 +86,7 @@ impl Kind for Docker {
             config.logs.is_some(),
             config.stats.is_some(),
             config.stop.is_some(),
+            config.kill.is_some(),
             config.remove.is_some(),
             config.compose.is_some(),
         ]
@@ -162,7 +164,8 @@ fn list(keys: &[&str]) -> String {
 #[schemars(extend("oneOf" = [
     {"required": ["build"]}, {"required": ["image"]}, {"required": ["run"]},
     {"required": ["exec"]}, {"required": ["inspect"]}, {"required": ["logs"]},
-    {"required": ["stats"]}, {"required": ["stop"]}, {"required": ["remove"]},
+    {"required": ["stats"]}, {"required": ["stop"]}, {"required": ["kill"]},
+    {"required": ["remove"]},
     {"required": ["compose"]}
 ]))]
 pub struct DockerConfig {
@@ -186,6 +189,8 @@ pub struct DockerConfig {
     pub stats: Option<DockerStats>,
     /// Stop a container (SIGTERM, then SIGKILL after `timeout`).
     pub stop: Option<DockerStop>,
+    /// Send a container a signal (default `SIGKILL`).
+    pub kill: Option<DockerKill>,
     /// Remove a container, stopping it first.
     #[schemars(extend("examples" = ["asgi"]))]
     pub remove: Option<String>,
@@ -369,6 +374,19 @@ pub struct DockerLogs {
     pub tail: Option<u64>,
     /// Only what was written in this last stretch of time (`30s`).
     pub since: Option<Dur>,
+    /// Only what was written before this long ago (`5s`): with `since`, a
+    /// window of the past.
+    pub until: Option<Dur>,
+}
+
+/// `kill`: a signal to a container.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerKill {
+    /// The container, by name or id.
+    pub container: String,
+    /// The signal (`SIGKILL`, `SIGTERM`, `SIGHUP`, …; default `SIGKILL`).
+    pub signal: Option<String>,
 }
 
 /// `stats`: what a container uses.

@@ -390,7 +390,7 @@ async fn wait_for(
 }
 
 async fn failed(docker: &Docker, id: &str, message: String) -> StepError {
-    let text = read_logs(docker, id, Some(LAST_LINES as u64), None, 64 * 1024)
+    let text = read_logs(docker, id, Some(LAST_LINES as u64), (None, None), 64 * 1024)
         .await
         .map(|(all, _, _)| all)
         .unwrap_or_default();
