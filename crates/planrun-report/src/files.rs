@@ -57,6 +57,19 @@ impl FileReports {
         ));
     }
 
+    /// One file in `format` to `sink`: what each single-format reporter is.
+    pub(crate) fn one(format: FileFormat, sink: Sink) -> Self {
+        Self {
+            files: vec![(format, sink)],
+            ..Self::default()
+        }
+    }
+
+    /// What was collected so far (for rendering to a string).
+    pub(crate) fn collector(&self) -> &RunCollector {
+        &self.collector
+    }
+
     /// Whether no file was asked for.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()

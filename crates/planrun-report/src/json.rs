@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::Reporter;
 use crate::collect::{FinalSpec, Retry, RunCollector};
+use crate::files::{FileFormat, FileReports};
 use crate::sink::Sink;
 
 /// The version of the JSON report's shape.
@@ -45,9 +46,7 @@ pub const JSON_FORMAT_VERSION: u32 = 1;
 /// characters) of its first character and of the place just after its last.
 #[derive(Debug)]
 pub struct JsonReporter {
-    sink: Sink,
-    collector: RunCollector,
-    written: bool,
+    files: FileReports,
 }
 
 #[derive(Serialize)]
@@ -228,16 +227,14 @@ impl JsonReporter {
 
     fn with_sink(sink: Sink) -> Self {
         Self {
-            sink,
-            collector: RunCollector::default(),
-            written: false,
+            files: FileReports::one(FileFormat::Json, sink),
         }
     }
 
     /// The document for what has happened so far, pretty-printed.
     pub fn render(&self) -> io::Result<String> {
         let mut out = Vec::new();
-        write_document(&self.collector, &mut out)?;
+        write_document(self.files.collector(), &mut out)?;
         String::from_utf8(out).map_err(io::Error::other)
     }
 }
@@ -260,16 +257,10 @@ pub(crate) fn write_document(collector: &RunCollector, out: &mut dyn Write) -> i
 
 impl Reporter for JsonReporter {
     fn on_event(&mut self, event: &RunEvent) -> io::Result<()> {
-        self.collector.on_event(event);
-        Ok(())
+        self.files.on_event(event)
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        if self.written {
-            return Ok(());
-        }
-        self.written = true;
-        let collector = &self.collector;
-        self.sink.write_with(|out| write_document(collector, out))
+        self.files.finish()
     }
 }

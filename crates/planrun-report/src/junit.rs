@@ -17,6 +17,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, T
 
 use crate::Reporter;
 use crate::collect::{FinalSpec, Retry, RunCollector};
+use crate::files::{FileFormat, FileReports};
 use crate::sink::Sink;
 use crate::text::{
     failed_expectations, failure_views, iterations_line, plain_failures, result_summary,
@@ -37,9 +38,7 @@ use crate::text::{
 ///   failures) in `<system-err>`.
 #[derive(Debug)]
 pub struct JunitReporter {
-    sink: Sink,
-    collector: RunCollector,
-    written: bool,
+    files: FileReports,
 }
 
 impl JunitReporter {
@@ -55,16 +54,14 @@ impl JunitReporter {
 
     fn with_sink(sink: Sink) -> Self {
         Self {
-            sink,
-            collector: RunCollector::default(),
-            written: false,
+            files: FileReports::one(FileFormat::Junit, sink),
         }
     }
 
     /// The XML document for what has happened so far.
     pub fn render(&self) -> io::Result<String> {
         let mut out = Vec::new();
-        write_document(&self.collector, &mut out)?;
+        write_document(self.files.collector(), &mut out)?;
         String::from_utf8(out).map_err(io::Error::other)
     }
 }
@@ -134,17 +131,11 @@ fn open_part<'a>(text: &'a str, end: &str) -> Cow<'a, str> {
 
 impl Reporter for JunitReporter {
     fn on_event(&mut self, event: &RunEvent) -> io::Result<()> {
-        self.collector.on_event(event);
-        Ok(())
+        self.files.on_event(event)
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        if self.written {
-            return Ok(());
-        }
-        self.written = true;
-        let collector = &self.collector;
-        self.sink.write_with(|out| write_document(collector, out))
+        self.files.finish()
     }
 }
 

@@ -17,6 +17,7 @@ use planrun_spec::source::SourceFile;
 
 use crate::Reporter;
 use crate::collect::{FinalSpec, RunCollector};
+use crate::files::{FileFormat, FileReports};
 use crate::sink::Sink;
 use crate::style::Painter;
 use crate::text::{
@@ -30,9 +31,7 @@ const MAX_LINES: usize = 30;
 /// Writes a Markdown summary of the run.
 #[derive(Debug)]
 pub struct MarkdownReporter {
-    sink: Sink,
-    collector: RunCollector,
-    written: bool,
+    files: FileReports,
 }
 
 impl MarkdownReporter {
@@ -57,16 +56,14 @@ impl MarkdownReporter {
 
     fn with_sink(sink: Sink) -> Self {
         Self {
-            sink,
-            collector: RunCollector::default(),
-            written: false,
+            files: FileReports::one(FileFormat::Markdown, sink),
         }
     }
 
     /// The Markdown for what has happened so far.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if let Err(e) = write_document(&self.collector, &mut out) {
+        if let Err(e) = write_document(self.files.collector(), &mut out) {
             let _ = writeln!(out, "\n(the rest of the report is missing: {e})");
         }
         out
@@ -126,18 +123,11 @@ pub(crate) fn write_document(collector: &RunCollector, out: &mut String) -> io::
 
 impl Reporter for MarkdownReporter {
     fn on_event(&mut self, event: &RunEvent) -> io::Result<()> {
-        self.collector.on_event(event);
-        Ok(())
+        self.files.on_event(event)
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        if self.written {
-            return Ok(());
-        }
-        let mut text = String::new();
-        write_document(&self.collector, &mut text)?;
-        self.written = true;
-        self.sink.write(text.as_bytes())
+        self.files.finish()
     }
 }
 

@@ -653,48 +653,49 @@ fn absolute(base: &Path, path: &str) -> std::path::PathBuf {
 }
 
 async fn ensure_network(docker: &Docker, scope: &RunScope, name: &str) -> Result<(), StepError> {
-    match docker.inspect_network(name, None).await {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => docker
-            .create_network(NetworkCreateRequest {
-                name: name.to_string(),
-                labels: Some(labels(scope, &BTreeMap::new())),
-                ..Default::default()
-            })
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                StepError::new(format!(
-                    "cannot create the network `{name}`: {}",
-                    engine_message(&e)
-                ))
-            }),
-        Err(e) => Err(StepError::new(format!(
-            "cannot look up the network `{name}`: {}",
-            engine_message(&e)
-        ))),
-    }
+    let look = async { docker.inspect_network(name, None).await.map(drop) };
+    let create = async {
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            labels: Some(labels(scope, &BTreeMap::new())),
+            ..Default::default()
+        };
+        docker.create_network(request).await.map(drop)
+    };
+    ensure("network", name, look, create).await
 }
 
 async fn ensure_volume(docker: &Docker, scope: &RunScope, name: &str) -> Result<(), StepError> {
-    match docker.inspect_volume(name).await {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => docker
-            .create_volume(VolumeCreateRequest {
-                name: Some(name.to_string()),
-                labels: Some(labels(scope, &BTreeMap::new())),
-                ..Default::default()
-            })
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                StepError::new(format!(
-                    "cannot create the volume `{name}`: {}",
-                    engine_message(&e)
-                ))
-            }),
+    let look = async { docker.inspect_volume(name).await.map(drop) };
+    let create = async {
+        let request = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels(scope, &BTreeMap::new())),
+            ..Default::default()
+        };
+        docker.create_volume(request).await.map(drop)
+    };
+    ensure("volume", name, look, create).await
+}
+
+/// The `what` named `name`, created (by `create`, awaited only then) when
+/// `look` finds none.
+async fn ensure(
+    what: &str,
+    name: &str,
+    look: impl Future<Output = Result<(), EngineError>>,
+    create: impl Future<Output = Result<(), EngineError>>,
+) -> Result<(), StepError> {
+    match look.await {
+        Ok(()) => Ok(()),
+        Err(e) if not_found(&e) => create.await.map_err(|e| {
+            StepError::new(format!(
+                "cannot create the {what} `{name}`: {}",
+                engine_message(&e)
+            ))
+        }),
         Err(e) => Err(StepError::new(format!(
-            "cannot look up the volume `{name}`: {}",
+            "cannot look up the {what} `{name}`: {}",
             engine_message(&e)
         ))),
     }
