@@ -128,6 +128,10 @@ fn expected_words(exp: &dyn de::Expected) -> String {
         "i8" | "i16" | "i32" | "i64" | "isize" => String::from("a whole number"),
         "f32" | "f64" => String::from("a number"),
         "a boolean" | "bool" => String::from("`true` or `false`"),
+        // serde's words for a table and a list
+        "a map" => String::from("a table"),
+        "a sequence" => String::from("a list"),
+        _ if text.starts_with("struct ") => String::from("a table"),
         _ => text,
     }
 }

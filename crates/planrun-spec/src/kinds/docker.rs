@@ -1,13 +1,14 @@
 //! `docker`: images, containers and what runs in them, through the Docker
 //! Engine API. A step does one thing, named by its one action key: `build`,
-//! `image`, `run`, `exec`, `inspect`, `logs`, `stop` or `remove`.
+//! `image`, `run`, `exec`, `inspect`, `logs`, `stats`, `stop`, `kill`,
+//! `remove` or `compose`.
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ConfigProblem, EvidenceField, Kind};
+use super::{ConfigPlace, ConfigProblem, EvidenceField, Kind, Problems, Readiness};
 use crate::duration::Dur;
 
 /// The `docker` kind.
@@ -46,6 +47,8 @@ impl Kind for Docker {
         "lines",
         "removed",
         "ready_after",
+        "ready_line",
+        "ready_match",
         "samples",
         "cpu_percent",
         "cpu_max",
@@ -76,7 +79,7 @@ impl Kind for Docker {
     const PATHS: &'static [&'static str] = &["build.context", "run.mounts.*", "compose.file"];
     type Config = DockerConfig;
 
-    fn check(config: &DockerConfig) -> Result<(), ConfigProblem> {
+    fn check(config: &DockerConfig, problems: &mut Problems) {
         let set: Vec<&str> = [
             config.build.is_some(),
             config.image.is_some(),
@@ -95,59 +98,65 @@ impl Kind for Docker {
         .filter_map(|(set, key)| set.then_some(*key))
         .collect();
         match set.as_slice() {
-            [] => {
-                return Err(ConfigProblem::whole(format!(
-                    "a docker step needs one action: {}",
-                    list(DOCKER_ACTIONS)
-                )));
-            }
+            [] => problems.push(ConfigProblem::whole(format!(
+                "a docker step needs one action: {}",
+                list(DOCKER_ACTIONS)
+            ))),
             [_] => {}
             [first, rest @ ..] => {
-                return Err(ConfigProblem::key(
-                    rest[0],
-                    format!(
-                        "a docker step does one thing: `{first}` and `{}` are both set",
-                        rest[0]
-                    ),
-                ));
+                for other in rest {
+                    problems.push(ConfigProblem::key(
+                        other,
+                        format!("a docker step does one thing: `{first}` and `{other}` are both set"),
+                    ));
+                }
             }
         }
+        // each action's own rules, for every action set
         if let Some(build) = &config.build
             && build.tag.trim().is_empty()
         {
-            return Err(ConfigProblem::key("build.tag", "`tag` is empty"));
+            problems.push(ConfigProblem::key("build.tag", "`tag` is empty"));
         }
         if let Some(run) = &config.run {
             if run.cmd.as_ref().is_some_and(Vec::is_empty) {
-                return Err(ConfigProblem::key("run.cmd", "`cmd` is empty"));
+                problems.push(ConfigProblem::key("run.cmd", "`cmd` is empty"));
             }
             if let Some(health) = &run.healthcheck
                 && health.cmd.is_empty()
             {
-                return Err(ConfigProblem::key(
-                    "run.healthcheck.cmd",
-                    "`cmd` is empty",
-                ));
+                problems.push(ConfigProblem::key("run.healthcheck.cmd", "`cmd` is empty"));
+            }
+            if let Some(ready) = &run.ready {
+                if let Err(mut problem) = ready.check() {
+                    problem.at = ConfigPlace::Key("run.ready");
+                    problems.push(problem);
+                }
+                if matches!(run.wait, Some(DockerWait::Exited | DockerWait::None)) {
+                    problems.push(ConfigProblem::key(
+                        "run.ready",
+                        "`ready` goes with `wait = \"running\"` or `\"healthy\"`",
+                    ));
+                }
             }
         }
         if let Some(compose) = &config.compose {
             let command = compose.command.unwrap_or(ComposeCommand::Status);
             if compose.file.is_none() && command != ComposeCommand::Status {
-                return Err(ConfigProblem::key(
+                problems.push(ConfigProblem::key(
                     "compose",
                     "`up` and `down` need the Compose `file`",
                 ));
             }
             if compose.project.trim().is_empty() {
-                return Err(ConfigProblem::key("compose.project", "`project` is empty"));
+                problems.push(ConfigProblem::key("compose.project", "`project` is empty"));
             }
         }
         if let Some(exec) = &config.exec
             && exec.cmd.is_empty()
         {
-            return Err(ConfigProblem::key("exec.cmd", "`cmd` is empty"));
+            problems.push(ConfigProblem::key("exec.cmd", "`cmd` is empty"));
         }
-        Ok(())
     }
 }
 
@@ -310,9 +319,18 @@ pub struct DockerRun {
     /// A health check, instead of the image's.
     pub healthcheck: Option<DockerHealthcheck>,
     /// What to wait for before the step ends: `running` (default), `healthy`
-    /// (the engine's health check passes; the image's, or `healthcheck`),
-    /// `exited` (the container ends; `exit_code` says how), or `none`.
+    /// (the engine's health check passes: the image's, or `healthcheck`;
+    /// for a container without one, `ready` passes, or else every
+    /// published TCP port accepts connections), `exited` (the container
+    /// ends; `exit_code` says how), or `none`.
     pub wait: Option<DockerWait>,
+    /// A readiness probe, checked once the container is running (or
+    /// healthy): `{ tcp = "8000" }` (a published container port accepts
+    /// connections), `{ http = "http://localhost:8000/health/" }` (answers
+    /// 2xx or 3xx) or `{ log = "regex" }` (a line of its output matches).
+    /// An address on `localhost` whose port the container publishes is
+    /// asked where it was published.
+    pub ready: Option<Readiness>,
 }
 
 /// What a `run` step waits for.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ConfigProblem, EvidenceField, Kind};
+use super::{ConfigProblem, EvidenceField, Kind, Problems};
 use crate::duration::Dur;
 
 /// The `exec` kind.
@@ -32,28 +32,26 @@ impl Kind for Exec {
     const PATHS: &'static [&'static str] = &["cwd"];
     type Config = ExecConfig;
 
-    fn check(config: &ExecConfig) -> Result<(), ConfigProblem> {
+    fn check(config: &ExecConfig, problems: &mut Problems) {
         match (&config.cmd, &config.shell) {
             (Some(cmd), None) if cmd.is_empty() => {
-                return Err(ConfigProblem::key("cmd", "`cmd` is empty"));
+                problems.push(ConfigProblem::key("cmd", "`cmd` is empty"));
             }
             (Some(_), None) | (None, Some(_)) => {}
-            (None, None) => {
-                return Err(ConfigProblem::whole(
-                    "an exec step needs `cmd = [\"program\", \"arg\"]` or `shell = \"command line\"`",
-                ));
-            }
+            (None, None) => problems.push(ConfigProblem::whole(
+                "an exec step needs `cmd = [\"program\", \"arg\"]` or `shell = \"command line\"`",
+            )),
             (Some(_), Some(_)) => {
-                return Err(ConfigProblem::whole("set `cmd` or `shell`, not both"));
+                problems.push(ConfigProblem::whole("set `cmd` or `shell`, not both"));
             }
         }
         match &config.ready {
-            Some(_) if !config.background => Err(ConfigProblem::key(
+            Some(_) if !config.background => problems.push(ConfigProblem::key(
                 "ready",
                 "`ready` only applies with `background = true`",
             )),
-            Some(ready) => ready.check(),
-            None => Ok(()),
+            Some(ready) => problems.note(ready.check()),
+            None => {}
         }
     }
 }
@@ -97,7 +95,9 @@ pub struct ExecConfig {
 impl ExecConfig {
     /// What is wrong with the command, if anything.
     pub fn check(&self) -> Result<(), ConfigProblem> {
-        Exec::check(self)
+        let mut problems = Problems::default();
+        Exec::check(self, &mut problems);
+        problems.first()
     }
 }
 
@@ -110,7 +110,8 @@ pub struct Readiness {
     pub tcp: Option<String>,
     /// An HTTP URL that answers with a 2xx or 3xx status.
     pub http: Option<String>,
-    /// A regular expression that a line of the process's output matches.
+    /// A regular expression that a line of the process's (or the
+    /// container's) output matches.
     pub log: Option<String>,
     /// Pause between checks (default 100ms).
     pub interval: Option<Dur>,

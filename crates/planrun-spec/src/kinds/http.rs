@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ConfigProblem, EvidenceField, Kind, method_and_url};
+use super::{ConfigProblem, EvidenceField, Kind, Problems, method_and_url};
 use crate::de::is_template;
 use crate::value::{Span, Value};
 
@@ -39,14 +39,14 @@ impl Kind for Http {
     const INSECURE: Option<&'static str> = Some("insecure");
     type Config = HttpConfig;
 
-    fn check(config: &HttpConfig) -> Result<(), ConfigProblem> {
-        config.method_url()?;
+    fn check(config: &HttpConfig, problems: &mut Problems) {
+        problems.note(config.method_url().map(drop));
         if config.body_count() > 1 {
-            return Err(ConfigProblem::whole(
+            problems.push(ConfigProblem::whole(
                 "set at most one of `json`, `form`, `multipart`, `body`",
             ));
         }
-        check_basic_auth(config.basic_auth.as_ref(), &config.headers)
+        problems.note(check_basic_auth(config.basic_auth.as_ref(), &config.headers));
     }
 
     fn secrets(config: &Value, out: &mut Vec<(String, Span)>) {

@@ -21,6 +21,8 @@ use crate::model::Matcher;
 use crate::template::Template;
 use crate::value::{Span, Value, ValueKind};
 
+mod hint;
+
 /// What the spec crate knows of one step kind.
 pub trait Kind {
     /// The key that selects the kind in a step (`http = { … }`).
@@ -78,10 +80,12 @@ pub trait Kind {
         None
     }
 
-    /// The rules the types cannot say (exactly one method, …).
-    fn check(config: &Self::Config) -> Result<(), ConfigProblem> {
-        let _ = config;
-        Ok(())
+    /// The rules the types cannot say (exactly one method, …): every
+    /// problem goes to `problems`, not only the first, so that a spec's
+    /// author sees them all at once. A rule that only makes sense once
+    /// another holds may return early.
+    fn check(config: &Self::Config, problems: &mut Problems) {
+        let _ = (config, problems);
     }
 
     /// The values of a configuration that are secret whatever marks the
@@ -415,11 +419,14 @@ fn read_all<K: Kind>(value: &Value, diags: &mut Diagnostics) {
             Ok(config) => {
                 // a template read where a number goes stands in as a default
                 // value: a rule about that key waits for the rendered value
-                if let Err(problem) = K::check(&config)
-                    && !problem.about_a_template(value)
-                    && (left_out.is_empty() || !problem.is_whole())
-                {
-                    diags.push(problem.diagnostic(value));
+                let mut problems = Problems::default();
+                K::check(&config, &mut problems);
+                for problem in problems.0 {
+                    if !problem.about_a_template(value)
+                        && (left_out.is_empty() || !problem.is_whole())
+                    {
+                        diags.push(problem.diagnostic(value));
+                    }
                 }
                 return;
             }
@@ -430,6 +437,13 @@ fn read_all<K: Kind>(value: &Value, diags: &mut Diagnostics) {
                     return;
                 }
                 let next = e.span.as_ref().and_then(|at| without(&reading, at));
+                let mut e = e;
+                if e.help.is_none()
+                    && e.message.starts_with("expected")
+                    && let Some(at) = &e.span
+                {
+                    e.help = hint::form_of::<K>(&hint::path_to(value, at));
+                }
                 diags.push(e.into_diagnostic(&value.span));
                 let Some((key, next)) = next else {
                     return;
@@ -485,8 +499,12 @@ fn without(value: &Value, at: &Span) -> Option<(String, Value)> {
 pub fn read_config<K: Kind>(value: &Value) -> Result<K::Config, Diagnostic> {
     let config =
         crate::de::from_value::<K::Config>(value).map_err(|e| e.into_diagnostic(&value.span))?;
-    K::check(&config).map_err(|problem| problem.diagnostic(value))?;
-    Ok(config)
+    let mut problems = Problems::default();
+    K::check(&config, &mut problems);
+    match problems.0.first() {
+        Some(problem) => Err(problem.diagnostic(value)),
+        None => Ok(config),
+    }
 }
 
 fn schema<K: Kind>(generator: &mut SchemaGenerator) -> Json {
@@ -517,6 +535,32 @@ pub struct ConfigProblem {
     pub message: String,
     /// Where.
     pub at: ConfigPlace,
+}
+
+/// Every problem a kind's [`Kind::check`] finds.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    /// Notes a problem.
+    pub fn push(&mut self, problem: ConfigProblem) {
+        self.0.push(problem);
+    }
+
+    /// Notes the problem of a rule that finds at most one.
+    pub fn note(&mut self, rule: Result<(), ConfigProblem>) {
+        self.0.extend(rule.err());
+    }
+
+    /// The first problem, if any: for a caller that reports one.
+    pub fn first(self) -> Result<(), ConfigProblem> {
+        self.0.into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Every problem, in the order found.
+    pub fn all(&self) -> &[ConfigProblem] {
+        &self.0
+    }
 }
 
 /// The part of a step's configuration a [`ConfigProblem`] is about.
@@ -704,6 +748,60 @@ mod tests {
         assert!(said.iter().all(|m| m.starts_with("expected")), "{said:?}");
     }
     use super::*;
+
+    /// Every rule a kind's check breaks is reported, not only the first,
+    /// each at its own value.
+    #[test]
+    fn every_broken_rule_of_a_kind_shows_at_once() {
+        let said = |kind: StepKind, text: &str| {
+            let doc = crate::parse::parse_toml(text).expect("toml");
+            let mut diags = Diagnostics::default();
+            kind.lower_config(doc.get(kind.key()).expect("config"), &mut diags);
+            diags
+                .iter()
+                .map(|d| (d.message.clone(), text[d.span.clone()].to_string()))
+                .collect::<Vec<_>>()
+        };
+        let text = "docker = { run = { image = \"x\", cmd = [], ready = { tcp = \"8000\", log = \"up\" }, wait = \"exited\" }, exec = { container = \"c\", cmd = [] }, stop = { container = \"c\" } }";
+        let found = said(StepKind::Docker, text);
+        let expected = [
+            (
+                "a docker step does one thing: `run` and `exec` are both set",
+                "{ container = \"c\", cmd = [] }",
+            ),
+            (
+                "a docker step does one thing: `run` and `stop` are both set",
+                "{ container = \"c\" }",
+            ),
+            ("`cmd` is empty", "[]"),
+            (
+                "set exactly one of `tcp`, `http` or `log`",
+                "{ tcp = \"8000\", log = \"up\" }",
+            ),
+            (
+                "`ready` goes with `wait = \"running\"` or `\"healthy\"`",
+                "{ tcp = \"8000\", log = \"up\" }",
+            ),
+            ("`cmd` is empty", "[]"),
+        ];
+        let found: Vec<(&str, &str)> = found
+            .iter()
+            .map(|(m, t)| (m.as_str(), t.as_str()))
+            .collect();
+        assert_eq!(found, expected);
+
+        let found = said(
+            StepKind::Sql,
+            "sql = { url = \"redis://h\", query = \"SELECT 1\", max_rows = 0 }",
+        );
+        let messages: Vec<&str> = found.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert_eq!(messages[0], "`max_rows` must be at least 1");
+        assert!(
+            messages[1].contains("is not a database URL"),
+            "{messages:?}"
+        );
+    }
 
     #[test]
     fn a_rule_about_a_templated_value_waits_for_the_rendered_value() {

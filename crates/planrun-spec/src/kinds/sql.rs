@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ConfigProblem, EvidenceField, Kind};
+use super::{ConfigProblem, EvidenceField, Kind, Problems};
 use crate::duration::ByteSize;
 use crate::value::{Span, Value};
 
@@ -32,7 +32,7 @@ impl Kind for Sql {
         }
     }
 
-    fn check(config: &SqlConfig) -> Result<(), ConfigProblem> {
+    fn check(config: &SqlConfig, problems: &mut Problems) {
         let set = [
             config.query.is_some(),
             config.statements.is_some(),
@@ -43,12 +43,12 @@ impl Kind for Sql {
         .filter(|b| *b)
         .count();
         if set != 1 {
-            return Err(ConfigProblem::whole(
+            problems.push(ConfigProblem::whole(
                 "set exactly one of `query`, `statements`, `script` or `file`",
             ));
         }
-        if config.params.is_some() && config.query.is_none() {
-            return Err(ConfigProblem::key(
+        if config.params.is_some() && config.query.is_none() && set == 1 {
+            problems.push(ConfigProblem::key(
                 "params",
                 "`params` goes with `query`; in `statements`, each statement has its own `params`",
             ));
@@ -56,13 +56,13 @@ impl Kind for Sql {
         if let Some(statements) = &config.statements
             && statements.is_empty()
         {
-            return Err(ConfigProblem::key(
+            problems.push(ConfigProblem::key(
                 "statements",
                 "`statements` is empty: list at least one `{ query = \"…\" }`",
             ));
         }
         if config.max_rows == Some(0) {
-            return Err(ConfigProblem::key(
+            problems.push(ConfigProblem::key(
                 "max_rows",
                 "`max_rows` must be at least 1",
             ));
@@ -70,7 +70,7 @@ impl Kind for Sql {
         if let Some(url) = url_literal(&config.url)
             && scheme_of(url).is_none()
         {
-            return Err(ConfigProblem::key(
+            problems.push(ConfigProblem::key(
                 "url",
                 format!(
                     "`{}` is not a database URL: it starts with `postgres://`, `mysql://`, `mariadb://` or `sqlite:`",
@@ -78,7 +78,6 @@ impl Kind for Sql {
                 ),
             ));
         }
-        Ok(())
     }
 
     /// The password of the connection URL: secret wherever it shows.

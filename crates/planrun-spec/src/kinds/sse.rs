@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::http::request_config;
-use super::{ConfigMatcher, ConfigProblem, EvidenceField, Kind, method_and_url};
+use super::{ConfigMatcher, ConfigProblem, EvidenceField, Kind, Problems, method_and_url};
 use crate::duration::Dur;
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics};
 use crate::value::{Value, ValueKind};
@@ -51,8 +51,8 @@ impl Kind for Sse {
     const INSECURE: Option<&'static str> = Some("insecure");
     type Config = SseConfig;
 
-    fn check(config: &SseConfig) -> Result<(), ConfigProblem> {
-        method_and_url(
+    fn check(config: &SseConfig, problems: &mut Problems) {
+        let method = method_and_url(
             "sse",
             "`get = \"{{ base_url }}/events/\"`",
             &[
@@ -64,20 +64,23 @@ impl Kind for Sse {
             ],
             config.method.as_deref(),
             config.url.as_deref(),
-        )?;
+        );
+        problems.note(method.map(drop));
         if config.request().body_count() > 1 {
-            return Err(ConfigProblem::whole(
+            problems.push(ConfigProblem::whole(
                 "set at most one of `json`, `form`, `body`",
             ));
         }
-        super::http::check_basic_auth(config.basic_auth.as_ref(), &config.headers)?;
+        problems.note(super::http::check_basic_auth(
+            config.basic_auth.as_ref(),
+            &config.headers,
+        ));
         if config.max_events == Some(0) {
-            return Err(ConfigProblem::key(
+            problems.push(ConfigProblem::key(
                 "max_events",
                 "`max_events` must be at least 1",
             ));
         }
-        Ok(())
     }
 
     fn secrets(config: &Value, out: &mut Vec<(String, crate::value::Span)>) {

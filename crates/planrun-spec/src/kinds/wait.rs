@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::{ConfigProblem, EvidenceField, Kind};
+use super::{ConfigProblem, EvidenceField, Kind, Problems};
 use crate::de::is_template;
 use crate::duration::{Dur, parse_duration};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics};
@@ -51,7 +51,7 @@ impl Kind for Wait {
         }))
     }
 
-    fn check(config: &WaitConfig) -> Result<(), ConfigProblem> {
+    fn check(config: &WaitConfig, problems: &mut Problems) {
         let n = [
             config.duration.is_some(),
             config.tcp.is_some(),
@@ -60,12 +60,10 @@ impl Kind for Wait {
         .into_iter()
         .filter(|b| *b)
         .count();
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(ConfigProblem::whole(
+        if n != 1 {
+            problems.push(ConfigProblem::whole(
                 "set exactly one of `duration`, `tcp` or `http` (or write `wait = \"2s\"`)",
-            ))
+            ));
         }
     }
 }

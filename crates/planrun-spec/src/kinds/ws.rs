@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ConfigMatcher, ConfigProblem, EvidenceField, Kind};
+use super::{ConfigMatcher, ConfigProblem, EvidenceField, Kind, Problems};
 use crate::duration::{ByteSize, Dur};
 use crate::error::{Diagnostic, DiagnosticKind, Diagnostics};
 use crate::value::{Key, Value, ValueKind};
@@ -49,8 +49,8 @@ impl Kind for Ws {
     const INSECURE: Option<&'static str> = Some("insecure");
     type Config = WsConfig;
 
-    fn check(config: &WsConfig) -> Result<(), ConfigProblem> {
-        config.check()
+    fn check(config: &WsConfig, problems: &mut Problems) {
+        config.problems(problems);
     }
 
     /// Each `expect` and `expect_close` of the conversation: `true` matches
@@ -270,28 +270,40 @@ impl WsAction {
 }
 
 impl WsConfig {
-    /// What is wrong, if anything.
+    /// What is wrong, if anything: the first problem.
     pub fn check(&self) -> Result<(), ConfigProblem> {
+        let mut problems = Problems::default();
+        self.problems(&mut problems);
+        problems.first()
+    }
+
+    /// Every problem.
+    fn problems(&self, problems: &mut Problems) {
         if self.url.is_none() && self.connection.is_none() {
-            return Err(ConfigProblem::whole(
+            problems.push(ConfigProblem::whole(
                 "a ws step needs a `url`, or `connection` naming one opened by an earlier step",
             ));
-        }
-        if self.allow_refusal && self.url.is_none() {
-            return Err(ConfigProblem::key(
+        } else if self.allow_refusal && self.url.is_none() {
+            problems.push(ConfigProblem::key(
                 "allow_refusal",
                 "`allow_refusal` applies to the handshake of a step that opens a connection (with `url`); this step continues one",
             ));
         }
         for (i, action) in self.conversation.iter().enumerate() {
-            let key = action.key().map_err(|e| ConfigProblem::item(i, e))?;
+            let key = match action.key() {
+                Ok(key) => key,
+                Err(e) => {
+                    problems.push(ConfigProblem::item(i, e));
+                    continue;
+                }
+            };
             if action.skip && key != "expect" {
-                return Err(ConfigProblem::item(i, "`skip` only applies to `expect`"));
+                problems.push(ConfigProblem::item(i, "`skip` only applies to `expect`"));
             }
             if action.timeout.is_some()
                 && !matches!(key, "expect" | "ping" | "close" | "expect_close")
             {
-                return Err(ConfigProblem::item(
+                problems.push(ConfigProblem::item(
                     i,
                     format!(
                         "`timeout` only applies to actions that wait for the server (`expect`, `ping`, `close`, `expect_close`); `{key}` does not"
@@ -299,10 +311,9 @@ impl WsConfig {
                 ));
             }
             if action.name.is_some() && key != "expect" {
-                return Err(ConfigProblem::item(i, "`name` only applies to `expect`"));
+                problems.push(ConfigProblem::item(i, "`name` only applies to `expect`"));
             }
         }
-        Ok(())
     }
 }
 
