@@ -16,6 +16,7 @@
 
 mod compose;
 mod context;
+mod ready;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -61,6 +62,10 @@ const POLL: Duration = Duration::from_millis(100);
 /// How long a container must have been running for `wait = "running"`: a
 /// container that exits at once is caught, not reported running.
 const SETTLE: Duration = Duration::from_millis(300);
+
+/// What a probe leaves of the step's time limit to read a container's last
+/// lines for its error.
+const LAST_WORDS: Duration = Duration::from_millis(500);
 
 /// What one run has to do with the engine: its id, the connection, and the
 /// sweep registered for an interrupt.
@@ -295,22 +300,27 @@ async fn sweep(docker: &Docker, id: &str) {
 
 /// Removes every image, container, network and volume labelled with run
 /// `id`, from any thread, without the run's runtime: an interrupt's last
-/// resort, and what removes a crashed run's leftovers.
+/// resort, and what removes a crashed run's leftovers. It runs on a thread
+/// of its own, so that a thread driving a runtime may call it too.
 pub fn sweep_blocking(id: &str) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        return;
-    };
-    runtime.block_on(async {
-        let Ok(docker) = Docker::connect_with_defaults() else {
-            return;
-        };
-        let Ok(docker) = docker.negotiate_version().await else {
-            return;
-        };
-        sweep(&docker, id).await;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let Ok(docker) = Docker::connect_with_defaults() else {
+                    return;
+                };
+                let Ok(docker) = docker.negotiate_version().await else {
+                    return;
+                };
+                sweep(&docker, id).await;
+            });
+        });
     });
 }
 
@@ -626,11 +636,52 @@ async fn run_container(
         )));
     }
     let wait = run.wait.unwrap_or(DockerWait::Running);
-    let state = wait_for(docker, &id, wait, input.timeout, started).await?;
+    // a container without a health check is healthy when its `ready` probe
+    // passes, or else when every TCP port it publishes answers
+    let fallback = wait == DockerWait::Healthy && {
+        let state = docker.inspect_container(&id, None).await.map_err(|e| {
+            StepError::new(format!("cannot look at the container: {}", engine_message(&e)))
+        })?;
+        !ready::has_healthcheck(&state)
+    };
+    let engine_wait = if fallback { DockerWait::Running } else { wait };
+    let mut state = wait_for(docker, &id, engine_wait, input.timeout, started).await?;
+    let probe = match &run.ready {
+        Some(given) => Some(ready::Probe::of(given, &state).map_err(|e| {
+            let run = input.config.get("run").unwrap_or(input.config);
+            e.at(crate::util::span_of(run, "ready"))
+        })?),
+        None if fallback => Some(ready::Probe::exposed_ports(&state).ok_or_else(|| {
+            StepError::new(format!(
+                "the container `{}` has no health check to wait for, and exposes no TCP port to try",
+                display_name(&state)
+            ))
+            .help("give the step a `healthcheck` or a `ready` probe, or wait for `running`")
+        })?),
+        None => None,
+    };
+    let mut found = None;
+    if let Some(probe) = &probe {
+        let interval = run.ready.as_ref().and_then(|r| r.interval).map(|d| d.0);
+        found = ready::until_ready(
+            docker,
+            &id,
+            &display_name(&state),
+            probe,
+            interval,
+            started + input.timeout.saturating_sub(LAST_WORDS),
+        )
+        .await?;
+        if let Ok(now) = docker.inspect_container(&id, None).await {
+            state = now;
+        }
+    }
     let mut doc = container_doc(&state);
     if let Json::Object(map) = &mut doc {
         map.insert("action".into(), json!("run"));
         map.insert("ready_after".into(), json!(millis(started.elapsed())));
+        map.insert("ready_line".into(), json!(found.as_ref().map(|f| &f.line)));
+        map.insert("ready_match".into(), json!(found.map(|f| f.groups)));
         map.remove("exists");
         map.remove("labels");
         map.remove("oom_killed");

@@ -23,7 +23,7 @@
 mod kept;
 #[cfg(any(feature = "sse", feature = "ws"))]
 mod pace;
-#[cfg(any(feature = "exec", feature = "wait"))]
+#[cfg(any(feature = "exec", feature = "wait", feature = "docker"))]
 mod probe;
 mod util;
 

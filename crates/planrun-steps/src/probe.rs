@@ -1,6 +1,7 @@
-//! Readiness probes shared by `exec` (a background process's `ready`) and
-//! `wait`: does a TCP address accept connections, does an HTTP URL answer with
-//! a 2xx or 3xx status, and the polling loop around them.
+//! Readiness probes shared by `exec` (a background process's `ready`),
+//! `docker` (a container's `ready`) and `wait`: does a TCP address accept
+//! connections, does an HTTP URL answer with a 2xx or 3xx status, does a
+//! line of output match, and the polling loop around them.
 //!
 //! A probe is one attempt with its own short time limit. This module must not
 //! keep connections, cookies or clients between attempts: a probe sees the
@@ -255,6 +256,39 @@ fn io_reason(err: &std::io::Error) -> String {
         std::io::ErrorKind::ConnectionRefused => String::from("connection refused"),
         std::io::ErrorKind::ConnectionReset => String::from("connection reset"),
         _ => err.to_string(),
+    }
+}
+
+/// The first line of output that matched the `ready.log` pattern.
+#[cfg(any(feature = "exec", feature = "docker"))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReadyMatch {
+    /// The whole line, without its line ending.
+    pub(crate) line: String,
+    /// The groups by number (`"0"` is the whole match, then `"1"`, `"2"`, …)
+    /// and by name; a group that took no part in the match is `null`.
+    pub(crate) groups: serde_json::Map<String, serde_json::Value>,
+}
+
+#[cfg(any(feature = "exec", feature = "docker"))]
+impl ReadyMatch {
+    /// The match of `pattern` in `line`, if it matches.
+    pub(crate) fn find(pattern: &regex::Regex, line: &str) -> Option<Self> {
+        let found = pattern.captures(line)?;
+        let mut groups = serde_json::Map::new();
+        for (index, name) in pattern.capture_names().enumerate() {
+            let text = found
+                .get(index)
+                .map_or(serde_json::Value::Null, |m| m.as_str().into());
+            if let Some(name) = name {
+                groups.insert(name.to_string(), text.clone());
+            }
+            groups.insert(index.to_string(), text);
+        }
+        Some(Self {
+            line: line.to_string(),
+            groups,
+        })
     }
 }
 

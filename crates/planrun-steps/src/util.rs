@@ -42,7 +42,10 @@ pub(crate) fn count(n: usize, noun: &str) -> String {
 }
 
 /// The span of `key` in a configuration table, or of the whole table.
-#[cfg_attr(not(any(feature = "http", feature = "exec")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "http", feature = "exec", feature = "docker")),
+    allow(dead_code)
+)]
 pub(crate) fn span_of(config: &Value, key: &str) -> Span {
     config
         .get(key)

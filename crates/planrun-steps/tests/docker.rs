@@ -261,6 +261,143 @@ async fn a_container_is_built_started_checked_and_removed_with_its_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_without_a_health_check_is_ready_when_its_probe_passes() {
+    let docker = engine().await;
+    let executor = DockerExecutor::new();
+    let run_id = executor.run_id().to_string();
+    let _sweep = SweepOnPanic(run_id.clone());
+    let tag = format!("planrun-test/busybox-ready:{run_id}");
+    let (ctx, dir) = context();
+    busybox_context(dir.path(), &run_id);
+    run(
+        &executor,
+        &ctx,
+        &format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the build passes: {}", e.message));
+    let limit = Duration::from_secs(30);
+    // the server listens only after a second: each probe waits for it, and
+    // the published port answers as soon as the step ends
+    let late_server = "sleep 1; mkdir -p /www; echo ok > /www/health; echo serving on port 8080; exec httpd -f -p 8080 -h /www";
+
+    // `wait = "healthy"` without a health check: the exposed TCP ports
+    let doc = run_step(
+        &executor,
+        &ctx,
+        &config(&format!(
+            r#"run = {{ image = "{tag}", cmd = ["sh", "-c", "{late_server}"], ports = {{ "8080" = "127.0.0.1:0" }}, wait = "healthy" }}"#
+        )),
+        limit,
+        MAX_BODY,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the container is ready: {}", e.message));
+    assert_eq!(doc["running"], true, "{doc}");
+    assert!(doc["health"].is_null(), "{doc}");
+    assert!(doc["ready_after"].as_f64().unwrap() >= 1000.0, "{doc}");
+    let address = doc["ports"]["8080/tcp"].as_str().expect("a published port");
+    assert!(http_get(address, "/health").ends_with("ok\n"));
+
+    // a line of its output, and its groups
+    let doc = run_step(
+        &executor,
+        &ctx,
+        &config(&format!(
+            r#"run = {{ image = "{tag}", cmd = ["sh", "-c", "echo warming up >&2; {late_server}"], ports = {{ "8080" = "127.0.0.1:0" }}, ready = {{ log = 'serving on port (?P<port>\d+)' }} }}"#
+        )),
+        limit,
+        MAX_BODY,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the container is ready: {}", e.message));
+    assert_eq!(doc["ready_line"], "serving on port 8080", "{doc}");
+    assert_eq!(doc["ready_match"]["port"], "8080", "{doc}");
+    assert_eq!(doc["ready_match"]["0"], "serving on port 8080", "{doc}");
+
+    // an HTTP URL on the container's localhost: 404 until the file exists
+    let doc = run_step(
+        &executor,
+        &ctx,
+        &config(&format!(
+            r#"run = {{ image = "{tag}", cmd = ["sh", "-c", "mkdir -p /www; (sleep 1; echo ok > /www/health) & exec httpd -f -p 8080 -h /www"], ports = {{ "8080" = "127.0.0.1:0" }}, ready = {{ http = "http://localhost:8080/health", interval = "50ms" }} }}"#
+        )),
+        limit,
+        MAX_BODY,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the container is ready: {}", e.message));
+    assert!(doc["ready_after"].as_f64().unwrap() >= 1000.0, "{doc}");
+    assert!(doc["ready_line"].is_null(), "{doc}");
+    let address = doc["ports"]["8080/tcp"].as_str().expect("a published port");
+    assert!(http_get(address, "/health").ends_with("ok\n"));
+
+    // a container that stops while its probe waits, and one never ready:
+    // errors quoting its last lines
+    let e = run_step(
+        &executor,
+        &ctx,
+        &config(&format!(
+            r#"run = {{ image = "{tag}", cmd = ["sh", "-c", "echo no server today; sleep 1; exit 4"], ready = {{ tcp = "8080" }} }}"#
+        )),
+        limit,
+        MAX_BODY,
+    )
+    .await
+    .expect_err("it stops first");
+    assert!(
+        e.message.contains("stopped before it was ready"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains(":8080` accepting connections"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("no server today"), "{}", e.message);
+    let e = run_step(
+        &executor,
+        &ctx,
+        &config(&format!(
+            r#"run = {{ image = "{tag}", cmd = ["sh", "-c", "echo still thinking; sleep 60"], ready = {{ log = "^ready$" }} }}"#
+        )),
+        Duration::from_secs(3),
+        MAX_BODY,
+    )
+    .await
+    .expect_err("never ready");
+    assert!(
+        e.message.contains(
+            "was not ready (a line of its output matching `^ready$`) within the step's time limit"
+        ),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("still thinking"), "{}", e.message);
+    // no health check, nothing exposed: nothing to wait for
+    let e = run(
+        &executor,
+        &ctx,
+        &format!(r#"run = {{ image = "{tag}", cmd = ["sleep", "60"], wait = "healthy" }}"#),
+    )
+    .await
+    .expect_err("nothing to wait for");
+    assert!(
+        e.message
+            .contains("has no health check to wait for, and exposes no TCP port"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.help.as_deref().unwrap_or_default().contains("`ready`"),
+        "{e:?}"
+    );
+    executor.end_of_run().await;
+    assert_eq!(labelled(&docker, &run_id).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_goes_wrong_is_said_with_the_engine_s_words_and_the_container_s_last_lines() {
     let docker = engine().await;
     let executor = DockerExecutor::new();

@@ -11,6 +11,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use regex::Regex;
+
+use crate::probe::ReadyMatch;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 const CHUNK: usize = 8 * 1024;
@@ -63,37 +65,6 @@ impl Capture {
     /// Whether bytes were dropped at the cap.
     pub(crate) fn truncated(&self) -> bool {
         self.total > self.data.len() as u64
-    }
-}
-
-/// The first line of output that matched the `ready.log` pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ReadyMatch {
-    /// The whole line, without its line ending.
-    pub(crate) line: String,
-    /// The groups by number (`"0"` is the whole match, then `"1"`, `"2"`, …)
-    /// and by name; a group that took no part in the match is `null`.
-    pub(crate) groups: serde_json::Map<String, serde_json::Value>,
-}
-
-impl ReadyMatch {
-    /// The match of `pattern` in `line`, if it matches.
-    fn find(pattern: &Regex, line: &str) -> Option<Self> {
-        let found = pattern.captures(line)?;
-        let mut groups = serde_json::Map::new();
-        for (index, name) in pattern.capture_names().enumerate() {
-            let text = found
-                .get(index)
-                .map_or(serde_json::Value::Null, |m| m.as_str().into());
-            if let Some(name) = name {
-                groups.insert(name.to_string(), text.clone());
-            }
-            groups.insert(index.to_string(), text);
-        }
-        Some(Self {
-            line: line.to_string(),
-            groups,
-        })
     }
 }
 
