@@ -3,9 +3,8 @@
 //! `--keep` leaves it in place. Each run builds an image from Debian's
 //! busybox-static, starts a container on a network of its own with a
 //! volume, and execs in it, all named uniquely; the engine is asked by
-//! those names afterwards (the docker CLI). And the seed plan's Docker
-//! cases (specs/docker/) pass against the demo target's image, built from
-//! the binary under test (scripts/docker-stack).
+//! those names afterwards (the docker CLI). The seed plan's Docker cases
+//! (specs/docker/) run in a CI step of their own: scripts/docker-specs.
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -230,83 +229,6 @@ fn keep_leaves_what_the_run_created() {
     names.remove();
     assert_eq!(left.len(), 4, "{left:?}\n{stderr}");
     assert_eq!(names.left(), Vec::<String>::new());
-}
-
-#[test]
-fn the_seed_plan_s_docker_cases_pass_against_the_stack_built_here() {
-    let root = support::root();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let context = dir.path().join("stack");
-    let built = Command::new(root.join("scripts/docker-stack"))
-        .arg(env!("CARGO_BIN_EXE_planrun"))
-        .arg(&context)
-        .output()
-        .expect("scripts/docker-stack runs");
-    assert!(
-        built.status.success(),
-        "the stack's images build: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    // `demo=planrun-demo:…` and so on, as STACK_DEMO=…
-    let images: Vec<(String, String)> = String::from_utf8_lossy(&built.stdout)
-        .lines()
-        .filter_map(|line| line.split_once('='))
-        .map(|(name, tag)| (format!("STACK_{}", name.to_uppercase()), tag.to_string()))
-        .collect();
-    assert_eq!(images.len(), 4, "{images:?}");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let junit = dir.path().join("junit.xml");
-    let out = Command::new(env!("CARGO_BIN_EXE_planrun"))
-        .args(["run", "specs/docker/", "--no-color", "--report"])
-        .arg(format!("junit={}", junit.display()))
-        .envs(images.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("STACK_CONTEXT", context.join("demo"))
-        .env("STACK_HTTP_PORT", port.to_string())
-        .current_dir(&root)
-        .output()
-        .expect("planrun runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let junit = std::fs::read_to_string(&junit).expect("the JUnit report");
-    for case in [
-        "TC-001 Docker build",
-        "TC-002 Container startup",
-        "TC-004 ASGI health check",
-        "P1-HEALTH Health checks pass",
-        "P1-NETWORK Network connectivity",
-        "P1-VOLUMES Volume mounts work",
-    ] {
-        let suite = format!("<testsuite name=\"{case}\"");
-        let at = junit
-            .find(&suite)
-            .unwrap_or_else(|| panic!("{case}: {junit}"));
-        let head = &junit[at..at + junit[at..].find('>').expect("a tag")];
-        assert!(
-            head.contains("errors=\"0\" failures=\"0\""),
-            "{case}: {head}"
-        );
-    }
-    // the stack is down, TC-001's image went with the run, and the
-    // stack's images are kept
-    let left = docker(&[
-        "ps",
-        "-aq",
-        "--filter",
-        "label=com.docker.compose.project=chat-hybrid",
-    ]);
-    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
-    let left = docker(&["images", "-q", "arena-backend:planrun-tc-001"]);
-    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
-    for (_, image) in &images {
-        let kept = docker(&["images", "-q", image]);
-        assert!(
-            !String::from_utf8_lossy(&kept.stdout).trim().is_empty(),
-            "{image}"
-        );
-    }
 }
 
 #[test]
