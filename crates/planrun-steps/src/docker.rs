@@ -17,6 +17,7 @@
 mod compose;
 mod context;
 mod ready;
+mod stats;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -87,7 +88,8 @@ struct RunScope {
 ///   false and the rest `null` when the engine has no such image);
 /// - `run`: `{"id", "name", "image", "status", "running", "health",
 ///   "exit_code", "ports": {"8000/tcp": "127.0.0.1:49153"}, "ready_after": ms,
-///   "duration": ms}`;
+///   "ready_line", "ready_match", "duration": ms}` (the line and groups a
+///   `ready.log` probe matched, else `null`);
 /// - `exec`: `{"exit_code", "stdout", "stderr", "json", "duration"}`;
 /// - `inspect`: `{"exists", "id", "name", "image", "status", "running",
 ///   "health", "exit_code", "oom_killed", "restart_count", "ports", "labels"}`;
@@ -354,7 +356,7 @@ async fn act(scope: &RunScope, input: &StepInput<'_>) -> Result<Json, StepError>
     } else if let Some(logs) = &config.logs {
         container_logs(docker, logs, input.max_body).await?
     } else if let Some(stats) = &config.stats {
-        container_stats(docker, stats).await?
+        stats::container_stats(docker, stats).await?
     } else if let Some(stop) = &config.stop {
         stop_container(docker, stop).await?
     } else if let Some(kill) = &config.kill {
@@ -1103,144 +1105,6 @@ async fn container_logs(
         "logs": all,
         "stdout": out,
         "stderr": err,
-    }))
-}
-
-/// One stats sample's figures.
-#[derive(Debug, Default, Clone, Copy)]
-struct Sample {
-    cpu: Option<f64>,
-    memory: u64,
-    limit: u64,
-    rx: u64,
-    tx: u64,
-    read: u64,
-    write: u64,
-    pids: u64,
-}
-
-impl Sample {
-    /// The figures `docker stats` shows, from one answer of the engine:
-    /// CPU percent from the change since the engine's previous reading
-    /// (`None` on the first, which has none), memory without the page
-    /// cache (cgroup v1's `cache`, v2's `inactive_file`).
-    fn of(stats: &bollard::models::ContainerStatsResponse) -> Self {
-        let cpu = (|| {
-            let now = stats.cpu_stats.as_ref()?;
-            let before = stats.precpu_stats.as_ref()?;
-            let used = now.cpu_usage.as_ref()?.total_usage?;
-            let used_before = before.cpu_usage.as_ref()?.total_usage?;
-            let system = now.system_cpu_usage?;
-            let system_before = before.system_cpu_usage?;
-            let cpus = now.online_cpus.map(f64::from).or_else(|| {
-                now.cpu_usage
-                    .as_ref()?
-                    .percpu_usage
-                    .as_ref()
-                    .map(|p| p.len() as f64)
-            })?;
-            let (used, system) = (
-                used.checked_sub(used_before)?,
-                system.checked_sub(system_before)?,
-            );
-            (system > 0).then(|| used as f64 / system as f64 * cpus * 100.0)
-        })();
-        let memory = stats.memory_stats.as_ref();
-        let cache = memory
-            .and_then(|m| m.stats.as_ref())
-            .and_then(|s| s.get("total_inactive_file").or(s.get("inactive_file")).or(s.get("cache")))
-            .copied()
-            .unwrap_or(0);
-        let usage = memory.and_then(|m| m.usage).unwrap_or(0);
-        let (mut rx, mut tx) = (0, 0);
-        for network in stats.networks.iter().flat_map(|n| n.values()) {
-            rx += network.rx_bytes.unwrap_or(0);
-            tx += network.tx_bytes.unwrap_or(0);
-        }
-        let (mut read, mut write) = (0, 0);
-        for entry in stats
-            .blkio_stats
-            .as_ref()
-            .and_then(|b| b.io_service_bytes_recursive.as_ref())
-            .into_iter()
-            .flatten()
-        {
-            match entry.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
-                Some("read") => read += entry.value.unwrap_or(0),
-                Some("write") => write += entry.value.unwrap_or(0),
-                _ => {}
-            }
-        }
-        Self {
-            cpu,
-            memory: usage.saturating_sub(cache),
-            limit: memory.and_then(|m| m.limit).unwrap_or(0),
-            rx,
-            tx,
-            read,
-            write,
-            pids: stats.pids_stats.as_ref().and_then(|p| p.current).unwrap_or(0),
-        }
-    }
-}
-
-async fn container_stats(
-    docker: &Docker,
-    stats: &planrun_spec::kinds::DockerStats,
-) -> Result<Json, StepError> {
-    let name = &stats.container;
-    let until = stats.duration.map(|d| Instant::now() + d.0);
-    // a stream: its first answer has no previous reading to take CPU use
-    // from, the next come a second apart
-    let mut stream = docker.stats(
-        name,
-        Some(bollard::query_parameters::StatsOptions {
-            stream: true,
-            one_shot: false,
-        }),
-    );
-    let mut samples: Vec<Sample> = Vec::new();
-    // the first answer, without a CPU figure: kept only if nothing follows
-    let mut first = None;
-    while let Some(answer) = stream.next().await {
-        let sample = Sample::of(&answer.map_err(|e| no_such_container(name, &e))?);
-        if sample.cpu.is_none() && samples.is_empty() && first.is_none() {
-            first = Some(sample);
-            continue;
-        }
-        samples.push(sample);
-        if until.is_none_or(|until| Instant::now() >= until) {
-            break;
-        }
-    }
-    if samples.is_empty() {
-        samples.extend(first);
-    }
-    let Some(last) = samples.last().copied() else {
-        return Err(StepError::new(format!(
-            "the engine gave no figures for `{name}`; is it running?"
-        )));
-    };
-    let cpus: Vec<f64> = samples.iter().filter_map(|s| s.cpu).collect();
-    let round = |x: f64| (x * 100.0).round() / 100.0;
-    let cpu_max = cpus.iter().copied().fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
-    let cpu_mean = (!cpus.is_empty()).then(|| cpus.iter().sum::<f64>() / cpus.len() as f64);
-    let percent = (last.limit > 0).then(|| round(last.memory as f64 / last.limit as f64 * 100.0));
-    Ok(json!({
-        "action": "stats",
-        "samples": samples.len(),
-        "cpu_percent": last.cpu.map(round),
-        "cpu_max": cpu_max.map(round),
-        "cpu_mean": cpu_mean.map(round),
-        "memory_usage": last.memory,
-        "memory_max": samples.iter().map(|s| s.memory).max().unwrap_or(0),
-        "memory_limit": last.limit,
-        "memory_percent": percent,
-        "net_rx_bytes": last.rx,
-        "net_tx_bytes": last.tx,
-        "block_read_bytes": last.read,
-        "block_write_bytes": last.write,
-        "pids": last.pids,
     }))
 }
 
