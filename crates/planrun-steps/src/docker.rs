@@ -4,8 +4,9 @@
 //!
 //! This module owns talking to the engine and the result documents, and
 //! what a run creates there: every image built, container, network and
-//! volume created carries the run's label (`planrun.run=<id>`), and all of
-//! them are removed when the run ends ([`DockerExecutor`]'s `end_of_run`),
+//! volume created, and every container of a Compose project brought up,
+//! carries the run's label (`planrun.run=<id>`), and all of them are
+//! removed when the run ends ([`DockerExecutor`]'s `end_of_run`),
 //! after failures and interrupts too (the same sweep is registered with
 //! `planrun_runner::leftovers`), unless the run keeps them (`--keep`).
 //! What the engine says went wrong (a build error, a port in use, an image
@@ -188,7 +189,7 @@ impl StepExecutor for DockerExecutor {
                 return;
             };
             if let Some(docker) = self.run.engine.get() {
-                sweep(docker, &self.run.id).await;
+                sweep(docker, Some(&self.run.id)).await;
             }
             // removed the ordinary way: nothing left for an interrupt
             drop(registered);
@@ -215,7 +216,7 @@ async fn engine(scope: &RunScope) -> Result<&Docker, StepError> {
                 let id = scope.id.clone();
                 let leftover = leftovers::register(
                     format!("the Docker objects of run {id}"),
-                    move || sweep_blocking(&id),
+                    move || drop(sweep_blocking(Some(&id))),
                 );
                 if let Ok(mut sweep) = scope.sweep.lock() {
                     *sweep = Some(leftover);
@@ -226,104 +227,131 @@ async fn engine(scope: &RunScope) -> Result<&Docker, StepError> {
         .await
 }
 
-/// Removes every object labelled with run `id`: containers (with their
-/// anonymous volumes), then networks, volumes and images.
-async fn sweep(docker: &Docker, id: &str) {
-    let filters = || {
-        Some(HashMap::from([(
-            String::from("label"),
-            vec![format!("{RUN_LABEL}={id}")],
-        )]))
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Swept {
+    /// Containers, with their anonymous volumes.
+    pub containers: usize,
+    /// Networks.
+    pub networks: usize,
+    /// Named volumes.
+    pub volumes: usize,
+    /// Images.
+    pub images: usize,
+}
+
+/// Removes every object labelled with run `id` (every run's, with `None`):
+/// containers (with their anonymous volumes), then networks, volumes and
+/// images, and the networks and volumes of the Compose projects those
+/// containers belonged to (Compose labels them with the project only).
+async fn sweep(docker: &Docker, id: Option<&str>) -> Swept {
+    let label = |label: String| {
+        Some(HashMap::from([(String::from("label"), vec![label])]))
     };
+    let ours = || label(id.map_or_else(|| RUN_LABEL.to_string(), |id| format!("{RUN_LABEL}={id}")));
+    let mut swept = Swept::default();
+    let mut projects: Vec<String> = Vec::new();
     if let Ok(containers) = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
-            filters: filters(),
+            filters: ours(),
             ..Default::default()
         }))
         .await
     {
         for container in containers {
-            if let Some(cid) = container.id {
-                let _ = docker
-                    .remove_container(
-                        &cid,
-                        Some(RemoveContainerOptions {
-                            force: true,
-                            v: true,
-                            ..Default::default()
-                        }),
-                    )
-                    .await;
+            if let Some(project) = container
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(compose::PROJECT_LABEL))
+                && !projects.contains(project)
+            {
+                projects.push(project.clone());
+            }
+            let Some(cid) = container.id else { continue };
+            let options = RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            };
+            if docker.remove_container(&cid, Some(options)).await.is_ok() {
+                swept.containers += 1;
             }
         }
     }
-    if let Ok(networks) = docker
-        .list_networks(Some(ListNetworksOptions { filters: filters() }))
-        .await
-    {
-        for network in networks {
-            if let Some(nid) = network.id {
-                let _ = docker.remove_network(&nid).await;
+    let mut filters = vec![ours()];
+    filters.extend(projects.iter().map(|p| label(format!("{}={p}", compose::PROJECT_LABEL))));
+    for filters in filters {
+        if let Ok(networks) = docker
+            .list_networks(Some(ListNetworksOptions { filters: filters.clone() }))
+            .await
+        {
+            for network in networks {
+                if let Some(nid) = network.id
+                    && docker.remove_network(&nid).await.is_ok()
+                {
+                    swept.networks += 1;
+                }
             }
         }
-    }
-    if let Ok(volumes) = docker
-        .list_volumes(Some(ListVolumesOptions { filters: filters() }))
-        .await
-    {
-        for volume in volumes.volumes.unwrap_or_default() {
-            let _ = docker
-                .remove_volume(&volume.name, Some(RemoveVolumeOptions { force: true }))
-                .await;
+        if let Ok(volumes) = docker
+            .list_volumes(Some(ListVolumesOptions { filters }))
+            .await
+        {
+            for volume in volumes.volumes.unwrap_or_default() {
+                let options = RemoveVolumeOptions { force: true };
+                if docker.remove_volume(&volume.name, Some(options)).await.is_ok() {
+                    swept.volumes += 1;
+                }
+            }
         }
     }
     if let Ok(images) = docker
         .list_images(Some(ListImagesOptions {
-            filters: filters(),
+            filters: ours(),
             ..Default::default()
         }))
         .await
     {
         for image in images {
-            let _ = docker
-                .remove_image(
-                    &image.id,
-                    Some(RemoveImageOptions {
-                        force: true,
-                        ..Default::default()
-                    }),
-                    None,
-                )
-                .await;
+            let options = RemoveImageOptions {
+                force: true,
+                ..Default::default()
+            };
+            if docker.remove_image(&image.id, Some(options), None).await.is_ok() {
+                swept.images += 1;
+            }
         }
     }
+    swept
 }
 
 /// Removes every image, container, network and volume labelled with run
-/// `id`, from any thread, without the run's runtime: an interrupt's last
-/// resort, and what removes a crashed run's leftovers. It runs on a thread
-/// of its own, so that a thread driving a runtime may call it too.
-pub fn sweep_blocking(id: &str) {
+/// `id` (every run's, with `None`), from any thread, without the run's
+/// runtime: an interrupt's last resort, and what removes a crashed run's
+/// leftovers (`planrun clean`). It runs on a thread of its own, so that a
+/// thread driving a runtime may call it too. An engine that does not
+/// answer is an error.
+pub fn sweep_blocking(id: Option<&str>) -> Result<Swept, String> {
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                let Ok(docker) = Docker::connect_with_defaults() else {
-                    return;
-                };
-                let Ok(docker) = docker.negotiate_version().await else {
-                    return;
-                };
-                sweep(&docker, id).await;
-            });
-        });
-    });
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start a runtime: {e}"))?;
+                runtime.block_on(async {
+                    let docker = Docker::connect_with_defaults()
+                        .map_err(|e| format!("cannot reach the Docker engine: {e}"))?
+                        .negotiate_version()
+                        .await
+                        .map_err(|e| format!("the Docker engine does not answer: {e}"))?;
+                    Ok(sweep(&docker, id).await)
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err(String::from("the sweep failed")))
+    })
 }
 
 /// Runs the step's action; an error not placed yet points at the action

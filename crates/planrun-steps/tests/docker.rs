@@ -45,7 +45,7 @@ struct SweepOnPanic(String);
 impl Drop for SweepOnPanic {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            planrun_steps::docker::sweep_blocking(&self.0);
+            let _ = planrun_steps::docker::sweep_blocking(Some(&self.0));
         }
     }
 }

@@ -126,7 +126,7 @@ async fn every_docker_result_field_is_declared() {
     impl Drop for SweepOnPanic {
         fn drop(&mut self) {
             if std::thread::panicking() {
-                planrun_steps::docker::sweep_blocking(&self.0);
+                let _ = planrun_steps::docker::sweep_blocking(Some(&self.0));
             }
         }
     }

@@ -64,6 +64,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
+    /// Remove what runs left in the Docker engine: every container,
+    /// network, volume and image labelled `planrun.run` (a run killed
+    /// outright, or kept with `--keep`).
+    Clean {
+        /// Only what this run left (the value of its `planrun.run` label).
+        #[arg(long, value_name = "ID")]
+        run: Option<String>,
+    },
     /// Serve the demo target (a small chat backend) to run plans against.
     Demo {
         /// Port to listen on (0 picks a free one).
@@ -279,7 +287,7 @@ pub(crate) fn main() -> u8 {
     let mut args: Vec<String> = std::env::args().collect();
     // `planrun specs/` means `planrun run specs/`
     const COMMANDS: &[&str] = &[
-        "run", "validate", "list", "curl", "schema", "graph", "demo", "help",
+        "run", "validate", "list", "curl", "schema", "graph", "clean", "demo", "help",
     ];
     if let Some(first) = args.get(1)
         && !COMMANDS.contains(&first.as_str())
@@ -333,6 +341,7 @@ pub(crate) fn main() -> u8 {
             exit::PASSED
         }
         Command::Graph { select, format } => graph(&select, format),
+        Command::Clean { run } => clean(run.as_deref()),
         Command::Demo {
             port,
             host,
@@ -340,6 +349,32 @@ pub(crate) fn main() -> u8 {
             database,
             pool,
         } => runtime.block_on(demo(&host, port, &flavor, database.as_deref(), pool)),
+    }
+}
+
+/// `planrun clean`: says what it removed; an engine that does not answer
+/// is a failure.
+fn clean(run: Option<&str>) -> u8 {
+    match planrun_steps::docker::sweep_blocking(run) {
+        Ok(swept) => {
+            let count =
+                |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            let whose = run.map_or_else(|| String::from("any run"), |id| format!("run {id}"));
+            println!(
+                "removed {}, {}, {} and {} that {whose} left",
+                count(swept.containers, "container"),
+                count(swept.networks, "network"),
+                count(swept.volumes, "volume"),
+                count(swept.images, "image"),
+            );
+            exit::PASSED
+        }
+        Err(e) => {
+            eprintln!(
+                "error: {e}\n  help: is the Docker daemon running? `DOCKER_HOST` names another engine"
+            );
+            exit::FAILED
+        }
     }
 }
 

@@ -187,25 +187,7 @@ fn an_interrupted_run_leaves_nothing_in_the_engine() {
     );
     let mut child = planrun(dir.path(), &[]);
     // the container runs: interrupt the long pause after it
-    let started = Instant::now();
-    let filter = format!("name=^/{}$", names.container);
-    while String::from_utf8_lossy(&docker(&["ps", "-q", "--filter", &filter]).stdout)
-        .trim()
-        .is_empty()
-    {
-        if child.try_wait().expect("try_wait").is_some() {
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "planrun ended before the container ran: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            started.elapsed() < Duration::from_mins(2),
-            "the container never ran"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    until_running(&mut child, &format!("name=^/{}$", names.container));
     std::thread::sleep(Duration::from_millis(500));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -216,6 +198,102 @@ fn an_interrupted_run_leaves_nothing_in_the_engine() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert_eq!(names.left(), Vec::<String>::new(), "{stderr}");
+}
+
+/// Polls `docker ps` until `filter` finds a running container, while
+/// `child` runs.
+fn until_running(child: &mut Child, filter: &str) {
+    let started = Instant::now();
+    while String::from_utf8_lossy(&docker(&["ps", "-q", "--filter", filter]).stdout)
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "planrun ended before `{filter}` ran"
+        );
+        assert!(
+            started.elapsed() < Duration::from_mins(2),
+            "`{filter}` never ran"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn what_a_killed_run_left_carries_its_label_and_planrun_clean_removes_it() {
+    let names = Names::new("killed");
+    let project = names
+        .container
+        .replace("planrun-test-", "planrun-test-project-");
+    let compose = format!(
+        "[[steps]]\nid = \"stack\"\ndocker = {{ compose = {{ file = \"compose.yml\", project = \"{project}\", command = \"up\", env = {{ IMAGE = \"{}\" }} }} }}\n\n[[steps]]\nid = \"long\"\nwait = \"120s\"\n",
+        names.image
+    );
+    let dir = workdir(&names.spec(&compose), &names.image);
+    std::fs::write(
+        dir.path().join("compose.yml"),
+        "version: \"2.4\"\nservices:\n  sleeper:\n    image: ${IMAGE}\n    command: [\"sleep\", \"600\"]\n    volumes: [\"scratch:/scratch\"]\nvolumes:\n  scratch: {}\n",
+    )
+    .expect("compose.yml");
+    let mut child = planrun(dir.path(), &[]);
+    let project_filter = format!("label=com.docker.compose.project={project}");
+    until_running(&mut child, &project_filter);
+    // killed outright: no teardown runs
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert_eq!(names.left().len(), 4, "{:?}", names.left());
+    // the project's container carries the run's label, as the rest do
+    let ids = docker(&["ps", "-q", "--filter", &project_filter]);
+    let id = String::from_utf8_lossy(&ids.stdout).trim().to_string();
+    let label = docker(&[
+        "inspect",
+        "-f",
+        "{{ index .Config.Labels \"planrun.run\" }}",
+        &id,
+    ]);
+    let run = String::from_utf8_lossy(&label.stdout).trim().to_string();
+    assert!(
+        !run.is_empty(),
+        "the project's container has no planrun.run label"
+    );
+    let own = docker(&[
+        "inspect",
+        "-f",
+        "{{ index .Config.Labels \"planrun.run\" }}",
+        &names.container,
+    ]);
+    assert_eq!(String::from_utf8_lossy(&own.stdout).trim(), run);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_planrun"))
+        .args(["clean", "--run", &run])
+        .output()
+        .expect("planrun clean runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.trim(),
+        format!("removed 2 containers, 2 networks, 2 volumes and 1 image that run {run} left")
+    );
+    assert_eq!(names.left(), Vec::<String>::new());
+    for kind in [
+        &["ps", "-aq"][..],
+        &["network", "ls", "-q"],
+        &["volume", "ls", "-q"],
+    ] {
+        let mut args = kind.to_vec();
+        args.extend(["--filter", &project_filter]);
+        let out = docker(&args);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+            "{args:?}"
+        );
+    }
 }
 
 #[test]

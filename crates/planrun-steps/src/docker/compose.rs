@@ -3,11 +3,14 @@
 //! `docker-compose` v1, whichever is here); what the project's services are
 //! doing is read from the engine by the labels Compose puts on their
 //! containers, so it reads the same with either, and waiting for health is
-//! this module's own loop (v1 has no `--wait`). A project brought up is
-//! taken down (`down -v`) when the run ends, and at once on an interrupt
+//! this module's own loop (v1 has no `--wait`). `up` adds a Compose file of
+//! the run's own that labels every service's containers with the run, so
+//! that a killed run's project is found by its label. A project brought up
+//! is taken down (`down -v`) when the run ends, and at once on an interrupt
 //! that gives up, unless the run keeps what it created.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -23,7 +26,7 @@ use tokio::sync::OnceCell;
 use super::{LAST_LINES, POLL, RunScope, engine_message, indent, read_logs};
 
 /// The label Compose gives a project's containers.
-const PROJECT_LABEL: &str = "com.docker.compose.project";
+pub(super) const PROJECT_LABEL: &str = "com.docker.compose.project";
 /// The label naming a container's service.
 const SERVICE_LABEL: &str = "com.docker.compose.service";
 
@@ -87,6 +90,63 @@ impl Project {
     }
 }
 
+/// A Compose file of the run's own, beside the project's, that gives every
+/// service the run's label; removed when dropped.
+struct Labels(PathBuf);
+
+impl Labels {
+    /// Writes it for the services of `file` (as `config --services` lists
+    /// them), in the same file format version.
+    async fn write(
+        command: &[&str],
+        file: &Path,
+        project: &str,
+        env: &BTreeMap<String, String>,
+        run: &str,
+    ) -> Result<Self, StepError> {
+        let services = run_compose(command, file, project, env, &["config", "--services"]).await?;
+        let base = std::fs::read_to_string(file).unwrap_or_default();
+        let mut text = String::new();
+        // Compose v1 wants the files of one project at one version
+        if let Some(version) = base.lines().find_map(|l| l.strip_prefix("version:")) {
+            let _ = writeln!(text, "version: {}", version.trim());
+        }
+        text.push_str("services:\n");
+        for service in services.lines().map(str::trim).filter(|s| is_service_name(s)) {
+            let _ = write!(
+                text,
+                "  {}:\n    labels:\n      {}: {}\n",
+                Json::from(service),
+                Json::from(super::RUN_LABEL),
+                Json::from(run)
+            );
+        }
+        let path = std::env::temp_dir().join(format!("planrun-{run}-{project}.labels.yml"));
+        std::fs::write(&path, text).map_err(|e| {
+            StepError::new(format!("cannot write `{}`: {e}", path.display()))
+        })?;
+        Ok(Self(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Labels {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A line of `config --services` that is a service's name, not a warning.
+fn is_service_name(line: &str) -> bool {
+    !line.is_empty()
+        && line
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
 /// Runs the Compose command; its combined output (the end of it), or an
 /// error quoting it.
 async fn run_compose(
@@ -96,11 +156,27 @@ async fn run_compose(
     env: &BTreeMap<String, String>,
     args: &[&str],
 ) -> Result<String, StepError> {
+    run_compose_with(command, &[file], project, env, args).await
+}
+
+/// [`run_compose`] with more than one Compose file, the first the
+/// project's (the command runs in its directory).
+async fn run_compose_with(
+    command: &[&str],
+    files: &[&Path],
+    project: &str,
+    env: &BTreeMap<String, String>,
+    args: &[&str],
+) -> Result<String, StepError> {
+    let Some(file) = files.first() else {
+        return Err(StepError::internal("a Compose command without a file"));
+    };
     let mut cmd = tokio::process::Command::new(command[0]);
-    cmd.args(&command[1..])
-        .arg("-f")
-        .arg(file)
-        .arg("-p")
+    cmd.args(&command[1..]);
+    for f in files {
+        cmd.arg("-f").arg(f);
+    }
+    cmd.arg("-p")
         .arg(project)
         .args(args)
         .envs(env)
@@ -189,7 +265,12 @@ pub(super) async fn step(
                 args.push("--build");
             }
             args.extend(spec.services.iter().map(String::as_str));
-            output = Some(run_compose(command, file, project, &spec.env, &args).await?);
+            // the project's containers carry the run's label too, so that
+            // what a crashed run left is found by it
+            let labels = Labels::write(command, file, project, &spec.env, &scope.id).await?;
+            let up = run_compose_with(command, &[file, labels.path()], project, &spec.env, &args).await;
+            drop(labels);
+            output = Some(up?);
             let wait = spec.wait.unwrap_or(DockerWait::Running);
             if wait != DockerWait::None {
                 wait_for(docker, project, wait, input.timeout, started).await?;
