@@ -492,6 +492,16 @@ async fn build_image(
             built_id = Some(id.clone());
         }
     }
+    for more in &build.tags {
+        let (repo, tag) = split_reference(more);
+        let options = bollard::query_parameters::TagImageOptions {
+            repo: Some(repo.to_string()),
+            tag: Some(tag.to_string()),
+        };
+        docker.tag_image(&build.tag, Some(options)).await.map_err(|e| {
+            StepError::new(format!("cannot tag the image `{more}`: {}", engine_message(&e)))
+        })?;
+    }
     let image = docker
         .inspect_image(&build.tag)
         .await
@@ -504,6 +514,15 @@ async fn build_image(
         "size": image.size,
         "log": log.text(),
     }))
+}
+
+/// An image reference's repository and tag (`latest` when it has none);
+/// a registry's port (`host:5000/app`) is part of the repository.
+fn split_reference(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (reference, "latest"),
+    }
 }
 
 fn build_failed(tag: &str, message: &str, log: &Tail) -> StepError {

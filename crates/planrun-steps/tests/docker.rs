@@ -105,22 +105,20 @@ async fn a_container_is_built_started_checked_and_removed_with_its_run() {
     let (ctx, dir) = context();
     busybox_context(dir.path(), &run_id);
 
-    // build
+    // build, with a second name
+    let more = format!("planrun-test/busybox-more:{run_id}");
     let doc = run(
         &executor,
         &ctx,
-        &format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
+        &format!("build = {{ context = \"image\", tag = \"{tag}\", tags = [\"{more}\"] }}"),
     )
     .await
     .unwrap_or_else(|e| panic!("the build passes: {}", e.message));
     assert_eq!(doc["action"], "build");
     assert!(doc["id"].as_str().unwrap().starts_with("sha256:"), "{doc}");
-    assert!(
-        doc["tags"]
-            .as_array()
-            .unwrap()
-            .contains(&tag.clone().into())
-    );
+    let tags = doc["tags"].as_array().unwrap();
+    assert!(tags.contains(&tag.clone().into()), "{doc}");
+    assert!(tags.contains(&more.clone().into()), "{doc}");
     assert!(doc["log"].as_str().unwrap().contains("Step 1/"), "{doc}");
     assert!(!doc["log"].as_str().unwrap().contains("noise.log"), "{doc}");
     assert!(doc["size"].as_i64().unwrap() > 1_000_000, "{doc}");
@@ -258,6 +256,10 @@ async fn a_container_is_built_started_checked_and_removed_with_its_run() {
     assert_eq!(labelled(&docker, &run_id).await, (1, 1));
     executor.end_of_run().await;
     assert_eq!(labelled(&docker, &run_id).await, (0, 0));
+    assert!(
+        docker.inspect_image(&more).await.is_err(),
+        "the image's second name went with it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

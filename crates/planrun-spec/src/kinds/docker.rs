@@ -118,6 +118,11 @@ impl Kind for Docker {
         {
             problems.push(ConfigProblem::key("build.tag", "`tag` is empty"));
         }
+        if let Some(build) = &config.build
+            && build.tags.iter().any(|t| t.trim().is_empty())
+        {
+            problems.push(ConfigProblem::key("build.tags", "a tag in `tags` is empty"));
+        }
         if let Some(run) = &config.run {
             if run.cmd.as_ref().is_some_and(Vec::is_empty) {
                 problems.push(ConfigProblem::key("run.cmd", "`cmd` is empty"));
@@ -265,6 +270,10 @@ pub struct DockerBuild {
     /// The image's name and tag.
     #[schemars(extend("examples" = ["planrun-demo:test"]))]
     pub tag: String,
+    /// More names for the image (`planrun-demo:latest`), removed with it.
+    #[serde(default)]
+    #[schemars(extend("examples" = [["planrun-demo:latest"]]))]
+    pub tags: Vec<String>,
     /// Build arguments (`ARG`).
     #[serde(default)]
     pub args: BTreeMap<String, String>,
