@@ -694,7 +694,13 @@ async fn run_container(
         !ready::has_healthcheck(&state)
     };
     let engine_wait = if fallback { DockerWait::Running } else { wait };
-    let mut state = wait_for(docker, &id, engine_wait, input.timeout, started).await?;
+    // a probe that follows sees a container that exits at once itself
+    let settle = if fallback || run.ready.is_some() {
+        Duration::ZERO
+    } else {
+        SETTLE
+    };
+    let mut state = wait_for(docker, &id, engine_wait, settle, input.timeout, started).await?;
     let probe = match &run.ready {
         Some(given) => Some(ready::Probe::of(given, &state).map_err(|e| {
             let run = input.config.get("run").unwrap_or(input.config);
@@ -801,13 +807,15 @@ async fn ensure(
     }
 }
 
-/// Looks at container `id` until it is what `wait` asks for; a container
-/// that ends (or turns unhealthy) first is an error quoting its last log
-/// lines, as is the time limit passing.
+/// Looks at container `id` until it is what `wait` asks for (`running`:
+/// for `settle` in a row); a container that ends (or turns unhealthy)
+/// first is an error quoting its last log lines, as is the time limit
+/// passing.
 async fn wait_for(
     docker: &Docker,
     id: &str,
     wait: DockerWait,
+    settle: Duration,
     limit: Duration,
     started: Instant,
 ) -> Result<ContainerInspectResponse, StepError> {
@@ -834,7 +842,7 @@ async fn wait_for(
             DockerWait::Exited if exited => return Ok(state),
             DockerWait::Running if running => {
                 let since = *running_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= SETTLE {
+                if since.elapsed() >= settle {
                     return Ok(state);
                 }
             }
