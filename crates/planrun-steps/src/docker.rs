@@ -1179,13 +1179,19 @@ async fn stop_container(
         )
         .await
         .map_err(|e| no_such_container(name, &e))?;
+    state_after(docker, name, "stop").await
+}
+
+/// The state of container `name` after `action` (`stop`, `kill`): its
+/// `id`, `name`, `status` and `exit_code`.
+async fn state_after(docker: &Docker, name: &str, action: &str) -> Result<Json, StepError> {
     let state = docker
         .inspect_container(name, None)
         .await
         .map_err(|e| no_such_container(name, &e))?;
     let doc = container_doc(&state);
     Ok(json!({
-        "action": "stop",
+        "action": action,
         "id": doc["id"],
         "name": doc["name"],
         "status": doc["status"],
@@ -1217,18 +1223,7 @@ async fn kill_container(
                 ))
             }
         })?;
-    let state = docker
-        .inspect_container(name, None)
-        .await
-        .map_err(|e| no_such_container(name, &e))?;
-    let doc = container_doc(&state);
-    Ok(json!({
-        "action": "kill",
-        "id": doc["id"],
-        "name": doc["name"],
-        "status": doc["status"],
-        "exit_code": doc["exit_code"],
-    }))
+    state_after(docker, name, "kill").await
 }
 
 async fn remove_container(docker: &Docker, name: &str) -> Result<Json, StepError> {

@@ -38,6 +38,21 @@ fn busybox_context(dir: &std::path::Path, unique: &str) {
     write(&image, "noise.log", "left out of the context\n");
 }
 
+/// Builds the image of [`busybox_context`] as `tag`.
+async fn build_busybox(
+    executor: &DockerExecutor,
+    ctx: &planrun_runner::executor::SpecContext,
+    tag: &str,
+) {
+    run(
+        executor,
+        ctx,
+        &format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the build passes: {}", e.message));
+}
+
 /// Whatever a test that fails half-way created is removed when it unwinds
 /// (its run's sweep, as an interrupted planrun does).
 struct SweepOnPanic(String);
@@ -271,13 +286,7 @@ async fn a_container_without_a_health_check_is_ready_when_its_probe_passes() {
     let tag = format!("planrun-test/busybox-ready:{run_id}");
     let (ctx, dir) = context();
     busybox_context(dir.path(), &run_id);
-    run(
-        &executor,
-        &ctx,
-        &format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("the build passes: {}", e.message));
+    build_busybox(&executor, &ctx, &tag).await;
     let limit = Duration::from_secs(30);
     // the server listens only after a second: each probe waits for it, and
     // the published port answers as soon as the step ends
@@ -446,13 +455,7 @@ async fn what_goes_wrong_is_said_with_the_engine_s_words_and_the_container_s_las
     .expect_err("no context");
     assert!(e.message.contains("is not a directory"), "{}", e.message);
 
-    run(
-        &executor,
-        &ctx,
-        &format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("the build passes: {}", e.message));
+    build_busybox(&executor, &ctx, &tag).await;
 
     // an image that is not here is never pulled
     let e = run(
@@ -625,13 +628,7 @@ volumes:
   data: {}
 "#,
     );
-    run(
-        &executor,
-        &ctx,
-        &format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("the build passes: {}", e.message));
+    build_busybox(&executor, &ctx, &tag).await;
 
     let doc = run_step(
         &executor,
@@ -699,13 +696,7 @@ async fn a_compose_service_that_exits_is_a_failure_quoting_it() {
         "stack.yml",
         "version: \"2.4\"\nservices:\n  broken:\n    image: ${IMAGE}\n    command: [\"sh\", \"-c\", \"echo missing setting DATABASE_URL; exit 4\"]\n",
     );
-    run(
-        &executor,
-        &ctx,
-        &format!("build = {{ context = \"image\", tag = \"{tag}\" }}"),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("the build passes: {}", e.message));
+    build_busybox(&executor, &ctx, &tag).await;
     let e = run_step(
         &executor,
         &ctx,
